@@ -1,0 +1,262 @@
+"""Validated emission: validate, record in the EventLog, send to Inngest after the surrounding commit.
+
+A malformed payload raises `EventRejected` naming every bad field, is recorded as `rejected`, and is never sent.
+The EventLog is also the outbox: when Inngest cannot be reached the row stays `pending` with the error and
+`manage.py events resend` sends it later; each event carries a stable `id`, so a resend never starts a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import inngest
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from pydantic import ValidationError
+from ulid import ULID
+
+from tenants.models import Tenant
+
+from .client import sending_client
+from .events import Event, event_type
+from .models import EventLog
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+# Inngest's event API limits: 5,000 events and 512 KB per request (we keep a margin for the envelope).
+MAX_EVENTS_PER_REQUEST = 5000
+MAX_BYTES_PER_REQUEST = 500_000
+
+
+class EventRejected(ValueError):
+    """An event payload failed validation; nothing was sent."""
+
+    def __init__(self, name: str, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.name = name
+        self.errors = list(errors)
+        details = "; ".join(_describe(error) for error in self.errors)
+        super().__init__(f"{name} rejected: {details}")
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ())) or "(payload)"
+    prefix = f"[{error['index']}] " if "index" in error else ""
+    return f"{prefix}{location}: {error.get('msg', 'invalid')}"
+
+
+def new_event_id() -> str:
+    return str(ULID())
+
+
+def emit(
+    event_cls: type[E],
+    data: Mapping[str, Any] | E,
+    *,
+    event_id: str | None = None,
+    source: str = "",
+) -> EventLog:
+    """Validate and emit one event; returns its EventLog row (status `sent`, or `pending` with `last_error`).
+
+    Inside a transaction the event is sent when it commits and never if it rolls back. Passing `event_id`
+    makes the call idempotent: a second call with the same id returns the first row and sends nothing new.
+    """
+    return emit_many(event_cls, [data], event_ids=[event_id] if event_id else None, source=source)[0]
+
+
+def emit_many(
+    event_cls: type[E],
+    items: Iterable[Mapping[str, Any] | E],
+    *,
+    event_ids: Sequence[str] | None = None,
+    source: str = "",
+) -> list[EventLog]:
+    """Validate every item first; if any is malformed, record each bad one as rejected and send none."""
+    items = list(items)
+    if event_ids is not None and len(event_ids) != len(items):
+        raise ValueError("event_ids must have one id per item")
+    events = _validate(event_cls, items, source=source)
+    ids = list(event_ids) if event_ids is not None else [new_event_id() for _ in events]
+    rows = _store(event_cls.name, events, ids, source=source)
+    deliverable = [row for row in rows if row.status == EventLog.Status.PENDING]
+    if deliverable:
+        transaction.on_commit(lambda: deliver(deliverable))
+    return rows
+
+
+def emit_raw(name: str, data: Mapping[str, Any], *, source: str = "") -> EventLog:
+    """Emit by name with a raw JSON payload (operations' `events send`, replays); unknown names are rejected."""
+    try:
+        cls = event_type(name)
+    except KeyError as error:
+        _record_rejections(name, [(data, [{"loc": ["name"], "msg": error.args[0], "type": "unknown_event"}])], source)
+        raise EventRejected(name, [{"loc": ["name"], "msg": error.args[0]}]) from None
+    return emit(cls, data, source=source)
+
+
+def _validate(event_cls: type[E], items: list[Mapping[str, Any] | E], *, source: str) -> list[E]:
+    events: list[E] = []
+    failures: list[tuple[object, list[dict[str, Any]]]] = []
+    for item in items:
+        if isinstance(item, event_cls):
+            events.append(item)
+            continue
+        try:
+            events.append(event_cls.model_validate(item))
+        except ValidationError as error:
+            failures.append((item, error.errors(include_url=False, include_context=False, include_input=False)))
+    if not failures:
+        failures = _unknown_tenants(events)
+    if failures:
+        _record_rejections(event_cls.name, failures, source)
+        all_errors = [
+            {**error, "index": index} if len(items) > 1 else error
+            for index, (_, errors) in enumerate(failures)
+            for error in errors
+        ]
+        raise EventRejected(event_cls.name, all_errors)
+    return events
+
+
+def _unknown_tenants(events: list[E]) -> list[tuple[object, list[dict[str, Any]]]]:
+    wanted = {event.tenant_id for event in events}
+    known = set(Tenant.objects.filter(id__in=wanted).values_list("id", flat=True))
+    return [
+        (event, [{"loc": ["tenantId"], "msg": f"unknown tenant {event.tenant_id}", "type": "unknown_tenant"}])
+        for event in events
+        if event.tenant_id not in known
+    ]
+
+
+def _record_rejections(name: str, failures: list[tuple[object, list[dict[str, Any]]]], source: str) -> None:
+    EventLog.objects.bulk_create(
+        EventLog(
+            name=name[:256],
+            status=EventLog.Status.REJECTED,
+            payload=_json_safe(item),
+            errors=errors,
+            source=source,
+        )
+        for item, errors in failures
+    )
+    for _, errors in failures:
+        logger.warning("event rejected", extra={"event": name, "errors": errors})
+
+
+def _json_safe(item: object) -> object:
+    if isinstance(item, Event):
+        return item.to_wire()
+    try:
+        return json.loads(json.dumps(item, default=str))
+    except (TypeError, ValueError):
+        return {"unserializable": repr(item)[:2000]}
+
+
+def _store(name: str, events: list[E], ids: list[str], *, source: str) -> list[EventLog]:
+    existing = {row.event_id: row for row in EventLog.objects.filter(event_id__in=ids)} if ids else {}
+    new_rows = [
+        EventLog(
+            event_id=event_id,
+            name=name,
+            tenant_id=event.tenant_id,
+            payload=event.to_wire(),
+            status=EventLog.Status.PENDING,
+            source=source,
+        )
+        for event, event_id in zip(events, ids, strict=True)
+        if event_id not in existing
+    ]
+    EventLog.objects.bulk_create(new_rows)
+    created = {row.event_id: row for row in new_rows}
+    return [existing.get(event_id) or created[event_id] for event_id in ids]
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0
+    failed: int = 0
+
+
+def deliver(rows: Sequence[EventLog]) -> DeliveryResult:
+    """Send pending rows to Inngest in batches within its limits; mark each `sent`, or keep it `pending`."""
+    result = DeliveryResult()
+    client = sending_client()
+    for batch in _batches(rows):
+        events = [
+            inngest.Event.model_construct(
+                name=row.name, data=row.payload, id=row.event_id, ts=int(row.created_at.timestamp() * 1000)
+            )
+            for row in batch
+        ]
+        try:
+            client.send_sync(events)
+        except Exception as error:  # unreachable, 5xx after the SDK's own retries, a 4xx: all leave it pending
+            _mark_failed(batch, error)
+            result.failed += len(batch)
+        else:
+            _mark_sent(batch)
+            result.sent += len(batch)
+    return result
+
+
+def _batches(rows: Sequence[EventLog]) -> Iterable[list[EventLog]]:
+    batch: list[EventLog] = []
+    size = 0
+    for row in rows:
+        row_size = len(json.dumps(row.payload)) + len(row.name) + 80  # id, ts and the JSON envelope
+        if batch and (len(batch) >= MAX_EVENTS_PER_REQUEST or size + row_size > MAX_BYTES_PER_REQUEST):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row_size
+    if batch:
+        yield batch
+
+
+def _mark_sent(batch: list[EventLog]) -> None:
+    now = timezone.now()
+    EventLog.objects.filter(pk__in=[row.pk for row in batch]).update(
+        status=EventLog.Status.SENT, sent_at=now, last_error="", send_attempts=F("send_attempts") + 1
+    )
+    for row in batch:
+        row.status, row.sent_at, row.last_error = EventLog.Status.SENT, now, ""
+        row.send_attempts += 1
+
+
+def _mark_failed(batch: list[EventLog], error: Exception) -> None:
+    message = f"{type(error).__name__}: {error}"[:2000]
+    EventLog.objects.filter(pk__in=[row.pk for row in batch]).update(
+        last_error=message, send_attempts=F("send_attempts") + 1
+    )
+    for row in batch:
+        row.last_error = message
+        row.send_attempts += 1
+    logger.warning(
+        "events not sent; kept pending for `events resend`",
+        extra={"events": len(batch), "event": batch[0].name, "error": message},
+    )
+
+
+def events_resend(*, batch_size: int = 1000) -> DeliveryResult:
+    """Send every pending event once, oldest first; rows locked by another resend are skipped."""
+    total = DeliveryResult()
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                EventLog.objects.select_for_update(skip_locked=True)
+                .filter(status=EventLog.Status.PENDING, id__gt=last_id)
+                .order_by("id")[:batch_size]
+            )
+            if not rows:
+                return total
+            last_id = rows[-1].id
+            result = deliver(rows)
+        total.sent += result.sent
+        total.failed += result.failed

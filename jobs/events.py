@@ -1,0 +1,184 @@
+"""The event catalogue: one class per event, its name as a class attribute, its payload as the model's fields.
+
+Names follow `<domain>/<action>`: lowercase, the action made of dot-separated segments, hyphens allowed inside a
+segment, `inngest/` reserved. The rule is checked when a class is defined, so a bad name fails at import.
+On the wire payloads are camelCase (`tenantId`); in Python they are snake_case (`tenant_id`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal, Self
+from uuid import UUID
+
+import inngest
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from tenants.models import Category
+
+NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Score = Annotated[int, Field(ge=0, le=100)]
+
+_DOMAIN = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
+_SEGMENT = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
+_NAME = re.compile(rf"^{_DOMAIN}/{_SEGMENT}(?:\.{_SEGMENT})*$")
+RESERVED_DOMAINS = frozenset({"inngest"})
+
+
+class EventNameError(TypeError):
+    """An event class was defined with a name that breaks the `<domain>/<action>` rule, or twice."""
+
+
+def check_event_name(name: object) -> str:
+    """Return `name` if it follows the naming rule; otherwise raise EventNameError saying which rule it broke."""
+    if not isinstance(name, str) or not name:
+        raise EventNameError("an event needs a non-empty string `name`")
+    if name != name.lower():
+        raise EventNameError(f"{name!r}: event names are lowercase")
+    if name.count("/") != 1:
+        raise EventNameError(f"{name!r}: an event name is `<domain>/<action>` with exactly one '/'")
+    domain = name.split("/")[0]
+    if domain in RESERVED_DOMAINS:
+        raise EventNameError(f"{name!r}: the {domain!r} domain is reserved for Inngest's own events")
+    if not re.fullmatch(_DOMAIN, domain):
+        raise EventNameError(
+            f"{name!r}: the domain must start with a letter and hold only letters, digits and inner hyphens"
+        )
+    if not _NAME.match(name):
+        raise EventNameError(
+            f"{name!r}: the action is dot-separated segments, each starting with a letter, "
+            "with letters, digits and hyphens only inside a segment"
+        )
+    return name
+
+
+CATALOGUE: dict[str, type[Event]] = {}
+
+
+class Event(BaseModel):
+    """Base of every event: a validated, immutable payload that always carries the tenant."""
+
+    name: ClassVar[str]
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    tenant_id: UUID
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return  # an intermediate base class, not an event
+        check_event_name(cls.name)
+        existing = CATALOGUE.get(cls.name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise EventNameError(f"{cls.name!r} is already defined by {existing.__module__}.{existing.__qualname__}")
+        CATALOGUE[cls.name] = cls
+
+    @classmethod
+    def from_inngest(cls, event: inngest.Event) -> Self:
+        """The typed payload of an incoming Inngest event (functions never touch raw dicts)."""
+        if event.name != cls.name:
+            raise ValueError(f"expected a {cls.name!r} event, got {event.name!r}")
+        return cls.model_validate(dict(event.data))
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON payload as sent to Inngest: camelCase keys, ISO datetimes, UUID strings."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def event_type(name: str) -> type[Event]:
+    """The event class for a name; KeyError lists the known names."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise KeyError(f"unknown event {name!r}; known events: {', '.join(sorted(CATALOGUE))}") from None
+
+
+class NurtureSequenceGenerate(Event):
+    """Generate the three-email nurture sequence for a contact in its category, in the agency's voice."""
+
+    name: ClassVar[str] = "nurture/sequence.generate"
+
+    contact_id: UUID
+    category: Category
+    brand_voice: NonEmptyStr
+    triggered_at: AwareDatetime
+
+
+class ContactCategoryAssigned(Event):
+    """A contact was put into one of the twelve categories (first time or re-categorised)."""
+
+    name: ClassVar[str] = "contact/category.assigned"
+
+    contact_id: UUID
+    category: Category
+    previous_category: Category | None = None
+    assignment_id: Annotated[int, Field(gt=0)]
+    assigned_by: Annotated[int, Field(gt=0)] | None = None
+    source: Literal["manual", "api", "admin", "csv-import", "crm"]
+    assigned_at: AwareDatetime
+
+
+class CrmSyncPush(Event):
+    """Push a contact and/or a sequence summary note to the tenant's connected CRM."""
+
+    name: ClassVar[str] = "crm/sync.push"
+
+    contact_id: UUID
+    push_contact: bool = True
+    sequence_id: UUID | None = None
+    requested_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _something_to_push(self) -> Self:
+        if not self.push_contact and self.sequence_id is None:
+            raise ValueError("nothing to push: set pushContact or give a sequenceId")
+        return self
+
+
+class LeadIntentScore(Event):
+    """Re-score a contact's intent after new engagement (or a decay or manual recalculation)."""
+
+    name: ClassVar[str] = "lead/intent.score"
+
+    contact_id: UUID
+    reason: Literal["engagement", "decay", "recalculate"]
+    engagement_event_id: UUID | None = None
+    occurred_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _engagement_needs_its_event(self) -> Self:
+        if self.reason == "engagement" and self.engagement_event_id is None:
+            raise ValueError("reason 'engagement' needs engagementEventId")
+        return self
+
+
+class AlertHotLeadFire(Event):
+    """A contact crossed the tenant's hot threshold: alert the assigned agent."""
+
+    name: ClassVar[str] = "alert/hot-lead.fire"
+
+    contact_id: UUID
+    score: Score
+    threshold: Annotated[int, Field(ge=1, le=100)]
+    fired_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _score_reaches_threshold(self) -> Self:
+        if self.score < self.threshold:
+            raise ValueError(f"score {self.score} is below the threshold {self.threshold}")
+        return self

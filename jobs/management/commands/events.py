@@ -1,0 +1,57 @@
+"""`manage.py events list|send|resend`: the event catalogue and the outbox, for operations staff."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from jobs.emit import EventRejected, emit_raw, events_resend
+from jobs.events import CATALOGUE
+
+
+class Command(BaseCommand):
+    help = "List the event catalogue, send one validated event, or resend pending events."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("list", help="each event name with its JSON schema")
+        send = sub.add_parser("send", help="validate, log and send one event")
+        send.add_argument("name", help="event name, e.g. lead/intent.score")
+        send.add_argument("payload", help="the JSON payload (camelCase keys)")
+        sub.add_parser("resend", help="send every pending event in the outbox")
+
+    def handle(self, *args: object, action: str, **options: object) -> None:
+        getattr(self, f"handle_{action}")(**options)
+
+    def handle_list(self, **options: object) -> None:
+        for name in sorted(CATALOGUE):
+            schema = CATALOGUE[name].model_json_schema(by_alias=True)
+            self.stdout.write(self.style.MIGRATE_HEADING(name))
+            self.stdout.write(json.dumps(schema, indent=2))
+
+    def handle_send(self, *, name: str, payload: str, **options: object) -> None:
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"payload is not valid JSON: {error.msg} at position {error.pos}") from None
+        if not isinstance(data, dict):
+            raise CommandError("payload must be a JSON object")
+        try:
+            row = emit_raw(name, data, source="command:events")
+        except EventRejected as error:
+            lines = [f"  {'.'.join(map(str, e.get('loc', ()))) or '(payload)'}: {e.get('msg')}" for e in error.errors]
+            raise CommandError(f"{name} rejected, nothing sent:\n" + "\n".join(lines)) from None
+        if row.status == row.Status.SENT:
+            self.stdout.write(self.style.SUCCESS(f"sent {name} as {row.event_id}"))
+        else:
+            raise CommandError(
+                f"{name} stored as pending ({row.event_id}) but not sent: {row.last_error}. "
+                "Run `manage.py events resend` once Inngest is reachable."
+            )
+
+    def handle_resend(self, **options: object) -> None:
+        result = events_resend()
+        self.stdout.write(f"sent {result.sent}, still pending {result.failed}")
+        if result.failed:
+            raise CommandError(f"{result.failed} events could not be sent; they stay pending")

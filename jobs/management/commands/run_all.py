@@ -1,0 +1,77 @@
+"""`manage.py run_all` (what `make run` ends with): the web server and the local engine together.
+
+Starts the web server, waits until it answers, starts one engine dispatcher (when the local engine is
+enabled), assigns the demo contacts' categories so there is work to watch, prints the admin URL and login,
+and stops both processes on Ctrl-C (or when either of them dies).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.error import URLError
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the web server and the local engine together; Ctrl-C stops both."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--addr", default=os.environ.get("WEB_ADDRESS", "127.0.0.1:8000"))
+        parser.add_argument("--no-demo", action="store_true", help="do not assign the demo contacts' categories")
+
+    def handle(self, *args: object, addr: str, no_demo: bool, **options: object) -> None:
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        children: list[subprocess.Popen[bytes]] = []
+
+        def stop(*_: object) -> None:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+        signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+        try:
+            children.append(subprocess.Popen([*manage, "runserver", addr, "--noreload"]))  # noqa: S603
+            self._wait_until_up(f"http://{addr}/api/inngest", children[0])
+            if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
+                children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
+            if not no_demo:
+                call_command("seed_demo", assign_categories=True, stdout=self.stdout)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nNurtureHub is running.\n  Admin:  http://{addr}/admin/\n"
+                    f"  Login:  admin / {os.environ.get('DEMO_ADMIN_PASSWORD', 'nurturehub')}\n"
+                    "  Ctrl-C stops the web server and the engine.\n"
+                )
+            )
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            raise CommandError("a process stopped; stopping the others")
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping...")
+        finally:
+            stop()
+
+    def _wait_until_up(self, url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CommandError("the web server did not start")
+            try:
+                with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own local URL)
+                    return
+            except (URLError, ConnectionError, TimeoutError):
+                time.sleep(0.3)
+        raise CommandError(f"the web server did not answer at {url} within {timeout:.0f}s")

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from django.db import models
+
+from tenants.models import Tenant
+
+
+class EventLog(models.Model):
+    """Every emission, accepted or rejected; also the outbox: `pending` rows are sent by `events resend`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (not yet accepted by Inngest)"
+        SENT = "sent", "Sent"
+        REJECTED = "rejected", "Rejected (invalid payload, never sent)"
+
+    # Sent to Inngest as the event `id`: Inngest de-duplicates on it for 24 h, so a resend cannot start a second run.
+    event_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=256, db_index=True)
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="event_logs")
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    errors = models.JSONField(default=list, blank=True, help_text="Validation errors of a rejected event.")
+    last_error = models.TextField(blank=True, help_text="Why the last send failed.")
+    send_attempts = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=100, blank=True, help_text="Who emitted it: api, admin, a command, a run.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "id"], name="eventlog_status_id"),
+            models.Index(fields=["tenant", "-created_at"], name="eventlog_tenant_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.status}] {self.event_id or ''}".strip()
+
+
+class JobRun(models.Model):
+    """One function run as the app saw it (written by the run-tracking middleware; works with any Inngest)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        RETRYING = "retrying", "Retrying"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run_id = models.CharField(max_length=64, unique=True)
+    function_id = models.CharField(max_length=200, db_index=True)
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="job_runs")
+    event_name = models.CharField(max_length=256, blank=True)
+    event_id = models.CharField(max_length=64, blank=True, db_index=True)
+    event_log = models.ForeignKey(
+        EventLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", db_constraint=False
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Requests that failed and were retried.")
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-started_at"], name="jobrun_status_started"),
+            models.Index(fields=["tenant", "status", "-started_at"], name="jobrun_tenant_status_started"),
+            models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} {self.run_id} ({self.status})"
+
+
+class StepAttempt(models.Model):
+    """One attempt at one step of a run: the timeline the admin draws."""
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed (will retry)"
+        EXHAUSTED = "exhausted", "Failed (no retries left)"
+
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="step_attempts")
+    step_id = models.CharField(max_length=200)
+    step_name = models.CharField(max_length=200, blank=True)
+    attempt = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_id", "attempt"], name="stepattempt_unique_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_id} #{self.attempt} ({self.status})"

