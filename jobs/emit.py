@@ -102,34 +102,43 @@ def emit_raw(name: str, data: Mapping[str, Any], *, source: str = "") -> EventLo
 
 def _validate(event_cls: type[E], items: list[Mapping[str, Any] | E], *, source: str) -> list[E]:
     events: list[E] = []
-    failures: list[tuple[object, list[dict[str, Any]]]] = []
-    for item in items:
+    failures: list[tuple[int, object, list[dict[str, Any]]]] = []
+    for index, item in enumerate(items):
         if isinstance(item, event_cls):
             events.append(item)
             continue
         try:
             events.append(event_cls.model_validate(item))
         except ValidationError as error:
-            failures.append((item, error.errors(include_url=False, include_context=False, include_input=False)))
+            errors = error.errors(include_url=False, include_context=False, include_input=False)
+            failures.append((index, item, [_wire_location(event_cls, e) for e in errors]))
     if not failures:
         failures = _unknown_tenants(events)
     if failures:
-        _record_rejections(event_cls.name, failures, source)
-        all_errors = [
-            {**error, "index": index} if len(items) > 1 else error
-            for index, (_, errors) in enumerate(failures)
-            for error in errors
-        ]
-        raise EventRejected(event_cls.name, all_errors)
+        _record_rejections(event_cls.name, [(item, errors) for _, item, errors in failures], source)
+        batch = len(items) > 1
+        raise EventRejected(
+            event_cls.name,
+            [{**error, "index": index} if batch else error for index, _, errors in failures for error in errors],
+        )
     return events
 
 
-def _unknown_tenants(events: list[E]) -> list[tuple[object, list[dict[str, Any]]]]:
+def _wire_location(event_cls: type[Event], error: Mapping[str, Any]) -> dict[str, Any]:
+    """Errors name fields as they travel (camelCase), whichever spelling the caller used."""
+    location = list(error.get("loc", ()))
+    field = event_cls.model_fields.get(location[0]) if location and isinstance(location[0], str) else None
+    if field is not None and field.alias:
+        location[0] = field.alias
+    return {"loc": location, "msg": error["msg"], "type": error["type"]}
+
+
+def _unknown_tenants(events: list[E]) -> list[tuple[int, object, list[dict[str, Any]]]]:
     wanted = {event.tenant_id for event in events}
     known = set(Tenant.objects.filter(id__in=wanted).values_list("id", flat=True))
     return [
-        (event, [{"loc": ["tenantId"], "msg": f"unknown tenant {event.tenant_id}", "type": "unknown_tenant"}])
-        for event in events
+        (index, event, [{"loc": ["tenantId"], "msg": f"unknown tenant {event.tenant_id}", "type": "unknown_tenant"}])
+        for index, event in enumerate(events)
         if event.tenant_id not in known
     ]
 
@@ -153,7 +162,8 @@ def _json_safe(item: object) -> object:
     if isinstance(item, Event):
         return item.to_wire()
     try:
-        return json.loads(json.dumps(item, default=str))
+        # NaN and Infinity are not JSON: PostgreSQL refuses them, so they are kept as their names.
+        return json.loads(json.dumps(item, default=str), parse_constant=str)
     except (TypeError, ValueError):
         return {"unserializable": repr(item)[:2000]}
 

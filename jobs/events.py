@@ -15,8 +15,11 @@ import inngest
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -24,8 +27,18 @@ from pydantic.alias_generators import to_camel
 
 from tenants.models import Category
 
+
+def _iso_datetime_only(value: object) -> object:
+    """The contract's datetimes are ISO-8601 strings; a bare number (epoch seconds?) is a malformed payload."""
+    if isinstance(value, int | float | bool):
+        raise ValueError("expected an ISO-8601 datetime string with a timezone")
+    return value
+
+
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Score = Annotated[int, Field(ge=0, le=100)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
+Score = Annotated[StrictInt, Field(ge=0, le=100)]
+PositiveId = Annotated[StrictInt, Field(gt=0)]
 
 _DOMAIN = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _SEGMENT = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
@@ -116,7 +129,7 @@ class NurtureSequenceGenerate(Event):
     contact_id: UUID
     category: Category
     brand_voice: NonEmptyStr
-    triggered_at: AwareDatetime
+    triggered_at: Timestamp
 
 
 class ContactCategoryAssigned(Event):
@@ -127,10 +140,10 @@ class ContactCategoryAssigned(Event):
     contact_id: UUID
     category: Category
     previous_category: Category | None = None
-    assignment_id: Annotated[int, Field(gt=0)]
-    assigned_by: Annotated[int, Field(gt=0)] | None = None
+    assignment_id: PositiveId
+    assigned_by: PositiveId | None = None
     source: Literal["manual", "api", "admin", "csv-import", "crm"]
-    assigned_at: AwareDatetime
+    assigned_at: Timestamp
 
 
 class CrmSyncPush(Event):
@@ -139,9 +152,9 @@ class CrmSyncPush(Event):
     name: ClassVar[str] = "crm/sync.push"
 
     contact_id: UUID
-    push_contact: bool = True
+    push_contact: StrictBool = True
     sequence_id: UUID | None = None
-    requested_at: AwareDatetime
+    requested_at: Timestamp
 
     @model_validator(mode="after")
     def _something_to_push(self) -> Self:
@@ -158,7 +171,7 @@ class LeadIntentScore(Event):
     contact_id: UUID
     reason: Literal["engagement", "decay", "recalculate"]
     engagement_event_id: UUID | None = None
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
 
     @model_validator(mode="after")
     def _engagement_needs_its_event(self) -> Self:
@@ -174,8 +187,8 @@ class AlertHotLeadFire(Event):
 
     contact_id: UUID
     score: Score
-    threshold: Annotated[int, Field(ge=1, le=100)]
-    fired_at: AwareDatetime
+    threshold: Annotated[StrictInt, Field(ge=1, le=100)]
+    fired_at: Timestamp
 
     @model_validator(mode="after")
     def _score_reaches_threshold(self) -> Self:

@@ -14,6 +14,7 @@ class FakeEventApi:
     server: HTTPServer
     received: list[dict] = field(default_factory=list)
     requests: int = 0
+    request_sizes: list[int] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this status while set
 
     @property
@@ -25,6 +26,7 @@ class FakeEventApi:
         if self.fail_with is not None:
             return Response(json.dumps({"error": "unavailable"}), status=self.fail_with)
         events = json.loads(request.data)
+        self.request_sizes.append(len(request.data))
         self.received.extend(events)
         ids = [f"01FAKE{len(self.received) - len(events) + index:020d}" for index in range(len(events))]
         return Response(json.dumps({"ids": ids, "status": 200}), content_type="application/json")
