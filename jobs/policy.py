@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 import inngest
+import openai
 from django.conf import settings
+from django.utils import timezone
 
 TENANT_KEY = "event.data.tenantId"
 
@@ -75,3 +78,99 @@ def function_options(category: FunctionCategory) -> dict[str, object]:
         "retries": policy.retries,
         "concurrency": [inngest.Concurrency(key=TENANT_KEY, limit=policy.tenant_concurrency)],
     }
+
+
+# --- Translating errors into the policy -------------------------------------------------------------------
+# Steps raise whatever their library raises; `retry_decision` turns it into what Inngest understands: a
+# `RetryAfterError` with the policy's doubling delay (or the provider's own delay), or a `NonRetriableError`.
+# Errors it does not know are returned unchanged: Inngest retries them on its own fixed table, which is why
+# every step of ours goes through `jobs.steps.policy_step`, so a known error never takes that road.
+
+
+class TransientJobError(Exception):
+    """Worth retrying after the policy's backoff (e.g. malformed AI output that a second try may fix)."""
+
+
+class PermanentJobError(Exception):
+    """Retrying cannot help (bad input, missing row): fail the run now."""
+
+
+def retry_after(
+    category: FunctionCategory, *, attempt: int, message: str, provider_delay: timedelta | None = None
+) -> inngest.RetryAfterError:
+    """A retry at the provider's delay when it gave one, else at the policy's doubling backoff for `attempt`."""
+    delay = provider_delay if provider_delay is not None else policy_for(category).backoff(attempt)
+    # Inngest clamps retry-after to at least 1 s; the floor here only guards against a zero or negative delay.
+    delay = max(delay, timedelta(milliseconds=1))
+    return inngest.RetryAfterError(f"{message} (retry in {delay.total_seconds():.3f}s)", timezone.now() + delay)
+
+
+def openai_retry_delay(error: openai.APIStatusError) -> timedelta | None:
+    """The server's own delay from `retry-after-ms` or `retry-after` (seconds or an HTTP date), when given."""
+    headers = error.response.headers
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return timedelta(milliseconds=float(milliseconds))
+        except ValueError:
+            pass
+    return _parse_retry_after(headers.get("retry-after"))
+
+
+def _parse_retry_after(value: str | None) -> timedelta | None:
+    if not value:
+        return None
+    try:
+        return timedelta(seconds=float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when - timezone.now(), timedelta(0))
+
+
+# OpenAI statuses that no retry can fix: the request or the credentials are wrong.
+_OPENAI_PERMANENT = (
+    openai.BadRequestError,
+    openai.AuthenticationError,
+    openai.PermissionDeniedError,
+    openai.NotFoundError,
+    openai.UnprocessableEntityError,
+    openai.ContentFilterFinishReasonError,
+)
+
+
+def retry_decision(category: FunctionCategory, *, attempt: int, error: Exception) -> BaseException:
+    """What to raise for `error` under the category's policy: RetryAfterError, NonRetriableError, or the error."""
+    if isinstance(error, inngest.RetryAfterError | inngest.NonRetriableError):
+        return error
+    if isinstance(error, PermanentJobError):
+        return inngest.NonRetriableError(str(error))
+    if isinstance(error, TransientJobError):
+        return retry_after(category, attempt=attempt, message=str(error))
+    if isinstance(error, openai.OpenAIError):
+        return _openai_decision(category, attempt=attempt, error=error)
+    crm_decision = _crm_decision(category, attempt=attempt, error=error)
+    if crm_decision is not None:
+        return crm_decision
+    return error
+
+
+def _openai_decision(category: FunctionCategory, *, attempt: int, error: openai.OpenAIError) -> BaseException:
+    name = type(error).__name__
+    if isinstance(error, openai.RateLimitError):
+        return retry_after(
+            category, attempt=attempt, message=f"AI rate limited ({name})", provider_delay=openai_retry_delay(error)
+        )
+    if isinstance(error, _OPENAI_PERMANENT):
+        status = getattr(error, "status_code", None)
+        return inngest.NonRetriableError(f"AI request refused permanently ({name}, status {status}): {error}")
+    # 5xx, 409, timeouts, dropped connections, truncated output: transient by nature.
+    return retry_after(category, attempt=attempt, message=f"AI call failed ({name}): {error}")
+
+
+def _crm_decision(category: FunctionCategory, *, attempt: int, error: Exception) -> BaseException | None:
+    """CRM errors are mapped once the adapters' error hierarchy is importable (it lives in crm_adapters)."""
+    return None

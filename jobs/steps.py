@@ -6,8 +6,9 @@ Each helper wraps one call in `ctx.step.run` with a stable kebab-case id and ret
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from uuid import UUID
 
 import inngest
@@ -16,6 +17,12 @@ from tenants.models import Tenant
 
 from .emit import emit
 from .events import Event
+from .observability import step_log_context
+from .policy import FunctionCategory, retry_decision
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def tenant_context(tenant_id: UUID | str) -> dict[str, Any]:
@@ -45,7 +52,11 @@ def tenant_context(tenant_id: UUID | str) -> dict[str, Any]:
 
 
 def step_tenant_context(ctx: inngest.ContextSync, tenant_id: UUID | str) -> dict[str, Any]:
-    return ctx.step.run("resolve-tenant-context", lambda: tenant_context(tenant_id))
+    def resolve() -> dict[str, Any]:
+        with step_log_context("resolve-tenant-context"):
+            return tenant_context(tenant_id)
+
+    return ctx.step.run("resolve-tenant-context", resolve)
 
 
 def follow_on_event_id(ctx: inngest.ContextSync, step_id: str) -> str:
@@ -66,9 +77,46 @@ def step_emit(
     """
 
     def send() -> str:
+        with step_log_context(step_id):
+            return _send()
+
+    def _send() -> str:
         row = emit(event_cls, data, event_id=follow_on_event_id(ctx, step_id), source=f"run:{ctx.run_id}")
         if row.status != row.Status.SENT:
             raise RuntimeError(f"{event_cls.name} not accepted by Inngest: {row.last_error}")
         return row.event_id
 
     return ctx.step.run(step_id, send)
+
+
+def policy_step(
+    ctx: inngest.ContextSync,
+    step_id: str,
+    category: FunctionCategory,
+    handler: Callable[..., T],
+    *args: Any,
+) -> T:
+    """`ctx.step.run` under the shared policy: every failure leaves as RetryAfterError or NonRetriableError.
+
+    The step id is bound to the log context, so every line the handler logs names its step, and a failure is
+    logged once, with the decision taken, before Inngest sees it.
+    """
+
+    def guarded(*handler_args: Any) -> T:
+        with step_log_context(step_id):
+            try:
+                return handler(*handler_args)
+            except Exception as error:
+                decision = retry_decision(category, attempt=ctx.attempt, error=error)
+                logger.warning(
+                    "step failed",
+                    extra={
+                        "error": f"{type(error).__name__}: {error}"[:500],
+                        "decision": type(decision).__name__,
+                    },
+                )
+                if decision is error:
+                    raise
+                raise decision from error
+
+    return ctx.step.run(step_id, guarded, *args)

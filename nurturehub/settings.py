@@ -156,6 +156,14 @@ JOBS_POLICY = {
     for category in ("ai", "crm", "scoring", "alert", "routing")
 }
 
+# --- AI provider (nurture sequences) --------------------------------------------------------------------
+# Unset OPENAI_API_KEY: the template writer, a development backend like the console email backend (model
+# recorded as `template`). Any OpenAI-compatible server works through OPENAI_BASE_URL.
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+
 # --- Logging --------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
