@@ -1,0 +1,383 @@
+"""The HTTP base every provider's `client.py` builds on: explicit timeouts, auth, the shared rate limits and
+concurrency caps, safe logging, and the translation of HTTP answers into `crm_adapters.errors`.
+
+This module and the providers' `client.py` modules are the only ones that talk HTTP or raise CRM errors.
+Nothing here ever logs or puts into an exception a header, a request body, a token or a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import httpx
+from django.conf import settings
+
+from .errors import (
+    CrmAuthError,
+    CrmConfigurationError,
+    CrmConflict,
+    CrmError,
+    CrmNotFound,
+    CrmRateLimited,
+    CrmTransientError,
+    CrmValidationError,
+)
+from .locks import SlotsExhausted, concurrency_slot
+from .models import CrmConnection
+from .ratelimit import RateLimit, RateLimitExceeded, max_wait_seconds, rate_limit_pause, rate_limit_reserve
+
+logger = logging.getLogger("crm_adapters.http")
+
+
+def http_timeout() -> httpx.Timeout:
+    """Explicit timeouts for every CRM call (settings CRM_HTTP_TIMEOUT / CRM_HTTP_CONNECT_TIMEOUT, seconds)."""
+    total = float(getattr(settings, "CRM_HTTP_TIMEOUT", 20.0))
+    connect = float(getattr(settings, "CRM_HTTP_CONNECT_TIMEOUT", 5.0))
+    return httpx.Timeout(total, connect=min(connect, total))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class CrmHttpClient:
+    """One connection's HTTP client. Subclasses set the provider facts and may refine `translate`."""
+
+    provider: ClassVar[str] = ""
+    #: How long to wait after a 429 that carries no Retry-After (each CRM documents its own wait).
+    default_retry_after: ClassVar[float] = 5.0
+    #: The media type of request and response bodies.
+    media_type: ClassVar[str] = "application/json"
+
+    def __init__(self, connection: CrmConnection, *, http: httpx.Client | None = None) -> None:
+        self.connection = connection
+        self.config: dict[str, Any] = dict(connection.config or {})
+        self._secrets = connection.secrets
+        self._http = http or httpx.Client(
+            base_url=self.base_url(),
+            timeout=http_timeout(),
+            follow_redirects=False,
+            headers={"Accept": self.media_type, "User-Agent": "NurtureHub-CRM/1.0"},
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} connection={self.connection.pk}>"
+
+    # --- what a provider defines -------------------------------------------------------------------------------
+
+    def base_url(self) -> str:
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate one call (may fetch a token first)."""
+        return {}
+
+    def rate_limits(self, method: str) -> list[tuple[str, RateLimit]]:
+        """The limits a call with this method counts against, as (shared key, limit) pairs."""
+        return []
+
+    def concurrency_limit(self) -> tuple[str, int] | None:
+        """(shared key, slots) when the CRM caps concurrent calls, else None."""
+        return None
+
+    def forget_credentials(self) -> bool:
+        """Drop a cached token after a 401; True when a fresh one is worth one more try."""
+        return False
+
+    # --- helpers for providers ---------------------------------------------------------------------------------
+
+    def secret(self, name: str) -> str:
+        value = self._secrets.get(name, "")
+        if not value:
+            raise CrmConfigurationError(
+                f"The {self.provider} connection has no '{name}' secret", provider=self.provider
+            )
+        return value
+
+    def setting(self, name: str, default: str | None = None) -> str:
+        value = self.config.get(name, default)
+        if value in (None, ""):
+            raise CrmConfigurationError(
+                f"The {self.provider} connection needs '{name}' in its config", provider=self.provider
+            )
+        return str(value)
+
+    def limit_key(self, name: str) -> str:
+        return f"{self.provider}:{self.connection.pk}:{name}"
+
+    # --- the call ---------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One call: wait for the rate limits, hold a concurrency slot, send, translate any error."""
+        self._wait_for_rate_limits(method)
+        response = self._send(method, path, json=json, params=params, headers=headers)
+        if response.status_code == 401 and self.forget_credentials():
+            # A token can expire early (revoked, clock skew): fetch a fresh one and try exactly once more.
+            self._wait_for_rate_limits(method)
+            response = self._send(method, path, json=json, params=params, headers=headers)
+        if response.status_code >= 400:
+            error = self.translate(response)
+            if isinstance(error, CrmRateLimited):
+                self._pause_everyone(method, error.retry_after)
+            raise error
+        return response
+
+    def _send(
+        self, method: str, path: str, *, json: Any, params: dict[str, Any] | None, headers: dict[str, str] | None
+    ) -> httpx.Response:
+        all_headers = {**self.auth_headers(), **(headers or {})}
+        if json is not None:
+            all_headers.setdefault("Content-Type", self.media_type)
+        started = time.monotonic()
+        try:
+            with self._slot():
+                response = self._http.request(method, path, json=json, params=params, headers=all_headers)
+        except httpx.TimeoutException:
+            self._log(method, path, None, started)
+            raise CrmTransientError(
+                f"{self.provider}: the CRM did not answer in time", provider=self.provider
+            ) from None
+        except httpx.TransportError as error:
+            self._log(method, path, None, started)
+            raise CrmTransientError(
+                f"{self.provider}: could not reach the CRM ({type(error).__name__})", provider=self.provider
+            ) from None
+        self._log(method, path, response.status_code, started)
+        return response
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        cap = self.concurrency_limit()
+        if cap is None:
+            yield
+            return
+        key, slots = cap
+        try:
+            with concurrency_slot(key, limit=slots, max_wait=max_wait_seconds()):
+                yield
+        except SlotsExhausted as busy:
+            raise CrmRateLimited(
+                f"{self.provider}: all {slots} concurrent slots are busy",
+                retry_after=busy.retry_after,
+                provider=self.provider,
+            ) from None
+
+    def _wait_for_rate_limits(self, method: str) -> None:
+        for key, limit in self.rate_limits(method):
+            try:
+                wait = rate_limit_reserve(key=key, limit=limit, max_wait=max_wait_seconds())
+            except RateLimitExceeded as full:
+                raise CrmRateLimited(
+                    f"{self.provider}: our rate limit for this connection is reached",
+                    retry_after=full.retry_after,
+                    provider=self.provider,
+                ) from None
+            if wait > 0:
+                time.sleep(wait)
+
+    def _pause_everyone(self, method: str, seconds: float) -> None:
+        """After a 429 no process calls this CRM for the connection until the wait is over."""
+        for key, limit in self.rate_limits(method):
+            rate_limit_pause(key=key, limit=limit, seconds=seconds)
+
+    def _log(self, method: str, path: str, status: int | None, started: float) -> None:
+        # The path only: queries can hold an email address, and headers hold credentials.
+        logger.debug(
+            "%s %s %s -> %s",
+            self.provider,
+            method,
+            path.split("?", 1)[0],
+            status if status is not None else "no answer",
+            extra={
+                "provider": self.provider,
+                "status": status,
+                "duration_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+
+    # --- translation ------------------------------------------------------------------------------------------
+
+    def translate(self, response: httpx.Response) -> CrmError:
+        """The CRM error for an HTTP error answer (providers refine field errors, conflicts and waits)."""
+        status = response.status_code
+        where = f"{self.provider} answered {status}"
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return CrmRateLimited(
+                f"{where}: rate limited",
+                retry_after=self.default_retry_after if retry_after is None else retry_after,
+                provider=self.provider,
+                status=status,
+            )
+        if status in (401, 403):
+            return CrmAuthError(f"{where}: the credentials were refused", provider=self.provider, status=status)
+        if status in (400, 422):
+            return CrmValidationError(
+                None if self.field_errors(response) else f"{where}: the CRM rejected the data",
+                field_errors=self.field_errors(response),
+                provider=self.provider,
+                status=status,
+            )
+        if status == 404:
+            return CrmNotFound(f"{where}: not found", provider=self.provider, status=status)
+        if status in (409, 412):
+            return CrmConflict(
+                f"{where}: conflict",
+                existing_id=self.conflict_existing_id(response),
+                provider=self.provider,
+                status=status,
+            )
+        if status >= 500 or status == 408:
+            return CrmTransientError(f"{where}: server error", provider=self.provider, status=status)
+        return CrmError(f"{where}: unexpected answer", provider=self.provider, status=status)
+
+    def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
+        """The CRM's field messages from a 400/422 body, as [{"field", "message"}]."""
+        return []
+
+    def conflict_existing_id(self, response: httpx.Response) -> str | None:
+        """On a duplicate, the id of the record that already exists, when the CRM says."""
+        return None
+
+    def json_body(self, response: httpx.Response) -> Any:
+        """The response's JSON; a CRM that answers with something else is failing (transient)."""
+        try:
+            return response.json()
+        except ValueError:
+            raise CrmTransientError(
+                f"{self.provider} answered {response.status_code} with a body that is not JSON",
+                provider=self.provider,
+                status=response.status_code,
+            ) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+
+# --- OAuth2 client credentials (Reapit, Alto) ------------------------------------------------------------------
+
+_TOKENS: dict[str, tuple[str, float]] = {}
+_TOKENS_LOCK = threading.Lock()
+#: A token is renewed this long before it expires, so that no call starts with a token about to die.
+TOKEN_EXPIRY_MARGIN = 60.0
+
+
+class ClientCredentialsMixin:
+    """Bearer tokens from an OAuth2 client-credentials grant, cached per process until shortly before expiry.
+
+    The cache key is a hash of the token URL and the credentials, so rotating the secret fetches a new token
+    and no secret is ever used as a plain dictionary key.
+    """
+
+    provider: ClassVar[str]
+    _http: httpx.Client
+
+    def token_url(self) -> str:
+        raise NotImplementedError
+
+    def client_credentials(self) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def _token_cache_key(self) -> str:
+        client_id, client_secret = self.client_credentials()
+        material = f"{self.provider}\0{self.token_url()}\0{client_id}\0{client_secret}"
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def bearer_token(self) -> str:
+        key = self._token_cache_key()
+        with _TOKENS_LOCK:
+            cached = _TOKENS.get(key)
+        if cached and cached[1] - TOKEN_EXPIRY_MARGIN > time.monotonic():
+            return cached[0]
+        token, lifetime = self._fetch_token()
+        with _TOKENS_LOCK:
+            _TOKENS[key] = (token, time.monotonic() + lifetime)
+        return token
+
+    def forget_credentials(self) -> bool:
+        with _TOKENS_LOCK:
+            return _TOKENS.pop(self._token_cache_key(), None) is not None
+
+    def _fetch_token(self) -> tuple[str, float]:
+        client_id, client_secret = self.client_credentials()
+        try:
+            response = self._http.post(
+                self.token_url(),
+                data={"grant_type": "client_credentials"},
+                auth=(client_id, client_secret),
+                headers={"Accept": "application/json"},
+            )
+        except httpx.TimeoutException:
+            raise CrmTransientError(
+                f"{self.provider}: the token endpoint did not answer in time", provider=self.provider
+            ) from None
+        except httpx.TransportError as error:
+            raise CrmTransientError(
+                f"{self.provider}: could not reach the token endpoint ({type(error).__name__})", provider=self.provider
+            ) from None
+        status = response.status_code
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise CrmRateLimited(
+                f"{self.provider}: token endpoint rate limited",
+                retry_after=5.0 if retry_after is None else retry_after,
+                provider=self.provider,
+                status=status,
+            )
+        if status >= 500:
+            raise CrmTransientError(
+                f"{self.provider}: the token endpoint answered {status}", provider=self.provider, status=status
+            )
+        if status >= 400:
+            # 400 invalid_client / 401: the client id or secret is wrong; the body is not repeated (it may echo it).
+            raise CrmAuthError(
+                f"{self.provider}: the token endpoint refused the client credentials ({status})",
+                provider=self.provider,
+                status=status,
+            )
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+            lifetime = float(body.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError):
+            raise CrmTransientError(
+                f"{self.provider}: the token endpoint answered without an access token",
+                provider=self.provider,
+                status=status,
+            ) from None
+        return token, lifetime
+
+
+def clear_token_cache() -> None:
+    """Forget every cached token (tests, and after an operator rotates credentials)."""
+    with _TOKENS_LOCK:
+        _TOKENS.clear()

@@ -1,0 +1,109 @@
+"""Per-connection rate limits shared by every process: GCRA in PostgreSQL, one atomic statement per call.
+
+GCRA (the generic cell rate algorithm) keeps one number per limit, the theoretical arrival time (TAT). A call is
+allowed when TAT - tolerance <= now, and then moves TAT on by one emission interval. The statement below does
+the decision and the reservation at once under the row lock, using the database clock, so several web workers
+and dispatchers never exceed the rate together. A call that would have to wait longer than `max_wait` reserves
+nothing and is told how long to wait instead, so a bulk sync slows down (the job retries later) rather than
+tying up a worker or getting the agency's key blocked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection as db
+
+from .models import CrmRateLimitBucket
+
+TABLE = CrmRateLimitBucket._meta.db_table
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `requests` calls per `per_seconds`, with up to `burst` calls back to back."""
+
+    requests: int
+    per_seconds: float
+    burst: int = 1
+
+    @property
+    def interval(self) -> float:
+        return self.per_seconds / self.requests
+
+    @property
+    def tolerance(self) -> float:
+        return self.interval * (self.burst - 1)
+
+
+class RateLimitExceeded(Exception):
+    """The limit cannot admit the call within the allowed wait."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"rate limit reached; retry in {retry_after:.1f}s")
+
+
+_ACQUIRE = f"""
+INSERT INTO {TABLE} AS bucket (key, theoretical_arrival, updated_at)
+VALUES (%(key)s, extract(epoch FROM clock_timestamp()) + %(interval)s, now())
+ON CONFLICT (key) DO UPDATE
+SET theoretical_arrival = GREATEST(bucket.theoretical_arrival, extract(epoch FROM clock_timestamp())) + %(interval)s,
+    updated_at = now()
+WHERE GREATEST(bucket.theoretical_arrival, extract(epoch FROM clock_timestamp()))
+      - extract(epoch FROM clock_timestamp()) - %(tolerance)s <= %(max_wait)s
+RETURNING bucket.theoretical_arrival - %(interval)s - %(tolerance)s - extract(epoch FROM clock_timestamp())
+"""  # noqa: S608 - the table name is our own constant; every value is a parameter
+
+_WAIT_NEEDED = f"""
+SELECT theoretical_arrival - %(interval)s - %(tolerance)s - extract(epoch FROM clock_timestamp())
+FROM {TABLE} WHERE key = %(key)s
+"""  # noqa: S608
+
+_PENALISE = f"""
+INSERT INTO {TABLE} AS bucket (key, theoretical_arrival, updated_at)
+VALUES (%(key)s, extract(epoch FROM clock_timestamp()) + %(until)s, now())
+ON CONFLICT (key) DO UPDATE
+SET theoretical_arrival = GREATEST(bucket.theoretical_arrival, EXCLUDED.theoretical_arrival), updated_at = now()
+"""  # noqa: S608
+
+
+def rate_limit_reserve(*, key: str, limit: RateLimit, max_wait: float) -> float:
+    """Reserve a slot for one call; returns how many seconds to wait before making it (0 when it may go now).
+
+    Raises RateLimitExceeded (reserving nothing) when the wait would be longer than `max_wait`.
+    """
+    params = {"key": key, "interval": limit.interval, "tolerance": limit.tolerance, "max_wait": max_wait}
+    with db.cursor() as cursor:
+        cursor.execute(_ACQUIRE, params)
+        row = cursor.fetchone()
+        if row is not None:
+            return max(0.0, float(row[0]))
+        cursor.execute(_WAIT_NEEDED, params)
+        waiting = cursor.fetchone()
+    return_after = max(limit.interval, float(waiting[0]) if waiting else limit.interval)
+    raise RateLimitExceeded(retry_after=return_after)
+
+
+def rate_limit_pause(*, key: str, limit: RateLimit, seconds: float) -> None:
+    """Make every process wait `seconds` before the next call (the CRM said 429: do not hammer it)."""
+    with db.cursor() as cursor:
+        cursor.execute(_PENALISE, {"key": key, "until": seconds + limit.tolerance})
+
+
+def max_wait_seconds() -> float:
+    """How long one call may sleep for its slot before giving up with a retry-after (settings, default 10 s)."""
+    return float(getattr(settings, "CRM_RATE_LIMIT_MAX_WAIT", 10.0))
+
+
+def configured_limit(provider: str, name: str, default: RateLimit) -> RateLimit:
+    """The documented default, unless settings.CRM_RATE_LIMITS["<provider>.<name>"] overrides it."""
+    override = getattr(settings, "CRM_RATE_LIMITS", {}).get(f"{provider}.{name}")
+    if not override:
+        return default
+    return RateLimit(
+        requests=int(override.get("requests", default.requests)),
+        per_seconds=float(override.get("per_seconds", default.per_seconds)),
+        burst=int(override.get("burst", default.burst)),
+    )

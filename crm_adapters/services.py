@@ -1,0 +1,304 @@
+"""CRM writes: push a contact, add a note, verify a connection. Each writes a sync-log row and keeps the
+connection's status honest (error on auth/config failures, active again on success).
+
+No duplicate in the CRM: the external-id map is consulted first, then a lookup by email, and only then a create;
+a duplicate reported by the CRM (Alto's 409) resolves to the existing record. A per-contact advisory lock stops
+two concurrent pushes of one contact from both creating it. HTTP never runs inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+from .base import (
+    CrmAdapter,
+    CrmContact,
+    CrmNote,
+    NoteResult,
+    PushResult,
+    RemoteContact,
+    VerifyResult,
+    contact_fill_blanks,
+)
+from .errors import CrmAuthError, CrmConfigurationError, CrmConflict, CrmError, CrmNotFound
+from .factory import adapter_for
+from .locks import advisory_lock
+from .models import CrmConnection, CrmExternalId, CrmSyncLog
+
+if TYPE_CHECKING:
+    from tenants.models import Contact
+
+logger = logging.getLogger(__name__)
+
+# Errors that no retry can fix until someone changes the connection: they put it in the `error` status.
+CONNECTION_BREAKING_ERRORS = (CrmAuthError, CrmConfigurationError)
+
+
+def crm_push_contact(*, connection: CrmConnection, contact: Contact) -> PushResult:
+    """Create or update the contact in the tenant's CRM, never creating a second copy of it."""
+    _check_same_tenant(connection=connection, contact=contact)
+    started = time.monotonic()
+    try:
+        with advisory_lock(f"crm-push:{connection.pk}:{contact.pk}"), adapter_for(connection) as adapter:
+            result = _push(adapter=adapter, connection=connection, contact=contact)
+    except CrmError as error:
+        _record_failure(
+            connection=connection,
+            entity=CrmSyncLog.Entity.CONTACT,
+            internal_id=str(contact.pk),
+            error=error,
+            started=started,
+        )
+        raise
+    _record_success(
+        connection=connection,
+        entity=CrmSyncLog.Entity.CONTACT,
+        internal_id=str(contact.pk),
+        external_id=result.external_id,
+        outcome=result.outcome,
+        started=started,
+    )
+    return result
+
+
+def crm_add_note(*, connection: CrmConnection, contact: Contact, note: CrmNote) -> NoteResult:
+    """Attach a note to the contact in the CRM (pushing the contact first if the CRM does not have it yet).
+
+    A note whose `key` was already written successfully to this connection is skipped, so a retried step does
+    not write it twice.
+    """
+    _check_same_tenant(connection=connection, contact=contact)
+    started = time.monotonic()
+    if note.key:
+        done = (
+            CrmSyncLog.objects.filter(
+                connection=connection,
+                entity=CrmSyncLog.Entity.NOTE,
+                dedupe_key=note.key,
+                status=CrmSyncLog.Status.SUCCESS,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if done is not None:
+            return NoteResult(
+                contact_external_id=_mapped_id(connection, contact) or "",
+                note_external_id=done.external_id or None,
+                skipped=True,
+                provider=connection.provider,
+            )
+    try:
+        with advisory_lock(f"crm-push:{connection.pk}:{contact.pk}"), adapter_for(connection) as adapter:
+            external_id = _mapped_id(connection, contact)
+            if external_id is None:
+                external_id = _push(adapter=adapter, connection=connection, contact=contact).external_id
+            try:
+                note_id = adapter.add_note(external_id, note)
+            except CrmNotFound:
+                # The contact was deleted in the CRM since we mapped it: push it again, then retry the note once.
+                CrmExternalId.objects.filter(connection=connection, contact=contact).delete()
+                external_id = _push(adapter=adapter, connection=connection, contact=contact).external_id
+                note_id = adapter.add_note(external_id, note)
+    except CrmError as error:
+        _record_failure(
+            connection=connection,
+            entity=CrmSyncLog.Entity.NOTE,
+            internal_id=str(contact.pk),
+            error=error,
+            started=started,
+            dedupe_key=note.key,
+        )
+        raise
+    _record_success(
+        connection=connection,
+        entity=CrmSyncLog.Entity.NOTE,
+        internal_id=str(contact.pk),
+        external_id=note_id or "",
+        outcome="created",
+        started=started,
+        dedupe_key=note.key,
+    )
+    return NoteResult(
+        contact_external_id=external_id, note_external_id=note_id, skipped=False, provider=connection.provider
+    )
+
+
+def crm_verify_connection(*, connection: CrmConnection) -> VerifyResult:
+    """Check the connection's credentials and settings against the CRM; the result is logged like a push."""
+    started = time.monotonic()
+    try:
+        with adapter_for(connection) as adapter:
+            result = adapter.verify()
+    except CrmError as error:
+        _record_failure(
+            connection=connection, entity=CrmSyncLog.Entity.CONNECTION, internal_id="", error=error, started=started
+        )
+        raise
+    _record_success(
+        connection=connection,
+        entity=CrmSyncLog.Entity.CONNECTION,
+        internal_id="",
+        external_id="",
+        outcome="verified",
+        started=started,
+        synced=False,
+    )
+    return result
+
+
+# --- the push itself -----------------------------------------------------------------------------------------
+
+
+def _push(*, adapter: CrmAdapter, connection: CrmConnection, contact: Contact) -> PushResult:
+    ours = CrmContact.from_contact(contact)
+    provider = connection.provider
+
+    mapped = _mapped_id(connection, contact)
+    if mapped is not None:
+        try:
+            remote = adapter.get_contact(mapped)
+        except CrmNotFound:
+            # Deleted in the CRM: forget the mapping and look for it (or create it) again.
+            CrmExternalId.objects.filter(connection=connection, contact=contact).delete()
+        else:
+            return _fill_in(adapter=adapter, remote=remote, ours=ours, via="map", provider=provider)
+
+    if adapter.supports_email_lookup and ours.email:
+        remote = adapter.find_contact_by_email(ours.email)
+        if remote is not None:
+            _remember(connection=connection, contact=contact, external_id=remote.external_id)
+            return _fill_in(adapter=adapter, remote=remote, ours=ours, via="email", provider=provider)
+
+    try:
+        external_id = adapter.create_contact(ours)
+    except CrmConflict as conflict:
+        if not conflict.existing_id:
+            raise
+        _remember(connection=connection, contact=contact, external_id=conflict.existing_id)
+        remote = adapter.get_contact(conflict.existing_id)
+        return _fill_in(adapter=adapter, remote=remote, ours=ours, via="conflict", provider=provider)
+    _remember(connection=connection, contact=contact, external_id=external_id)
+    return PushResult(external_id=external_id, outcome="created", via="create", provider=provider)
+
+
+def _fill_in(*, adapter: CrmAdapter, remote: RemoteContact, ours: CrmContact, via: str, provider: str) -> PushResult:
+    """Fill the CRM record's blanks from ours (the CRM wins on contact fields); no write when nothing changes."""
+    if remote.contact is None or not adapter.supports_update:
+        return PushResult(external_id=remote.external_id, outcome="found", via=via, provider=provider)
+    merged = contact_fill_blanks(remote=remote.contact, ours=ours)
+    if merged is None:
+        return PushResult(external_id=remote.external_id, outcome="found", via=via, provider=provider)
+    adapter.update_contact(remote, merged)
+    return PushResult(external_id=remote.external_id, outcome="updated", via=via, provider=provider)
+
+
+def _mapped_id(connection: CrmConnection, contact: Contact) -> str | None:
+    return (
+        CrmExternalId.objects.filter(connection=connection, contact=contact)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+
+
+def _remember(*, connection: CrmConnection, contact: Contact, external_id: str) -> None:
+    CrmExternalId.objects.update_or_create(
+        connection=connection, contact=contact, defaults={"external_id": external_id}
+    )
+
+
+def _check_same_tenant(*, connection: CrmConnection, contact: Contact) -> None:
+    if contact.tenant_id != connection.tenant_id:
+        raise PermissionError("contact and CRM connection belong to different tenants")
+
+
+# --- sync log and connection status ------------------------------------------------------------------------
+
+
+def _elapsed_ms(started: float) -> int:
+    return max(0, round((time.monotonic() - started) * 1000))
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    """Belt and braces: error messages are built without secrets, but never let one through to a log row."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _record_success(
+    *,
+    connection: CrmConnection,
+    entity: str,
+    internal_id: str,
+    external_id: str,
+    outcome: str,
+    started: float,
+    dedupe_key: str = "",
+    synced: bool = True,
+) -> None:
+    CrmSyncLog.objects.create(
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        provider=connection.provider,
+        direction=CrmSyncLog.Direction.PUSH,
+        entity=entity,
+        outcome=outcome,
+        external_id=external_id,
+        internal_id=internal_id,
+        dedupe_key=dedupe_key,
+        status=CrmSyncLog.Status.SUCCESS,
+        duration_ms=_elapsed_ms(started),
+    )
+    now = timezone.now()
+    changes: dict[str, object] = {"updated_at": now}
+    if synced:
+        changes["last_synced_at"] = now
+    if connection.status == CrmConnection.Status.ERROR:
+        changes.update(status=CrmConnection.Status.ACTIVE, last_error="")
+    CrmConnection.objects.filter(pk=connection.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(connection, name, value)
+
+
+def _record_failure(
+    *,
+    connection: CrmConnection,
+    entity: str,
+    internal_id: str,
+    error: CrmError,
+    started: float,
+    dedupe_key: str = "",
+) -> None:
+    message = _redact(str(error), connection.secrets.values())
+    CrmSyncLog.objects.create(
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        provider=connection.provider,
+        direction=CrmSyncLog.Direction.PUSH,
+        entity=entity,
+        internal_id=internal_id,
+        dedupe_key=dedupe_key,
+        status=CrmSyncLog.Status.ERROR,
+        error_type=type(error).__name__,
+        error=message,
+        duration_ms=_elapsed_ms(started),
+    )
+    logger.warning(
+        "CRM %s %s failed: %s",
+        connection.provider,
+        entity,
+        type(error).__name__,
+        extra={"tenant_id": connection.tenant_id, "provider": connection.provider, "error_type": type(error).__name__},
+    )
+    if isinstance(error, CONNECTION_BREAKING_ERRORS):
+        now = timezone.now()
+        CrmConnection.objects.filter(pk=connection.pk).update(
+            status=CrmConnection.Status.ERROR, last_error=message, updated_at=now
+        )
+        connection.status, connection.last_error = CrmConnection.Status.ERROR, message
