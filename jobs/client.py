@@ -13,6 +13,8 @@ from functools import cache
 import inngest
 from django.conf import settings
 
+from .tracking import RunTrackingMiddleware
+
 
 def _config() -> tuple[str, bool, str, str, str]:
     return (
@@ -35,6 +37,8 @@ def _build(config: tuple[str, bool, str, str, str]) -> inngest.Inngest:
         event_key=event_key or None,
         signing_key=signing_key or None,
         logger=logging.getLogger("jobs.inngest"),
+        # Run tracking (JobRun/StepAttempt) in one place, for every function and any Inngest server.
+        middleware=[RunTrackingMiddleware],
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
 
 from tenants.models import Tenant
 
@@ -31,6 +32,8 @@ class EventLog(models.Model):
         indexes = [
             models.Index(fields=["status", "id"], name="eventlog_status_id"),
             models.Index(fields=["tenant", "-created_at"], name="eventlog_tenant_created"),
+            # The admin's "search by contact id": an expression index on the payload's contactId.
+            models.Index(KeyTextTransform("contactId", "payload"), name="eventlog_payload_contact"),
         ]
 
     def __str__(self) -> str:
@@ -63,6 +66,9 @@ class JobRun(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    queue_wait_ms = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="From the event's timestamp to the run's first request (where known)."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -70,6 +76,7 @@ class JobRun(models.Model):
             models.Index(fields=["status", "-started_at"], name="jobrun_status_started"),
             models.Index(fields=["tenant", "status", "-started_at"], name="jobrun_tenant_status_started"),
             models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
+            models.Index(fields=["-started_at"], name="jobrun_started"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,379 @@
+"""Run tracking for any Inngest server: an SDK middleware plus the default `on_failure` recorder.
+
+The SDK calls the middleware on every request of a run (one per step), so every write here is an idempotent
+upsert keyed by the run id and (step, attempt): a redelivered request rewrites the same rows. Nothing here reads
+the local engine's tables: what we know comes from the request the server sent, so Inngest Cloud works the same.
+
+Status rules:
+- a step that ran (`StepRun`) or a sleep keeps the run `running`;
+- a step error that will be retried (`StepError`) or a retriable function-level error makes it `retrying`;
+- the function's return value makes it `completed`;
+- a non-retriable error, or an error on the last attempt, makes it `failed`; the `on_failure` recorder (called
+  by the server with `inngest/function.failed`) confirms it with the server's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import inngest
+from django.db.models import Q
+from django.utils import timezone
+from inngest._internal.middleware_lib.middleware import TransformOutputResult
+from inngest._internal.server_lib import Opcode
+
+from tenants.models import Tenant
+
+from .models import EventLog, JobRun, StepAttempt
+
+logger = logging.getLogger(__name__)
+
+FUNCTION_FAILED_EVENT = "inngest/function.failed"
+FUNCTION_BODY_STEP = "(function)"
+TERMINAL = (JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED)
+# Inngest's default retry delays for plain errors (docs/inngest-engine.md 2.2); it adds 0-30 s of jitter.
+INNGEST_BACKOFF_TABLE = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
+DEFAULT_MAX_ATTEMPTS = 5  # Inngest's default: 4 retries
+MAX_TEXT = 20_000
+
+
+def local_function_id(app_id: str, fully_qualified_id: str) -> str:
+    """`nurturehub-contact-category-assigned` -> `contact-category-assigned` (what operators know it by)."""
+    prefix = f"{app_id}-"
+    return fully_qualified_id[len(prefix) :] if fully_qualified_id.startswith(prefix) else fully_qualified_id
+
+
+def describe_error(error: BaseException) -> tuple[str, str, str]:
+    """(error type, one-line message, traceback) of an exception, as stored and shown by the admin."""
+    if isinstance(error, inngest.StepError):
+        error_type = error.name or "StepError"
+        message = error.message
+        stack = error.stack or ""
+    else:
+        error_type = type(error).__name__
+        message = str(error)
+        stack = "".join(traceback.format_exception(error))
+    return error_type, f"{error_type}: {message}"[:MAX_TEXT], stack[:MAX_TEXT]
+
+
+def _aware(moment: datetime) -> datetime:
+    # The SDK builds RetryAfterError.retry_after from naive local time (datetime.now()).
+    return moment.astimezone(UTC) if timezone.is_naive(moment) else moment
+
+
+def _tenant_id_of(data: Any) -> str | None:
+    tenant_id = data.get("tenantId") if isinstance(data, dict) else None
+    if not tenant_id:
+        return None
+    try:
+        return str(Tenant.objects.filter(pk=tenant_id).values_list("pk", flat=True).first() or "") or None
+    except Exception:  # a malformed id must not break tracking
+        return None
+
+
+def run_ensure(
+    *, run_id: str, function_id: str, event_name: str, event_id: str, event_data: Any, event_ts: int | None = None
+) -> JobRun:
+    """The run's row, created on first sight (concurrent first requests create it once)."""
+    run = JobRun.objects.filter(run_id=run_id).first()
+    if run is not None:
+        return run
+    now = timezone.now()
+    queue_wait_ms = max(0, int(now.timestamp() * 1000) - event_ts) if event_ts else None
+    JobRun.objects.bulk_create(
+        [
+            JobRun(
+                run_id=run_id,
+                function_id=function_id[:200],
+                tenant_id=_tenant_id_of(event_data),
+                event_name=event_name[:256],
+                event_id=(event_id or "")[:64],
+                event_log_id=EventLog.objects.filter(event_id=event_id).values_list("id", flat=True).first()
+                if event_id
+                else None,
+                status=JobRun.Status.RUNNING,
+                started_at=now,
+                queue_wait_ms=queue_wait_ms,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return JobRun.objects.get(run_id=run_id)
+
+
+def step_attempt_upsert(
+    *,
+    run: JobRun,
+    step_id: str,
+    step_name: str,
+    attempt: int,
+    status: str,
+    started_at: datetime,
+    duration_ms: int,
+    error: str = "",
+    stack: str = "",
+    next_retry_at: datetime | None = None,
+) -> None:
+    """One row per (run, step, attempt): a redelivered request overwrites its own row, never adds one."""
+    StepAttempt.objects.bulk_create(
+        [
+            StepAttempt(
+                run=run,
+                step_id=step_id[:200],
+                step_name=step_name[:200],
+                attempt=attempt,
+                status=status,
+                duration_ms=max(0, duration_ms),
+                error=error,
+                traceback=stack,
+                next_retry_at=next_retry_at,
+                started_at=started_at,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["run", "step_id", "attempt"],
+        update_fields=["status", "duration_ms", "error", "traceback", "next_retry_at", "step_name"],
+    )
+
+
+def _refresh_attempts(run: JobRun) -> int:
+    """`attempts` counts the failed attempts that were retried: derived from the rows, so it stays idempotent."""
+    return StepAttempt.objects.filter(run=run, status=StepAttempt.Status.FAILED).count()
+
+
+def run_mark(run: JobRun, *, status: str, **fields: Any) -> None:
+    """Move the run to `status`; a finished run is never moved back to running/retrying by a late request."""
+    queryset = JobRun.objects.filter(pk=run.pk)
+    if status not in TERMINAL:
+        queryset = queryset.exclude(status__in=TERMINAL)
+    elif status == JobRun.Status.FAILED:
+        queryset = queryset.filter(~Q(status__in=[JobRun.Status.COMPLETED, JobRun.Status.CANCELLED]))
+    queryset.update(status=status, updated_at=timezone.now(), **fields)
+
+
+def _next_retry(error: BaseException | None, attempt_index: int) -> datetime | None:
+    if isinstance(error, inngest.RetryAfterError):
+        return _aware(error.retry_after)
+    return timezone.now() + timedelta(seconds=INNGEST_BACKOFF_TABLE[min(attempt_index, len(INNGEST_BACKOFF_TABLE) - 1)])
+
+
+class RunTrackingMiddleware(inngest.MiddlewareSync):
+    """Records JobRun/StepAttempt from every request the SDK handles; a tracking failure never fails a run."""
+
+    def __init__(self, client: inngest.Inngest, raw_request: object) -> None:
+        super().__init__(client, raw_request)
+        self._ctx: inngest.ContextSync | None = None
+        self._function: inngest.Function[Any] | None = None
+        self._request_started = time.monotonic()
+        self._request_started_at = timezone.now()
+        self._current_step: str | None = None
+        self._step_started: float | None = None
+        self._sleeps: dict[str, datetime] = {}
+
+    def transform_input(self, ctx: Any, function: Any, steps: Any) -> None:
+        self._ctx = ctx
+        self._function = function
+        self._request_started = time.monotonic()
+        self._request_started_at = timezone.now()
+        if isinstance(ctx, inngest.ContextSync) and ctx.event.name != FUNCTION_FAILED_EVENT:
+            self._watch_steps(ctx)
+
+    def _watch_steps(self, ctx: inngest.ContextSync) -> None:
+        # The SDK reports NonRetriableError/RetryAfterError raised inside a step as a function-level error that
+        # no longer names the step; noting which new step was executing keeps the timeline honest.
+        original_run = ctx.step.run
+
+        def run(step_id: str, handler: Any, *args: Any, **kwargs: Any) -> Any:
+            self._current_step, self._step_started = step_id, time.monotonic()
+            result = original_run(step_id, handler, *args, **kwargs)
+            self._current_step, self._step_started = None, None  # memoized: it did not execute now
+            return result
+
+        original_sleep = ctx.step.sleep
+
+        def sleep(step_id: str, duration: int | timedelta) -> None:
+            delay = duration if isinstance(duration, timedelta) else timedelta(milliseconds=duration)
+            self._sleeps[step_id] = timezone.now() + delay
+            original_sleep(step_id, duration)
+
+        ctx.step.run = run  # type: ignore[method-assign]
+        ctx.step.sleep = sleep  # type: ignore[method-assign]
+
+    def transform_output(self, result: TransformOutputResult) -> None:
+        ctx, function = self._ctx, self._function
+        if not isinstance(ctx, inngest.ContextSync) or function is None or ctx.event.name == FUNCTION_FAILED_EVENT:
+            return
+        try:
+            self._record(ctx, function, result)
+        except Exception:
+            logger.exception("run tracking failed", extra={"run_id": ctx.run_id})
+
+    def _record(self, ctx: inngest.ContextSync, function: inngest.Function[Any], result: TransformOutputResult) -> None:
+        run = run_ensure(
+            run_id=ctx.run_id,
+            function_id=local_function_id(self.client.app_id, function.id),
+            event_name=ctx.event.name,
+            event_id=ctx.event.id,
+            event_data=ctx.event.data,
+            event_ts=ctx.event.ts or None,
+        )
+        attempt = ctx.attempt + 1
+        elapsed_ms = int((time.monotonic() - (self._step_started or self._request_started)) * 1000)
+        step = result.step
+        if step is not None:
+            self._record_step(run, step, result, attempt=attempt, elapsed_ms=elapsed_ms)
+        elif result.error is not None:
+            self._record_function_error(ctx, function, run, result.error, attempt=attempt, elapsed_ms=elapsed_ms)
+        elif result.has_output():
+            step_attempt_upsert(
+                run=run,
+                step_id=FUNCTION_BODY_STEP,
+                step_name="function",
+                attempt=attempt,
+                status=StepAttempt.Status.COMPLETED,
+                started_at=self._request_started_at,
+                duration_ms=elapsed_ms,
+            )
+            run_mark(
+                run,
+                status=JobRun.Status.COMPLETED,
+                output=result.output,
+                error=None,
+                error_type="",
+                finished_at=timezone.now(),
+            )
+
+    def _record_step(
+        self, run: JobRun, step: Any, result: TransformOutputResult, *, attempt: int, elapsed_ms: int
+    ) -> None:
+        op = step.op
+        if op == Opcode.STEP_RUN:
+            status, error, stack, next_retry = StepAttempt.Status.COMPLETED, "", "", None
+        elif op in (Opcode.STEP_ERROR, Opcode.STEP_FAILED):
+            _, error, stack = describe_error(result.error) if result.error else ("", "step failed", "")
+            if op == Opcode.STEP_ERROR:
+                status, next_retry = StepAttempt.Status.FAILED, _next_retry(result.error, attempt - 1)
+            else:
+                status, next_retry = StepAttempt.Status.EXHAUSTED, None
+        elif op == Opcode.SLEEP:
+            # A sleep's "name" is its wake-up time; the timeline shows it as the wait before the next step.
+            wake = self._sleeps.get(step.id)
+            step_attempt_upsert(
+                run=run,
+                step_id=step.id,
+                step_name="sleep",
+                attempt=attempt,
+                status=StepAttempt.Status.COMPLETED,
+                started_at=self._request_started_at,
+                duration_ms=elapsed_ms,
+                next_retry_at=wake,
+            )
+            run_mark(run, status=JobRun.Status.RUNNING)
+            return
+        else:
+            return  # planned, waits and invokes carry no outcome yet
+        step_attempt_upsert(
+            run=run,
+            step_id=step.id,
+            step_name="step.run",
+            attempt=attempt,
+            status=status,
+            started_at=self._request_started_at,
+            duration_ms=elapsed_ms,
+            error=error,
+            stack=stack,
+            next_retry_at=next_retry,
+        )
+        if status == StepAttempt.Status.FAILED:
+            run_mark(run, status=JobRun.Status.RETRYING, attempts=_refresh_attempts(run))
+        else:
+            run_mark(run, status=JobRun.Status.RUNNING)
+
+    def _record_function_error(
+        self,
+        ctx: inngest.ContextSync,
+        function: inngest.Function[Any],
+        run: JobRun,
+        error: Exception,
+        *,
+        attempt: int,
+        elapsed_ms: int,
+    ) -> None:
+        error_type, message, stack = describe_error(error)
+        retries = function._opts.retries  # the function's configured retry count (what the server was told)
+        max_attempts = retries + 1 if retries is not None else DEFAULT_MAX_ATTEMPTS
+        final = not _retriable(error) or attempt >= max_attempts
+        if isinstance(error, inngest.StepError):
+            # A step that already used up its retries, re-raised from its memo: its own attempts are recorded.
+            run_mark(
+                run,
+                status=JobRun.Status.FAILED,
+                error={"name": error_type, "message": message},
+                error_type=error_type[:200],
+                finished_at=timezone.now(),
+                attempts=_refresh_attempts(run),
+            )
+            return
+        step_attempt_upsert(
+            run=run,
+            step_id=self._current_step or FUNCTION_BODY_STEP,
+            step_name="step.run" if self._current_step else "function",
+            attempt=attempt,
+            status=StepAttempt.Status.EXHAUSTED if final else StepAttempt.Status.FAILED,
+            started_at=self._request_started_at,
+            duration_ms=elapsed_ms,
+            error=message,
+            stack=stack,
+            next_retry_at=None if final else _next_retry(error, attempt - 1),
+        )
+        if final:
+            run_mark(
+                run,
+                status=JobRun.Status.FAILED,
+                error={"name": error_type, "message": message},
+                error_type=error_type[:200],
+                finished_at=timezone.now(),
+                attempts=_refresh_attempts(run),
+            )
+        else:
+            run_mark(run, status=JobRun.Status.RETRYING, attempts=_refresh_attempts(run))
+
+
+def _retriable(error: Exception) -> bool:
+    return bool(getattr(error, "is_retriable", True))
+
+
+def record_failure(ctx: inngest.ContextSync) -> dict[str, str]:
+    """The default `on_failure` handler: the server's `inngest/function.failed` event marks the run failed."""
+    data = dict(ctx.event.data or {})
+    original = data.get("event") or {}
+    run_id = str(data.get("run_id") or "")
+    if not run_id:
+        return {"recorded": "no run id"}
+    error = data.get("error") or {}
+    error_type = str(error.get("name") or "Error")[:200]
+    run = run_ensure(
+        run_id=run_id,
+        function_id=local_function_id(inngest_app_id(), str(data.get("function_id") or "")),
+        event_name=str(original.get("name") or ""),
+        event_id=str(original.get("id") or ""),
+        event_data=original.get("data") or {},
+    )
+    run_mark(
+        run,
+        status=JobRun.Status.FAILED,
+        error={"name": error_type, "message": str(error.get("message") or "")[:MAX_TEXT], "stack": error.get("stack")},
+        error_type=error_type,
+        finished_at=run.finished_at or timezone.now(),
+    )
+    return {"recorded": run_id}
+
+
+def inngest_app_id() -> str:
+    from django.conf import settings
+
+    return settings.INNGEST_APP_ID
