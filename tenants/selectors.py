@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 
 from .models import CategoryAssignment, Contact, Membership, Tenant
 
@@ -20,7 +21,7 @@ def contact_get(*, tenant: Tenant, contact_id: UUID | str, for_update: bool = Fa
         queryset = queryset.select_for_update()
     try:
         return queryset.get(pk=contact_id)
-    except (Contact.DoesNotExist, ValueError) as error:
+    except (Contact.DoesNotExist, ValueError, ValidationError) as error:
         raise ContactNotFound(f"contact {contact_id} not found") from error
 
 

@@ -50,6 +50,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
 class CrmConnectionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = CrmConnection
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     provider = Provider.STREET
