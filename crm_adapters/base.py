@@ -199,8 +199,13 @@ class CrmAdapter(ABC):
         """Write `contact` (already merged with what the CRM holds) over the record `remote` describes."""
 
     @abstractmethod
-    def add_note(self, external_id: str, note: CrmNote) -> str | None:
-        """Attach the note to the contact; returns the note's id in the CRM when it gives one."""
+    def add_note(self, external_id: str, note: CrmNote, *, contact: CrmContact) -> str | None:
+        """Attach the note to the contact (`contact` is ours, for CRMs that address notes by person);
+        returns the note's id in the CRM when it gives one."""
+
+    def holds_category(self, category: str) -> bool:
+        """Whether this CRM can store our category on the contact (otherwise it only travels in notes)."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook: adapters without an HTTP client need not close
         """Release the HTTP client."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
@@ -94,16 +95,17 @@ def crm_add_note(*, connection: CrmConnection, contact: Contact, note: CrmNote) 
             )
     try:
         with advisory_lock(f"crm-push:{connection.pk}:{contact.pk}"), adapter_for(connection) as adapter:
+            ours = CrmContact.from_contact(contact)
             external_id = _mapped_id(connection, contact)
             if external_id is None:
                 external_id = _push(adapter=adapter, connection=connection, contact=contact).external_id
             try:
-                note_id = adapter.add_note(external_id, note)
+                note_id = adapter.add_note(external_id, note, contact=ours)
             except CrmNotFound:
                 # The contact was deleted in the CRM since we mapped it: push it again, then retry the note once.
                 CrmExternalId.objects.filter(connection=connection, contact=contact).delete()
                 external_id = _push(adapter=adapter, connection=connection, contact=contact).external_id
-                note_id = adapter.add_note(external_id, note)
+                note_id = adapter.add_note(external_id, note, contact=ours)
     except CrmError as error:
         _record_failure(
             connection=connection,
@@ -190,6 +192,8 @@ def _fill_in(*, adapter: CrmAdapter, remote: RemoteContact, ours: CrmContact, vi
     """Fill the CRM record's blanks from ours (the CRM wins on contact fields); no write when nothing changes."""
     if remote.contact is None or not adapter.supports_update:
         return PushResult(external_id=remote.external_id, outcome="found", via=via, provider=provider)
+    if not adapter.holds_category(ours.category):
+        ours = replace(ours, category="")
     merged = contact_fill_blanks(remote=remote.contact, ours=ours)
     if merged is None:
         return PushResult(external_id=remote.external_id, outcome="found", via=via, provider=provider)

@@ -1,0 +1,1 @@
+"""agentos CRM adapter package: client.py (HTTP), mapping.py (pure JSON mapping), adapter.py (the interface)."""

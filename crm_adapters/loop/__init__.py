@@ -1,0 +1,1 @@
+"""loop CRM adapter package: client.py (HTTP), mapping.py (pure JSON mapping), adapter.py (the interface)."""
