@@ -33,6 +33,22 @@ INSTALLED_APPS = [
 
 # The local engine (jobs/engine) is an app of its own: it is installed only when no Inngest server is configured.
 LOCAL_ENGINE_ENABLED = env.bool("LOCAL_ENGINE_ENABLED", default=DEBUG)
+if LOCAL_ENGINE_ENABLED:
+    INSTALLED_APPS.append("jobs.engine")
+
+# --- Local engine (jobs/engine; only read when LOCAL_ENGINE_ENABLED) -----------------------------------------
+# HTTP workers per dispatcher: each holds one in-flight step request.
+ENGINE_WORKERS = env.int("ENGINE_WORKERS", default=8)
+# Multiplies every delay (sleep, backoff, retry-after): 0.001 makes a 15 s backoff 15 ms (tests, demos).
+ENGINE_DELAY_SCALE = env.float("ENGINE_DELAY_SCALE", default=1.0)
+# A claimed step's lease; a dispatcher renews it while the request runs, so it only expires when one dies.
+ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=30.0)
+# How often an idle dispatcher looks for due work (seconds).
+ENGINE_POLL_INTERVAL = env.float("ENGINE_POLL_INTERVAL", default=0.05)
+# Timeout of one step request to the serve endpoint (seconds).
+ENGINE_STEP_TIMEOUT = env.float("ENGINE_STEP_TIMEOUT", default=300.0)
+# Serve URLs the dispatcher syncs (PUT) at start; empty means INNGEST_SERVE_URL.
+ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

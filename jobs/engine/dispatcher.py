@@ -1,0 +1,293 @@
+"""The dispatcher: syncs apps, claims due work from PostgreSQL and calls the serve endpoint over HTTP.
+
+One main thread claims (in batches, up to the free workers), a pool of worker threads each make one step
+request at a time, and a heartbeat renews the leases of requests in flight. Any number of dispatchers may run
+against one database; a dead one's leases run out and its work is picked up by the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from .protocol import canonical_json, sign_body
+from .services import (
+    CallResponse,
+    ClaimedItem,
+    Outcome,
+    call_request_build,
+    call_response_apply,
+    cron_fire_due,
+    queue_claim,
+    queue_release,
+    queue_renew,
+)
+
+logger = logging.getLogger("jobs.engine.dispatch")
+
+_SERVER_TIMING_FUNCTION = re.compile(r"(?:^|,)\s*function;dur=([\d.]+)")
+
+
+@dataclass(frozen=True)
+class DispatchRecord:
+    """One dispatch as logged: also handed to `on_dispatch` (benchmarks and tests read it)."""
+
+    run_id: str
+    function: str
+    step: str
+    attempt: int
+    http_status: int | None
+    outcome: str
+    duration_ms: float
+    request_ms: float
+    function_ms: float | None
+
+
+class Dispatcher:
+    """Runs the engine's queue until `stop()`; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        app_urls: list[str] | None = None,
+        workers: int | None = None,
+        lease_seconds: float | None = None,
+        poll_interval: float | None = None,
+        step_timeout: float | None = None,
+        owner: str | None = None,
+        on_dispatch: Callable[[DispatchRecord], None] | None = None,
+    ) -> None:
+        self.app_urls = app_urls or list(settings.ENGINE_APP_URLS) or [settings.INNGEST_SERVE_URL]
+        self.workers = workers or settings.ENGINE_WORKERS
+        self.lease_seconds = lease_seconds or settings.ENGINE_LEASE_SECONDS
+        self.poll_interval = poll_interval or settings.ENGINE_POLL_INTERVAL
+        self.step_timeout = step_timeout or settings.ENGINE_STEP_TIMEOUT
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.on_dispatch = on_dispatch
+        self.signing_key = "" if settings.INNGEST_DEV else settings.INNGEST_SIGNING_KEY
+        self.server_kind = "dev" if settings.INNGEST_DEV else "cloud"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._work: queue.Queue[ClaimedItem | None] = queue.Queue()
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(self.step_timeout, connect=10),
+            limits=httpx.Limits(max_connections=self.workers + 2, max_keepalive_connections=self.workers + 2),
+        )
+        self._unsynced: set[str] = set(self.app_urls)
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker and heartbeat threads and the claim loop in the background."""
+        for index in range(self.workers):
+            self._spawn(self._worker_loop, f"engine-worker-{index}")
+        self._spawn(self._heartbeat_loop, "engine-heartbeat")
+        self._spawn(self.run_claim_loop, "engine-claims")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=self._with_connection_cleanup(target), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    @staticmethod
+    def _with_connection_cleanup(target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            finally:
+                connections.close_all()
+
+        return run
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop claiming, let requests in flight finish (up to `timeout`), give back what was not started."""
+        self._stop.set()
+        self._wake.set()
+        for _ in range(self.workers):
+            self._work.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+        self._http.close()
+
+    def run_forever(self) -> None:
+        """Start, and block until `stop()` is called from another thread or a signal handler."""
+        self.start()
+        while not self._stop.wait(0.5):
+            pass
+
+    # --- syncing ------------------------------------------------------------------------------------------
+
+    def sync_apps(self) -> dict[str, str]:
+        """PUT every serve URL like Inngest's dev server; returns the errors by URL (judged by the body)."""
+        errors: dict[str, str] = {}
+        for url in sorted(self._unsynced):
+            error = self._sync_one(url)
+            if error:
+                errors[url] = error
+                logger.warning("app sync failed", extra={"url": url, "error": error})
+            else:
+                self._unsynced.discard(url)
+                logger.info("app synced", extra={"url": url})
+        return errors
+
+    def _sync_one(self, url: str) -> str:
+        body = canonical_json({"url": url})
+        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": self.server_kind}
+        if self.signing_key:
+            headers["X-Inngest-Signature"] = sign_body(body, self.signing_key)
+        try:
+            response = self._http.put(url, content=body, headers=headers, timeout=30)
+        except httpx.HTTPError as error:
+            return f"{type(error).__name__}: {error}"
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        # The SDK answers 200 even when registration failed, with {"error": ...}: trust the body, not the status.
+        if isinstance(payload, dict) and payload.get("error"):
+            return str(payload["error"])
+        if response.status_code >= 400:
+            return f"HTTP {response.status_code}: {response.text[:500]}"
+        return ""
+
+    # --- claiming -----------------------------------------------------------------------------------------
+
+    def run_claim_loop(self) -> None:
+        next_cron = next_sync = 0.0
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if self._unsynced and now >= next_sync:
+                    self.sync_apps()
+                    next_sync = now + 2
+                if now >= next_cron:
+                    cron_fire_due()
+                    next_cron = now + 1
+                claimed = self.claim_once()
+            except Exception:
+                logger.exception("claim loop error; retrying")
+                close_old_connections()
+                claimed = 0
+                self._stop.wait(1)
+            if not claimed:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def claim_once(self) -> int:
+        with self._lock:
+            free = self.workers - len(self._in_flight)
+        if free <= 0:
+            return 0
+        items = queue_claim(owner=self.owner, capacity=free, lease_seconds=self.lease_seconds)
+        with self._lock:
+            self._in_flight.update(item.id for item in items)
+        for item in items:
+            self._work.put(item)
+        return len(items)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            with self._lock:
+                held = list(self._in_flight)
+            try:
+                queue_renew(owner=self.owner, item_ids=held, lease_seconds=self.lease_seconds)
+            except Exception:
+                logger.exception("lease renewal failed")
+                close_old_connections()
+
+    # --- executing ----------------------------------------------------------------------------------------
+
+    def _worker_loop(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            try:
+                if self._stop.is_set():
+                    queue_release(owner=self.owner, item_ids=[item.id])
+                else:
+                    self.execute(item)
+            except Exception:
+                logger.exception("dispatch failed; the item's lease will run out and it will be retried")
+                close_old_connections()
+            finally:
+                with self._lock:
+                    self._in_flight.discard(item.id)
+                self._wake.set()
+
+    def execute(self, item: ClaimedItem) -> Outcome:
+        """Make one step request and store its outcome; logs one structured line."""
+        started = time.perf_counter()
+        request = call_request_build(item_id=item.id, owner=self.owner)
+        if request is None:
+            return Outcome("lease-lost")
+        response, request_ms, function_ms = self._call(request.url, request.body, run_id=request.run_id, job=item.id)
+        outcome = call_response_apply(item_id=item.id, owner=self.owner, response=response)
+        duration_ms = (time.perf_counter() - started) * 1000
+        record = DispatchRecord(
+            run_id=request.run_id,
+            function=request.function_slug,
+            step=outcome.step or request.step_name,
+            attempt=item.attempt,
+            http_status=response.status,
+            outcome=outcome.result,
+            duration_ms=round(duration_ms, 2),
+            request_ms=round(request_ms, 2),
+            function_ms=function_ms,
+        )
+        logger.info("dispatch", extra={**record.__dict__, **outcome.detail})
+        if self.on_dispatch is not None:
+            self.on_dispatch(record)
+        return outcome
+
+    def _call(self, url: str, body: dict, *, run_id: str, job: int) -> tuple[CallResponse, float, float | None]:
+        content = canonical_json(body)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Inngest-Server-Kind": self.server_kind,
+            "X-Run-ID": run_id,
+            "x-request-id": uuid.uuid4().hex,
+            "x-inngest-job-id": str(job),
+        }
+        if self.signing_key:
+            headers["X-Inngest-Signature"] = sign_body(content, self.signing_key)
+        started = time.perf_counter()
+        try:
+            response = self._http.post(url, content=content, headers=headers)
+        except httpx.HTTPError as error:
+            elapsed = (time.perf_counter() - started) * 1000
+            return CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}"), elapsed, None
+        elapsed = (time.perf_counter() - started) * 1000
+        try:
+            parsed = json.loads(response.content) if response.content else None
+        except ValueError:
+            parsed = None
+        timing = _SERVER_TIMING_FUNCTION.search(response.headers.get("server-timing", ""))
+        return (
+            CallResponse(
+                status=response.status_code,
+                from_sdk="x-inngest-sdk" in response.headers,
+                no_retry=response.headers.get("x-inngest-no-retry", "").lower() == "true",
+                retry_after=response.headers.get("retry-after"),
+                body=parsed,
+            ),
+            elapsed,
+            float(timing.group(1)) if timing else None,
+        )

@@ -1,0 +1,227 @@
+"""The engine's durable state: apps and functions it was told about, events, runs, step memos and the queue.
+
+Everything a dispatcher needs lives here, so a dispatcher killed at any moment loses nothing: a claimed queue
+item carries a lease that runs out, and a step's memo is written in the same transaction that moves its item on.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class App(models.Model):
+    """An app that synced its functions through `POST /fn/register`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    url = models.CharField(max_length=1000)
+    sdk = models.CharField(max_length=100, blank=True)
+    framework = models.CharField(max_length=50, blank=True)
+    checksum = models.CharField(max_length=64, blank=True)
+    sync_error = models.TextField(blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Function(models.Model):
+    """A registered function; `slug` is Inngest's composite id `<app>-<fn>`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="functions")
+    slug = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    step_url = models.CharField(max_length=1000)
+    retries = models.PositiveSmallIntegerField(default=4)
+    # Normalised concurrency entries: [{"scope": "fn|env|account", "key": "<expression>|null", "limit": n}].
+    concurrency = models.JSONField(default=list, blank=True)
+    config = models.JSONField(default=dict)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def max_attempts(self) -> int:
+        """Inngest's `retries.attempts` holds the retry count: attempts are one more."""
+        return self.retries + 1
+
+
+class Trigger(models.Model):
+    """What starts a function: an event name (with an optional expression) or a cron schedule."""
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="triggers")
+    event_name = models.CharField(max_length=512, blank=True, db_index=True)
+    expression = models.TextField(blank=True)
+    cron = models.CharField(max_length=200, blank=True)
+    next_fire_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["function", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.function.slug}: {self.cron or self.event_name}"
+
+
+class Event(models.Model):
+    """One received event; `internal_id` is the ULID returned to the sender (stable across the SDK's retries)."""
+
+    internal_id = models.CharField(max_length=26, unique=True)
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    name = models.CharField(max_length=512, db_index=True)
+    data = models.JSONField(default=dict)
+    ts = models.BigIntegerField()
+    duplicate = models.BooleanField(default=False, help_text="Its id was seen in the last 24 h: it started no runs.")
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.internal_id}"
+
+    def to_inngest(self) -> dict[str, object]:
+        """The event map the SDK receives (`ts` must stay an int)."""
+        return {
+            "id": self.external_id or self.internal_id,
+            "name": self.name,
+            "data": self.data,
+            "ts": self.ts,
+            "user": {},
+        }
+
+
+class EventIdempotency(models.Model):
+    """The first event seen with a user-given `id`; later ones within 24 h start no runs."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    event_internal_id = models.CharField(max_length=26)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Run(models.Model):
+    """One function run."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    run_id = models.CharField(max_length=26, unique=True)
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="runs")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    events = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Concurrency keys evaluated once when the run was scheduled: [{"key": "...", "limit": n}].
+    concurrency = models.JSONField(default=list, blank=True)
+    # Inngest's ForceStepPlan: after a response with several ops, new steps are planned, not run inline.
+    force_step_plan = models.BooleanField(default=False)
+    steps_done = models.PositiveIntegerField(default=0, help_text="Memos stored so far (the next memo's position).")
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["function", "status"], name="engine_run_function_status")]
+
+    def __str__(self) -> str:
+        return f"{self.function.slug} {self.run_id} ({self.status})"
+
+
+class StepMemo(models.Model):
+    """A finished step's memo as the SDK expects it back (`{"data": ...}`, `{"error": ...}` or null)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="memos")
+    hashed_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=255, blank=True)
+    memo = models.JSONField(null=True, blank=True)
+    position = models.PositiveIntegerField(help_text="Completion order: the stack sent to the SDK.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "hashed_id"], name="engine_memo_unique_step")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.name or self.hashed_id}"
+
+
+class QueueItem(models.Model):
+    """One request to make: discovery (`step_id="step"`) or one planned step of a run.
+
+    Ready when `available_at` has passed and nobody holds it (`lease_owner` null). Claiming sets a lease;
+    finishing deletes the item or moves it on in the same transaction that stores the step's memo.
+    """
+
+    DISCOVERY = "step"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="queue_items")
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="queue_items")
+    step_id = models.CharField(max_length=64, default=DISCOVERY)
+    step_name = models.CharField(max_length=255, blank=True)
+    parallel_mode = models.CharField(max_length=10, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField()
+    # Fairness: key queues are served round-robin; within one, continuing runs (priority 0) before new ones.
+    queue_key = models.CharField(max_length=255)
+    priority = models.PositiveSmallIntegerField(default=1)
+    # Up to two concurrency keys (Inngest allows two entries) with their limits; "" / 0 when unused.
+    key1 = models.CharField(max_length=255, blank=True)
+    limit1 = models.PositiveIntegerField(default=0)
+    key2 = models.CharField(max_length=255, blank=True)
+    limit2 = models.PositiveIntegerField(default=0)
+    available_at = models.DateTimeField()
+    # NULL (not "") means unclaimed: the partial indexes and the claim queries test IS NULL.
+    lease_owner = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["queue_key", "priority", "available_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["queue_key", "priority", "available_at", "id"],
+                name="engine_item_ready",
+                condition=models.Q(lease_owner__isnull=True),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="engine_item_leased",
+                condition=models.Q(lease_owner__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} {self.step_id} #{self.attempt}"
+
+    @property
+    def is_discovery(self) -> bool:
+        return self.step_id == self.DISCOVERY
+
+
+class KeyQueue(models.Model):
+    """When each key queue was last served, so that claims go round-robin across keys (least recently first)."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    last_served_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,247 @@
+"""`POST /fn/register`: validate an app's function configs and store them; anything unsupported is a sync error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from django.db import transaction
+from django.utils import timezone
+
+from .models import App, Function, Trigger
+from .protocol import (
+    DEFAULT_RETRIES,
+    MAX_RETRIES,
+    ProtocolError,
+    check_concurrency_key,
+    check_trigger_expression,
+)
+
+# Flow-control options Inngest has and this engine does not implement: syncing one of them fails loudly.
+UNSUPPORTED_OPTIONS = {
+    "batchEvents": "event batching",
+    "cancel": "cancel-on events",
+    "debounce": "debounce",
+    "idempotency": "idempotency keys",
+    "priority": "run priority",
+    "rateLimit": "rate limiting",
+    "throttle": "throttling",
+    "singleton": "singleton runs",
+    "timeouts": "start/finish timeouts",
+}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    slug: str
+    name: str
+    step_url: str
+    retries: int
+    concurrency: list[dict[str, Any]]
+    events: list[tuple[str, str]]  # (event name, expression)
+    crons: list[str]
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    app: App
+    modified: bool
+
+
+def parse_register_body(body: object) -> tuple[dict[str, str], list[FunctionSpec]]:
+    """Validate the SDK's register body; returns the app's fields and the function specs."""
+    if not isinstance(body, dict):
+        raise ProtocolError("register body must be a JSON object")
+    lowered = {key.lower(): value for key, value in body.items()}
+    app_name = lowered.get("appname")
+    url = lowered.get("url")
+    functions = lowered.get("functions")
+    if not isinstance(app_name, str) or not app_name:
+        raise ProtocolError("register body needs `appName` (or `appname`)")
+    if not isinstance(url, str) or not url:
+        raise ProtocolError("register body needs the app's `url`")
+    if not isinstance(functions, list):
+        raise ProtocolError("register body needs a `functions` array")
+    specs = [_parse_function(config) for config in functions]
+    slugs = [spec.slug for spec in specs]
+    duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if duplicates:
+        raise ProtocolError(f"duplicate function ids: {', '.join(duplicates)}")
+    app = {
+        "name": app_name,
+        "url": url,
+        "sdk": str(lowered.get("sdk") or ""),
+        "framework": str(lowered.get("framework") or ""),
+    }
+    return app, specs
+
+
+def _parse_function(config: object) -> FunctionSpec:
+    if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not config["id"]:
+        raise ProtocolError("every function needs a string `id`")
+    slug = config["id"]
+
+    def fail(message: str) -> ProtocolError:
+        return ProtocolError(f"function {slug!r}: {message}")
+
+    unsupported = [label for key, label in UNSUPPORTED_OPTIONS.items() if config.get(key) not in (None, [], {})]
+    if unsupported:
+        raise fail(f"{', '.join(unsupported)} not supported by the local engine (use Inngest for these)")
+    steps = config.get("steps")
+    if not isinstance(steps, dict) or len(steps) != 1:
+        raise fail("needs exactly one entry in `steps`")
+    step = next(iter(steps.values()))
+    runtime = step.get("runtime") if isinstance(step, dict) else None
+    if not isinstance(runtime, dict) or runtime.get("type", "http") != "http" or not runtime.get("url"):
+        raise fail("the step needs an http runtime with a `url`")
+    retries = (step.get("retries") or {}).get("attempts", DEFAULT_RETRIES)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise fail(f"retries must be an integer from 0 to {MAX_RETRIES}")
+    events, crons = _parse_triggers(config.get("triggers"), fail)
+    concurrency = _parse_concurrency(config.get("concurrency"), fail)
+    return FunctionSpec(
+        slug=slug,
+        name=str(config.get("name") or slug),
+        step_url=runtime["url"],
+        retries=retries,
+        concurrency=concurrency,
+        events=events,
+        crons=crons,
+        config=config,
+    )
+
+
+def _parse_triggers(triggers: object, fail: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    if not isinstance(triggers, list) or not triggers:
+        raise fail("needs at least one trigger")
+    events: list[tuple[str, str]] = []
+    crons: list[str] = []
+    for trigger in triggers:
+        if isinstance(trigger, dict) and isinstance(trigger.get("event"), str) and trigger["event"]:
+            expression = trigger.get("expression") or ""
+            if expression:
+                try:
+                    check_trigger_expression(expression)
+                except ProtocolError as error:
+                    raise fail(str(error)) from None
+            events.append((trigger["event"], expression))
+        elif isinstance(trigger, dict) and isinstance(trigger.get("cron"), str):
+            if trigger.get("jitter"):
+                raise fail("cron jitter is not supported by the local engine")
+            try:
+                cron_next(trigger["cron"], after=timezone.now())
+            except (ValueError, KeyError, ZoneInfoNotFoundError) as error:
+                raise fail(f"invalid cron {trigger['cron']!r}: {error}") from None
+            crons.append(trigger["cron"])
+        else:
+            raise fail(f"unsupported trigger {trigger!r}: use {{'event': ...}} or {{'cron': ...}}")
+    return events, crons
+
+
+def _parse_concurrency(entries: object, fail: Any) -> list[dict[str, Any]]:
+    if entries in (None, []):
+        return []
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list) or len(entries) > 2:
+        raise fail("concurrency takes at most two entries")
+    parsed = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise fail("each concurrency entry is an object with `limit`")
+        limit = entry.get("limit")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise fail("concurrency `limit` must be a positive integer")
+        scope = entry.get("scope") or "fn"
+        if scope not in ("fn", "env", "account"):
+            raise fail(f"concurrency scope {scope!r} is not one of fn, env, account")
+        key = entry.get("key") or None
+        if key is None and scope != "fn":
+            raise fail(f"concurrency scope {scope!r} needs a `key`")
+        if key is not None:
+            try:
+                check_concurrency_key(key)
+            except ProtocolError as error:
+                raise fail(str(error)) from None
+        parsed.append({"scope": scope, "key": key, "limit": limit})
+    return sorted(parsed, key=lambda entry: entry["limit"])
+
+
+def cron_next(cron: str, *, after: datetime) -> datetime:
+    """The next fire time after `after`; `TZ=Europe/London 0 2 * * *` schedules in that zone."""
+    zone = ZoneInfo("UTC")
+    expression = cron.strip()
+    if expression.startswith(("TZ=", "CRON_TZ=")):
+        prefix, _, expression = expression.partition(" ")
+        zone = ZoneInfo(prefix.split("=", 1)[1])
+    if not croniter.is_valid(expression):
+        raise ValueError("not a cron expression")
+    return croniter(expression, after.astimezone(zone)).get_next(datetime)
+
+
+def app_register(*, body: object) -> RegisterResult:
+    """Store an app's functions (archiving ones it no longer has); invalid configs change nothing."""
+    try:
+        app_fields, specs = parse_register_body(body)
+    except ProtocolError as error:
+        _record_sync_error(body, str(error))
+        raise
+    checksum = hashlib.sha256(json.dumps([spec.config for spec in specs], sort_keys=True).encode()).hexdigest()
+    now = timezone.now()
+    with transaction.atomic():
+        app, _ = App.objects.select_for_update().get_or_create(name=app_fields["name"], defaults=app_fields)
+        modified = app.checksum != checksum or bool(app.sync_error)
+        for field, value in app_fields.items():
+            setattr(app, field, value)
+        app.checksum, app.sync_error, app.synced_at = checksum, "", now
+        app.save()
+        taken = Function.objects.filter(slug__in=[spec.slug for spec in specs]).exclude(app=app)
+        if taken.exists():
+            raise ProtocolError(f"function ids already belong to another app: {', '.join(f.slug for f in taken)}")
+        for spec in specs:
+            _store_function(app, spec, now=now)
+        Function.objects.filter(app=app, archived_at__isnull=True).exclude(slug__in=[s.slug for s in specs]).update(
+            archived_at=now
+        )
+    return RegisterResult(app=app, modified=modified)
+
+
+def _store_function(app: App, spec: FunctionSpec, *, now: datetime) -> None:
+    function, _ = Function.objects.update_or_create(
+        slug=spec.slug,
+        defaults={
+            "app": app,
+            "name": spec.name,
+            "step_url": spec.step_url,
+            "retries": spec.retries,
+            "concurrency": spec.concurrency,
+            "config": spec.config,
+            "archived_at": None,
+        },
+    )
+    next_fire = {t.cron: t.next_fire_at for t in Trigger.objects.filter(function=function).exclude(cron="")}
+    Trigger.objects.filter(function=function).delete()
+    Trigger.objects.bulk_create(
+        [Trigger(function=function, event_name=name, expression=expression) for name, expression in spec.events]
+        + [
+            Trigger(function=function, cron=cron, next_fire_at=next_fire.get(cron) or cron_next(cron, after=now))
+            for cron in spec.crons
+        ]
+    )
+
+
+def _record_sync_error(body: object, message: str) -> None:
+    """Keep the last sync error on the app (the admin shows it) without touching its functions."""
+    if not isinstance(body, dict):
+        return
+    name, url = body.get("appname") or body.get("appName"), body.get("url")
+    if isinstance(name, str) and name and isinstance(url, str):
+        App.objects.update_or_create(
+            name=name[:200], defaults={"sync_error": message}, create_defaults={"url": url, "sync_error": message}
+        )

@@ -1,0 +1,687 @@
+"""The engine's writes: event intake, run scheduling, claiming queue items, and applying the SDK's answers.
+
+Each function is one transaction. The state machine follows Inngest's executor (docs/inngest-engine.md 1.6):
+a step's memo and the queue item that moves the run on are written together, so a crash repeats at most the one
+request whose answer was not yet stored, and never a step whose memo was.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from ulid import ULID
+
+from .models import Event, Function, QueueItem, Run, StepMemo, Trigger
+from .protocol import (
+    DEDUPE_WINDOW,
+    IncomingEvent,
+    backoff_delay,
+    concurrency_queue_key,
+    datetime_to_ms,
+    evaluate_concurrency_key,
+    evaluate_trigger_expression,
+    event_ids_from_seed,
+    parse_retry_after,
+    parse_sleep_until,
+    scale_delay,
+)
+from .registry import cron_next
+
+logger = logging.getLogger(__name__)
+
+# One claimer at a time computes in-flight counts and hands out slots, so limits hold across dispatchers.
+CLAIM_LOCK_ID = 0x1A6E57  # an arbitrary constant for pg_try_advisory_xact_lock
+
+NOT_SUPPORTED_OPS = {
+    "WaitForEvent": "step.wait_for_event",
+    "InvokeFunction": "step.invoke",
+    "AIGateway": "step.ai.infer",
+}
+
+
+def _delay_scale() -> float:
+    return float(getattr(settings, "ENGINE_DELAY_SCALE", 1.0))
+
+
+# --- Intake ---------------------------------------------------------------------------------------------
+
+
+def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> list[str]:
+    """Store a validated batch and start the runs it triggers; returns the ULIDs (stable for a retried send)."""
+    ids = event_ids_from_seed(seed, len(events))
+    with transaction.atomic():
+        _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
+    return ids
+
+
+def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> list[Run]:
+    """Insert events (skipping ids already stored: a retried send) and schedule their runs. Inside a transaction."""
+    known = set(Event.objects.filter(internal_id__in=[i for i, _ in pairs]).values_list("internal_id", flat=True))
+    pairs = [(internal_id, event) for internal_id, event in pairs if internal_id not in known]
+    if not pairs:
+        return []
+    duplicates = _claim_external_ids(pairs, now=now)
+    rows = Event.objects.bulk_create(
+        [
+            Event(
+                internal_id=internal_id,
+                external_id=event.external_id,
+                name=event.name,
+                data=event.data,
+                ts=event.ts,
+                duplicate=internal_id in duplicates,
+                received_at=now,
+            )
+            for internal_id, event in pairs
+        ]
+    )
+    return _runs_trigger([row for row in rows if not row.duplicate], now=now)
+
+
+def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> set[str]:
+    """The internal ids of events whose user-given `id` was already seen within 24 hours."""
+    first: dict[str, str] = {}
+    duplicates: set[str] = set()
+    for internal_id, event in pairs:
+        if not event.external_id:
+            continue
+        if event.external_id in first:
+            duplicates.add(internal_id)
+        else:
+            first[event.external_id] = internal_id
+    if not first:
+        return duplicates
+    keys = list(first)
+    with connection.cursor() as cursor:
+        # Insert, or take over an entry older than the window; RETURNING lists the ids that are first.
+        cursor.execute(
+            """
+            INSERT INTO engine_eventidempotency (key, event_internal_id, seen_at)
+            SELECT k, i, %s FROM unnest(%s::text[], %s::text[]) AS t(k, i)
+            ON CONFLICT (key) DO UPDATE
+               SET event_internal_id = EXCLUDED.event_internal_id, seen_at = EXCLUDED.seen_at
+             WHERE engine_eventidempotency.seen_at < %s
+            RETURNING key
+            """,
+            [now, keys, [first[k] for k in keys], now - DEDUPE_WINDOW],
+        )
+        fresh = {row[0] for row in cursor.fetchall()}
+    duplicates.update(first[key] for key in keys if key not in fresh)
+    return duplicates
+
+
+def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
+    if not rows:
+        return []
+    triggers = Trigger.objects.filter(
+        event_name__in={row.name for row in rows}, function__archived_at__isnull=True
+    ).select_related("function")
+    by_name: dict[str, list[Trigger]] = {}
+    for trigger in triggers:
+        by_name.setdefault(trigger.event_name, []).append(trigger)
+    starts: list[tuple[Function, Event]] = []
+    for row in rows:
+        started: set[str] = set()
+        event_map = row.to_inngest()
+        for trigger in by_name.get(row.name, []):
+            if trigger.function_id in started:
+                continue
+            if trigger.expression and not evaluate_trigger_expression(trigger.expression, event_map):
+                continue
+            started.add(trigger.function_id)
+            starts.append((trigger.function, row))
+    return runs_start(starts, now=now)
+
+
+def runs_start(starts: list[tuple[Function, Event]], *, now: datetime) -> list[Run]:
+    """Create runs and their first discovery items; concurrency keys are evaluated here, once per run."""
+    runs: list[Run] = []
+    items: list[QueueItem] = []
+    for function, event in starts:
+        event_map = event.to_inngest()
+        keys = [
+            {
+                "key": concurrency_queue_key(
+                    scope=entry["scope"],
+                    function_slug=function.slug,
+                    value=None if entry["key"] is None else evaluate_concurrency_key(entry["key"], event_map),
+                ),
+                "limit": entry["limit"],
+            }
+            for entry in function.concurrency
+        ]
+        run = Run(
+            run_id=str(ULID()),
+            function=function,
+            event=event,
+            events=[event_map],
+            concurrency=keys,
+            created_at=now,
+        )
+        runs.append(run)
+        items.append(_discovery_item(run, function, now=now, continuing=False))
+    Run.objects.bulk_create(runs)
+    for item, run in zip(items, runs, strict=True):
+        item.run = run
+    QueueItem.objects.bulk_create(items)
+    return runs
+
+
+def _queue_key(run: Run, function: Function) -> str:
+    """The key queue a run's work waits in: its keyed concurrency queue (the tenant), else the function's."""
+    for entry, key in zip(function.concurrency, run.concurrency, strict=False):
+        if entry["key"] is not None:
+            return key["key"]
+    return f"f:{function.slug}"
+
+
+def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: bool) -> QueueItem:
+    keys = run.concurrency + [{"key": "", "limit": 0}] * 2
+    return QueueItem(
+        run=run,
+        function=function,
+        step_id=QueueItem.DISCOVERY,
+        attempt=0,
+        max_attempts=function.max_attempts,
+        queue_key=_queue_key(run, function),
+        priority=0 if continuing else 1,
+        key1=keys[0]["key"],
+        limit1=keys[0]["limit"],
+        key2=keys[1]["key"],
+        limit2=keys[1]["limit"],
+        available_at=now,
+    )
+
+
+def system_events_store(events: list[IncomingEvent], *, now: datetime) -> list[Run]:
+    """Store events the engine itself emits (`inngest/*`), which ingest would reject from clients."""
+    return _events_store([(str(ULID()), event) for event in events], now=now)
+
+
+# --- Cron -----------------------------------------------------------------------------------------------
+
+
+def cron_fire_due(*, now: datetime | None = None) -> int:
+    """Start the runs of every cron trigger that is due; each fires once, then is set to its next time."""
+    now = now or timezone.now()
+    fired = 0
+    with transaction.atomic():
+        due = list(
+            Trigger.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(next_fire_at__lte=now, function__archived_at__isnull=True)
+            .exclude(cron="")
+            .select_related("function")
+        )
+        for trigger in due:
+            scheduled_at = trigger.next_fire_at
+            event = Event.objects.create(
+                internal_id=str(ULID()),
+                name="inngest/scheduled.timer",
+                data={"cron": trigger.cron, "scheduledAt": scheduled_at.isoformat(), "fireAt": now.isoformat()},
+                ts=datetime_to_ms(now),
+                received_at=now,
+            )
+            runs_start([(trigger.function, event)], now=now)
+            trigger.next_fire_at = cron_next(trigger.cron, after=max(now, scheduled_at))
+            trigger.save(update_fields=["next_fire_at"])
+            fired += 1
+    return fired
+
+
+# --- Claiming -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClaimedItem:
+    id: int
+    run_pk: int
+    step_id: str
+    attempt: int
+    max_attempts: int
+
+
+def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[ClaimedItem]:
+    """Lease up to `capacity` ready items, fairly across key queues and within every concurrency limit.
+
+    Keys are visited least-recently-served first and one item is taken from each per round, so a key with a
+    backlog of thousands delays another key's work by at most one round. Within a key the order is continuing
+    runs first, then by time: FIFO per key. A key whose head does not fit its limit is skipped whole (no
+    overtaking inside a key).
+    """
+    if capacity <= 0:
+        return []
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
+        if not cursor.fetchone()[0]:
+            return []  # another dispatcher is claiming right now; try again on the next tick
+        cursor.execute(
+            "UPDATE engine_queueitem SET lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id",
+            [now],
+        )
+        expired = [row[0] for row in cursor.fetchall()]
+        if expired:
+            logger.warning("leases expired; items requeued", extra={"items": expired})
+        in_flight = _in_flight_counts(cursor)
+        keys = _ready_keys(cursor)
+        if not keys:
+            return []
+        cursor.execute(
+            """
+            SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
+                   c.max_attempts
+              FROM unnest(%s::text[]) AS q(k)
+              CROSS JOIN LATERAL (
+                SELECT * FROM engine_queueitem i
+                 WHERE i.queue_key = q.k AND i.lease_owner IS NULL AND i.available_at <= %s
+                 ORDER BY i.priority, i.available_at, i.id
+                 LIMIT %s
+                 FOR UPDATE SKIP LOCKED
+              ) c
+            """,
+            [keys, now, capacity],
+        )
+        candidates: dict[str, deque[tuple]] = {}
+        for row in cursor.fetchall():
+            candidates.setdefault(row[1], deque()).append(row)
+        chosen = _choose_fairly([k for k in keys if k in candidates], candidates, in_flight, capacity)
+        if not chosen:
+            return []
+        cursor.execute(
+            "UPDATE engine_queueitem SET lease_owner = %s, lease_expires_at = %s WHERE id = ANY(%s)",
+            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen]],
+        )
+        cursor.execute(
+            "UPDATE engine_run SET status = 'running', started_at = %s WHERE id = ANY(%s) AND status = 'queued'",
+            [now, list({row[6] for row in chosen})],
+        )
+        served = list(dict.fromkeys(row[1] for row in chosen))
+        cursor.execute(
+            """
+            INSERT INTO engine_keyqueue (key, last_served_at)
+            SELECT k, %s + (n * interval '1 microsecond') FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)
+            ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
+            """,
+            [now, served],
+        )
+    return [ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9]) for r in chosen]
+
+
+def _in_flight_counts(cursor: Any) -> Counter[str]:
+    cursor.execute(
+        """
+        SELECT k, count(*) FROM (
+          SELECT key1 AS k FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key1 <> ''
+          UNION ALL
+          SELECT key2 FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key2 <> ''
+        ) s GROUP BY k
+        """
+    )
+    return Counter(dict(cursor.fetchall()))
+
+
+def _ready_keys(cursor: Any) -> list[str]:
+    """Key queues holding unleased items, least recently served first (a loose index scan over the keys)."""
+    cursor.execute(
+        """
+        WITH RECURSIVE keys(k) AS (
+          (SELECT queue_key FROM engine_queueitem WHERE lease_owner IS NULL ORDER BY queue_key LIMIT 1)
+          UNION ALL
+          SELECT (SELECT queue_key FROM engine_queueitem
+                   WHERE lease_owner IS NULL AND queue_key > keys.k ORDER BY queue_key LIMIT 1)
+            FROM keys WHERE keys.k IS NOT NULL
+        )
+        SELECT keys.k FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
+         WHERE keys.k IS NOT NULL
+         ORDER BY kq.last_served_at NULLS FIRST, keys.k
+        """
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _choose_fairly(
+    keys: list[str], candidates: dict[str, deque[tuple]], in_flight: Counter[str], capacity: int
+) -> list[tuple]:
+    chosen: list[tuple] = []
+    active = list(keys)
+    while active and len(chosen) < capacity:
+        still_active = []
+        for key in active:
+            if len(chosen) >= capacity:
+                still_active.append(key)
+                continue
+            queue = candidates[key]
+            row = queue[0]
+            _, _, key1, limit1, key2, limit2 = row[:6]
+            blocked = (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2)
+            if blocked:
+                continue  # this key waits for a free slot; the rest of its queue must not overtake its head
+            queue.popleft()
+            chosen.append(row)
+            if key1:
+                in_flight[key1] += 1
+            if key2:
+                in_flight[key2] += 1
+            if queue:
+                still_active.append(key)
+        active = still_active
+    return chosen
+
+
+def queue_renew(*, owner: str, item_ids: list[int], lease_seconds: float) -> int:
+    """Extend the leases this dispatcher holds (its heartbeat); returns how many it still holds."""
+    if not item_ids:
+        return 0
+    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
+    )
+
+
+def queue_release(*, owner: str, item_ids: list[int]) -> int:
+    """Give back leases without an answer (a dispatcher stopping): the items are ready again at once."""
+    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(lease_owner=None, lease_expires_at=None)
+
+
+# --- Building a request ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CallRequest:
+    url: str
+    body: dict[str, Any]
+    run_id: str
+    function_slug: str
+    step_name: str
+
+
+def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
+    """The SDK request for a leased item (None if the lease was lost meanwhile)."""
+    item = QueueItem.objects.select_related("run", "function").filter(pk=item_id, lease_owner=owner).first()
+    if item is None:
+        return None
+    run, function = item.run, item.function
+    memos = list(StepMemo.objects.filter(run_id=run.pk).order_by("position").values_list("hashed_id", "memo"))
+    stack = [hashed_id for hashed_id, _ in memos]
+    events = run.events or [{"name": "inngest/unknown", "data": {}, "id": run.run_id, "ts": 0}]
+    body = {
+        "event": events[0],
+        "events": events,
+        "steps": dict(memos),
+        "ctx": {
+            "fn_id": str(function.id),
+            "run_id": run.run_id,
+            "env": "",
+            "step_id": item.step_id,
+            "attempt": item.attempt,
+            "max_attempts": item.max_attempts,
+            "stack": {"stack": stack, "current": len(stack)},
+            "disable_immediate_execution": run.force_step_plan,
+            "use_api": False,
+        },
+        "version": 2,
+        "use_api": False,
+    }
+    url = _step_url(function.step_url, item.step_id)
+    return CallRequest(
+        url=url, body=body, run_id=run.run_id, function_slug=function.slug, step_name=item.step_name or item.step_id
+    )
+
+
+def _step_url(step_url: str, step_id: str) -> str:
+    base, _, query = step_url.partition("?")
+    params = [part for part in query.split("&") if part and not part.startswith("stepId=")]
+    params.append(f"stepId={step_id}")
+    return f"{base}?{'&'.join(params)}"
+
+
+# --- Applying an answer ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CallResponse:
+    """What came back from the serve endpoint (status None: the request itself failed)."""
+
+    status: int | None
+    from_sdk: bool = False
+    no_retry: bool = False
+    retry_after: str | None = None
+    body: Any = None
+    transport_error: str = ""
+
+
+@dataclass
+class Outcome:
+    result: str  # completed, failed, step, planned, sleep, retry, lease-lost, ...
+    step: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> Outcome:
+    """Apply the SDK's answer to a leased item: memos, next items, run status; all or nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        item = QueueItem.objects.select_for_update().filter(pk=item_id, lease_owner=owner).first()
+        if item is None:
+            return Outcome("lease-lost")
+        run = Run.objects.select_for_update().select_related("function", "event").get(pk=item.run_id)
+        if run.status in (Run.Status.COMPLETED, Run.Status.FAILED):
+            item.delete()
+            return Outcome("stale")
+        if response.status == 200 and response.from_sdk:
+            _run_complete(run, response.body, now=now)
+            return Outcome("completed")
+        if response.status == 206 and response.from_sdk:
+            ops = response.body if isinstance(response.body, list) else [response.body]
+            if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
+                return _apply_ops(run, item, ops, response, now=now)
+            return _attempt_failed(
+                run, item, response, _error("InvalidResponse", "206 without opcodes from the SDK"), now=now
+            )
+        return _attempt_failed(run, item, response, _response_error(response), now=now)
+
+
+def _apply_ops(
+    run: Run, item: QueueItem, ops: list[dict[str, Any]], response: CallResponse, *, now: datetime
+) -> Outcome:
+    for op in ops:
+        if op["op"] in NOT_SUPPORTED_OPS:
+            error = _error(
+                "UnsupportedOperation",
+                f"{NOT_SUPPORTED_OPS[op['op']]} (step {op.get('displayName') or op.get('name')!r}) is not supported "
+                "by the local engine; run this function on Inngest",
+            )
+            _run_fail(run, error, now=now)
+            return Outcome("failed", step=str(op.get("displayName", "")), detail={"error": error["message"]})
+        if op["op"] not in ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed"):
+            error = _error("UnsupportedOperation", f"opcode {op['op']!r} is not supported by the local engine")
+            _run_fail(run, error, now=now)
+            return Outcome("failed", detail={"error": error["message"]})
+    if len(ops) > 1:
+        run.force_step_plan = True
+    step_done = False
+    planned: list[QueueItem] = []
+    wake_at: datetime | None = None
+    step_name = ""
+    for op in ops:
+        kind, hashed_id = op["op"], str(op.get("id", ""))
+        name = str(op.get("displayName") or op.get("name") or hashed_id)
+        step_name = name
+        if kind == "StepRun":
+            _memo_save(run, hashed_id, name, {"data": op.get("data")}, now=now)
+            step_done = True
+        elif kind == "StepError" and not response.no_retry and item.attempt + 1 < item.max_attempts:
+            delay = _retry_delay(item.attempt, response, now=now)
+            _item_retry(item, delay, now=now)
+            run.save(update_fields=["force_step_plan"])
+            return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
+        elif kind in ("StepError", "StepFailed"):
+            _memo_save(run, hashed_id, name, {"error": op.get("error") or _error("Error", "step failed")}, now=now)
+            step_done = True
+        elif kind == "Sleep":
+            until = parse_sleep_until(op.get("name"), op.get("opts"), now=now)
+            wake = now + scale_delay(max(until - now, timedelta(0)), _delay_scale())
+            wake_at = max(wake_at, wake) if wake_at else wake
+            _memo_save(run, hashed_id, name, None, now=now)
+        elif kind == "StepPlanned":
+            planned.append(_planned_item(run, item, hashed_id, name, op, now=now))
+    if planned:
+        QueueItem.objects.bulk_create(planned)
+    if wake_at is not None and not planned:
+        _item_to_discovery(item, available_at=wake_at)
+        run.save(update_fields=["force_step_plan", "steps_done"])
+        return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
+    if planned:
+        item.delete()
+        run.save(update_fields=["force_step_plan", "steps_done"])
+        return Outcome("planned", step=step_name, detail={"planned": len(planned)})
+    if step_done:
+        siblings = QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY)
+        if item.parallel_mode != "race" and siblings.exists():
+            item.delete()  # wait mode: the last sibling to finish enqueues discovery
+        else:
+            if not siblings.exists():
+                run.force_step_plan = False
+            if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
+                item.delete()
+            else:
+                _item_to_discovery(item, available_at=now)
+        run.save(update_fields=["force_step_plan", "steps_done"])
+        return Outcome("step", step=step_name)
+    item.delete()
+    run.save(update_fields=["force_step_plan", "steps_done"])
+    return Outcome("noop", step=step_name)
+
+
+def _planned_item(
+    run: Run, item: QueueItem, hashed_id: str, name: str, op: dict[str, Any], *, now: datetime
+) -> QueueItem:
+    opts = op.get("opts") or {}
+    return QueueItem(
+        run=run,
+        function=run.function,
+        step_id=hashed_id,
+        step_name=name[:255],
+        parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
+        attempt=0,
+        max_attempts=run.function.max_attempts,
+        queue_key=item.queue_key,
+        priority=0,
+        key1=item.key1,
+        limit1=item.limit1,
+        key2=item.key2,
+        limit2=item.limit2,
+        available_at=now,
+    )
+
+
+def _memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) -> None:
+    _, created = StepMemo.objects.get_or_create(
+        run=run, hashed_id=hashed_id, defaults={"name": name[:255], "memo": memo, "position": run.steps_done}
+    )
+    if created:
+        run.steps_done += 1
+
+
+def _item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
+    item.step_id, item.step_name, item.parallel_mode = QueueItem.DISCOVERY, "", ""
+    item.attempt, item.priority, item.available_at = 0, 0, available_at
+    item.lease_owner = item.lease_expires_at = None
+    item.save()
+
+
+def _item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
+    item.attempt += 1
+    item.priority = 0
+    item.available_at = now + delay
+    item.lease_owner = item.lease_expires_at = None
+    item.save(update_fields=["attempt", "priority", "available_at", "lease_owner", "lease_expires_at"])
+
+
+def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
+    delay = parse_retry_after(response.retry_after, now=now) or backoff_delay(failed_attempt, rng=random.Random())  # noqa: S311
+    return scale_delay(delay, _delay_scale())
+
+
+def _attempt_failed(
+    run: Run, item: QueueItem, response: CallResponse, error: dict[str, Any], *, now: datetime
+) -> Outcome:
+    # Like Inngest: obey no-retry; an SDK's 4xx is final; anything else (5xx, no answer, not the SDK) is retried.
+    final = response.no_retry or (response.from_sdk and response.status is not None and 400 <= response.status < 500)
+    if not final and item.attempt + 1 < item.max_attempts:
+        delay = _retry_delay(item.attempt, response, now=now)
+        _item_retry(item, delay, now=now)
+        return Outcome(
+            "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
+        )
+    _run_fail(run, error, now=now)
+    return Outcome("failed", detail={"error": error.get("message", "")})
+
+
+def _response_error(response: CallResponse) -> dict[str, Any]:
+    body = response.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return {
+            "name": str(body.get("name") or "Error"),
+            "message": body["message"],
+            **({"stack": body["stack"]} if body.get("stack") else {}),
+            **({"code": body["code"]} if body.get("code") else {}),
+        }
+    if response.status is None:
+        return _error("RequestFailed", f"the serve endpoint could not be reached: {response.transport_error}")
+    if not response.from_sdk:
+        return _error("InvalidResponse", f"HTTP {response.status} from something that is not the Inngest SDK")
+    return _error("Error", f"HTTP {response.status} from the SDK")
+
+
+def _error(name: str, message: str) -> dict[str, Any]:
+    return {"name": name, "message": message}
+
+
+def _run_complete(run: Run, output: Any, *, now: datetime) -> None:
+    run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
+    run.save(update_fields=["status", "output", "ended_at", "steps_done"])
+    QueueItem.objects.filter(run=run).delete()
+    system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
+
+
+def _run_fail(run: Run, error: dict[str, Any], *, now: datetime) -> None:
+    """Fail the run and emit Inngest's `function.failed` (its id is the run id) and `function.finished`."""
+    run.status, run.error, run.ended_at = Run.Status.FAILED, error, now
+    run.save(update_fields=["status", "error", "ended_at", "force_step_plan", "steps_done"])
+    QueueItem.objects.filter(run=run).delete()
+    error = {"name": "Error", **error}
+    failed = IncomingEvent(
+        name="inngest/function.failed",
+        data={**_run_event_data(run), "error": error, "_inngest": {"status": "failed"}},
+        ts=datetime_to_ms(now),
+        external_id=run.run_id,
+    )
+    system_events_store([failed, _finished_event(run, {"error": error}, now=now)], now=now)
+
+
+def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
+    return IncomingEvent(
+        name="inngest/function.finished",
+        data={**_run_event_data(run), **result, "_inngest": {"status": run.status}},
+        ts=datetime_to_ms(now),
+        external_id="",
+    )
+
+
+def _run_event_data(run: Run) -> dict[str, Any]:
+    events = run.events or []
+    return {
+        "function_id": run.function.slug,
+        "run_id": run.run_id,
+        "event": {**events[0], "user": {}} if events else {},
+        "events": events,
+    }

@@ -1,0 +1,12 @@
+"""The engine's endpoints at the origin root, where the SDK looks for an Inngest server."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("e/<str:event_key>", views.event_intake, name="engine-event-intake"),
+    path("fn/register", views.function_register, name="engine-function-register"),
+]

@@ -1,0 +1,72 @@
+"""The Inngest server's HTTP side that the SDK calls: event intake and function registration.
+
+Mounted at the web origin's root (the SDK drops any path prefix). Every bad request gets a 4xx with a message
+that says what was wrong, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import uuid
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
+from .registry import app_register
+from .services import events_ingest
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def event_intake(request: HttpRequest, event_key: str) -> JsonResponse:
+    """`POST /e/<key>`: a JSON array of events; answers `{"ids": [...], "status": 200}` like Inngest."""
+    expected_key = settings.INNGEST_EVENT_KEY
+    if expected_key and not hmac.compare_digest(event_key.encode(), expected_key.encode()):
+        return _intake_error(401, "unknown event key")
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > MAX_EVENT_BODY_BYTES:
+        return _intake_error(413, f"request body is {length} bytes; the limit is {MAX_EVENT_BODY_BYTES} bytes (512 KB)")
+    try:
+        events = parse_event_batch(request.body, now_ms=datetime_to_ms(timezone.now()))
+    except ProtocolError as error:
+        status = 413 if "limit is" in str(error) else 400
+        return _intake_error(status, str(error))
+    ids = events_ingest(events=events, seed=request.headers.get("x-inngest-event-id-seed"))
+    return JsonResponse({"ids": ids, "status": 200})
+
+
+def _intake_error(status: int, message: str) -> JsonResponse:
+    logger.warning("event intake rejected", extra={"status": status, "error": message})
+    return JsonResponse({"ids": [], "status": status, "error": message}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def function_register(request: HttpRequest) -> JsonResponse:
+    """`POST /fn/register`: store the app's functions; answers as Inngest's dev server does."""
+    signing_key = settings.INNGEST_SIGNING_KEY
+    if signing_key and not settings.INNGEST_DEV:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(token.encode(), hashed_signing_key(signing_key).encode()):
+            return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    try:
+        body = json.loads(request.body)
+    except ValueError as error:
+        return JsonResponse({"error": f"register body is not valid JSON: {error}"}, status=400)
+    try:
+        result = app_register(body=body)
+    except ProtocolError as error:
+        logger.warning("sync rejected", extra={"error": str(error)})
+        return JsonResponse({"error": str(error)}, status=400)
+    logger.info("app synced", extra={"app": result.app.name, "modified": result.modified})
+    return JsonResponse(
+        {"ok": True, "modified": result.modified, "app_id": str(result.app.id), "sync_id": str(uuid.uuid4())}
+    )
