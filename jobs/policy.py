@@ -15,7 +15,11 @@ from enum import StrEnum
 import inngest
 import openai
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from crm_adapters.errors import CrmError, CrmRateLimited
+from tenants.selectors import ContactNotFound
 
 TENANT_KEY = "event.data.tenantId"
 
@@ -146,8 +150,9 @@ def retry_decision(category: FunctionCategory, *, attempt: int, error: Exception
     """What to raise for `error` under the category's policy: RetryAfterError, NonRetriableError, or the error."""
     if isinstance(error, inngest.RetryAfterError | inngest.NonRetriableError):
         return error
-    if isinstance(error, PermanentJobError):
-        return inngest.NonRetriableError(str(error))
+    if isinstance(error, PermanentJobError | ContactNotFound | ValidationError):
+        # A missing row or invalid data is the same on every attempt.
+        return inngest.NonRetriableError(f"{type(error).__name__}: {error}")
     if isinstance(error, TransientJobError):
         return retry_after(category, attempt=attempt, message=str(error))
     if isinstance(error, openai.OpenAIError):
@@ -172,5 +177,14 @@ def _openai_decision(category: FunctionCategory, *, attempt: int, error: openai.
 
 
 def _crm_decision(category: FunctionCategory, *, attempt: int, error: Exception) -> BaseException | None:
-    """CRM errors are mapped once the adapters' error hierarchy is importable (it lives in crm_adapters)."""
-    return None
+    """CRM errors (crm_adapters.errors): rate limits wait the CRM's delay, transient ones back off, others stop."""
+    if not isinstance(error, CrmError):
+        return None
+    name = type(error).__name__
+    if isinstance(error, CrmRateLimited):
+        # A 429 without Retry-After (Reapit's) gives 0: then the doubling backoff decides.
+        delay = timedelta(seconds=error.retry_after) if error.retry_after > 0 else None
+        return retry_after(category, attempt=attempt, message=f"CRM rate limited ({name})", provider_delay=delay)
+    if error.retryable:
+        return retry_after(category, attempt=attempt, message=f"CRM call failed ({name}): {error}")
+    return inngest.NonRetriableError(f"CRM refused permanently ({name}, status {error.status}): {error}")

@@ -13,12 +13,13 @@ from uuid import UUID
 
 import inngest
 
+from crm_adapters.models import CrmConnection
 from tenants.models import Tenant
 
 from .emit import emit
 from .events import Event
 from .observability import step_log_context
-from .policy import FunctionCategory, retry_decision
+from .policy import FunctionCategory, PermanentJobError, retry_decision
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +121,22 @@ def policy_step(
                 raise decision from error
 
     return ctx.step.run(step_id, guarded, *args)
+
+
+def tenant_for_step(tenant_id: UUID | str) -> Tenant:
+    """The tenant a step works for; a tenant that no longer exists fails the run without retries."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        raise PermanentJobError(f"tenant {tenant_id} does not exist")
+    return tenant
+
+
+def crm_connection_for(tenant: Tenant) -> CrmConnection | None:
+    """The CRM client factory's input: the tenant's one connection (None when it has none or it is disconnected).
+
+    Steps pass it to `crm_adapters.services`, which builds the provider's adapter (`crm_adapters.factory`).
+    """
+    connection = CrmConnection.objects.filter(tenant=tenant).first()
+    if connection is None or connection.status == CrmConnection.Status.DISCONNECTED:
+        return None
+    return connection

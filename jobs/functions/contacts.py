@@ -6,26 +6,44 @@ import inngest
 from django.utils import timezone
 
 from jobs.events import ContactCategoryAssigned, NurtureSequenceGenerate
+from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory
-from jobs.steps import step_emit, step_tenant_context
+from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
+from tenants.services import sequence_supersede_active
 
 from .base import job_function
 
+FN_ID = "contact-category-assigned"
 
-@job_function(fn_id="contact-category-assigned", event=ContactCategoryAssigned, category=FunctionCategory.ROUTING)
+
+@job_function(fn_id=FN_ID, event=ContactCategoryAssigned, category=FunctionCategory.ROUTING)
 def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAssigned) -> dict[str, str]:
-    """A new category starts a new nurture sequence in the agency's brand voice."""
-    tenant = step_tenant_context(ctx, event.tenant_id)
-    event_id = step_emit(
-        ctx,
-        "emit-sequence-generate",
-        NurtureSequenceGenerate,
-        {
-            "tenant_id": event.tenant_id,
-            "contact_id": event.contact_id,
-            "category": event.category,
-            "brand_voice": tenant["brand_voice"]["text"],
-            "triggered_at": timezone.now(),
-        },
-    )
-    return {"sequenceGenerateEventId": event_id}
+    """A new category starts a new nurture sequence in the agency's brand voice; the old one is superseded."""
+    with run_log_context(ctx, function=FN_ID, tenant=event.tenant_id):
+        tenant = step_tenant_context(ctx, event.tenant_id)
+        policy_step(
+            ctx,
+            "supersede-previous-sequence",
+            FunctionCategory.ROUTING,
+            _supersede_previous_sequence,
+            str(event.tenant_id),
+            str(event.contact_id),
+        )
+        event_id = step_emit(
+            ctx,
+            "emit-sequence-generate",
+            NurtureSequenceGenerate,
+            {
+                "tenant_id": event.tenant_id,
+                "contact_id": event.contact_id,
+                "category": event.category,
+                "brand_voice": tenant["brand_voice"]["text"],
+                "triggered_at": timezone.now(),
+            },
+        )
+        return {"sequenceGenerateEventId": event_id}
+
+
+def _supersede_previous_sequence(tenant_id: str, contact_id: str) -> dict[str, int]:
+    superseded = sequence_supersede_active(tenant=tenant_for_step(tenant_id), contact_id=contact_id)
+    return {"superseded": superseded}

@@ -64,10 +64,21 @@ class IntentScore(models.Model):
     band = models.CharField(max_length=5, choices=Band.choices)
     breakdown = models.JSONField(default=dict)
     reason = models.CharField(max_length=100, blank=True)
+    # The contact's score before this one: whether the hot threshold was crossed survives a retried step.
+    previous_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The `lead/intent.score` event that asked for it: a retried store step finds this row instead of adding one.
+    source_event_id = models.CharField(max_length=64, blank=True)
     computed_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-computed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source_event_id"],
+                condition=~models.Q(source_event_id=""),
+                name="score_unique_source_event",
+            ),
+        ]
         indexes = [models.Index(fields=["tenant", "contact", "-computed_at"], name="score_contact_time")]
 
     def __str__(self) -> str:
