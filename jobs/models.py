@@ -78,9 +78,19 @@ class JobRun(models.Model):
             models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
             models.Index(fields=["-started_at"], name="jobrun_started"),
         ]
+        permissions = [("replay_jobrun", "Can replay runs (re-emit their events)")]
 
     def __str__(self) -> str:
         return f"{self.function_id} {self.run_id} ({self.status})"
+
+
+class FailedJobRun(JobRun):
+    """The failed runs, as their own admin page (a proxy: same table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "failed run"
+        verbose_name_plural = "failed runs"
 
 
 class StepAttempt(models.Model):

@@ -1,0 +1,90 @@
+"""Replaying events from the admin: each replay re-emits the original payload under a NEW event id.
+
+A new id is what makes Inngest start new runs (it de-duplicates on the id for 24 h). Replaying an event starts
+every function that listens to it, not only the one whose run failed: the confirmation page says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from .emit import EventRejected, emit_many
+from .events import event_type
+from .models import EventLog, JobRun
+
+logger = logging.getLogger(__name__)
+
+REPLAY_SOURCE = "admin:replay"
+BATCH_SIZE = 500
+MAX_BULK_REPLAY = 10_000
+
+
+@dataclass
+class ReplayResult:
+    replayed: int = 0
+    skipped: list[str] = field(default_factory=list)
+    new_event_ids: list[str] = field(default_factory=list)
+
+
+def replayable_events(*, runs: Iterable[JobRun]) -> tuple[list[EventLog], list[str]]:
+    """The distinct triggering events of `runs` (one replay per event), and why any run cannot be replayed."""
+    event_log_ids: dict[int, None] = {}
+    skipped: list[str] = []
+    for run_id, event_log_id in ((run.run_id, run.event_log_id) for run in runs):
+        if event_log_id is None:
+            skipped.append(f"run {run_id}: its event is not in the event log")
+        else:
+            event_log_ids.setdefault(event_log_id, None)
+    rows = {row.id: row for row in EventLog.objects.filter(id__in=list(event_log_ids))}
+    events = []
+    for event_log_id in event_log_ids:
+        row = rows.get(event_log_id)
+        if row is None or row.status == EventLog.Status.REJECTED:
+            skipped.append(f"event {event_log_id}: missing or rejected, nothing to replay")
+        else:
+            events.append(row)
+    return events, skipped
+
+
+def events_replay(*, events: Iterable[EventLog], source: str = REPLAY_SOURCE) -> ReplayResult:
+    """Re-emit each event's payload (validated again) under a new id, in batches; a rejected one is skipped."""
+    result = ReplayResult()
+    by_name: dict[str, list[EventLog]] = {}
+    for row in events:
+        by_name.setdefault(row.name, []).append(row)
+    for name, rows in by_name.items():
+        try:
+            cls = event_type(name)
+        except KeyError:
+            result.skipped.extend(f"event {row.event_id}: {name!r} is no longer a known event" for row in rows)
+            continue
+        for start in range(0, len(rows), BATCH_SIZE):
+            _replay_batch(cls, rows[start : start + BATCH_SIZE], source, result)
+    logger.info("events replayed", extra={"replayed": result.replayed, "skipped": len(result.skipped)})
+    return result
+
+
+def _replay_batch(cls: type, rows: list[EventLog], source: str, result: ReplayResult) -> None:
+    try:
+        with transaction.atomic():
+            new_rows = emit_many(cls, [row.payload for row in rows], source=source)
+    except EventRejected:
+        if len(rows) == 1:
+            result.skipped.append(f"event {rows[0].event_id}: its payload no longer validates")
+            return
+        for row in rows:  # find the bad ones; the good ones still go
+            _replay_batch(cls, [row], source, result)
+        return
+    result.replayed += len(new_rows)
+    result.new_event_ids.extend(row.event_id for row in new_rows)
+
+
+def runs_replay(*, runs: Iterable[JobRun], source: str = REPLAY_SOURCE) -> ReplayResult:
+    events, skipped = replayable_events(runs=runs)
+    result = events_replay(events=events, source=source)
+    result.skipped[:0] = skipped
+    return result

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from ulid import ULID
+
+from jobs.models import EventLog, JobRun, StepAttempt
+
+
+@pytest.fixture
+def make_event_log(db):
+    """Builder: a sent `contact/category.assigned` EventLog row with a valid payload."""
+
+    def make(*, tenant, contact_id=None, **fields):
+        payload = {
+            "tenantId": str(tenant.id),
+            "contactId": str(contact_id or uuid.uuid4()),
+            "category": "seller",
+            "previousCategory": None,
+            "assignmentId": 1,
+            "assignedBy": None,
+            "source": "api",
+            "assignedAt": timezone.now().isoformat(),
+        }
+        return EventLog.objects.create(
+            event_id=str(ULID()),
+            name="contact/category.assigned",
+            tenant=tenant,
+            payload=payload,
+            status=EventLog.Status.SENT,
+            source="api",
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_run(db):
+    """Builder: a JobRun for an EventLog row, with one failed and one exhausted step attempt when failed."""
+
+    def make(*, event_log=None, tenant=None, status=JobRun.Status.FAILED, function_id="contact-category-assigned"):
+        now = timezone.now()
+        run = JobRun.objects.create(
+            run_id=str(ULID()),
+            function_id=function_id,
+            tenant=tenant or (event_log.tenant if event_log else None),
+            event_name=event_log.name if event_log else "contact/category.assigned",
+            event_id=event_log.event_id if event_log else "",
+            event_log=event_log,
+            status=status,
+            attempts=1 if status == JobRun.Status.FAILED else 0,
+            error={"name": "CrmAuthError", "message": "CrmAuthError: 401 from Street"}
+            if status == JobRun.Status.FAILED
+            else None,
+            error_type="CrmAuthError" if status == JobRun.Status.FAILED else "",
+            started_at=now - timedelta(seconds=30),
+            finished_at=now if status != JobRun.Status.RUNNING else None,
+        )
+        if status == JobRun.Status.FAILED:
+            StepAttempt.objects.create(
+                run=run,
+                step_id="push-contact",
+                step_name="step.run",
+                attempt=1,
+                status=StepAttempt.Status.FAILED,
+                duration_ms=120,
+                error="CrmTransientError: 503 from Street",
+                traceback="Traceback (most recent call last):\n  ...\nCrmTransientError: 503",
+                next_retry_at=now - timedelta(seconds=15),
+                started_at=now - timedelta(seconds=30),
+            )
+            StepAttempt.objects.create(
+                run=run,
+                step_id="push-contact",
+                step_name="step.run",
+                attempt=2,
+                status=StepAttempt.Status.EXHAUSTED,
+                duration_ms=80,
+                error="CrmAuthError: 401 from Street",
+                started_at=now - timedelta(seconds=10),
+            )
+        return run
+
+    return make
+
+
+@pytest.fixture
+def staff_user(make_user):
+    """A staff member who may look at runs and events but not replay them."""
+    user = make_user(is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_jobrun", "view_eventlog", "view_stepattempt", "view_tenant"])
+    )
+    return user
+
+
+@pytest.fixture
+def operator(staff_user):
+    """A staff member who may also replay."""
+    staff_user.user_permissions.add(Permission.objects.get(codename="replay_jobrun"))
+    return staff_user
