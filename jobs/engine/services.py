@@ -472,7 +472,7 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
         item = QueueItem.objects.select_for_update().filter(pk=item_id, lease_owner=owner).first()
         if item is None:
             return Outcome("lease-lost")
-        run = Run.objects.select_for_update().select_related("function", "event").get(pk=item.run_id)
+        run = Run.objects.select_for_update(of=("self",)).select_related("function").get(pk=item.run_id)
         if run.status in (Run.Status.COMPLETED, Run.Status.FAILED):
             item.delete()
             return Outcome("stale")
@@ -542,7 +542,7 @@ def _apply_ops(
     if planned:
         item.delete()
         run.save(update_fields=["force_step_plan", "steps_done"])
-        return Outcome("planned", step=step_name, detail={"planned": len(planned)})
+        return Outcome("planned", detail={"planned": len(planned)})
     if step_done:
         siblings = QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY)
         if item.parallel_mode != "race" and siblings.exists():

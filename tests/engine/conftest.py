@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from jobs.engine.dispatcher import Dispatcher, DispatchRecord
+from jobs.engine.models import Run
+
+from .functions import RECORDER, SERVE_PATH
+
+
+@pytest.fixture
+def recorder():
+    RECORDER.reset()
+    yield RECORDER
+    RECORDER.reset()
+
+
+@pytest.fixture
+def engine_settings(settings):
+    """Fast delays, short leases; everything else as in production."""
+    settings.ENGINE_DELAY_SCALE = 0.001
+    settings.ENGINE_LEASE_SECONDS = 5.0
+    settings.ENGINE_POLL_INTERVAL = 0.02
+    return settings
+
+
+class EngineHarness:
+    """A live server with the test functions, dispatchers in threads, and helpers to send and wait."""
+
+    def __init__(self, live_server_url: str) -> None:
+        self.url = live_server_url
+        self.serve_url = f"{live_server_url}{SERVE_PATH}"
+        self.dispatchers: list[Dispatcher] = []
+        self.records: list[DispatchRecord] = []
+
+    def start_dispatcher(self, *, app_urls: list[str] | None = None, **options) -> Dispatcher:
+        dispatcher = Dispatcher(app_urls=app_urls or [self.serve_url], on_dispatch=self.records.append, **options)
+        errors = dispatcher.sync_apps()
+        assert errors == {}, errors
+        dispatcher.start()
+        self.dispatchers.append(dispatcher)
+        return dispatcher
+
+    def send(self, name: str, data: dict | None = None, **fields) -> str:
+        return self.send_many([{"name": name, "data": data or {}, **fields}])[0]
+
+    def send_many(self, events: list[dict]) -> list[str]:
+        response = httpx.post(f"{self.url}/e/test-key", json=events, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["ids"]
+
+    def wait_for_runs(
+        self,
+        function_suffix: str,
+        count: int,
+        *,
+        timeout: float = 20,
+        statuses: tuple[str, ...] = ("completed", "failed"),
+    ) -> list[Run]:
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = list(
+                Run.objects.filter(function__slug__endswith=function_suffix, status__in=statuses).order_by("id")
+            )
+            if len(runs) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert len(runs) >= count, f"{len(runs)}/{count} {function_suffix} runs finished within {timeout}s"
+        return runs
+
+    def stop(self) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.stop(timeout=10)
+
+
+@pytest.fixture
+def engine(live_server, engine_settings, recorder) -> Iterator[EngineHarness]:
+    harness = EngineHarness(live_server.url)
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., None]:
+    def wait(condition: Callable[[], bool], *, timeout: float = 20, message: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {message}")
+            time.sleep(0.02)
+
+    return wait

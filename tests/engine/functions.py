@@ -1,0 +1,241 @@
+"""Test-only Inngest functions, served on their own path by tests/engine/urls.py (never in the app's list).
+
+They run inside the test process's live server, so they record what they did in `RECORDER` and the tests read it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import inngest
+from django.conf import settings
+
+APP_ID = "engine-tests"
+SERVE_PATH = "/api/inngest-test"
+
+
+@dataclass
+class Recorder:
+    """Thread-safe record of step executions and concurrency, shared by the functions and the tests."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    executions: list[dict] = field(default_factory=list)
+    running: Counter = field(default_factory=Counter)
+    max_running: Counter = field(default_factory=Counter)
+    failures: list[dict] = field(default_factory=list)
+    results: dict = field(default_factory=dict)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.executions.clear()
+            self.running.clear()
+            self.max_running.clear()
+            self.failures.clear()
+            self.results.clear()
+
+    def record(self, ctx: inngest.ContextSync, step: str, **extra: object) -> None:
+        with self.lock:
+            self.executions.append(
+                {"run_id": ctx.run_id, "step": step, "attempt": ctx.attempt, "at": time.monotonic(), **extra}
+            )
+
+    def count(self, run_id: str, step: str) -> int:
+        with self.lock:
+            return sum(1 for e in self.executions if e["run_id"] == run_id and e["step"] == step)
+
+    def steps_of(self, run_id: str) -> list[str]:
+        with self.lock:
+            return [e["step"] for e in self.executions if e["run_id"] == run_id]
+
+    def enter(self, key: str) -> None:
+        with self.lock:
+            self.running[key] += 1
+            self.max_running[key] = max(self.max_running[key], self.running[key])
+
+    def leave(self, key: str) -> None:
+        with self.lock:
+            self.running[key] -= 1
+
+
+RECORDER = Recorder()
+
+client = inngest.Inngest(
+    app_id=APP_ID,
+    is_production=False,
+    api_base_url=settings.INNGEST_BASE_URL,
+    event_api_base_url=settings.INNGEST_BASE_URL,
+)
+
+
+def _step(ctx: inngest.ContextSync, name: str, value: object = None, pause: float = 0.0) -> object:
+    def body() -> object:
+        RECORDER.record(ctx, name)
+        if pause:
+            time.sleep(pause)
+        return value if value is not None else name
+
+    return ctx.step.run(name, body)
+
+
+@client.create_function(fn_id="three-step", trigger=inngest.TriggerEvent(event="test/three.step"), retries=2)
+def three_step(ctx: inngest.ContextSync) -> dict:
+    pause = float(ctx.event.data.get("pause", 0))
+    results = [_step(ctx, name, pause=pause) for name in ("one", "two", "three")]
+    return {"results": results}
+
+
+@client.create_function(fn_id="flaky", trigger=inngest.TriggerEvent(event="test/flaky"), retries=3)
+def flaky(ctx: inngest.ContextSync) -> dict:
+    _step(ctx, "before")
+
+    def shaky() -> str:
+        RECORDER.record(ctx, "shaky")
+        if ctx.attempt < 2:
+            raise RuntimeError(f"transient failure on attempt {ctx.attempt}")
+        return "finally"
+
+    value = ctx.step.run("shaky", shaky)
+    _step(ctx, "after")
+    return {"shaky": value}
+
+
+def _record_failure(ctx: inngest.ContextSync) -> None:
+    RECORDER.record(ctx, "on-failure")
+    with RECORDER.lock:
+        RECORDER.failures.append({"event_name": ctx.event.name, "data": dict(ctx.event.data)})
+
+
+@client.create_function(
+    fn_id="always-fails",
+    trigger=inngest.TriggerEvent(event="test/always.fails"),
+    retries=2,
+    on_failure=_record_failure,
+)
+def always_fails(ctx: inngest.ContextSync) -> None:
+    _step(ctx, "fine")
+
+    def doomed() -> None:
+        RECORDER.record(ctx, "doomed")
+        raise ValueError("this step never works")
+
+    ctx.step.run("doomed", doomed)
+
+
+@client.create_function(
+    fn_id="non-retriable",
+    trigger=inngest.TriggerEvent(event="test/non.retriable"),
+    retries=4,
+    on_failure=_record_failure,
+)
+def non_retriable(ctx: inngest.ContextSync) -> None:
+    def refuse() -> None:
+        RECORDER.record(ctx, "refuse")
+        raise inngest.NonRetriableError("the payload can never work")
+
+    ctx.step.run("refuse", refuse)
+
+
+@client.create_function(fn_id="retry-after", trigger=inngest.TriggerEvent(event="test/retry.after"), retries=2)
+def retry_after(ctx: inngest.ContextSync) -> str:
+    def limited() -> str:
+        RECORDER.record(ctx, "limited")
+        if ctx.attempt == 0:
+            raise inngest.RetryAfterError("rate limited", int(ctx.event.data["retryAfterMs"]))
+        return "through"
+
+    return ctx.step.run("limited", limited)
+
+
+@client.create_function(fn_id="sleeper", trigger=inngest.TriggerEvent(event="test/sleeper"), retries=0)
+def sleeper(ctx: inngest.ContextSync) -> str:
+    _step(ctx, "before-sleep")
+    ctx.step.sleep("nap", timedelta(seconds=int(ctx.event.data["seconds"])))
+    _step(ctx, "after-sleep")
+    return "rested"
+
+
+@client.create_function(fn_id="parallel", trigger=inngest.TriggerEvent(event="test/parallel"), retries=0)
+def parallel(ctx: inngest.ContextSync) -> dict:
+    branches = ctx.group.parallel(tuple((lambda n=n: _step(ctx, f"branch-{n}", value=n * 10)) for n in range(3)))
+    total = ctx.step.run("sum", lambda: RECORDER.record(ctx, "sum") or sum(branches))
+    return {"branches": list(branches), "total": total}
+
+
+@client.create_function(
+    fn_id="limited",
+    trigger=inngest.TriggerEvent(event="test/limited"),
+    concurrency=[inngest.Concurrency(key="event.data.tenantId", limit=2)],
+    retries=0,
+)
+def limited(ctx: inngest.ContextSync) -> None:
+    tenant = ctx.event.data["tenantId"]
+
+    def work() -> int:
+        RECORDER.enter(tenant)
+        try:
+            RECORDER.record(ctx, "work", tenant=tenant, seq=ctx.event.data.get("seq"))
+            time.sleep(float(ctx.event.data.get("pause", 0.03)))
+        finally:
+            RECORDER.leave(tenant)
+        return 1
+
+    ctx.step.run("work", work)
+    ctx.step.run("after", lambda: RECORDER.record(ctx, "after", tenant=tenant))
+
+
+@client.create_function(
+    fn_id="fifo",
+    trigger=inngest.TriggerEvent(event="test/fifo"),
+    concurrency=[inngest.Concurrency(key="event.data.tenantId", limit=1)],
+    retries=0,
+)
+def fifo(ctx: inngest.ContextSync) -> None:
+    data = ctx.event.data
+    ctx.step.run("work", lambda: RECORDER.record(ctx, "work", tenant=data["tenantId"], seq=data["seq"]))
+
+
+@client.create_function(
+    fn_id="fair",
+    trigger=inngest.TriggerEvent(event="test/fair"),
+    concurrency=[inngest.Concurrency(key="event.data.tenantId", limit=100)],
+    retries=0,
+)
+def fair(ctx: inngest.ContextSync) -> None:
+    data = ctx.event.data
+
+    def work() -> None:
+        RECORDER.record(ctx, "work", tenant=data["tenantId"])
+        time.sleep(float(data.get("pause", 0.02)))
+
+    ctx.step.run("work", work)
+
+
+@client.create_function(fn_id="waits", trigger=inngest.TriggerEvent(event="test/waits"), retries=0)
+def waits(ctx: inngest.ContextSync) -> None:
+    ctx.step.wait_for_event("approval", event="test/approved", timeout=timedelta(minutes=1))
+
+
+@client.create_function(fn_id="nightly", trigger=inngest.TriggerCron(cron="0 2 * * *"), retries=0)
+def nightly(ctx: inngest.ContextSync) -> dict:
+    RECORDER.record(ctx, "nightly", event=ctx.event.name)
+    return {"cron": ctx.event.data.get("cron")}
+
+
+FUNCTIONS = [
+    three_step,
+    flaky,
+    always_fails,
+    non_retriable,
+    retry_after,
+    sleeper,
+    parallel,
+    limited,
+    fifo,
+    fair,
+    waits,
+    nightly,
+]
