@@ -73,6 +73,16 @@ def check_event_name(name: object) -> str:
     return name
 
 
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 CATALOGUE: dict[str, type[Event]] = {}
 
 
@@ -89,6 +99,14 @@ class Event(BaseModel):
     )
 
     tenant_id: UUID
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        """PostgreSQL cannot store NUL in text or JSON: refuse it here rather than fail deep inside a job."""
+        if _contains_nul(data):
+            raise ValueError("text must not contain NUL (\\x00) characters")
+        return data
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -216,3 +216,13 @@ def test_property__malformed_payloads_are_always_rejected_logged_and_never_sent(
     assert EventLog.objects.filter(status=EventLog.Status.REJECTED).count() == before + 1
     assert not EventLog.objects.exclude(status=EventLog.Status.REJECTED).exists()
     assert event_api.requests == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejected_payload_with_characters_postgresql_refuses_is_still_recorded(tenant, event_api):
+    payload = {"tenantId": str(tenant.id), "score": float("nan"), "note\x00": "a\x00b"}
+    with pytest.raises(EventRejected):
+        emit(AlertHotLeadFire, payload)
+    row = EventLog.objects.get(status=EventLog.Status.REJECTED)
+    assert row.payload["score"] == "NaN"
+    assert row.payload["note\ufffd"] == "a\ufffdb"

@@ -204,3 +204,9 @@ def test_events_are_immutable():
     event = AlertHotLeadFire.model_validate(VALID[AlertHotLeadFire])
     with pytest.raises(ValidationError):
         event.score = 10
+
+
+def test_nul_characters_are_refused_anywhere_in_a_payload():
+    # PostgreSQL stores no NUL in text or JSON: such a payload would fail deep inside a job instead of here.
+    with pytest.raises(ValidationError, match="NUL"):
+        NurtureSequenceGenerate.model_validate({**VALID[NurtureSequenceGenerate], "brandVoice": "Warm\x00"})
