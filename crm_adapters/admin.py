@@ -3,9 +3,15 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
+from .errors import CrmError
 from .models import CrmConnection
+from .services import crm_verify_connection
 
 
 class CrmConnectionForm(forms.ModelForm):
@@ -50,6 +56,35 @@ class CrmConnectionAdmin(admin.ModelAdmin):
     list_filter = ["provider", "status"]
     search_fields = ["tenant__name", "tenant__slug"]
     readonly_fields = ["stored_secrets", "last_error", "last_synced_at", "created_at", "updated_at"]
+    change_form_template = "admin/crm_adapters/crmconnection/change_form.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="crm_adapters_crmconnection_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The "test connection" button: the adapter's own check, its outcome as a message (never a secret)."""
+        connection = get_object_or_404(CrmConnection, pk=object_id)
+        if request.method != "POST" or not self.has_change_permission(request, connection):
+            return HttpResponseForbidden("POST with permission to change the connection")
+        try:
+            result = crm_verify_connection(connection=connection)
+        except CrmError as error:
+            self.message_user(
+                request, f"Connection test failed ({type(error).__name__}): {error}", level=messages.ERROR
+            )
+        else:
+            self.message_user(request, f"Connection OK: {result.detail}", level=messages.SUCCESS)
+        back = request.POST.get("next") or reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
+        return HttpResponseRedirect(back)
 
     @admin.display(description="Stored secrets")
     def stored_secrets(self, obj: CrmConnection) -> str:
