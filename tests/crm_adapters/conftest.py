@@ -1,0 +1,116 @@
+"""Fixtures for the CRM adapter tests: each fake CRM on a local port, and a connection pointing at it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from crm_adapters.client import clear_token_cache
+from crm_adapters.models import CrmConnection, Provider
+from tests.factories import CrmConnectionFactory
+from tests.fakes.crm import FakeAgentOs, FakeAlto, FakeCrm, FakeLoop, FakeReapit, FakeStreet
+
+# Generous limits so that ordinary tests never wait on the limiter; the rate-limit tests set their own.
+FAST_LIMITS = {
+    f"{provider}.{name}": {"requests": 10_000, "per_seconds": 1, "burst": 100}
+    for provider, name in [
+        ("reapit", "app"),
+        ("agentos", "requests"),
+        ("alto", "requests"),
+        ("street", "reads"),
+        ("street", "writes"),
+        ("loop", "requests"),
+    ]
+}
+
+
+@pytest.fixture(autouse=True)
+def crm_settings(settings) -> Iterator[None]:
+    settings.CRM_HTTP_TIMEOUT = 0.5
+    settings.CRM_HTTP_CONNECT_TIMEOUT = 0.5
+    settings.CRM_RATE_LIMITS = dict(FAST_LIMITS)
+    settings.CRM_RATE_LIMIT_MAX_WAIT = 2.0
+    clear_token_cache()
+    yield
+    clear_token_cache()
+
+
+@pytest.fixture(scope="session")
+def crm_servers() -> Iterator[dict[str, HTTPServer]]:
+    """One running local server per fake CRM for the whole session; each test attaches a fresh fake to it."""
+    servers: dict[str, HTTPServer] = {}
+    yield servers
+    for server in servers.values():
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
+def _running(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Iterator[Any]:
+    server = servers.setdefault(fake_class.__name__, HTTPServer(host="127.0.0.1", port=0, threaded=True))
+    fake = fake_class(server=server, **options).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def reapit(crm_servers) -> Iterator[FakeReapit]:
+    yield from _running(FakeReapit, crm_servers)
+
+
+@pytest.fixture
+def alto(crm_servers) -> Iterator[FakeAlto]:
+    yield from _running(FakeAlto, crm_servers)
+
+
+@pytest.fixture
+def agentos(crm_servers) -> Iterator[FakeAgentOs]:
+    yield from _running(FakeAgentOs, crm_servers)
+
+
+@pytest.fixture
+def street(crm_servers) -> Iterator[FakeStreet]:
+    yield from _running(FakeStreet, crm_servers)
+
+
+@pytest.fixture
+def loop(crm_servers) -> Iterator[FakeLoop]:
+    yield from _running(FakeLoop, crm_servers)
+
+
+PROVIDER_OF = {
+    FakeReapit: Provider.REAPIT,
+    FakeAlto: Provider.ALTO,
+    FakeAgentOs: Provider.AGENTOS,
+    FakeStreet: Provider.STREET,
+    FakeLoop: Provider.LOOP,
+}
+
+
+@pytest.fixture
+def connect(tenant) -> Callable[..., CrmConnection]:
+    """Builder: `connect(fake, config={...overrides}, secrets={...})` -> the tenant's connection to that fake."""
+
+    def build(fake: Any, *, config: dict | None = None, secrets: dict | None = None, **fields: Any) -> CrmConnection:
+        return CrmConnectionFactory(
+            tenant=fields.pop("tenant", tenant),
+            provider=PROVIDER_OF[type(fake)],
+            config={**fake.connection_config(), **(config or {})},
+            secrets=secrets if secrets is not None else fake.secrets(),
+            **fields,
+        )
+
+    return build
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Poll until the fake has done something it does in the background (after our client gave up)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
