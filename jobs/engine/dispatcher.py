@@ -54,6 +54,7 @@ class DispatchRecord:
     duration_ms: float
     request_ms: float
     function_ms: float | None
+    dispatcher: str
 
 
 class Dispatcher:
@@ -251,6 +252,7 @@ class Dispatcher:
             duration_ms=round(duration_ms, 2),
             request_ms=round(request_ms, 2),
             function_ms=function_ms,
+            dispatcher=self.owner,
         )
         logger.info("dispatch", extra={**record.__dict__, **outcome.detail})
         if self.on_dispatch is not None:

@@ -37,11 +37,13 @@ class EngineHarness:
         self.dispatchers: list[Dispatcher] = []
         self.records: list[DispatchRecord] = []
 
-    def start_dispatcher(self, *, app_urls: list[str] | None = None, **options) -> Dispatcher:
+    def start_dispatcher(self, *, app_urls: list[str] | None = None, start: bool = True, **options) -> Dispatcher:
+        """Sync the app(s) through a dispatcher and (unless `start=False`) start it in background threads."""
         dispatcher = Dispatcher(app_urls=app_urls or [self.serve_url], on_dispatch=self.records.append, **options)
         errors = dispatcher.sync_apps()
         assert errors == {}, errors
-        dispatcher.start()
+        if start:
+            dispatcher.start()
         self.dispatchers.append(dispatcher)
         return dispatcher
 

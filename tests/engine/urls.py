@@ -1,11 +1,17 @@
-"""The project's URLs plus a serve endpoint for the test-only functions (its own path, its own app id)."""
+"""The serve endpoint, the engine's endpoints, and a serve endpoint for the test-only functions on its own path.
+
+Only what the engine talks to (not the whole project's URLs), so other areas' URL changes cannot break these tests.
+"""
 
 from __future__ import annotations
 
 import inngest.django
-
-from nurturehub.urls import urlpatterns as project_urlpatterns
+from django.urls import include, path
 
 from .functions import FUNCTIONS, SERVE_PATH, client
 
-urlpatterns = [*project_urlpatterns, inngest.django.serve(client, FUNCTIONS, serve_path=SERVE_PATH)]
+urlpatterns = [
+    path("", include("jobs.urls")),
+    path("", include("jobs.engine.urls")),
+    inngest.django.serve(client, FUNCTIONS, serve_path=SERVE_PATH),
+]
