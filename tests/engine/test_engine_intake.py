@@ -1,0 +1,145 @@
+"""`POST /e/<key>` and `POST /fn/register` over real HTTP: a bad request gets a 4xx, a clear message, no writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from jobs.engine.models import App, Event, Function, Run
+
+pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
+
+
+def _post_events(live_server, content: bytes, headers: dict | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{live_server.url}/e/any-key",
+        content=content,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b'{"name": "a/b", "data": {}}', 400, "must be a JSON array"),
+        (b"[{'name': 'a/b'}", 400, "not valid JSON"),
+        (b"[]", 400, "empty array"),
+        (json.dumps([{"name": "a/b", "data": {"x": "y" * 600_000}}]).encode(), 413, "512 KB"),
+        (json.dumps([{"name": "a/b"}] * 5001).encode(), 413, "the limit is 5000"),
+        (json.dumps([{"name": "inngest/function.failed", "data": {}}]).encode(), 400, "reserved `inngest/` prefix"),
+        (json.dumps([{"name": "a/b"}, {"name": "inngest/x"}]).encode(), 400, "event [1]"),
+        (json.dumps([{"name": "a/b", "data": []}]).encode(), 400, "`data` must be a JSON object"),
+        (json.dumps([{"name": "a/b", "ts": "yesterday"}]).encode(), 400, "`ts` must be milliseconds"),
+        (json.dumps([{"data": {}}]).encode(), 400, "non-empty string `name`"),
+        (json.dumps(["a/b"]).encode(), 400, "must be a JSON object"),
+    ],
+    ids=[
+        "not-an-array",
+        "invalid-json",
+        "empty",
+        "over-512kb",
+        "over-5000-events",
+        "reserved-name",
+        "one-bad-event-in-a-batch",
+        "data-not-object",
+        "bad-ts",
+        "no-name",
+        "event-not-object",
+    ],
+)
+def test_a_bad_intake_request_gets_a_4xx_with_a_clear_message_and_stores_nothing(live_server, body, status, message):
+    response = _post_events(live_server, body)
+
+    assert response.status_code == status
+    payload = response.json()
+    assert message in payload["error"]
+    assert payload["ids"] == []
+    assert Event.objects.count() == 0
+    assert Run.objects.count() == 0
+
+
+def test_a_retried_send_with_the_same_seed_gets_the_same_ids_and_is_stored_once(live_server):
+    seed = f"1764000000000,{base64.b64encode(bytes(range(10))).decode()}"
+    body = json.dumps([{"name": "shop/order.placed", "data": {"n": 1}}, {"name": "shop/order.placed"}]).encode()
+
+    first = _post_events(live_server, body, {"x-inngest-event-id-seed": seed})
+    second = _post_events(live_server, body, {"x-inngest-event-id-seed": seed})
+
+    assert first.status_code == second.status_code == 200
+    assert first.json()["ids"] == second.json()["ids"]
+    assert len(set(first.json()["ids"])) == 2
+    assert Event.objects.count() == 2
+
+
+def test_intake_strips_data_inngest_and_defaults_ts(live_server):
+    response = _post_events(live_server, json.dumps([{"name": "a/b", "data": {"_inngest": {"x": 1}, "k": 2}}]).encode())
+
+    assert response.status_code == 200
+    event = Event.objects.get()
+    assert event.data == {"k": 2}
+    assert event.ts > 1_700_000_000_000
+
+
+def _register_body(live_server, **function_overrides) -> dict:
+    url = f"{live_server.url}/api/inngest-test"
+    function = {
+        "id": "bad-app-fn",
+        "name": "fn",
+        "triggers": [{"event": "a/b"}],
+        "steps": {"step": {"id": "step", "name": "step", "runtime": {"type": "http", "url": f"{url}?fnId=x"}}},
+        **function_overrides,
+    }
+    return {"appname": "bad-app", "url": url, "framework": "django", "sdk": "py:v0.5.19", "functions": [function]}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"throttle": {"limit": 1, "period": "10s"}}, "throttling not supported by the local engine"),
+        ({"concurrency": [{"key": "event.user.id", "limit": 1}]}, "concurrency key 'event.user.id' is not supported"),
+        ({"concurrency": [{"limit": 1, "scope": "env"}]}, "scope 'env' needs a `key`"),
+        ({"triggers": [{"event": "a/b", "expression": "event.data.n > 3"}]}, "trigger expression"),
+        ({"triggers": [{"cron": "every day at two"}]}, "invalid cron"),
+        ({"debounce": {"period": "5s"}}, "debounce not supported"),
+    ],
+    ids=["throttle", "concurrency-key", "scope-without-key", "expression", "cron", "debounce"],
+)
+def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live_server, overrides, message):
+    response = httpx.post(f"{live_server.url}/fn/register", json=_register_body(live_server, **overrides), timeout=30)
+
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert Function.objects.count() == 0
+    assert message in App.objects.get(name="bad-app").sync_error
+
+
+def test_register_answers_like_the_dev_server_and_reports_unchanged_syncs(live_server):
+    body = _register_body(live_server, concurrency=[{"key": "event.data.tenantId", "limit": 3}])
+
+    first = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30).json()
+    second = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30).json()
+
+    assert first["ok"] is True and first["modified"] is True
+    assert second["modified"] is False
+    assert first["app_id"] == second["app_id"] == str(App.objects.get().id)
+    function = Function.objects.get(slug="bad-app-fn")
+    assert function.concurrency == [{"scope": "fn", "key": "event.data.tenantId", "limit": 3}]
+    assert function.max_attempts == 5  # no retries given: Inngest's default of 4 retries
+
+
+def test_the_dispatcher_reports_a_sync_error_from_the_body_even_though_the_sdk_answers_200(live_server, settings):
+    from jobs.engine.dispatcher import Dispatcher
+
+    dispatcher = Dispatcher(app_urls=[f"{live_server.url}/api/inngest-test"])
+    # Make the test app's functions unacceptable: another app already owns one of their ids.
+    other = App.objects.create(name="other", url="http://elsewhere")
+    Function.objects.create(app=other, slug="engine-tests-three-step", step_url="http://elsewhere")
+
+    errors = dispatcher.sync_apps()
+
+    assert "already belong to another app" in errors[f"{live_server.url}/api/inngest-test"]
+    assert not Function.objects.filter(app__name="engine-tests").exists()
