@@ -180,11 +180,18 @@ class PipelineDriver:
         return response.status_code, json.loads(response.content or b"null"), headers
 
     # --- following events through the pipeline ----------------------------------------------------------------
-    def dispatch(self, event: dict[str, Any]) -> list[DrivenRun]:
-        return [self.run(function.id, event) for function in functions_for(event["name"])]
+    def dispatch(self, event: dict[str, Any], *, only: set[str] | None = None) -> list[DrivenRun]:
+        return [
+            self.run(function.id, event)
+            for function in functions_for(event["name"])
+            if only is None or event["name"] in only
+        ]
 
-    def drain(self, *, limit: int = 100) -> list[DrivenRun]:
-        """Run every function triggered by the events the fake event API received, until none is left."""
+    def drain(self, *, only: set[str] | None = None, limit: int = 100) -> list[DrivenRun]:
+        """Run every function triggered by the events the fake event API received, until none is left.
+
+        `only`: event names to run functions for; other events are left as received (e.g. no CRM fake running).
+        """
         assert self.event_api is not None, "drain needs the fake event API"
         runs: list[DrivenRun] = []
         for _ in range(limit):
@@ -196,7 +203,7 @@ class PipelineDriver:
                 if event["id"] in self._seen_event_ids:  # Inngest de-duplicates on the event id
                     continue
                 self._seen_event_ids.add(event["id"])
-                runs.extend(self.dispatch(event))
+                runs.extend(self.dispatch(event, only=only))
         raise AssertionError("events kept coming")
 
 
