@@ -77,6 +77,7 @@ class JobRun(models.Model):
             models.Index(fields=["tenant", "status", "-started_at"], name="jobrun_tenant_status_started"),
             models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
             models.Index(fields=["-started_at"], name="jobrun_started"),
+            models.Index(fields=["tenant", "-started_at"], name="jobrun_tenant_started"),
         ]
         permissions = [("replay_jobrun", "Can replay runs (re-emit their events)")]
 

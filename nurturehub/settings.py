@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "tenants",
     "crm_adapters",
     "jobs",
@@ -201,4 +203,28 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The frontend API (tenants/api): cursor pagination, errors as {"message", "extra"}, an OpenAPI schema.
+    "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.Cursor",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
+    "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NurtureHub API",
+    "DESCRIPTION": "The frontend's API: every query is scoped to the caller's agency (tenant).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobRunStatusEnum": "jobs.models.JobRun.Status",
+        "StepAttemptStatusEnum": "jobs.models.StepAttempt.Status",
+        "SequenceStatusEnum": "tenants.models.NurtureSequence.Status",
+    },
+}
+
+# --- Operations -------------------------------------------------------------------------------------------
+# A paused tenant's runs sleep this long between checks, at most this many times (then fail as TenantPaused).
+JOBS_PAUSE_RECHECK_SECONDS = env.float("JOBS_PAUSE_RECHECK_SECONDS", default=300.0)
+JOBS_PAUSE_MAX_WAITS = env.int("JOBS_PAUSE_MAX_WAITS", default=288)
+# Who may scrape /metrics: empty allows anyone who can reach it (keep it on an internal network), else a token.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

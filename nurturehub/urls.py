@@ -6,6 +6,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("nurturehub.api_urls")),
+    path("", include("jobs.metrics")),
     path("", include("jobs.urls")),
 ]
 

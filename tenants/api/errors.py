@@ -1,0 +1,58 @@
+"""Every API error in one shape, `{"message": ..., "extra": {...}}`, with the status that fits it.
+
+Application errors raised by services are translated here (the boundary), so views stay thin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tenants.selectors import ContactNotFound
+from tenants.services import AgentNotInTenant, ContactEmailTaken
+
+
+class ApiError(exceptions.APIException):
+    """An application error with a status, a message and details for the client."""
+
+    def __init__(self, message: str, *, status_code: int = 400, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.extra = extra or {}
+
+
+def _translate(error: Exception) -> Exception:
+    if isinstance(error, ContactNotFound | Http404 | LookupError):
+        return exceptions.NotFound()
+    if isinstance(error, ContactEmailTaken):
+        return ApiError(str(error), status_code=status.HTTP_409_CONFLICT, extra={"fields": {"email": [str(error)]}})
+    if isinstance(error, AgentNotInTenant):
+        return ApiError(str(error), extra={"fields": {"assigned_agent_id": [str(error)]}})
+    if isinstance(error, DjangoValidationError):
+        if hasattr(error, "message_dict"):
+            return ApiError("Validation error", extra={"fields": error.message_dict})
+        return ApiError("; ".join(error.messages), extra={"errors": error.messages})
+    if isinstance(error, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    return error
+
+
+def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
+    error = _translate(error)
+    response = drf_exception_handler(error, context)
+    if response is None:
+        return None  # an unexpected error: Django's 500 (logged), never a stack trace in the body
+    if isinstance(error, ApiError):
+        response.data = {"message": str(error.detail), "extra": error.extra}
+    elif isinstance(error, exceptions.ValidationError):
+        response.data = {"message": "Validation error", "extra": {"fields": error.detail}}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        response.data = {"message": str(detail), "extra": {}}
+    return response

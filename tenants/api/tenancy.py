@@ -1,0 +1,28 @@
+"""Which agency an API call acts for: the caller's membership, never a parameter it could forge."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+from tenants.models import Membership, Tenant
+
+TENANT_HEADER = "X-Tenant"
+
+
+def request_tenant(request: Request) -> Tenant:
+    """The caller's tenant; a user in several agencies picks one with the `X-Tenant: <slug>` header."""
+    cached = getattr(request, "_nurturehub_tenant", None)
+    if cached is not None:
+        return cached
+    memberships = Membership.objects.filter(user=request.user).select_related("tenant")
+    wanted = request.headers.get(TENANT_HEADER, "").strip()
+    if wanted:
+        memberships = memberships.filter(tenant__slug=wanted)
+    found = list(memberships[:2])
+    if not found:
+        raise exceptions.PermissionDenied("You are not a member of this agency." if wanted else "No agency membership.")
+    if len(found) > 1:
+        raise exceptions.ParseError(f"You belong to several agencies: choose one with the {TENANT_HEADER} header.")
+    request._nurturehub_tenant = found[0].tenant
+    return found[0].tenant
