@@ -214,6 +214,19 @@ def fair(ctx: inngest.ContextSync) -> None:
     ctx.step.run("work", work)
 
 
+@client.create_function(
+    fn_id="sleepy-limited",
+    trigger=inngest.TriggerEvent(event="test/sleepy.limited"),
+    concurrency=[inngest.Concurrency(key="event.data.tenantId", limit=1)],
+    retries=0,
+)
+def sleepy_limited(ctx: inngest.ContextSync) -> None:
+    seq = ctx.event.data["seq"]
+    ctx.step.run("start", lambda: RECORDER.record(ctx, "start", seq=seq))
+    ctx.step.sleep("nap", timedelta(seconds=60))
+    ctx.step.run("end", lambda: RECORDER.record(ctx, "end", seq=seq))
+
+
 @client.create_function(fn_id="waits", trigger=inngest.TriggerEvent(event="test/waits"), retries=0)
 def waits(ctx: inngest.ContextSync) -> None:
     ctx.step.wait_for_event("approval", event="test/approved", timeout=timedelta(minutes=1))
@@ -236,6 +249,7 @@ FUNCTIONS = [
     limited,
     fifo,
     fair,
+    sleepy_limited,
     waits,
     nightly,
 ]

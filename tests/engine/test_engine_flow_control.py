@@ -27,6 +27,18 @@ def test_the_concurrency_limit_per_tenant_holds_and_nothing_is_dropped(engine, r
     assert not QueueItem.objects.exists()
 
 
+def test_a_sleeping_run_holds_no_concurrency_slot(engine, recorder, settings):
+    settings.ENGINE_DELAY_SCALE = 0.01  # the 60 s nap lasts 0.6 s
+    engine.start_dispatcher(workers=4)
+
+    engine.send_many([{"name": "test/sleepy.limited", "data": {"tenantId": "a", "seq": seq}} for seq in (1, 2)])
+
+    engine.wait_for_runs("-sleepy-limited", 2)
+    order = [(e["step"], e["seq"]) for e in recorder.executions]
+    # Limit 1, yet the second run started while the first slept: only requests in flight hold the slot.
+    assert order.index(("start", 2)) < order.index(("end", 1)), order
+
+
 def test_runs_of_one_key_start_in_the_order_their_events_arrived(engine, recorder):
     dispatcher = engine.start_dispatcher(workers=6, start=False)  # synced; the backlog builds up first
     for batch in range(3):
