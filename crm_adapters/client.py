@@ -287,6 +287,8 @@ class CrmHttpClient:
 
 _TOKENS: dict[str, tuple[str, float]] = {}
 _TOKENS_LOCK = threading.Lock()
+# One fetch at a time per credentials: threads that need the same token wait for it instead of all fetching.
+_FETCH_LOCKS: dict[str, threading.Lock] = {}
 #: A token is renewed this long before it expires, so that no call starts with a token about to die.
 TOKEN_EXPIRY_MARGIN = 60.0
 
@@ -314,14 +316,27 @@ class ClientCredentialsMixin:
 
     def bearer_token(self) -> str:
         key = self._token_cache_key()
+        token = self._cached_token(key)
+        if token is not None:
+            return token
+        with _TOKENS_LOCK:
+            fetch_lock = _FETCH_LOCKS.setdefault(key, threading.Lock())
+        with fetch_lock:
+            token = self._cached_token(key)  # another thread may have fetched it while we waited
+            if token is not None:
+                return token
+            token, lifetime = self._fetch_token()
+            with _TOKENS_LOCK:
+                _TOKENS[key] = (token, time.monotonic() + lifetime)
+        return token
+
+    @staticmethod
+    def _cached_token(key: str) -> str | None:
         with _TOKENS_LOCK:
             cached = _TOKENS.get(key)
         if cached and cached[1] - TOKEN_EXPIRY_MARGIN > time.monotonic():
             return cached[0]
-        token, lifetime = self._fetch_token()
-        with _TOKENS_LOCK:
-            _TOKENS[key] = (token, time.monotonic() + lifetime)
-        return token
+        return None
 
     def forget_credentials(self) -> bool:
         with _TOKENS_LOCK:

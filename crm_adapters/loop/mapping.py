@@ -35,7 +35,7 @@ def contact_from_loop(body: dict[str, Any]) -> CrmContact:
         phones=(phone,) if phone else (),
         address=(body.get("address") or "").strip(),
         marketing_consent=MarketingConsent(consent)
-        if consent in MarketingConsent.values()
+        if consent in {item.value for item in MarketingConsent}
         else MarketingConsent.UNKNOWN,
         category=(body.get("category") or "").strip(),
     )

@@ -13,6 +13,7 @@ from crm_adapters.client import clear_token_cache
 from crm_adapters.models import CrmConnection, Provider
 from tests.factories import CrmConnectionFactory
 from tests.fakes.crm import FakeAgentOs, FakeAlto, FakeCrm, FakeLoop, FakeReapit, FakeStreet
+from tests.fakes.crm.base import CrmHTTPServer
 
 # Generous limits so that ordinary tests never wait on the limiter; the rate-limit tests set their own.
 FAST_LIMITS = {
@@ -51,7 +52,7 @@ def crm_servers() -> Iterator[dict[str, HTTPServer]]:
 
 
 def _running(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Iterator[Any]:
-    server = servers.setdefault(fake_class.__name__, HTTPServer(host="127.0.0.1", port=0, threaded=True))
+    server = servers.setdefault(fake_class.__name__, CrmHTTPServer())
     fake = fake_class(server=server, **options).start()
     yield fake
     fake.stop()

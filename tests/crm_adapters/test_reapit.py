@@ -39,8 +39,8 @@ def test_every_call_carries_the_bearer_version_and_customer_headers(reapit, conn
     assert api_calls
     for call in api_calls:
         assert call.headers["Authorization"].startswith("Bearer token-")
-        assert call.headers["Api-Version"] == "2020-01-31"
-        assert call.headers["Reapit-Customer"] == "SBOX"
+        assert call.headers["api-version"] == "2020-01-31"
+        assert call.headers["reapit-customer"] == "SBOX"
 
 
 def test_an_expired_token_is_refreshed_once_and_the_call_succeeds(reapit, connect, make_contact, tenant):
@@ -235,3 +235,4 @@ def test_no_more_than_five_calls_in_flight_per_customer(reapit, connect):
     assert errors == []
     assert len(reapit.made("GET", "/contacts")) == 48
     assert 2 <= reapit.max_in_flight <= 5
+    assert reapit.tokens_issued == 1  # the twelve threads shared one token fetch

@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from .base import FakeCrm, SlidingWindowLimit
+from .base import FakeCrm, SlidingWindowLimit, raw_headers
 
 APPLICATION_PATH = "/v4/applications/prospects/createTenancyApplication"
 
@@ -36,7 +36,7 @@ class FakeAgentOs(FakeCrm):
         return {"api_key": self.api_key}
 
     def check_auth(self, request: Request) -> Response | None:
-        if request.headers.get("api_key") != self.api_key:
+        if raw_headers(request).get("api_key") != self.api_key:
             return self.respond(401, {"Message": "Authorization has been denied for this request."})
         with self.lock:
             if self.blocked:

@@ -15,6 +15,43 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from werkzeug.datastructures import Headers
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+RAW_HEADERS = "fake_crm.raw_headers"
+
+
+class _RawHeadersHandler(WSGIRequestHandler):
+    """Keeps the request's headers exactly as sent: WSGI drops names with underscores (agentOS's `api_key`)."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ[RAW_HEADERS] = list(self.headers.items())
+        return environ
+
+
+class CrmHTTPServer(HTTPServer):
+    """pytest-httpserver's server, threaded, with the raw headers available to the fakes."""
+
+    def __init__(self) -> None:
+        super().__init__(host="127.0.0.1", port=0, threaded=True)
+
+    def start(self) -> None:
+        self.server = make_server(
+            self.host,
+            self.port,
+            Request.application(self.application),
+            threaded=True,
+            request_handler=_RawHeadersHandler,
+        )
+        self.port = self.server.port
+        self.server_thread = threading.Thread(target=self.thread_target, daemon=True)
+        self.server_thread.start()
+
+
+def raw_headers(request: Request) -> Headers:
+    """The request's headers as sent (case-insensitive lookup; underscores kept)."""
+    return Headers(request.environ.get(RAW_HEADERS) or list(request.headers.items()))
 
 
 @dataclass(frozen=True)
@@ -22,7 +59,7 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
     at: float
 
@@ -46,11 +83,13 @@ class FakeCrm:
     """Subclasses implement `route(request) -> Response` and `check_auth(request) -> Response | None`."""
 
     json_type = "application/json"
+    #: Paths left out of the in-flight count (a token endpoint is not the API whose concurrency is capped).
+    uncounted_paths: frozenset[str] = frozenset({"/token"})
 
     def __init__(self, *, latency: float = 0.0, server: HTTPServer | None = None) -> None:
         # A shared, already running server can be passed in (tests reuse one per CRM: stopping one costs 0.5 s).
         self._owns_server = server is None
-        self.server = server or HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server = server or CrmHTTPServer()
         self.latency = latency
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
@@ -133,19 +172,21 @@ class FakeCrm:
         return None
 
     def _handle(self, request: Request) -> Response:
+        counted = request.path not in self.uncounted_paths
         with self.lock:
             self.requests.append(
                 RecordedRequest(
                     method=request.method,
                     path=request.path,
                     query={key: value for key, value in request.args.items()},
-                    headers={key: value for key, value in request.headers.items()},
+                    headers=raw_headers(request),
                     body=request.get_data(),
                     at=time.monotonic(),
                 )
             )
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if counted:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if self.latency:
                 time.sleep(self.latency)
@@ -159,8 +200,9 @@ class FakeCrm:
                 return denied
             return self.route(request)
         finally:
-            with self.lock:
-                self.in_flight -= 1
+            if counted:
+                with self.lock:
+                    self.in_flight -= 1
 
 
 class ClientCredentialsIssuer:
