@@ -1,0 +1,102 @@
+"""A small read-only admin: synced apps, registered functions with their sync status, and queue depth.
+
+Runs and failures are shown by the operations admin (jobs), which works with real Inngest too.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from .models import App, Function
+from .selectors import queue_depths
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The engine's tables are written by the engine only."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(App)
+class AppAdmin(ReadOnlyAdmin):
+    list_display = ["name", "url", "sync_status", "function_count", "synced_at", "sdk"]
+    readonly_fields = ["name", "url", "sdk", "framework", "checksum", "sync_error", "synced_at", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[App]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_functions=Count("functions", filter=Q(functions__archived_at__isnull=True)))
+        )
+
+    @admin.display(description="sync")
+    def sync_status(self, app: App) -> str:
+        return f"error: {app.sync_error}" if app.sync_error else "ok"
+
+    @admin.display(description="functions", ordering="active_functions")
+    def function_count(self, app: App) -> int:
+        return app.active_functions
+
+
+@admin.register(Function)
+class FunctionAdmin(ReadOnlyAdmin):
+    list_display = ["slug", "app", "sync_status", "trigger_summary", "retries", "concurrency_summary", "queued"]
+    list_filter = ["app", ("archived_at", admin.EmptyFieldListFilter)]
+    search_fields = ["slug", "name"]
+    readonly_fields = ["slug", "name", "app", "step_url", "retries", "concurrency", "config", "archived_at"]
+    exclude = ["id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Function]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("app")
+            .prefetch_related("triggers")
+            .annotate(queued=Count("queue_items"))
+        )
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(self.queue_depth_view)
+        return [path("queue-depth/", view, name="engine_function_queue_depth"), *super().get_urls()]
+
+    def queue_depth_view(self, request: HttpRequest) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Engine queue depth per function and concurrency key",
+            "opts": self.model._meta,
+            "depths": queue_depths(),
+        }
+        return TemplateResponse(request, "admin/engine/queue_depth.html", context)
+
+    @admin.display(description="sync")
+    def sync_status(self, function: Function) -> str:
+        if function.archived_at:
+            return f"archived {function.archived_at:%Y-%m-%d %H:%M}"
+        return f"app sync error: {function.app.sync_error}" if function.app.sync_error else "synced"
+
+    @admin.display(description="triggers")
+    def trigger_summary(self, function: Function) -> str:
+        parts = [
+            f"cron {t.cron} (next {t.next_fire_at:%Y-%m-%d %H:%M})" if t.cron else t.event_name
+            for t in function.triggers.all()
+        ]
+        return ", ".join(parts)
+
+    @admin.display(description="concurrency")
+    def concurrency_summary(self, function: Function) -> str:
+        return ", ".join(f"{c['key'] or '(function)'} ≤ {c['limit']} [{c['scope']}]" for c in function.concurrency)
+
+    @admin.display(description="queued", ordering="queued")
+    def queued(self, function: Function) -> int:
+        return function.queued
