@@ -123,6 +123,17 @@ class CrmHttpClient:
             )
         return str(value)
 
+    def scrub(self, text: str) -> str:
+        """The CRM's own text with any of our secrets (or the bearer token in use) cut out, should it echo one."""
+        text = str(text)[:500]
+        for secret in [*self._secrets.values(), *self._tokens_in_use()]:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def _tokens_in_use(self) -> list[str]:
+        return []
+
     def limit_key(self, name: str) -> str:
         return f"{self.provider}:{self.connection.pk}:{name}"
 
@@ -241,9 +252,13 @@ class CrmHttpClient:
         if status in (401, 403):
             return CrmAuthError(f"{where}: the credentials were refused", provider=self.provider, status=status)
         if status in (400, 422):
+            field_errors = [
+                {"field": self.scrub(item.get("field", "")), "message": self.scrub(item.get("message", ""))}
+                for item in self.field_errors(response)
+            ]
             return CrmValidationError(
-                None if self.field_errors(response) else f"{where}: the CRM rejected the data",
-                field_errors=self.field_errors(response),
+                None if field_errors else f"{where}: the CRM rejected the data",
+                field_errors=field_errors,
                 provider=self.provider,
                 status=status,
             )
@@ -341,6 +356,15 @@ class ClientCredentialsMixin:
     def forget_credentials(self) -> bool:
         with _TOKENS_LOCK:
             return _TOKENS.pop(self._token_cache_key(), None) is not None
+
+    def _tokens_in_use(self) -> list[str]:
+        try:
+            key = self._token_cache_key()
+        except CrmError:
+            return []
+        with _TOKENS_LOCK:
+            cached = _TOKENS.get(key)
+        return [cached[0]] if cached else []
 
     def _fetch_token(self) -> tuple[str, float]:
         client_id, client_secret = self.client_credentials()
