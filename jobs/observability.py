@@ -1,15 +1,15 @@
 """Structured logging: one JSON object per line, with the run context (run id, function, step, attempt, tenant).
 
 A function binds its run context once (`run_log_context`) and each shared step utility binds its step id
-(`step_log_context`); the formatter adds whatever is bound to every line logged meanwhile, by any logger, so a
-line from deep inside an adapter can still be found by run id or tenant.
+(`step_log_context`); every log record created meanwhile, by any logger, carries those fields and the formatter
+writes them, so a line from deep inside an adapter can still be found by run id or tenant.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -57,6 +57,28 @@ def step_log_context(step_id: str) -> Iterator[dict[str, Any]]:
         yield fields
 
 
+def _stamp_run_context(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """Wrap the log record factory: each record carries the run fields bound when it was created.
+
+    Stamping at creation (not at formatting) keeps the fields right when a handler formats later or in
+    another thread (queue handlers, pytest's caplog), and works for every logger, ours or a library's.
+    """
+
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        for key, value in (_run_context.get() or {}).items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return record
+
+    make_record._stamps_run_context = True  # type: ignore[attr-defined]
+    return make_record
+
+
+if not getattr(logging.getLogRecordFactory(), "_stamps_run_context", False):
+    logging.setLogRecordFactory(_stamp_run_context(logging.getLogRecordFactory()))
+
+
 class StructuredFormatter(logging.Formatter):
     """Formats a record as JSON; `extra={...}` keys become fields, so log lines can be searched by run or tenant."""
 
@@ -67,7 +89,6 @@ class StructuredFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        entry.update(_run_context.get() or {})
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

@@ -11,11 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from smtplib import SMTPException
 
 import inngest
 import openai
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from crm_adapters.errors import CrmError, CrmRateLimited
@@ -153,8 +155,9 @@ def retry_decision(category: FunctionCategory, *, attempt: int, error: Exception
     if isinstance(error, PermanentJobError | ContactNotFound | ValidationError):
         # A missing row or invalid data is the same on every attempt.
         return inngest.NonRetriableError(f"{type(error).__name__}: {error}")
-    if isinstance(error, TransientJobError):
-        return retry_after(category, attempt=attempt, message=str(error))
+    if isinstance(error, TransientJobError | OperationalError | InterfaceError | SMTPException | ConnectionError):
+        # A lost database connection, an SMTP server hanging up: transient, under the category's backoff.
+        return retry_after(category, attempt=attempt, message=f"{type(error).__name__}: {error}")
     if isinstance(error, openai.OpenAIError):
         return _openai_decision(category, attempt=attempt, error=error)
     crm_decision = _crm_decision(category, attempt=attempt, error=error)
