@@ -1,0 +1,144 @@
+"""End to end: the real serve endpoint over HTTP, run by the local engine (dispatcher threads), with the local
+OpenAI-compatible server and a fake CRM, on real PostgreSQL. Retry delays are compressed (ENGINE_DELAY_SCALE)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.utils import timezone
+
+from crm_adapters.client import clear_token_cache
+from crm_adapters.models import Provider
+from jobs.engine.dispatcher import Dispatcher
+from jobs.engine.models import Run
+from jobs.policy import FunctionCategory, policy_for
+from tenants.models import HotLeadAlert, NurtureSequence
+from tenants.services import contact_assign_category, engagement_record
+from tests.factories import CrmConnectionFactory, TenantFactory
+from tests.fakes.crm import FakeStreet
+from tests.fakes.openai_server import Scripted
+
+pytestmark = [pytest.mark.urls("tests.pipeline.urls"), pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def engine(live_server, settings) -> Iterator[Dispatcher]:
+    settings.ENGINE_DELAY_SCALE = 0.001
+    settings.ENGINE_LEASE_SECONDS = 5.0
+    settings.ENGINE_POLL_INTERVAL = 0.02
+    settings.CRM_RATE_LIMIT_MAX_WAIT = 2.0
+    clear_token_cache()
+    dispatcher = Dispatcher(app_urls=[settings.INNGEST_SERVE_URL], workers=12)
+    assert dispatcher.sync_apps() == {}
+    dispatcher.start()
+    yield dispatcher
+    dispatcher.stop(timeout=10)
+    clear_token_cache()
+
+
+@pytest.fixture
+def street() -> Iterator[FakeStreet]:
+    fake = FakeStreet().start()
+    yield fake
+    fake.stop()
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.05)
+
+
+def finished(function: str) -> list[Run]:
+    return list(
+        Run.objects.filter(function__slug__endswith=function, status__in=["completed", "failed"]).order_by("id")
+    )
+
+
+def test_assigning_a_category_yields_a_draft_sequence_and_a_crm_push(
+    engine, tenant, make_contact, openai_server, street
+):
+    CrmConnectionFactory(
+        tenant=tenant, provider=Provider.STREET, config=street.connection_config(), secrets=street.secrets()
+    )
+    contact = make_contact(tenant=tenant, first_name="Nadia", last_name="Shah", email="nadia@example.co.uk")
+
+    contact_assign_category(tenant=tenant, contact_id=contact.id, category="prospective-landlord")
+
+    wait_for(lambda: len(finished("crm-sync-push")) == 1, message="the CRM push run")
+    for function in ("contact-category-assigned", "nurture-sequence-generate", "crm-sync-push"):
+        (run,) = finished(function)
+        assert run.status == "completed", (function, run.error)
+    sequence = NurtureSequence.objects.get(contact=contact)
+    assert sequence.status == "draft" and sequence.emails.count() == 3
+    assert sequence.emails.get(position=1).subject.startswith("Nadia")
+    assert len(street.with_email("nadia@example.co.uk")) == 1
+    (note,) = street.notes
+    assert "Prospective landlord nurture sequence drafted" in note["body"]
+    assert len(openai_server.requests) == 1
+
+
+def test_ai_failures_are_retried_by_the_engine_and_the_run_completes_once(engine, tenant, make_contact, openai_server):
+    openai_server.then(Scripted("server_error"), Scripted("rate_limit", retry_after_ms="200"), "two_emails")
+    contact = make_contact(tenant=tenant)
+
+    contact_assign_category(tenant=tenant, contact_id=contact.id, category="buyer")
+
+    wait_for(lambda: len(finished("nurture-sequence-generate")) == 1, message="the generate run")
+    (run,) = finished("nurture-sequence-generate")
+    assert run.status == "completed", run.error
+    assert len(openai_server.requests) == 4
+    assert NurtureSequence.objects.filter(contact=contact).count() == 1
+
+
+def test_a_permanent_ai_error_fails_the_run_without_retries(engine, tenant, make_contact, openai_server, settings):
+    settings.OPENAI_API_KEY = "sk-revoked"
+    contact = make_contact(tenant=tenant)
+
+    contact_assign_category(tenant=tenant, contact_id=contact.id, category="buyer")
+
+    wait_for(lambda: NurtureSequence.objects.filter(contact=contact, status="failed").exists(), message="failure")
+    (run,) = finished("nurture-sequence-generate")
+    assert run.status == "failed"
+    assert len(openai_server.requests) == 1
+
+
+def test_concurrency_per_tenant_is_honoured(engine, make_contact, openai_server):
+    openai_server.delay = 1.0
+    busy, quiet = TenantFactory(name="Busy Lettings"), TenantFactory(name="Quiet Estates")
+    for _ in range(12):
+        contact_assign_category(tenant=busy, contact_id=make_contact(tenant=busy).id, category="landlord")
+    contact_assign_category(tenant=quiet, contact_id=make_contact(tenant=quiet).id, category="seller")
+
+    wait_for(lambda: NurtureSequence.objects.count() == 13, timeout=60, message="13 sequences")
+
+    limit = policy_for(FunctionCategory.AI).tenant_concurrency
+    # Never more than the limit at once, and more than one (a limit, not a queue of one). Reaching exactly the
+    # limit depends on how fast the shared machine is, so it is not asserted.
+    assert 2 <= openai_server.max_in_flight_by_agency["Busy Lettings"] <= limit
+    assert openai_server.max_in_flight_by_agency["Quiet Estates"] == 1
+    quiet_done = NurtureSequence.objects.get(tenant=quiet).created_at
+    busy_done = sorted(NurtureSequence.objects.filter(tenant=busy).values_list("created_at", flat=True))
+    assert quiet_done < busy_done[-limit]  # the quiet agency did not wait behind the busy one's backlog
+
+
+def test_engagement_to_hot_lead_alert_end_to_end(engine, tenant, make_contact, agent):
+    contact = make_contact(tenant=tenant, category="vendor", assigned_agent=agent)
+    now = timezone.now()
+
+    engagement_record(tenant=tenant, contact_id=contact.id, kind="email.reply", occurred_at=now)
+    engagement_record(tenant=tenant, contact_id=contact.id, kind="valuation.booked", occurred_at=now)
+
+    wait_for(lambda: HotLeadAlert.objects.filter(emailed_at__isnull=False).exists(), message="the alert email")
+    wait_for(lambda: len(finished("lead-intent-score")) == 2, message="both scoring runs")
+    assert HotLeadAlert.objects.count() == 1
+    assert [message.to for message in mail.outbox] == [[agent.email]]
+    contact.refresh_from_db()
+    assert contact.intent_score == 83
+    assert settings.EMAIL_BACKEND.endswith("locmem.EmailBackend")
