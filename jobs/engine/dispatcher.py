@@ -32,12 +32,14 @@ from .services import (
     call_response_apply,
     cron_fire_due,
     queue_claim,
+    queue_reap_expired,
     queue_release,
     queue_renew,
 )
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
+CLAIM_GATHER_SECONDS = 0.002
 _SERVER_TIMING_FUNCTION = re.compile(r"(?:^|,)\s*function;dur=([\d.]+)")
 
 
@@ -179,6 +181,7 @@ class Dispatcher:
                     self.sync_apps()
                     next_sync = now + 2
                 if now >= next_cron:
+                    queue_reap_expired()
                     cron_fire_due()
                     next_cron = now + 1
                 claimed = self.claim_once()
@@ -188,8 +191,11 @@ class Dispatcher:
                 claimed = 0
                 self._stop.wait(1)
             if not claimed:
-                self._wake.wait(self.poll_interval)
+                woken = self._wake.wait(self.poll_interval)
                 self._wake.clear()
+                if woken and not self._stop.is_set():
+                    # Let a few more requests finish so one claim serves them all (fewer, larger claims).
+                    time.sleep(CLAIM_GATHER_SECONDS)
 
     def claim_once(self) -> int:
         with self._lock:

@@ -7,6 +7,7 @@ request whose answer was not yet stored, and never a step whose memo was.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import Counter, deque
@@ -19,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from .models import Event, Function, QueueItem, Run, StepMemo, Trigger
+from .models import Event, Function, QueueItem, Run, Trigger
 from .protocol import (
     DEDUPE_WINDOW,
     IncomingEvent,
@@ -62,10 +63,11 @@ def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> li
     return ids
 
 
-def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> list[Run]:
+def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fresh_ids: bool = False) -> list[Run]:
     """Insert events (skipping ids already stored: a retried send) and schedule their runs. Inside a transaction."""
-    known = set(Event.objects.filter(internal_id__in=[i for i, _ in pairs]).values_list("internal_id", flat=True))
-    pairs = [(internal_id, event) for internal_id, event in pairs if internal_id not in known]
+    if not fresh_ids:
+        known = set(Event.objects.filter(internal_id__in=[i for i, _ in pairs]).values_list("internal_id", flat=True))
+        pairs = [(internal_id, event) for internal_id, event in pairs if internal_id not in known]
     if not pairs:
         return []
     duplicates = _claim_external_ids(pairs, now=now)
@@ -203,7 +205,7 @@ def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: 
 
 def system_events_store(events: list[IncomingEvent], *, now: datetime) -> list[Run]:
     """Store events the engine itself emits (`inngest/*`), which ingest would reject from clients."""
-    return _events_store([(str(ULID()), event) for event in events], now=now)
+    return _events_store([(str(ULID()), event) for event in events], now=now, fresh_ids=True)
 
 
 # --- Cron -----------------------------------------------------------------------------------------------
@@ -260,60 +262,74 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[Clai
         return []
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
+        # One claimer at a time (others skip this tick): in-flight counts stay exact across dispatchers.
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
         if not cursor.fetchone()[0]:
-            return []  # another dispatcher is claiming right now; try again on the next tick
-        cursor.execute(
-            "UPDATE engine_queueitem SET lease_owner = NULL, lease_expires_at = NULL"
-            " WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id",
-            [now],
-        )
-        expired = [row[0] for row in cursor.fetchall()]
-        if expired:
-            logger.warning("leases expired; items requeued", extra={"items": expired})
-        in_flight = _in_flight_counts(cursor)
-        keys = _ready_keys(cursor)
-        if not keys:
             return []
+        in_flight = _in_flight_counts(cursor)
         cursor.execute(
             """
+            WITH RECURSIVE keys(k) AS (
+              (SELECT queue_key FROM engine_queueitem WHERE lease_owner IS NULL ORDER BY queue_key LIMIT 1)
+              UNION ALL
+              SELECT (SELECT queue_key FROM engine_queueitem
+                       WHERE lease_owner IS NULL AND queue_key > keys.k ORDER BY queue_key LIMIT 1)
+                FROM keys WHERE keys.k IS NOT NULL
+            ), ordered AS (
+              SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn
+                FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
+               WHERE keys.k IS NOT NULL
+            )
             SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
                    c.max_attempts
-              FROM unnest(%s::text[]) AS q(k)
+              FROM ordered
               CROSS JOIN LATERAL (
                 SELECT * FROM engine_queueitem i
-                 WHERE i.queue_key = q.k AND i.lease_owner IS NULL AND i.available_at <= %s
+                 WHERE i.queue_key = ordered.k AND i.lease_owner IS NULL AND i.available_at <= %s
                  ORDER BY i.priority, i.available_at, i.id
                  LIMIT %s
                  FOR UPDATE SKIP LOCKED
               ) c
+             ORDER BY ordered.turn, c.priority, c.available_at, c.id
             """,
-            [keys, now, capacity],
+            [now, capacity],
         )
         candidates: dict[str, deque[tuple]] = {}
         for row in cursor.fetchall():
             candidates.setdefault(row[1], deque()).append(row)
-        chosen = _choose_fairly([k for k in keys if k in candidates], candidates, in_flight, capacity)
+        chosen = _choose_fairly(list(candidates), candidates, in_flight, capacity)
         if not chosen:
             return []
-        cursor.execute(
-            "UPDATE engine_queueitem SET lease_owner = %s, lease_expires_at = %s WHERE id = ANY(%s)",
-            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen]],
-        )
-        cursor.execute(
-            "UPDATE engine_run SET status = 'running', started_at = %s WHERE id = ANY(%s) AND status = 'queued'",
-            [now, list({row[6] for row in chosen})],
-        )
         served = list(dict.fromkeys(row[1] for row in chosen))
         cursor.execute(
             """
+            WITH claimed AS (
+              UPDATE engine_queueitem SET lease_owner = %s, lease_expires_at = %s WHERE id = ANY(%s) RETURNING run_id
+            ), started AS (
+              UPDATE engine_run SET status = 'running', started_at = %s
+               WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
+            )
             INSERT INTO engine_keyqueue (key, last_served_at)
             SELECT k, %s + (n * interval '1 microsecond') FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)
             ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
             """,
-            [now, served],
+            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen], now, now, served],
         )
     return [ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9]) for r in chosen]
+
+
+def queue_reap_expired() -> int:
+    """Make items whose lease ran out (their dispatcher died or hung) ready again; returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem SET lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id",
+            [timezone.now()],
+        )
+        expired = [row[0] for row in cursor.fetchall()]
+    if expired:
+        logger.warning("leases expired; items requeued", extra={"items": expired})
+    return len(expired)
 
 
 def _in_flight_counts(cursor: Any) -> Counter[str]:
@@ -327,25 +343,6 @@ def _in_flight_counts(cursor: Any) -> Counter[str]:
         """
     )
     return Counter(dict(cursor.fetchall()))
-
-
-def _ready_keys(cursor: Any) -> list[str]:
-    """Key queues holding unleased items, least recently served first (a loose index scan over the keys)."""
-    cursor.execute(
-        """
-        WITH RECURSIVE keys(k) AS (
-          (SELECT queue_key FROM engine_queueitem WHERE lease_owner IS NULL ORDER BY queue_key LIMIT 1)
-          UNION ALL
-          SELECT (SELECT queue_key FROM engine_queueitem
-                   WHERE lease_owner IS NULL AND queue_key > keys.k ORDER BY queue_key LIMIT 1)
-            FROM keys WHERE keys.k IS NOT NULL
-        )
-        SELECT keys.k FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
-         WHERE keys.k IS NOT NULL
-         ORDER BY kq.last_served_at NULLS FIRST, keys.k
-        """
-    )
-    return [row[0] for row in cursor.fetchall()]
 
 
 def _choose_fairly(
@@ -404,36 +401,54 @@ class CallRequest:
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
-    """The SDK request for a leased item (None if the lease was lost meanwhile)."""
-    item = QueueItem.objects.select_related("run", "function").filter(pk=item_id, lease_owner=owner).first()
-    if item is None:
+    """The SDK request for a leased item (None if the lease was lost meanwhile); one query, memos included."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.force_step_plan,
+                   f.id, f.slug, f.step_url,
+                   (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
+                      FROM engine_stepmemo m WHERE m.run_id = r.id)
+              FROM engine_queueitem i
+              JOIN engine_run r ON r.id = i.run_id
+              JOIN engine_function f ON f.id = i.function_id
+             WHERE i.id = %s AND i.lease_owner = %s
+            """,
+            [item_id, owner],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    run, function = item.run, item.function
-    memos = list(StepMemo.objects.filter(run_id=run.pk).order_by("position").values_list("hashed_id", "memo"))
+    step_id, step_name, attempt, max_attempts, run_id, events, force_step_plan, fn_id, slug, step_url, memos = row
+    events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
+    memos = _json(memos) or []
     stack = [hashed_id for hashed_id, _ in memos]
-    events = run.events or [{"name": "inngest/unknown", "data": {}, "id": run.run_id, "ts": 0}]
     body = {
         "event": events[0],
         "events": events,
         "steps": dict(memos),
         "ctx": {
-            "fn_id": str(function.id),
-            "run_id": run.run_id,
+            "fn_id": str(fn_id),
+            "run_id": run_id,
             "env": "",
-            "step_id": item.step_id,
-            "attempt": item.attempt,
-            "max_attempts": item.max_attempts,
+            "step_id": step_id,
+            "attempt": attempt,
+            "max_attempts": max_attempts,
             "stack": {"stack": stack, "current": len(stack)},
-            "disable_immediate_execution": run.force_step_plan,
+            "disable_immediate_execution": force_step_plan,
             "use_api": False,
         },
         "version": 2,
         "use_api": False,
     }
-    url = _step_url(function.step_url, item.step_id)
     return CallRequest(
-        url=url, body=body, run_id=run.run_id, function_slug=function.slug, step_name=item.step_name or item.step_id
+        url=_step_url(step_url, step_id), body=body, run_id=run_id, function_slug=slug, step_name=step_name or step_id
     )
+
+
+def _json(value: Any) -> Any:
+    """Raw queries get json/jsonb as text (Django registers a text loader for psycopg); parse it."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _step_url(step_url: str, step_id: str) -> str:
@@ -469,10 +484,15 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
     """Apply the SDK's answer to a leased item: memos, next items, run status; all or nothing."""
     now = timezone.now()
     with transaction.atomic():
-        item = QueueItem.objects.select_for_update().filter(pk=item_id, lease_owner=owner).first()
+        item = (
+            QueueItem.objects.select_for_update(of=("self", "run"))
+            .select_related("run", "run__function")
+            .filter(pk=item_id, lease_owner=owner)
+            .first()
+        )
         if item is None:
             return Outcome("lease-lost")
-        run = Run.objects.select_for_update(of=("self",)).select_related("function").get(pk=item.run_id)
+        run = item.run
         if run.status in (Run.Status.COMPLETED, Run.Status.FAILED):
             item.delete()
             return Outcome("stale")
@@ -544,11 +564,15 @@ def _apply_ops(
         run.save(update_fields=["force_step_plan", "steps_done"])
         return Outcome("planned", detail={"planned": len(planned)})
     if step_done:
-        siblings = QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY)
-        if item.parallel_mode != "race" and siblings.exists():
+        # Only a planned (targeted) step can have siblings still pending; discovery never runs beside them.
+        pending_siblings = (
+            not item.is_discovery
+            and QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY).exists()
+        )
+        if item.parallel_mode != "race" and pending_siblings:
             item.delete()  # wait mode: the last sibling to finish enqueues discovery
         else:
-            if not siblings.exists():
+            if not pending_siblings:
                 run.force_step_plan = False
             if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
                 item.delete()
@@ -584,18 +608,33 @@ def _planned_item(
 
 
 def _memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) -> None:
-    _, created = StepMemo.objects.get_or_create(
-        run=run, hashed_id=hashed_id, defaults={"name": name[:255], "memo": memo, "position": run.steps_done}
-    )
-    if created:
-        run.steps_done += 1
+    """Store a step's memo once (a repeated answer for the same step changes nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
+            " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
+            [run.pk, hashed_id, name[:255], json.dumps(memo), run.steps_done, now],
+        )
+        if cursor.fetchone() is not None:
+            run.steps_done += 1
 
 
 def _item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
     item.step_id, item.step_name, item.parallel_mode = QueueItem.DISCOVERY, "", ""
     item.attempt, item.priority, item.available_at = 0, 0, available_at
     item.lease_owner = item.lease_expires_at = None
-    item.save()
+    item.save(
+        update_fields=[
+            "step_id",
+            "step_name",
+            "parallel_mode",
+            "attempt",
+            "priority",
+            "available_at",
+            "lease_owner",
+            "lease_expires_at",
+        ]
+    )
 
 
 def _item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
