@@ -59,6 +59,22 @@ def _running(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **option
 
 
 @pytest.fixture
+def start_fake(crm_servers) -> Iterator[Callable[..., Any]]:
+    """Builder: `start_fake(FakeStreet, writes_per_window=16, window=0.5)` for a fake with non-default options."""
+    started: list[FakeCrm] = []
+
+    def start(fake_class: type[FakeCrm], **options: Any) -> Any:
+        server = crm_servers.setdefault(fake_class.__name__, CrmHTTPServer())
+        fake = fake_class(server=server, **options).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.stop()
+
+
+@pytest.fixture
 def reapit(crm_servers) -> Iterator[FakeReapit]:
     yield from _running(FakeReapit, crm_servers)
 

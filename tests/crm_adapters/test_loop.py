@@ -13,10 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def missing_loop(crm_servers):
-    from .conftest import _running
-
-    yield from _running(FakeLoop, crm_servers, api_available=False)
+def missing_loop(start_fake):
+    return start_fake(FakeLoop, api_available=False)
 
 
 def test_verify_fails_clearly_when_the_endpoint_answers_404(missing_loop, connect):
