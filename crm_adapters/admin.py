@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .errors import CrmError
-from .models import CrmConnection
+from .models import CrmConnection, CrmExternalId, CrmRateLimitBucket, CrmSyncLog
 from .services import crm_verify_connection
 
 
@@ -89,3 +89,50 @@ class CrmConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Stored secrets")
     def stored_secrets(self, obj: CrmConnection) -> str:
         return ", ".join(obj.secret_names) or "none"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and state written by the services: operations staff read them, nobody edits them by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CrmSyncLog)
+class CrmSyncLogAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "tenant",
+        "provider",
+        "direction",
+        "entity",
+        "outcome",
+        "status",
+        "error_type",
+        "external_id",
+        "internal_id",
+        "duration_ms",
+    ]
+    list_filter = ["status", "provider", "entity", "direction", "error_type"]
+    search_fields = ["tenant__slug", "external_id", "internal_id", "dedupe_key"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(CrmExternalId)
+class CrmExternalIdAdmin(ReadOnlyAdmin):
+    list_display = ["contact", "connection", "external_id", "updated_at"]
+    search_fields = ["external_id", "contact__email", "connection__tenant__slug"]
+    list_select_related = ["contact", "connection__tenant"]
+
+
+@admin.register(CrmRateLimitBucket)
+class CrmRateLimitBucketAdmin(ReadOnlyAdmin):
+    list_display = ["key", "theoretical_arrival", "updated_at"]
+    search_fields = ["key"]
