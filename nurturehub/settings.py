@@ -142,6 +142,15 @@ if not DEBUG and not CRM_ENCRYPTION_KEYS:
 
     raise ImproperlyConfigured("CRM_ENCRYPTION_KEYS is required when DEBUG is off")
 
+# --- CRM adapters ---------------------------------------------------------------------------------------
+# Timeouts of every CRM call (seconds), and how long one call may wait for a rate-limit slot before the job is
+# told to retry later (CrmRateLimited). CRM_RATE_LIMITS (JSON) overrides a documented limit, e.g.
+# {"alto.requests": {"requests": 5, "per_seconds": 1}}; keys are listed in crm_adapters/<provider>/client.py.
+CRM_HTTP_TIMEOUT = env.float("CRM_HTTP_TIMEOUT", default=20.0)
+CRM_HTTP_CONNECT_TIMEOUT = env.float("CRM_HTTP_CONNECT_TIMEOUT", default=5.0)
+CRM_RATE_LIMIT_MAX_WAIT = env.float("CRM_RATE_LIMIT_MAX_WAIT", default=10.0)
+CRM_RATE_LIMITS = env.json("CRM_RATE_LIMITS", default={})
+
 # --- Inngest --------------------------------------------------------------------------------------------
 INNGEST_APP_ID = env.str("INNGEST_APP_ID", default="nurturehub")
 # Development mode: no signatures, and the SDK talks to INNGEST_BASE_URL (our local engine by default).
