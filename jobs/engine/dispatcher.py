@@ -269,6 +269,10 @@ class Dispatcher:
         content = canonical_json(body)
         headers = {
             "Content-Type": "application/json",
+            # One connection per step: Django's servers write headers and body in separate packets, and with
+            # keep-alive Nagle's algorithm plus the client's delayed ACK stalls every response by ~40 ms.
+            # Closing makes the server flush at once; a new local connection costs ~0.1 ms.
+            "Connection": "close",
             "X-Inngest-Server-Kind": self.server_kind,
             "X-Run-ID": run_id,
             "x-request-id": uuid.uuid4().hex,
