@@ -190,6 +190,8 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+# Contacts per step of the daily (02:00 UTC) score-decay cron.
+JOBS_DECAY_BATCH_SIZE = env.int("JOBS_DECAY_BATCH_SIZE", default=500)
 
 # --- Logging --------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
