@@ -689,7 +689,8 @@ def _run_complete(run: Run, output: Any, *, now: datetime) -> None:
     run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
     run.save(update_fields=["status", "output", "ended_at", "steps_done"])
     QueueItem.objects.filter(run=run).delete()
-    system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
+    if _announces_result(run):
+        system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
 
 
 def _run_fail(run: Run, error: dict[str, Any], *, now: datetime) -> None:
@@ -704,7 +705,16 @@ def _run_fail(run: Run, error: dict[str, Any], *, now: datetime) -> None:
         ts=datetime_to_ms(now),
         external_id=run.run_id,
     )
-    system_events_store([failed, _finished_event(run, {"error": error}, now=now)], now=now)
+    if _announces_result(run):
+        system_events_store([failed, _finished_event(run, {"error": error}, now=now)], now=now)
+
+
+RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed")
+
+
+def _announces_result(run: Run) -> bool:
+    """Runs started by a finished/failed event announce nothing: a listener must not trigger itself forever."""
+    return not (run.events and run.events[0].get("name") in RESULT_EVENTS)
 
 
 def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
