@@ -1,0 +1,87 @@
+"""The operator's flow in a real headless Chromium: find a failed run, open its timeline, replay it.
+
+Chromium comes from the system packages (`apt-get install chromium`, done by .ci/run); Playwright's Python package
+drives it through `executable_path`, so no browser is ever downloaded at test time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from jobs.events import ContactCategoryAssigned
+from jobs.models import EventLog
+
+CHROMIUM = next(
+    (path for path in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if path and os.path.exists(path)),
+    None,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls stay synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+def test_operator_finds_a_failed_run_sees_why_and_replays_it(
+    live_server, browser_page, make_user, tenant, make_event_log, make_run, event_api
+):
+    operator = make_user(username="ops", is_staff=True)
+    operator.set_password("ops-password-1")
+    operator.save()
+    operator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_jobrun", "view_eventlog", "view_tenant", "replay_jobrun"])
+    )
+    original = make_event_log(tenant=tenant)
+    run = make_run(event_log=original)
+    page = browser_page
+
+    # Log in to the admin.
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "ops-password-1")
+    page.click("input[type=submit]")
+
+    # From the index to the failed runs, filtered by the tenant.
+    page.click("#nh-monitoring >> text=Failed runs")
+    page.click(f"text={tenant.name}")
+    page.click(f"text={run.run_id}")
+
+    # The run's page: why it failed, step by step.
+    timeline = page.locator("table.nh-timeline")
+    assert "CrmTransientError: 503 from Street" in timeline.inner_text()
+    assert "CrmAuthError: 401 from Street" in timeline.inner_text()
+    assert page.locator(f"a[href$='/admin/tenants/tenant/{tenant.pk}/change/']").count() == 1
+
+    # Replay: a confirmation first, then one new event.
+    page.click("#nh-replay-run")
+    assert "every function that listens to the event runs again" in page.inner_text("#nh-replay-confirmation")
+    assert event_api.received == []
+    page.click("#nh-confirm-replay")
+
+    assert "Replayed 1 event" in page.inner_text("ul.messagelist")
+    assert len(event_api.received) == 1
+    sent = event_api.received[0]
+    assert sent["id"] != original.event_id
+    assert (
+        ContactCategoryAssigned.model_validate(sent["data"]).contact_id
+        == ContactCategoryAssigned.model_validate(original.payload).contact_id
+    )
+    assert EventLog.objects.filter(source="admin:replay", event_id=sent["id"]).exists()
