@@ -130,6 +130,12 @@ class Stack:
         return records
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), to report CPU per step per process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clear_engine_tables() -> None:
     from jobs.engine.models import Event, EventIdempotency, KeyQueue, QueueItem, Run
 
@@ -223,10 +229,14 @@ def main() -> None:
         from jobs.engine.models import Run
 
         log_start = len(stack.engine_log.read_text().splitlines())
+        web, dispatcher = stack.processes
+        cpu_before = cpu_seconds(web.pid), cpu_seconds(dispatcher.pid)
         started = time.perf_counter()
         send_events(stack.url, [{"name": "test/three.step", "data": {"pause": 0}} for _ in range(runs)])
         wait_for_completed(FUNCTION, runs)
         elapsed = time.perf_counter() - started
+        web_cpu = cpu_seconds(web.pid) - cpu_before[0]
+        engine_cpu = cpu_seconds(dispatcher.pid) - cpu_before[1]
         latencies = [
             (ended - received).total_seconds() * 1000
             for ended, received in Run.objects.filter(function__slug=FUNCTION).values_list(
@@ -251,6 +261,9 @@ def main() -> None:
     overhead_p50, overhead_p95 = statistics.median(overheads), percentile(overheads, 0.95)
     print(f"  per-step engine overhead   {overhead_p50:8.2f} ms p50, {overhead_p95:.2f} ms p95")
     print(f"  the step itself (SDK)      {statistics.median(step_times):8.2f} ms p50")
+    engine_cpu_ms, web_cpu_ms = engine_cpu * 1000 / (runs * 3), web_cpu * 1000 / (runs * 3)
+    print(f"  CPU per step: dispatcher   {engine_cpu_ms:8.2f} ms, web {web_cpu_ms:.2f} ms")
+    print(f"  machine load (1 min avg)   {os.getloadavg()[0]:8.2f}   on {os.cpu_count()} cores")
     print(f"  baseline: direct calls     {direct_steps_per_s:8.1f} steps/s (same threads, no engine)")
     print(f"  ratio engine/direct        {steps_per_s / direct_steps_per_s:8.2f}")
 

@@ -266,7 +266,8 @@ class Dispatcher:
         return outcome
 
     def _call(self, url: str, body: dict, *, run_id: str, job: int) -> tuple[CallResponse, float, float | None]:
-        content = canonical_json(body)
+        # Signed requests must be the RFC 8785 bytes the SDK re-derives; unsigned ones only need to be JSON.
+        content = canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
             # One connection per step: Django's servers write headers and body in separate packets, and with

@@ -484,17 +484,12 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
     """Apply the SDK's answer to a leased item: memos, next items, run status; all or nothing."""
     now = timezone.now()
     with transaction.atomic():
-        item = (
-            QueueItem.objects.select_for_update(of=("self", "run"))
-            .select_related("run", "run__function")
-            .filter(pk=item_id, lease_owner=owner)
-            .first()
-        )
+        item = _item_lock(item_id=item_id, owner=owner)
         if item is None:
             return Outcome("lease-lost")
         run = item.run
         if run.status in (Run.Status.COMPLETED, Run.Status.FAILED):
-            item.delete()
+            _item_delete(item)
             return Outcome("stale")
         if response.status == 200 and response.from_sdk:
             _run_complete(run, response.body, now=now)
@@ -541,7 +536,7 @@ def _apply_ops(
         elif kind == "StepError" and not response.no_retry and item.attempt + 1 < item.max_attempts:
             delay = _retry_delay(item.attempt, response, now=now)
             _item_retry(item, delay, now=now)
-            run.save(update_fields=["force_step_plan"])
+            _run_save_progress(run)
             return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
         elif kind in ("StepError", "StepFailed"):
             _memo_save(run, hashed_id, name, {"error": op.get("error") or _error("Error", "step failed")}, now=now)
@@ -557,11 +552,11 @@ def _apply_ops(
         QueueItem.objects.bulk_create(planned)
     if wake_at is not None and not planned:
         _item_to_discovery(item, available_at=wake_at)
-        run.save(update_fields=["force_step_plan", "steps_done"])
+        _run_save_progress(run)
         return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
     if planned:
-        item.delete()
-        run.save(update_fields=["force_step_plan", "steps_done"])
+        _item_delete(item)
+        _run_save_progress(run)
         return Outcome("planned", detail={"planned": len(planned)})
     if step_done:
         # Only a planned (targeted) step can have siblings still pending; discovery never runs beside them.
@@ -570,18 +565,18 @@ def _apply_ops(
             and QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY).exists()
         )
         if item.parallel_mode != "race" and pending_siblings:
-            item.delete()  # wait mode: the last sibling to finish enqueues discovery
+            _item_delete(item)  # wait mode: the last sibling to finish enqueues discovery
         else:
             if not pending_siblings:
                 run.force_step_plan = False
             if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
-                item.delete()
+                _item_delete(item)
             else:
                 _item_to_discovery(item, available_at=now)
-        run.save(update_fields=["force_step_plan", "steps_done"])
+        _run_save_progress(run)
         return Outcome("step", step=step_name)
-    item.delete()
-    run.save(update_fields=["force_step_plan", "steps_done"])
+    _item_delete(item)
+    _run_save_progress(run)
     return Outcome("noop", step=step_name)
 
 
@@ -620,21 +615,67 @@ def _memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime)
 
 
 def _item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
-    item.step_id, item.step_name, item.parallel_mode = QueueItem.DISCOVERY, "", ""
-    item.attempt, item.priority, item.available_at = 0, 0, available_at
-    item.lease_owner = item.lease_expires_at = None
-    item.save(
-        update_fields=[
-            "step_id",
-            "step_name",
-            "parallel_mode",
-            "attempt",
-            "priority",
-            "available_at",
-            "lease_owner",
-            "lease_expires_at",
-        ]
-    )
+    """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
+            " available_at = %s, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
+            [QueueItem.DISCOVERY, available_at, item.pk],
+        )
+
+
+def _item_delete(item: QueueItem) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engine_queueitem WHERE id = %s", [item.pk])
+
+
+def _run_save_progress(run: Run) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_run SET force_step_plan = %s, steps_done = %s WHERE id = %s",
+            [run.force_step_plan, run.steps_done, run.pk],
+        )
+
+
+_ITEM_FIELDS = QueueItem._meta.concrete_fields
+_RUN_FIELDS = Run._meta.concrete_fields
+_FUNCTION_FIELDS = Function._meta.concrete_fields
+
+
+def _columns(alias: str, fields: Any) -> str:
+    return ", ".join(f"{alias}.{field.column}" for field in fields)
+
+
+_ITEM_LOCK_SQL = (
+    f"SELECT {_columns('i', _ITEM_FIELDS)}, {_columns('r', _RUN_FIELDS)}, {_columns('f', _FUNCTION_FIELDS)}"  # noqa: S608
+    " FROM engine_queueitem i JOIN engine_run r ON r.id = i.run_id JOIN engine_function f ON f.id = r.function_id"
+    " WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i, r"
+)
+
+
+def _item_lock(*, item_id: int, owner: str) -> QueueItem | None:
+    """Lock a leased item and its run in one query (the hot path: a compiled ORM join costs more than the query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item_end, run_end = len(_ITEM_FIELDS), len(_ITEM_FIELDS) + len(_RUN_FIELDS)
+    item = _from_row(QueueItem, _ITEM_FIELDS, row[:item_end])
+    run = _from_row(Run, _RUN_FIELDS, row[item_end:run_end])
+    function = _from_row(Function, _FUNCTION_FIELDS, row[run_end:])
+    Run.function.field.set_cached_value(run, function)
+    QueueItem.run.field.set_cached_value(item, run)
+    QueueItem.function.field.set_cached_value(item, function)
+    return item
+
+
+def _from_row(model: Any, fields: Any, values: tuple) -> Any:
+    converted = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
 def _item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
@@ -687,8 +728,12 @@ def _error(name: str, message: str) -> dict[str, Any]:
 
 def _run_complete(run: Run, output: Any, *, now: datetime) -> None:
     run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
-    run.save(update_fields=["status", "output", "ended_at", "steps_done"])
-    QueueItem.objects.filter(run=run).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_run SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s",
+            [run.status, json.dumps(output), now, run.steps_done, run.pk],
+        )
+        cursor.execute("DELETE FROM engine_queueitem WHERE run_id = %s", [run.pk])
     if _announces_result(run):
         system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
 
