@@ -210,8 +210,12 @@ def _mapped_id(connection: CrmConnection, contact: Contact) -> str | None:
 
 
 def _remember(*, connection: CrmConnection, contact: Contact, external_id: str) -> None:
-    CrmExternalId.objects.update_or_create(
-        connection=connection, contact=contact, defaults={"external_id": external_id}
+    # One INSERT ... ON CONFLICT DO UPDATE: a push runs several database statements, this keeps it to one.
+    CrmExternalId.objects.bulk_create(
+        [CrmExternalId(connection=connection, contact=contact, external_id=external_id)],
+        update_conflicts=True,
+        unique_fields=["connection", "contact"],
+        update_fields=["external_id", "updated_at"],
     )
 
 
