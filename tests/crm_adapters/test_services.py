@@ -14,6 +14,7 @@ from crm_adapters.errors import CrmAuthError, CrmNotFound, CrmTransientError, Cr
 from crm_adapters.models import CrmConnection, CrmExternalId, CrmSyncLog
 from crm_adapters.services import crm_add_note, crm_push_contact, crm_verify_connection
 from tenants.models import Contact
+from tests.crm_adapters.conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +276,45 @@ def test_not_found_is_its_own_error(loop, connect, make_contact, tenant):
 
     with pytest.raises(CrmNotFound):
         crm_push_contact(connection=connect(loop), contact=make_contact(tenant=tenant))
+
+
+# --- the no-duplicate rule, for every CRM -----------------------------------------------------------------
+
+
+CREATE_PATHS = {
+    "reapit": "/contacts",
+    "alto": "/contacts",
+    "street": "/enquiries",
+    "loop": "/api/v1/contacts",
+    "agentos": "/v4/applications/prospects/createTenancyApplication",
+}
+
+
+def _copies(fake, email: str) -> int:
+    if hasattr(fake, "prospects"):
+        return int(email.lower() in fake.prospects)
+    return len(fake.with_email(email))
+
+
+@pytest.mark.parametrize("provider", ["reapit", "alto", "street", "loop", "agentos"])
+def test_a_retry_after_a_timeout_never_makes_a_second_copy(provider, request, connect, make_contact, tenant):
+    fake = request.getfixturevalue(provider)
+    connection = connect(fake)
+    contact = make_contact(tenant=tenant, email=f"timeout-{provider}@example.co.uk")
+    fake.slow("POST", CREATE_PATHS[provider], seconds=1.0)  # we give up at 0.5 s; the CRM still creates it
+
+    with pytest.raises(CrmTransientError):
+        crm_push_contact(connection=connection, contact=contact)
+    wait_until(lambda: _copies(fake, contact.email) == 1)
+    for _ in range(2):
+        crm_push_contact(connection=connection, contact=contact)
+
+    assert _copies(fake, contact.email) == 1
+    assert CrmExternalId.objects.filter(connection=connection, contact=contact).count() == 1
+
+
+def test_a_crm_that_cannot_be_reached_is_transient(loop, connect, make_contact, tenant):
+    connection = connect(loop, config={"base_url": "http://127.0.0.1:9/api"})  # nothing listens on port 9
+
+    with pytest.raises(CrmTransientError, match="could not reach"):
+        crm_push_contact(connection=connection, contact=make_contact(tenant=tenant))
