@@ -7,6 +7,7 @@ against one database; a dead one's leases run out and its work is picked up by t
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -283,24 +285,39 @@ class Dispatcher:
             headers["X-Inngest-Signature"] = sign_body(content, self.signing_key)
         started = time.perf_counter()
         try:
-            response = self._http.post(url, content=content, headers=headers)
-        except httpx.HTTPError as error:
+            status, response_headers, raw = _post(url, content, headers, timeout=self.step_timeout)
+        except (OSError, http.client.HTTPException) as error:
             elapsed = (time.perf_counter() - started) * 1000
             return CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}"), elapsed, None
         elapsed = (time.perf_counter() - started) * 1000
         try:
-            parsed = json.loads(response.content) if response.content else None
+            parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = None
-        timing = _SERVER_TIMING_FUNCTION.search(response.headers.get("server-timing", ""))
+        timing = _SERVER_TIMING_FUNCTION.search(response_headers.get("server-timing", ""))
         return (
             CallResponse(
-                status=response.status_code,
-                from_sdk="x-inngest-sdk" in response.headers,
-                no_retry=response.headers.get("x-inngest-no-retry", "").lower() == "true",
-                retry_after=response.headers.get("retry-after"),
+                status=status,
+                from_sdk="x-inngest-sdk" in response_headers,
+                no_retry=response_headers.get("x-inngest-no-retry", "").lower() == "true",
+                retry_after=response_headers.get("retry-after"),
                 body=parsed,
             ),
             elapsed,
             float(timing.group(1)) if timing else None,
         )
+
+
+def _post(url: str, content: bytes, headers: dict[str, str], *, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    """One POST on its own connection with the standard library: a fraction of a pooled client's CPU per call."""
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname or "localhost", parts.port, timeout=timeout)
+    try:
+        connection.request(
+            "POST", f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/", content, headers
+        )
+        response = connection.getresponse()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
+    finally:
+        connection.close()

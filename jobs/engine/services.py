@@ -123,23 +123,24 @@ def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime
 def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
     if not rows:
         return []
-    triggers = Trigger.objects.filter(
-        event_name__in={row.name for row in rows}, function__archived_at__isnull=True
-    ).select_related("function")
-    by_name: dict[str, list[Trigger]] = {}
-    for trigger in triggers:
-        by_name.setdefault(trigger.event_name, []).append(trigger)
+    by_name: dict[str, list[tuple[str, Function]]] = {}
+    with connection.cursor() as cursor:
+        # Raw SQL: this runs for every finished run (its `function.finished` event), so it must stay cheap.
+        cursor.execute(_TRIGGERS_SQL, [list({row.name for row in rows})])
+        for event_name, expression, *function_values in cursor.fetchall():
+            function = _from_row(Function, _FUNCTION_FIELDS, tuple(function_values))
+            by_name.setdefault(event_name, []).append((expression, function))
     starts: list[tuple[Function, Event]] = []
     for row in rows:
-        started: set[str] = set()
+        started: set[object] = set()
         event_map = row.to_inngest()
-        for trigger in by_name.get(row.name, []):
-            if trigger.function_id in started:
+        for expression, function in by_name.get(row.name, []):
+            if function.pk in started:
                 continue
-            if trigger.expression and not evaluate_trigger_expression(trigger.expression, event_map):
+            if expression and not evaluate_trigger_expression(expression, event_map):
                 continue
-            started.add(trigger.function_id)
-            starts.append((trigger.function, row))
+            started.add(function.pk)
+            starts.append((function, row))
     return runs_start(starts, now=now)
 
 
@@ -645,6 +646,12 @@ _FUNCTION_FIELDS = Function._meta.concrete_fields
 def _columns(alias: str, fields: Any) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in fields)
 
+
+_TRIGGERS_SQL = (
+    f"SELECT t.event_name, t.expression, {_columns('f', _FUNCTION_FIELDS)}"  # noqa: S608
+    " FROM engine_trigger t JOIN engine_function f ON f.id = t.function_id"
+    " WHERE t.event_name = ANY(%s) AND f.archived_at IS NULL ORDER BY t.id"
+)
 
 _ITEM_LOCK_SQL = (
     f"SELECT {_columns('i', _ITEM_FIELDS)}, {_columns('r', _RUN_FIELDS)}, {_columns('f', _FUNCTION_FIELDS)}"  # noqa: S608
