@@ -36,6 +36,14 @@ def write_csv(path: Path, rows: int) -> None:
             )
 
 
+def peak_rss_kb() -> int:
+    """This process's own peak RSS (VmHWM). ru_maxrss would be no good: Linux keeps the parent's across exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(csv_path: str, slug: str, event_api_port: int) -> None:
     """One import in this process; prints a JSON line with its figures."""
     setup_django("import")
@@ -51,7 +59,7 @@ def child(csv_path: str, slug: str, event_api_port: int) -> None:
     with open_csv(csv_path) as stream:
         summary = contacts_import(tenant=tenant, stream=stream)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = peak_rss_kb()
     print(
         json.dumps(
             {
