@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from django.db import transaction
+from django.db.models import Case, CharField, F, TextField, Value, When
 from django.utils import timezone
 
 from .base import (
@@ -250,28 +252,42 @@ def _record_success(
     dedupe_key: str = "",
     synced: bool = True,
 ) -> None:
-    CrmSyncLog.objects.create(
-        tenant_id=connection.tenant_id,
-        connection=connection,
-        provider=connection.provider,
-        direction=CrmSyncLog.Direction.PUSH,
-        entity=entity,
-        outcome=outcome,
-        external_id=external_id,
-        internal_id=internal_id,
-        dedupe_key=dedupe_key,
-        status=CrmSyncLog.Status.SUCCESS,
-        duration_ms=_elapsed_ms(started),
-    )
     now = timezone.now()
-    changes: dict[str, object] = {"updated_at": now}
+    changes: dict[str, object] = {
+        "updated_at": now,
+        # Back to active after an auth/config failure, in the same statement (another worker may have set it).
+        "status": Case(
+            When(status=CrmConnection.Status.ERROR, then=Value(CrmConnection.Status.ACTIVE)),
+            default=F("status"),
+            output_field=CharField(),
+        ),
+        "last_error": Case(
+            When(status=CrmConnection.Status.ERROR, then=Value("")), default=F("last_error"), output_field=TextField()
+        ),
+    }
     if synced:
         changes["last_synced_at"] = now
+    # One transaction, one commit: the log row and the connection's state land together.
+    with transaction.atomic():
+        CrmSyncLog.objects.create(
+            tenant_id=connection.tenant_id,
+            connection=connection,
+            provider=connection.provider,
+            direction=CrmSyncLog.Direction.PUSH,
+            entity=entity,
+            outcome=outcome,
+            external_id=external_id,
+            internal_id=internal_id,
+            dedupe_key=dedupe_key,
+            status=CrmSyncLog.Status.SUCCESS,
+            duration_ms=_elapsed_ms(started),
+        )
+        CrmConnection.objects.filter(pk=connection.pk).update(**changes)
     if connection.status == CrmConnection.Status.ERROR:
-        changes.update(status=CrmConnection.Status.ACTIVE, last_error="")
-    CrmConnection.objects.filter(pk=connection.pk).update(**changes)
-    for name, value in changes.items():
-        setattr(connection, name, value)
+        connection.status, connection.last_error = CrmConnection.Status.ACTIVE, ""
+    connection.updated_at = now
+    if synced:
+        connection.last_synced_at = now
 
 
 def _record_failure(

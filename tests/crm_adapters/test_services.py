@@ -63,6 +63,25 @@ def test_auth_failure_marks_the_connection_and_success_restores_it(street, conne
     assert connection.status == CrmConnection.Status.ACTIVE and connection.last_error == ""
 
 
+def test_success_restores_a_connection_another_worker_marked_as_error(street, connect, make_contact, tenant):
+    connection = connect(street)  # loaded while active
+    CrmConnection.objects.filter(pk=connection.pk).update(status=CrmConnection.Status.ERROR, last_error="401")
+
+    crm_push_contact(connection=connection, contact=make_contact(tenant=tenant))
+
+    connection.refresh_from_db()
+    assert (connection.status, connection.last_error) == (CrmConnection.Status.ACTIVE, "")
+
+
+def test_success_leaves_a_disconnected_connection_disconnected(street, connect, make_contact, tenant):
+    connection = connect(street, status=CrmConnection.Status.DISCONNECTED)
+
+    crm_push_contact(connection=connection, contact=make_contact(tenant=tenant))
+
+    connection.refresh_from_db()
+    assert connection.status == CrmConnection.Status.DISCONNECTED
+
+
 def test_validation_failure_does_not_break_the_connection(street, connect, make_contact, tenant):
     connection = connect(street)
 
