@@ -474,7 +474,11 @@ class JobRunAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "summary": summary,
             "bars": bars,
-            "chart_width": len(bars) * bar_width,
+            "chart_width": len(bars) * bar_width + 30,  # room for the last hour's label
+            "slowest": [
+                {**row, "average": _duration(row["avg_duration"].total_seconds() if row["avg_duration"] else None)}
+                for row in summary["slowest"]
+            ],
             "failed_url": f"{reverse('admin:jobs_failedjobrun_changelist')}?{urlencode({'within': '24h'})}",
             "changelist": changelist,
             "status_cards": [

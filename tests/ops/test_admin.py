@@ -32,6 +32,7 @@ def test_dashboard_shows_counts_failure_rate_and_failing_tenants(client, operato
     assert sum(bucket.runs for bucket in summary["hourly"]) == 3
     body = response.content.decode()
     assert 'id="nh-failure-rate">33%' in body and tenant.name in body
+    assert "30.0 s" in body  # the completed runs' average duration (each ran 30 s)
 
 
 def test_admin_index_links_the_dashboard_for_staff(client, staff_user):
