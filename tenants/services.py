@@ -292,12 +292,21 @@ ACTIVE_SEQUENCE_STATUSES = (
 )
 
 
-def sequence_supersede_active(*, tenant: Tenant, contact_id: Any) -> int:
-    """Mark the contact's live sequences superseded (re-categorised: a new one is coming); returns how many."""
+def sequence_supersede_active(*, tenant: Tenant, contact_id: Any, assignment_id: int | None = None) -> int:
+    """Mark the contact's live sequences superseded (re-categorised: a new one is coming); returns how many.
+
+    Given the assignment that asked, only sequences older than it are superseded, and nothing at all once a
+    newer assignment has replaced it: runs for quick successive re-assignments may finish in any order, and a
+    late one must not retire the sequence that the newest assignment already produced.
+    """
     contact = contact_get(tenant=tenant, contact_id=contact_id)
-    return NurtureSequence.objects.filter(tenant=tenant, contact=contact, status__in=ACTIVE_SEQUENCE_STATUSES).update(
-        status=NurtureSequence.Status.SUPERSEDED
-    )
+    sequences = NurtureSequence.objects.filter(tenant=tenant, contact=contact, status__in=ACTIVE_SEQUENCE_STATUSES)
+    if assignment_id is not None:
+        assignment = CategoryAssignment.objects.filter(tenant=tenant, contact=contact, pk=assignment_id).first()
+        if assignment is None or assignment.superseded_at is not None:
+            return 0
+        sequences = sequences.filter(created_at__lt=assignment.assigned_at)
+    return sequences.update(status=NurtureSequence.Status.SUPERSEDED)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAs
             _supersede_previous_sequence,
             str(event.tenant_id),
             str(event.contact_id),
+            event.assignment_id,
         )
         event_id = step_emit(
             ctx,
@@ -44,6 +45,8 @@ def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAs
         return {"sequenceGenerateEventId": event_id}
 
 
-def _supersede_previous_sequence(tenant_id: str, contact_id: str) -> dict[str, int]:
-    superseded = sequence_supersede_active(tenant=tenant_for_step(tenant_id), contact_id=contact_id)
+def _supersede_previous_sequence(tenant_id: str, contact_id: str, assignment_id: int) -> dict[str, int]:
+    superseded = sequence_supersede_active(
+        tenant=tenant_for_step(tenant_id), contact_id=contact_id, assignment_id=assignment_id
+    )
     return {"superseded": superseded}

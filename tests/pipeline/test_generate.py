@@ -336,3 +336,22 @@ def test_without_an_api_key_the_template_writer_drafts_offline(pipeline, tenant,
     emails = list(sequence.emails.order_by("position"))
     assert len(emails) == 3
     assert all("Priya" in email.body_text and tenant.name in email.body_text for email in emails)
+
+
+def test_runs_of_quick_reassignments_finishing_out_of_order_leave_the_newest_sequence_live(
+    pipeline, event_api, tenant, make_contact, openai_server
+):
+    contact = make_contact(tenant=tenant)
+    assign(tenant, contact, "seller")
+    assign(tenant, contact, "landlord")
+    first, second = event_api.received[:2]
+
+    pipeline.dispatch(second)  # the newer assignment's run happens to go first...
+    pipeline.dispatch(event_api.received[-1])  # ...and its sequence is generated
+    pipeline.dispatch(first)  # then the older assignment's run arrives late
+    late_generate = pipeline.dispatch(event_api.received[-1])
+
+    assert late_generate[0].output == {"skipped": "contact is now in category landlord"}
+    sequences = list(NurtureSequence.objects.filter(contact=contact).values_list("category", "status"))
+    assert sequences == [("landlord", "draft")]
+    assert len(openai_server.requests) == 1
