@@ -7,6 +7,7 @@ and stops both processes on Ctrl-C (or when either of them dies).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -47,6 +48,7 @@ class Command(BaseCommand):
             self._wait_until_up(f"http://{addr}/api/inngest", children[0])
             if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
                 children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
+                self._wait_until_synced(settings.INNGEST_SERVE_URL)
             if not no_demo:
                 call_command("seed_demo", assign_categories=True, stdout=self.stdout)
             self.stdout.write(
@@ -63,6 +65,28 @@ class Command(BaseCommand):
             self.stdout.write("\nstopping...")
         finally:
             stop()
+
+    def _wait_until_synced(self, serve_url: str, timeout: float = 60) -> None:
+        """Sync the app before the demo sends events: like Inngest, the engine starts nothing for unknown functions.
+
+        A PUT to the serve endpoint is how any Inngest server syncs an app (the SDK then registers its functions);
+        the SDK answers 200 even when registration failed, so the body decides.
+        """
+        body = json.dumps({"url": serve_url}).encode()
+        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "dev"}
+        deadline = time.monotonic() + timeout
+        error = ""
+        while time.monotonic() < deadline:
+            request = urllib.request.Request(serve_url, data=body, headers=headers, method="PUT")  # noqa: S310
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our own local URL)
+                    error = str(json.loads(response.read() or b"{}").get("error") or "")
+            except (URLError, ConnectionError, TimeoutError, ValueError) as failure:
+                error = str(failure)
+            if not error:
+                return
+            time.sleep(0.5)
+        raise CommandError(f"the app could not be synced with the local engine: {error}")
 
     def _wait_until_up(self, url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
