@@ -123,7 +123,7 @@ def test_rate_limit_retries_at_the_servers_retry_after_ms(pipeline, tenant, sell
 
     assert run.status == "completed"
     assert len(run.failures) == 1
-    assert run.failures[0].retry_after_seconds == pytest.approx(1.5, abs=0.5)
+    assert run.failures[0].retry_after_seconds == pytest.approx(1.5, abs=1.0)
     assert len(openai_server.requests) == 2  # the client's own retries are off: every try is a step attempt
     assert NurtureSequence.objects.filter(contact=seller).count() == 1
 
@@ -134,7 +134,7 @@ def test_rate_limit_retries_at_the_servers_retry_after_seconds(pipeline, tenant,
     run = pipeline.run(FN, generate_event(tenant, seller))
 
     assert run.status == "completed"
-    assert run.failures[0].retry_after_seconds == pytest.approx(7, abs=0.5)
+    assert run.failures[0].retry_after_seconds == pytest.approx(7, abs=1.0)
 
 
 def test_rate_limit_without_a_delay_uses_the_policys_backoff(pipeline, tenant, seller, openai_server):
@@ -144,7 +144,7 @@ def test_rate_limit_without_a_delay_uses_the_policys_backoff(pipeline, tenant, s
 
     assert run.status == "completed"
     expected = policy_for(FunctionCategory.AI).backoff(0).total_seconds()
-    assert run.failures[0].retry_after_seconds == pytest.approx(expected, abs=0.5)
+    assert run.failures[0].retry_after_seconds == pytest.approx(expected, abs=1.0)
 
 
 def test_server_errors_back_off_doubling_and_stop_at_the_categorys_max_attempts(
@@ -159,9 +159,9 @@ def test_server_errors_back_off_doubling_and_stop_at_the_categorys_max_attempts(
     assert len(openai_server.requests) == policy.max_attempts
     delays = [failure.retry_after_seconds for failure in run.failures]
     assert delays == pytest.approx(
-        [policy.backoff(attempt).total_seconds() for attempt in range(policy.max_attempts)], abs=0.5
+        [policy.backoff(attempt).total_seconds() for attempt in range(policy.max_attempts)], abs=1.0
     )
-    assert delays[1] == pytest.approx(2 * delays[0], abs=0.5)
+    assert delays[1] == pytest.approx(2 * delays[0], abs=1.0)
     # The failure handler leaves a `failed` sequence (no emails) so the agent can see generation gave up.
     assert run.failure_run is not None and run.failure_run.status == "completed"
     sequence = NurtureSequence.objects.get(contact=seller)

@@ -95,7 +95,7 @@ def test_openai_server_errors_back_off(status):
 
 def test_openai_retry_after_ms_wins_over_retry_after():
     error = openai_error(429, {"retry-after-ms": "2500", "retry-after": "30"})
-    assert delay_of(retry_decision(AI, attempt=0, error=error)) == pytest.approx(2.5, abs=0.5)
+    assert delay_of(retry_decision(AI, attempt=0, error=error)) == pytest.approx(2.5, abs=1.0)
 
 
 def test_the_backoff_is_capped(settings):
