@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # One claimer at a time computes in-flight counts and hands out slots, so limits hold across dispatchers.
 CLAIM_LOCK_ID = 0x1A6E57  # an arbitrary constant for pg_try_advisory_xact_lock
+# A claim looks at the least recently served key queues only, this many per free slot (bounds the claim's cost).
+KEYS_PER_SLOT = 2
 
 NOT_SUPPORTED_OPS = {
     "WaitForEvent": "step.wait_for_event",
@@ -254,10 +256,10 @@ class ClaimedItem:
 def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[ClaimedItem]:
     """Lease up to `capacity` ready items, fairly across key queues and within every concurrency limit.
 
-    Keys are visited least-recently-served first and one item is taken from each per round, so a key with a
-    backlog of thousands delays another key's work by at most one round. Within a key the order is continuing
-    runs first, then by time: FIFO per key. A key whose head does not fit its limit is skipped whole (no
-    overtaking inside a key).
+    Key queues with ready work are visited least-recently-served first (at most KEYS_PER_SLOT per free slot) and
+    one item is taken from each per round, so a key with a backlog of thousands delays another key's work by at
+    most one round. Within a key the order is continuing runs first, then by time: FIFO per key. A key whose head
+    does not fit its concurrency limit is skipped whole (no overtaking inside a key) and loses its turn.
     """
     if capacity <= 0:
         return []
@@ -271,50 +273,61 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[Clai
         cursor.execute(
             """
             WITH RECURSIVE keys(k) AS (
-              (SELECT queue_key FROM engine_queueitem WHERE lease_owner IS NULL ORDER BY queue_key LIMIT 1)
+              (SELECT queue_key FROM engine_queueitem
+                WHERE lease_owner IS NULL AND available_at <= %(now)s ORDER BY queue_key LIMIT 1)
               UNION ALL
               SELECT (SELECT queue_key FROM engine_queueitem
-                       WHERE lease_owner IS NULL AND queue_key > keys.k ORDER BY queue_key LIMIT 1)
+                       WHERE lease_owner IS NULL AND available_at <= %(now)s AND queue_key > keys.k
+                       ORDER BY queue_key LIMIT 1)
                 FROM keys WHERE keys.k IS NOT NULL
-            ), ordered AS (
+            ), turns AS (
               SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn
                 FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
                WHERE keys.k IS NOT NULL
+            ), visit AS (
+              SELECT k, turn FROM turns WHERE turn <= %(window)s
             )
             SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
                    c.max_attempts
-              FROM ordered
+              FROM visit
               CROSS JOIN LATERAL (
                 SELECT * FROM engine_queueitem i
-                 WHERE i.queue_key = ordered.k AND i.lease_owner IS NULL AND i.available_at <= %s
+                 WHERE i.queue_key = visit.k AND i.lease_owner IS NULL AND i.available_at <= %(now)s
                  ORDER BY i.priority, i.available_at, i.id
-                 LIMIT %s
+                 LIMIT %(capacity)s
                  FOR UPDATE SKIP LOCKED
               ) c
-             ORDER BY ordered.turn, c.priority, c.available_at, c.id
+             ORDER BY visit.turn, c.priority, c.available_at, c.id
             """,
-            [now, capacity],
+            {"now": now, "capacity": capacity, "window": capacity * KEYS_PER_SLOT},
         )
         candidates: dict[str, deque[tuple]] = {}
         for row in cursor.fetchall():
             candidates.setdefault(row[1], deque()).append(row)
-        chosen = _choose_fairly(list(candidates), candidates, in_flight, capacity)
+        chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
+        # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
+        # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
+        visited = list(dict.fromkeys([*(row[1] for row in chosen), *blocked]))
+        if visited:
+            cursor.execute(
+                """
+                INSERT INTO engine_keyqueue (key, last_served_at)
+                SELECT k, %s + (n * interval '1 microsecond') FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)
+                ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
+                """,
+                [now, visited],
+            )
         if not chosen:
             return []
-        served = list(dict.fromkeys(row[1] for row in chosen))
         cursor.execute(
             """
             WITH claimed AS (
               UPDATE engine_queueitem SET lease_owner = %s, lease_expires_at = %s WHERE id = ANY(%s) RETURNING run_id
-            ), started AS (
-              UPDATE engine_run SET status = 'running', started_at = %s
-               WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
             )
-            INSERT INTO engine_keyqueue (key, last_served_at)
-            SELECT k, %s + (n * interval '1 microsecond') FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)
-            ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
+            UPDATE engine_run SET status = 'running', started_at = %s
+             WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
             """,
-            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen], now, now, served],
+            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen], now],
         )
     return [ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9]) for r in chosen]
 
@@ -348,23 +361,22 @@ def _in_flight_counts(cursor: Any) -> Counter[str]:
 
 def _choose_fairly(
     keys: list[str], candidates: dict[str, deque[tuple]], in_flight: Counter[str], capacity: int
-) -> list[tuple]:
+) -> tuple[list[tuple], list[str]]:
+    """Round-robin over the keys in turn order, one item per key per round; returns (chosen, blocked keys)."""
     chosen: list[tuple] = []
+    blocked: list[str] = []
     active = list(keys)
     while active and len(chosen) < capacity:
         still_active = []
         for key in active:
             if len(chosen) >= capacity:
-                still_active.append(key)
-                continue
+                break
             queue = candidates[key]
-            row = queue[0]
-            _, _, key1, limit1, key2, limit2 = row[:6]
-            blocked = (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2)
-            if blocked:
-                continue  # this key waits for a free slot; the rest of its queue must not overtake its head
-            queue.popleft()
-            chosen.append(row)
+            _, _, key1, limit1, key2, limit2 = queue[0][:6]
+            if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
+                blocked.append(key)  # waits for a free slot; the rest of its queue must not overtake its head
+                continue
+            chosen.append(queue.popleft())
             if key1:
                 in_flight[key1] += 1
             if key2:
@@ -372,7 +384,7 @@ def _choose_fairly(
             if queue:
                 still_active.append(key)
         active = still_active
-    return chosen
+    return chosen, blocked
 
 
 def queue_renew(*, owner: str, item_ids: list[int], lease_seconds: float) -> int:

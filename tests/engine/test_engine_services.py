@@ -59,3 +59,52 @@ def test_a_206_without_opcodes_is_a_failed_attempt_not_a_crash():
     QueueItem.objects.update(available_at=timezone.now())
     assert _answer(CallResponse(status=206, from_sdk=True, body=[])) == "failed"
     assert "206 without opcodes" in Run.objects.get().error["message"]
+
+
+def _queue(function: Function, key: str, count: int, *, leased: bool = False) -> list[QueueItem]:
+    now = timezone.now()
+    items = []
+    for _ in range(count):
+        run = Run.objects.create(run_id=f"R{Run.objects.count()}-{key}", function=function, created_at=now)
+        items.append(
+            QueueItem.objects.create(
+                run=run,
+                function=function,
+                max_attempts=1,
+                queue_key=key,
+                key1=key,
+                limit1=1 if key.startswith("busy") else 10,
+                available_at=now,
+                lease_owner="elsewhere" if leased else None,
+                lease_expires_at=now + timezone.timedelta(minutes=5) if leased else None,
+            )
+        )
+    return items
+
+
+def test_a_claim_takes_one_item_per_key_per_round_and_keeps_fifo_inside_a_key():
+    function = _function("svc-rr", "svc/rr")
+    a_items, b_items, c_items = _queue(function, "a", 3), _queue(function, "b", 1), _queue(function, "c", 2)
+
+    claimed = [item.id for item in queue_claim(owner="test", capacity=5, lease_seconds=30)]
+
+    a, b, c = [i.id for i in a_items], [i.id for i in b_items], [i.id for i in c_items]
+    assert claimed == [a[0], b[0], c[0], a[1], c[1]]
+
+
+def test_keys_waiting_for_a_concurrency_slot_cannot_keep_another_key_from_its_turn():
+    function = _function("svc-busy", "svc/busy")
+    for index in range(20):  # 20 keys at their limit of 1, each with more work waiting
+        _queue(function, f"busy-{index}", 1, leased=True)
+        _queue(function, f"busy-{index}", 1)
+    (patient,) = _queue(function, "patient", 1)
+    from jobs.engine.models import KeyQueue
+
+    KeyQueue.objects.create(key="patient", last_served_at=timezone.now())  # served last: the back of the line
+
+    claims = 0
+    while not QueueItem.objects.filter(pk=patient.pk, lease_owner="test").exists():
+        claims += 1
+        assert claims <= 11, "the patient key never got a turn"
+        queue_claim(owner="test", capacity=1, lease_seconds=30)
+    assert QueueItem.objects.filter(lease_owner="test").count() == 1  # no busy key went over its limit
