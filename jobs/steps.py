@@ -19,7 +19,7 @@ from tenants.models import Tenant
 from .emit import emit
 from .events import Event
 from .observability import step_log_context
-from .policy import FunctionCategory, PermanentJobError, retry_decision
+from .policy import FunctionCategory, PermanentJobError, TransientJobError, retry_decision
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +70,14 @@ def step_emit(
     step_id: str,
     event_cls: type[Event],
     data: Mapping[str, Any],
+    *,
+    category: FunctionCategory | None = None,
 ) -> str:
     """Emit a validated follow-on event inside a memoized step; returns its event id.
 
-    If Inngest does not accept it, the step fails and is retried by the policy: the retry finds the pending
-    EventLog row by its stable id and sends that, so the event is neither lost nor doubled.
+    If Inngest does not accept it, the step fails and is retried: the retry finds the pending EventLog row by its
+    stable id and sends that, so the event is neither lost nor doubled. With `category`, the retry follows that
+    category's policy (doubling backoff); without it, Inngest's own retry schedule applies.
     """
 
     def send() -> str:
@@ -84,9 +87,12 @@ def step_emit(
     def _send() -> str:
         row = emit(event_cls, data, event_id=follow_on_event_id(ctx, step_id), source=f"run:{ctx.run_id}")
         if row.status != row.Status.SENT:
-            raise RuntimeError(f"{event_cls.name} not accepted by Inngest: {row.last_error}")
+            message = f"{event_cls.name} not accepted by Inngest: {row.last_error}"
+            raise TransientJobError(message) if category is not None else RuntimeError(message)
         return row.event_id
 
+    if category is not None:
+        return policy_step(ctx, step_id, category, _send)
     return ctx.step.run(step_id, send)
 
 

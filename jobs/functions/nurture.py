@@ -85,6 +85,7 @@ def nurture_sequence_generate(ctx: inngest.ContextSync, event: NurtureSequenceGe
                 "sequence_id": stored["sequenceId"],
                 "requested_at": timezone.now(),
             },
+            category=AI,
         )
         return result
 

@@ -66,6 +66,7 @@ def lead_intent_score(ctx: inngest.ContextSync, event: LeadIntentScore) -> dict[
                 "threshold": hot,
                 "fired_at": timezone.now(),
             },
+            category=SCORING,
         )
         return {**result, "alert": "fired", "alertEventId": alert_event_id}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,7 +84,15 @@ class PipelineDriver:
         self._seen_event_ids: set[str] = set()
 
     # --- one run ---------------------------------------------------------------------------------------------
-    def run(self, function_id: str, event: dict[str, Any], *, max_requests: int = 200) -> DrivenRun:
+    def run(
+        self,
+        function_id: str,
+        event: dict[str, Any],
+        *,
+        max_requests: int = 200,
+        on_failure: Callable[[Attempt], None] | None = None,
+    ) -> DrivenRun:
+        """Run one function to its end; `on_failure` is called after each failed request (to heal a fault)."""
         function = function_by_id(function_id)
         max_attempts = (function._opts.retries if function._opts.retries is not None else 4) + 1
         run = DrivenRun(function_id=function.id, event=event, run_id=f"01TESTRUN{next(_run_numbers):017d}")
@@ -114,6 +123,8 @@ class PipelineDriver:
             no_retry = headers.get("x-inngest-no-retry") == "true"
             delay = _retry_after_seconds(headers.get("retry-after"))
             run.failures.append(Attempt(attempt, status, delay, no_retry, body))
+            if on_failure is not None:
+                on_failure(run.failures[-1])
             attempt += 1
             if no_retry or attempt >= max_attempts:
                 run.status, run.output = "failed", body

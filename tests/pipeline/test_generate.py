@@ -355,3 +355,23 @@ def test_runs_of_quick_reassignments_finishing_out_of_order_leave_the_newest_seq
     sequences = list(NurtureSequence.objects.filter(contact=contact).values_list("category", "status"))
     assert sequences == [("landlord", "draft")]
     assert len(openai_server.requests) == 1
+
+
+def test_a_follow_on_event_inngest_refuses_is_retried_on_the_ai_policy_and_sent_once(
+    pipeline, event_api, tenant, seller, openai_server
+):
+    CrmConnectionFactory(tenant=tenant)
+    event_api.fail_with = 400  # Inngest refuses crm/sync.push once
+
+    def heal(_failure):
+        event_api.fail_with = None
+
+    run = pipeline.run(FN, generate_event(tenant, seller), on_failure=heal)
+
+    assert run.status == "completed"
+    assert len(run.failures) == 1
+    expected = policy_for(FunctionCategory.AI).backoff(0).total_seconds()
+    assert run.failures[0].retry_after_seconds == pytest.approx(expected, abs=1.0)
+    assert "not accepted by Inngest" in run.failures[0].error["message"]
+    assert event_api.names() == ["crm/sync.push"]  # the retry sent the pending event, once
+    assert len(openai_server.requests) == 1
