@@ -42,6 +42,7 @@ from .services import (
 logger = logging.getLogger("jobs.engine.dispatch")
 
 CLAIM_GATHER_SECONDS = 0.002
+RESYNC_SECONDS = 30
 _SERVER_TIMING_FUNCTION = re.compile(r"(?:^|,)\s*function;dur=([\d.]+)")
 
 
@@ -176,9 +177,14 @@ class Dispatcher:
 
     def run_claim_loop(self) -> None:
         next_cron = next_sync = 0.0
+        next_resync = time.monotonic() + RESYNC_SECONDS
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
+                if now >= next_resync:
+                    # Like Inngest's dev server: pick up functions added or changed since the last sync.
+                    self._unsynced.update(self.app_urls)
+                    next_resync = now + RESYNC_SECONDS
                 if self._unsynced and now >= next_sync:
                     self.sync_apps()
                     next_sync = now + 2
