@@ -14,7 +14,7 @@ from jobs.ai.prompts import build_prompt
 from jobs.ai.writers import writer_from_settings
 from jobs.events import CrmSyncPush, NurtureSequenceGenerate
 from jobs.observability import run_log_context
-from jobs.policy import FunctionCategory
+from jobs.policy import FunctionCategory, PermanentJobError
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
 from tenants.models import Category
 from tenants.selectors import contact_get
@@ -36,8 +36,12 @@ def _on_generation_failed(ctx: inngest.ContextSync) -> dict[str, Any]:
         return {"recorded": False}
     error = dict(ctx.event.data.get("error") or {})
     with run_log_context(ctx, function=f"{FN_ID}-failure", tenant=payload.tenant_id):
+        try:
+            tenant = tenant_for_step(payload.tenant_id)
+        except PermanentJobError:
+            return {"recorded": False}  # the agency is gone: nobody to show the failure to
         stored = sequence_record_failure(
-            tenant=tenant_for_step(payload.tenant_id),
+            tenant=tenant,
             contact_id=payload.contact_id,
             category=payload.category,
             source_event_id=str(original.get("id") or ""),

@@ -6,6 +6,8 @@ instead of sleeping them, so the policy's real delays (AI: 10 s doubling, 5 atte
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import OperationalError
 from django.utils import timezone
@@ -375,3 +377,23 @@ def test_a_follow_on_event_inngest_refuses_is_retried_on_the_ai_policy_and_sent_
     assert "not accepted by Inngest" in run.failures[0].error["message"]
     assert event_api.names() == ["crm/sync.push"]  # the retry sent the pending event, once
     assert len(openai_server.requests) == 1
+
+
+def test_a_run_for_an_agency_that_no_longer_exists_fails_cleanly(pipeline, seller, openai_server):
+    event = wire_event(
+        NurtureSequenceGenerate(
+            tenant_id=uuid.uuid4(),
+            contact_id=seller.id,
+            category="seller",
+            brand_voice="Plain.",
+            triggered_at=timezone.now(),
+        )
+    )
+
+    run = pipeline.run(FN, event)
+
+    assert run.status == "failed" and run.failures[0].no_retry
+    assert "does not exist" in run.output["message"]
+    assert run.failure_run.status == "completed" and run.failure_run.output == {"recorded": False}
+    assert openai_server.requests == []
+    assert not NurtureSequence.objects.exists()
