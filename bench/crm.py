@@ -106,8 +106,10 @@ def main() -> None:
     seconds_per_limit = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
     setup_django("crm")
     import httpx
+    from cryptography.fernet import Fernet
     from django.conf import settings
     from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
 
     from crm_adapters.agentos.client import PER_KEY
     from crm_adapters.alto.client import PER_CONNECTION as ALTO_LIMIT
@@ -120,6 +122,10 @@ def main() -> None:
     from crm_adapters.services import crm_push_contact
     from crm_adapters.street.client import READS, WRITES
     from tenants.models import Contact, Tenant
+
+    # As in production: no in-memory log of every SQL statement (DEBUG), so a fresh key for the bench's secrets.
+    settings.CRM_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    settings.DEBUG = False
 
     queue: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(queue,), daemon=True)
@@ -179,6 +185,7 @@ def main() -> None:
             for i in range(pushes)
         )
 
+    query_counts: dict[str, tuple[int, int]] = {}
     CrmSyncLog.objects.all().delete()
     CrmExternalId.objects.all().delete()
     CrmRateLimitBucket.objects.all().delete()
@@ -217,6 +224,15 @@ def main() -> None:
             crm_push_contact(connection=connection, contact=contact)
         through_service = time.perf_counter() - started
         assert CrmExternalId.objects.filter(connection=connection).count() == pushes
+        with CaptureQueriesContext(db) as adapter_queries, adapter_for(connection) as adapter:
+            extra = CrmContact.from_contact(contacts[0])
+            if adapter.supports_email_lookup:
+                adapter.find_contact_by_email(extra.email)
+            adapter.create_contact(extra)
+        extra_contact = contacts_for(connection, "queries")[0]
+        with CaptureQueriesContext(db) as service_queries:
+            crm_push_contact(connection=connection, contact=extra_contact)
+        query_counts[provider] = (len(adapter_queries), len(service_queries))
 
         per = 1000 / pushes
         print(
@@ -224,6 +240,14 @@ def main() -> None:
             f"{(through_adapter - raw) * per:>12.3f} {(through_service - raw) * per:>12.3f} "
             f"{through_adapter / raw:>11.1f}x {through_service / raw:>11.1f}x"
         )
+
+    started = time.perf_counter()
+    with db.cursor() as cursor:
+        for _ in range(1000):
+            cursor.execute("SELECT 1")
+    round_trip_ms = time.perf_counter() - started
+    print(f"\nDatabase statements per push (adapter, service); one round trip (SELECT 1) = {round_trip_ms:.3f} ms:")
+    print("  " + ", ".join(f"{p} {a}/{s}" for p, (a, s) in query_counts.items()))
 
     # --- part 2: the limiter's achieved rate ---
     settings.CRM_RATE_LIMITS = {}
