@@ -9,6 +9,7 @@ that was interrupted is finished by running it again.
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -186,15 +187,17 @@ def _batches(
         yield batch
 
 
-def _copy_insert(model: type[Any], objects: list[Any], *, allocate_ids: bool = False) -> None:
+def _copy_insert(model: type[Any], objects: Iterable[Any], *, allocate_ids: bool = False) -> None:
     """INSERT many rows with COPY: Django's bulk_create prepares every value in Python, which costs more than
     the database's own work at thousands of rows (bench/import.py). Values go through each field's own
-    `pre_save` / `get_db_prep_save`, so defaults and auto_now behave as with `save()`."""
-    if not objects:
-        return
+    `pre_save` / `get_db_prep_save` where they need it, so defaults and auto_now behave as with `save()`.
+    `objects` may yield one reused instance per row (each is written before the next is read)."""
     meta = model._meta
     with connection.cursor() as cursor:
         if allocate_ids:
+            objects = list(objects)
+            if not objects:
+                return
             # Table and column names come from the model, never from input.
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -202,18 +205,36 @@ def _copy_insert(model: type[Any], objects: list[Any], *, allocate_ids: bool = F
             )
             for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
                 obj.pk = pk
-        if any(obj.pk is None for obj in objects):
-            raise ValueError(f"{meta.label}: COPY needs the primary keys (a default or allocate_ids=True)")
         fields = list(meta.concrete_fields)
         database = connections[connection.alias]  # the real connection, not the thread-local proxy (hot loop)
         readers = [_value_reader(field, database) for field in fields]
         columns = ", ".join(database.ops.quote_name(field.column) for field in fields)
         with cursor.cursor.copy(f"COPY {database.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objects:
+                if obj.pk is None:
+                    raise ValueError(f"{meta.label}: COPY needs the primary keys (a default or allocate_ids=True)")
                 copy.write_row([read(obj) for read in readers])
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+
+
+def _copy_new_contacts(*, tenant: Tenant, rows: list[ValidRow], now: Any) -> list[tuple[Any, str, str]]:
+    """COPY the new contacts through one reused instance (a Model() per row costs as much as the insert);
+    returns (contact id, category, previous category "") for those that get a category."""
+    prototype = Contact(tenant_id=tenant.pk, source=CSV_SOURCE, created_at=now, updated_at=now)
+    blanks = {name: getattr(prototype, name) for name in ("phone", "address", "assigned_agent_id", "category")}
+    assigned: list[tuple[Any, str, str]] = []
+
+    def filled() -> Iterator[Contact]:
+        for row in rows:
+            prototype.__dict__.update(blanks)
+            prototype.__dict__.update(row.fields)
+            prototype.id, prototype.email = uuid.uuid4(), row.email
+            if row.category:
+                prototype.category = row.category
+                assigned.append((prototype.id, row.category, ""))
+            yield prototype
+
+    _copy_insert(Contact, filled())
+    return assigned
 
 
 # Fields whose Python value psycopg writes as is (on PostgreSQL): read the attribute, skip Django's preparation.
@@ -250,28 +271,30 @@ def _set_categories(*, tenant: Tenant, changes: list[tuple[Contact, str, str]], 
 def _record_assignments(
     *,
     tenant: Tenant,
-    changes: list[tuple[Contact, str, str]],
+    changes: list[tuple[Any, str, str]],
     assigned_by: AbstractBaseUser | None,
     source: str,
     now: Any,
     supersede: bool = True,
 ) -> None:
-    """History rows (the previous one superseded) and one batch of events, sent after the caller commits."""
+    """History rows (the previous one superseded) and one batch of events, sent after the caller commits.
+
+    `changes` holds (contact id, new category, previous category)."""
     if supersede:
         CategoryAssignment.objects.filter(
-            contact_id__in=[contact.pk for contact, _, _ in changes], superseded_at__isnull=True
+            contact_id__in=[contact_id for contact_id, _, _ in changes], superseded_at__isnull=True
         ).update(superseded_at=now)
     rows = [
         CategoryAssignment(
             tenant_id=tenant.pk,  # ids, not instances: the related descriptors cost more than the row (bench)
-            contact_id=contact.pk,
+            contact_id=contact_id,
             from_category=previous,
             to_category=category,
             assigned_by=assigned_by,
             source=source,
             assigned_at=now,
         )
-        for contact, category, previous in changes
+        for contact_id, category, previous in changes
     ]
     _copy_insert(CategoryAssignment, rows, allocate_ids=True)
     emit_many(
@@ -279,7 +302,7 @@ def _record_assignments(
         [
             {
                 "tenant_id": tenant.id,
-                "contact_id": contact.pk,
+                "contact_id": contact_id,
                 "category": category,
                 "previous_category": previous or None,
                 "assignment_id": row.pk,
@@ -287,7 +310,7 @@ def _record_assignments(
                 "source": source,
                 "assigned_at": now,
             }
-            for (contact, category, previous), row in zip(changes, rows, strict=True)
+            for (contact_id, category, previous), row in zip(changes, rows, strict=True)
         ],
         source=f"tenants:{source}",
     )
@@ -321,7 +344,13 @@ def contacts_assign_category_bulk(
         return 0
     now = timezone.now()
     _set_categories(tenant=tenant, changes=changes, now=now)
-    _record_assignments(tenant=tenant, changes=changes, assigned_by=assigned_by, source=source, now=now)
+    _record_assignments(
+        tenant=tenant,
+        changes=[(contact.pk, category, previous) for contact, category, previous in changes],
+        assigned_by=assigned_by,
+        source=source,
+        now=now,
+    )
     return len(changes)
 
 
@@ -339,34 +368,25 @@ def _import_batch(*, tenant: Tenant, batch: Batch, dry_run: bool) -> ImportSumma
             .select_for_update()
         }
         now = timezone.now()
-        to_create: list[Contact] = []
+        to_create: list[ValidRow] = []
         to_update: list[Contact] = []
         updated_fields: set[str] = set()
         assignments: list[tuple[Contact, str]] = []
-        new_assignments: list[tuple[Contact, str, str]] = []
         for row in batch.valid:
             contact = existing.get(row.email.lower())
             if contact is None:
-                contact = Contact(
-                    tenant_id=tenant.pk, email=row.email, source=CSV_SOURCE, created_at=now, updated_at=now
-                )
-                for name, value in row.fields.items():
-                    setattr(contact, name, value)
-                if row.category:
-                    contact.category = row.category
-                    new_assignments.append((contact, row.category, ""))
-                to_create.append(contact)
-            else:
-                changed = [name for name, value in row.fields.items() if getattr(contact, name) != value]
-                for name in changed:
-                    setattr(contact, name, row.fields[name])
-                if changed:
-                    contact.updated_at = now
-                    to_update.append(contact)
-                    updated_fields.update(changed)
-                if row.category and contact.category != row.category:
-                    assignments.append((contact, row.category))
-        _copy_insert(Contact, to_create)
+                to_create.append(row)
+                continue
+            changed = [name for name, value in row.fields.items() if getattr(contact, name) != value]
+            for name in changed:
+                setattr(contact, name, row.fields[name])
+            if changed:
+                contact.updated_at = now
+                to_update.append(contact)
+                updated_fields.update(changed)
+            if row.category and contact.category != row.category:
+                assignments.append((contact, row.category))
+        new_assignments = _copy_new_contacts(tenant=tenant, rows=to_create, now=now) if to_create else []
         if to_update:
             Contact.objects.bulk_update(to_update, [*sorted(updated_fields), "updated_at"])
         assigned = 0
@@ -380,10 +400,9 @@ def _import_batch(*, tenant: Tenant, batch: Batch, dry_run: bool) -> ImportSumma
             assigned += contacts_assign_category_bulk(tenant=tenant, assignments=assignments)
         if dry_run:
             transaction.set_rollback(True)  # the events were only logged in this transaction: nothing is sent
-    created_ids = {id(contact) for contact in to_create}
-    updated_ids = {id(contact) for contact in to_update} | {id(contact) for contact, _ in assignments}
+    updated = {id(contact) for contact in to_update} | {id(contact) for contact, _ in assignments}
     summary.created = len(to_create)
-    summary.updated = len(updated_ids - created_ids)
+    summary.updated = len(updated)
     summary.unchanged = len(batch.valid) - summary.created - summary.updated
     summary.categories_assigned = assigned
     summary.events_emitted = 0 if dry_run else assigned
