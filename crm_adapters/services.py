@@ -77,17 +77,9 @@ def crm_add_note(*, connection: CrmConnection, contact: Contact, note: CrmNote) 
     """
     _check_same_tenant(connection=connection, contact=contact)
     started = time.monotonic()
-    if note.key:
-        done = (
-            CrmSyncLog.objects.filter(
-                connection=connection,
-                entity=CrmSyncLog.Entity.NOTE,
-                dedupe_key=note.key,
-                status=CrmSyncLog.Status.SUCCESS,
-            )
-            .order_by("-created_at")
-            .first()
-        )
+    with advisory_lock(f"crm-push:{connection.pk}:{contact.pk}"):
+        # Under the contact's lock, so that two concurrent steps with the same note cannot both write it.
+        done = _note_already_written(connection=connection, key=note.key)
         if done is not None:
             return NoteResult(
                 contact_external_id=_mapped_id(connection, contact) or "",
@@ -95,8 +87,24 @@ def crm_add_note(*, connection: CrmConnection, contact: Contact, note: CrmNote) 
                 skipped=True,
                 provider=connection.provider,
             )
+        return _add_note_locked(connection=connection, contact=contact, note=note, started=started)
+
+
+def _note_already_written(*, connection: CrmConnection, key: str) -> CrmSyncLog | None:
+    if not key:
+        return None
+    return (
+        CrmSyncLog.objects.filter(
+            connection=connection, entity=CrmSyncLog.Entity.NOTE, dedupe_key=key, status=CrmSyncLog.Status.SUCCESS
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _add_note_locked(*, connection: CrmConnection, contact: Contact, note: CrmNote, started: float) -> NoteResult:
     try:
-        with advisory_lock(f"crm-push:{connection.pk}:{contact.pk}"), adapter_for(connection) as adapter:
+        with adapter_for(connection) as adapter:
             ours = CrmContact.from_contact(contact)
             external_id = _mapped_id(connection, contact)
             if external_id is None:

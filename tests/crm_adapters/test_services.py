@@ -188,6 +188,33 @@ def test_concurrent_pushes_of_one_contact_create_it_once(street, connect, make_c
     assert sorted(results) == ["create", "map", "map", "map"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_steps_with_the_same_note_write_it_once(street, connect, make_contact, tenant):
+    street.latency = 0.05
+    connection = connect(street)
+    contact = make_contact(tenant=tenant)
+    note = CrmNote(kind=NoteKind.SEQUENCE_SUMMARY, subject="Sequence", body="Three emails.", key="sequence:race")
+    skipped: list[bool] = []
+
+    def add() -> None:
+        try:
+            fresh = CrmConnection.objects.get(pk=connection.pk)
+            skipped.append(
+                crm_add_note(connection=fresh, contact=Contact.objects.get(pk=contact.pk), note=note).skipped
+            )
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(street.notes) == 1
+    assert sorted(skipped) == [False, True, True, True]
+
+
 # --- secrets never leak -------------------------------------------------------------------------------------
 
 
