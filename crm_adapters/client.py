@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-import certifi
 import httpx
 from django.conf import settings
 
@@ -42,7 +41,7 @@ logger = logging.getLogger("crm_adapters.http")
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """One verified TLS context for every CRM client: loading the CA bundle costs ~40 ms, so never per push."""
-    return ssl.create_default_context(cafile=certifi.where())
+    return httpx.create_ssl_context()
 
 
 def http_timeout() -> httpx.Timeout:

@@ -123,3 +123,12 @@ def test_retry_after_seconds(header, expected):
 
 def test_retry_after_as_an_http_date_in_the_past_is_zero():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_every_client_shares_one_verified_tls_context():
+    from crm_adapters.client import tls_context
+
+    context = tls_context()
+
+    assert context is tls_context()
+    assert context.verify_mode.name == "CERT_REQUIRED" and context.check_hostname
