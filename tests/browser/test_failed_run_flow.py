@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connections
 
 from jobs.events import ContactCategoryAssigned
 from jobs.models import EventLog
@@ -38,6 +39,9 @@ def browser_page(monkeypatch):
         page.set_default_timeout(15_000)
         yield page
         browser.close()
+        # While Playwright's loop runs, Django keeps this test's connection in a context of its own, which
+        # pytest-django would not close: close it here, or the test database cannot be dropped at the end.
+        connections.close_all()
 
 
 def test_operator_finds_a_failed_run_sees_why_and_replays_it(
