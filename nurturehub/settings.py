@@ -100,7 +100,9 @@ if env.bool("DATABASE_POOL", default=False):
     # psycopg's pool inside Django (5.1+); persistent connections must stay off with it.
     DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": env.int("DATABASE_POOL_MAX", default=10)}
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # 0 by default: runserver serves each request in a new thread, and a persistent connection per finished
+    # thread piles up until PostgreSQL refuses new clients. Production (gunicorn) may raise it, or use the pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
