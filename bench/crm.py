@@ -5,7 +5,8 @@ shape). Part 1 pushes 1,000 contacts through each adapter (rate limits lifted, s
   raw     the same HTTP requests a push makes, sent with a bare httpx client: the baseline, measured in this run;
   adapter find-by-email + create through the adapter (auth, shared rate-limit bookkeeping, mapping, translation);
   service crm_push_contact (adds the external-id map, the per-contact advisory lock and the sync-log row).
-Overhead per push = (adapter or service - raw) / pushes; the ratios service/raw and adapter/raw are printed.
+The three run interleaved in 10 rounds; each column is its best round (ms per push). Overhead per push =
+adapter or service minus raw; the ratios adapter/raw and service/raw are printed.
 Part 2 runs each documented limit for a few seconds from 4 worker threads (each its own database session, as
 separate processes would be) and counts what reached the server: achieved rate / documented rate must be <= 1.
 Run: `.venv/bin/python bench/crm.py [pushes] [seconds per limit]` (defaults 1000 and 5).
@@ -200,29 +201,33 @@ def main() -> None:
     for provider in configs:
         clear_token_cache()
         connection = connection_for(provider)
-
-        with httpx.Client(base_url=origin, timeout=5) as raw_client:
-            started = time.perf_counter()
-            for index in range(pushes):
-                for method, path in raw_calls[provider]:
-                    body = None if method == "GET" else {"email": f"raw{index}@bench.example.co.uk"}
-                    raw_client.request(method, path, json=body).raise_for_status()
-            raw = time.perf_counter() - started
-
-        neutral = [CrmContact.from_contact(c) for c in contacts_for(connection, "adapter")]
-        with adapter_for(connection) as adapter:
-            started = time.perf_counter()
-            for contact in neutral:
-                if adapter.supports_email_lookup:
-                    adapter.find_contact_by_email(contact.email)
-                adapter.create_contact(contact)
-            through_adapter = time.perf_counter() - started
-
         contacts = contacts_for(connection, "service")
-        started = time.perf_counter()
-        for contact in contacts:
-            crm_push_contact(connection=connection, contact=contact)
-        through_service = time.perf_counter() - started
+        neutral = [CrmContact.from_contact(c) for c in contacts]
+        # The three modes run interleaved in rounds and the best round of each counts: on a shared, noisy
+        # machine that compares like with like instead of whichever mode a load spike happened to hit.
+        rounds = 10
+        size = max(1, pushes // rounds)
+        best = {"raw": float("inf"), "adapter": float("inf"), "service": float("inf")}
+        with httpx.Client(base_url=origin, timeout=5) as raw_client, adapter_for(connection) as adapter:
+            for start in range(0, pushes, size):
+                batch = range(start, min(start + size, pushes))
+                started = time.perf_counter()
+                for index in batch:
+                    for method, path in raw_calls[provider]:
+                        body = None if method == "GET" else {"email": f"raw{index}@bench.example.co.uk"}
+                        raw_client.request(method, path, json=body).raise_for_status()
+                best["raw"] = min(best["raw"], (time.perf_counter() - started) / len(batch))
+                started = time.perf_counter()
+                for index in batch:
+                    if adapter.supports_email_lookup:
+                        adapter.find_contact_by_email(neutral[index].email)
+                    adapter.create_contact(neutral[index])
+                best["adapter"] = min(best["adapter"], (time.perf_counter() - started) / len(batch))
+                started = time.perf_counter()
+                for index in batch:
+                    crm_push_contact(connection=connection, contact=contacts[index])
+                best["service"] = min(best["service"], (time.perf_counter() - started) / len(batch))
+        raw, through_adapter, through_service = best["raw"], best["adapter"], best["service"]
         assert CrmExternalId.objects.filter(connection=connection).count() == pushes
         with CaptureQueriesContext(db) as adapter_queries, adapter_for(connection) as adapter:
             extra = CrmContact.from_contact(contacts[0])
@@ -234,7 +239,7 @@ def main() -> None:
             crm_push_contact(connection=connection, contact=extra_contact)
         query_counts[provider] = (len(adapter_queries), len(service_queries))
 
-        per = 1000 / pushes
+        per = 1000  # seconds per push -> ms
         print(
             f"{provider:>8} {raw * per:>8.3f} {through_adapter * per:>11.3f} {through_service * per:>11.3f} "
             f"{(through_adapter - raw) * per:>12.3f} {(through_service - raw) * per:>12.3f} "
