@@ -22,6 +22,7 @@ class ReapitAdapter(CrmAdapter):
         self.negotiator_ids = _as_list(config.get("negotiator_ids") or config.get("negotiator_id"))
         self.category_ids: dict[str, str] = dict(config.get("category_ids") or {})
         self.journal_type_id = str(config.get("journal_type_id") or DEFAULT_JOURNAL_TYPE)
+        self.source_id = str(config.get("source_id") or "")
         # Every category id Reapit holds per contact we read, so a PATCH adds ours without dropping theirs.
         self._category_ids_held: dict[str, list[str]] = {}
 
@@ -46,7 +47,11 @@ class ReapitAdapter(CrmAdapter):
 
     def create_contact(self, contact: CrmContact) -> str:
         body = mapping.contact_create_body(
-            contact, office_ids=self.office_ids, negotiator_ids=self.negotiator_ids, category_ids=self.category_ids
+            contact,
+            office_ids=self.office_ids,
+            negotiator_ids=self.negotiator_ids,
+            category_ids=self.category_ids,
+            source_id=self.source_id,
         )
         return self.client.create_contact(body)
 

@@ -39,6 +39,7 @@ def contact_create_body(
     office_ids: list[str],
     negotiator_ids: list[str],
     category_ids: dict[str, str],
+    source_id: str = "",
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "forename": contact.first_name,
@@ -47,8 +48,10 @@ def contact_create_body(
         "marketingConsent": CONSENT_TO_REAPIT[contact.marketing_consent],
         "officeIds": office_ids,
         "negotiatorIds": negotiator_ids,
-        "source": {"type": "source", "id": "NurtureHub"},
     }
+    if source_id:
+        # Reapit's sources are the customer's own configured ids: only sent when the connection names one.
+        body["source"] = {"type": "source", "id": source_id}
     for field, number in zip(PHONE_FIELDS, contact.phones, strict=False):
         body[field] = number
     if (address := _address(contact)) is not None:

@@ -66,7 +66,7 @@ def test_the_token_is_renewed_before_its_lifetime_runs_out(reapit, connect, make
 
 
 def test_create_posts_the_required_fields_and_reads_the_id_from_location(reapit, connect, make_contact, tenant):
-    connection = connect(reapit, config={"category_ids": {"seller": "VEN"}})
+    connection = connect(reapit, config={"category_ids": {"seller": "VEN"}, "source_id": "WEB"})
     contact = make_contact(
         tenant=tenant,
         first_name="Ada",
@@ -90,7 +90,7 @@ def test_create_posts_the_required_fields_and_reads_the_id_from_location(reapit,
         "marketingConsent": "deny",
         "officeIds": ["OXF"],
         "negotiatorIds": ["JAS"],
-        "source": {"type": "source", "id": "NurtureHub"},
+        "source": {"type": "source", "id": "WEB"},
         "mobilePhone": "07700 900123",
         "primaryAddress": {"line1": "1 High Street", "line2": "Oxford", "postcode": "OX1 1AA"},
         "categoryIds": ["VEN"],
