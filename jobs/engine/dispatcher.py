@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
 
 from .protocol import canonical_json, sign_body
 from .services import (
+    WORK_CHANNEL,
     CallResponse,
     ClaimedItem,
     Outcome,
@@ -104,6 +106,7 @@ class Dispatcher:
         for index in range(self.workers):
             self._spawn(self._worker_loop, f"engine-worker-{index}")
         self._spawn(self._heartbeat_loop, "engine-heartbeat")
+        self._spawn(self._listen_loop, "engine-listen")
         self._spawn(self.run_claim_loop, "engine-claims")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
@@ -216,6 +219,20 @@ class Dispatcher:
         for item in items:
             self._work.put(item)
         return len(items)
+
+    def _listen_loop(self) -> None:
+        """Wake the claim loop as soon as new runs are stored (PostgreSQL LISTEN); polling remains the fallback."""
+        while not self._stop.is_set():
+            try:
+                params = connections["default"].get_connection_params()
+                with psycopg.connect(**params, autocommit=True) as listener:
+                    listener.execute(f"LISTEN {WORK_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in listener.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except psycopg.Error:
+                logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
+                self._stop.wait(1)
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):

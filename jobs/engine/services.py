@@ -61,8 +61,19 @@ def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> li
     """Store a validated batch and start the runs it triggers; returns the ULIDs (stable for a retried send)."""
     ids = event_ids_from_seed(seed, len(events))
     with transaction.atomic():
-        _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
+        runs = _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
+        if runs:
+            transaction.on_commit(work_notify)
     return ids
+
+
+WORK_CHANNEL = "engine_work"
+
+
+def work_notify() -> None:
+    """Wake idle dispatchers at once (they LISTEN); without it they would find the work at their next poll."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [WORK_CHANNEL])
 
 
 def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fresh_ids: bool = False) -> list[Run]:

@@ -97,7 +97,7 @@ def test_retry_after_error_is_honoured_instead_of_the_backoff_table(engine, reco
     first, second = [e for e in recorder.executions if e["run_id"] == run.run_id]
     assert (first["attempt"], second["attempt"]) == (0, 1)
     gap = second["at"] - first["at"]
-    assert 0.95 <= gap < 5, gap
+    assert 0.95 <= gap < 10, gap  # the lower bound is the point: the table would have retried after 0.15-0.45 s
 
 
 def test_sleep_resumes_after_the_scaled_wake_time(engine, recorder, settings):
