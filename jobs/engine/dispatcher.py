@@ -107,6 +107,7 @@ class Dispatcher:
             self._spawn(self._worker_loop, f"engine-worker-{index}")
         self._spawn(self._heartbeat_loop, "engine-heartbeat")
         self._spawn(self._listen_loop, "engine-listen")
+        self._spawn(self._sync_loop, "engine-sync")
         self._spawn(self.run_claim_loop, "engine-claims")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
@@ -179,18 +180,10 @@ class Dispatcher:
     # --- claiming -----------------------------------------------------------------------------------------
 
     def run_claim_loop(self) -> None:
-        next_cron = next_sync = 0.0
-        next_resync = time.monotonic() + RESYNC_SECONDS
+        next_cron = 0.0
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
-                if now >= next_resync:
-                    # Like Inngest's dev server: pick up functions added or changed since the last sync.
-                    self._unsynced.update(self.app_urls)
-                    next_resync = now + RESYNC_SECONDS
-                if self._unsynced and now >= next_sync:
-                    self.sync_apps()
-                    next_sync = now + 2
                 if now >= next_cron:
                     queue_reap_expired()
                     cron_fire_due()
@@ -207,6 +200,25 @@ class Dispatcher:
                 if woken and not self._stop.is_set():
                     # Let a few more requests finish so one claim serves them all (fewer, larger claims).
                     time.sleep(CLAIM_GATHER_SECONDS)
+
+    def _sync_loop(self) -> None:
+        """Sync apps in a thread of its own (a sync can take a second; claims must not wait for it).
+
+        Failed syncs are retried every 2 s; every app is re-synced every RESYNC_SECONDS, as Inngest's dev server
+        polls, so functions added or changed since are picked up without a restart.
+        """
+        next_resync = time.monotonic() + RESYNC_SECONDS
+        while not self._stop.is_set():
+            if time.monotonic() >= next_resync:
+                self._unsynced.update(self.app_urls)
+                next_resync = time.monotonic() + RESYNC_SECONDS
+            if self._unsynced:
+                try:
+                    self.sync_apps()
+                except Exception:
+                    logger.exception("app sync error; retrying")
+                    close_old_connections()
+            self._stop.wait(2)
 
     def claim_once(self) -> int:
         with self._lock:

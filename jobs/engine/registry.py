@@ -201,6 +201,8 @@ def app_register(*, body: object) -> RegisterResult:
             setattr(app, field, value)
         app.checksum, app.sync_error, app.synced_at = checksum, "", now
         app.save()
+        if not modified:
+            return RegisterResult(app=app, modified=False)  # the periodic re-sync of an unchanged app: nothing to do
         taken = Function.objects.filter(slug__in=[spec.slug for spec in specs]).exclude(app=app)
         if taken.exists():
             raise ProtocolError(f"function ids already belong to another app: {', '.join(f.slug for f in taken)}")
