@@ -28,8 +28,8 @@ class ApiError(exceptions.APIException):
 
 
 def _translate(error: Exception) -> Exception:
-    if isinstance(error, ContactNotFound | Http404 | LookupError):
-        return exceptions.NotFound()
+    if isinstance(error, ContactNotFound | Http404):
+        return exceptions.NotFound()  # (a bare LookupError/KeyError is a bug: it stays a 500)
     if isinstance(error, ContactEmailTaken):
         return ApiError(str(error), status_code=status.HTTP_409_CONFLICT, extra={"fields": {"email": [str(error)]}})
     if isinstance(error, AgentNotInTenant):

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -236,7 +237,7 @@ class AlertAcknowledge(TenantScoped, APIView):
         data = _valid(s.AlertAcknowledgeSerializer, request.data)
         alert = HotLeadAlert.objects.filter(tenant=self.tenant, pk=_uuid_or_404(alert_id)).first()
         if alert is None:
-            raise LookupError(alert_id)
+            raise NotFound()
         if alert.acknowledged_at is not None:
             if alert.outcome != data["outcome"]:
                 raise ApiError(
@@ -285,7 +286,7 @@ class RunDetail(TenantScoped, APIView):
     def get(self, request: Request, run_id: str) -> Response:
         run = JobRun.objects.filter(tenant=self.tenant, run_id=run_id).prefetch_related("step_attempts").first()
         if run is None:
-            raise LookupError(run_id)
+            raise NotFound()
         return Response(s.JobRunDetailSerializer(run).data)
 
 
@@ -299,4 +300,4 @@ def _uuid_or_404(value: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise LookupError(value) from None
+        raise NotFound() from None
