@@ -5,6 +5,7 @@ Application errors raised by services are translated here (the boundary), so vie
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,9 +14,12 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from tenants.selectors import ContactNotFound
 from tenants.services import AgentNotInTenant, ContactEmailTaken
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -47,7 +51,10 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
     error = _translate(error)
     response = drf_exception_handler(error, context)
     if response is None:
-        return None  # an unexpected error: Django's 500 (logged), never a stack trace in the body
+        # An unexpected error: logged with its traceback here, and the client gets the same shape, no internals.
+        logger.exception("API error", extra={"view": type(context.get("view")).__name__})
+        set_rollback()
+        return Response({"message": "Internal server error.", "extra": {}}, status=500)
     if isinstance(error, ApiError):
         response.data = {"message": str(error.detail), "extra": error.extra}
     elif isinstance(error, exceptions.ValidationError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -265,6 +267,14 @@ def test_malformed_or_unknown_ids_are_404(api, path):
         api.post(f"{V1}/{path}", {"outcome": "contacted"}, format="json") if "ack" in path else api.get(f"{V1}/{path}")
     )
     assert_error_shape(response, 404)
+
+
+def test_an_unexpected_error_is_a_500_in_the_error_shape_without_internals(api, tenant, make_contact):
+    contact = make_contact(tenant=tenant)
+    with mock.patch("tenants.api.views.contact_archive", side_effect=RuntimeError("secret internals")):
+        response = api.post(f"{V1}/contacts/{contact.id}/archive/")
+    body = assert_error_shape(response, 500)
+    assert "secret internals" not in str(body)
 
 
 # --- schema ------------------------------------------------------------------------------------------------------
