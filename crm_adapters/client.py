@@ -15,6 +15,7 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -311,6 +312,8 @@ class CrmHttpClient:
 
 _TOKENS: dict[str, tuple[str, float]] = {}
 _TOKENS_LOCK = threading.Lock()
+# The last few tokens per credentials, for scrubbing CRM messages (a dropped token may still be valid).
+_RECENT_TOKENS: dict[str, deque[str]] = {}
 # One fetch at a time per credentials: threads that need the same token wait for it instead of all fetching.
 _FETCH_LOCKS: dict[str, threading.Lock] = {}
 #: A token is renewed this long before it expires, so that no call starts with a token about to die.
@@ -352,6 +355,7 @@ class ClientCredentialsMixin:
             token, lifetime = self._fetch_token()
             with _TOKENS_LOCK:
                 _TOKENS[key] = (token, time.monotonic() + lifetime)
+                _RECENT_TOKENS.setdefault(key, deque(maxlen=4)).append(token)
         return token
 
     @staticmethod
@@ -367,13 +371,13 @@ class ClientCredentialsMixin:
             return _TOKENS.pop(self._token_cache_key(), None) is not None
 
     def _tokens_in_use(self) -> list[str]:
+        """This credential's recent tokens: one dropped after a 401 may still be valid, so it is scrubbed too."""
         try:
             key = self._token_cache_key()
         except CrmError:
             return []
         with _TOKENS_LOCK:
-            cached = _TOKENS.get(key)
-        return [cached[0]] if cached else []
+            return list(_RECENT_TOKENS.get(key, ()))
 
     def _fetch_token(self) -> tuple[str, float]:
         client_id, client_secret = self.client_credentials()
@@ -429,3 +433,4 @@ def clear_token_cache() -> None:
     """Forget every cached token (tests, and after an operator rotates credentials)."""
     with _TOKENS_LOCK:
         _TOKENS.clear()
+        _RECENT_TOKENS.clear()

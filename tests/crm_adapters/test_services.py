@@ -11,7 +11,7 @@ from django.db import connection as db
 
 from crm_adapters.base import CrmNote, NoteKind
 from crm_adapters.errors import CrmAuthError, CrmNotFound, CrmTransientError, CrmValidationError
-from crm_adapters.models import CrmConnection, CrmExternalId, CrmSyncLog
+from crm_adapters.models import CrmConnection, CrmExternalId, CrmRateLimitBucket, CrmSyncLog
 from crm_adapters.services import crm_add_note, crm_push_contact, crm_verify_connection
 from tenants.models import Contact
 from tests.crm_adapters.conftest import wait_until
@@ -242,28 +242,33 @@ def _everything_written(caplog, connection: CrmConnection, errors: list[Exceptio
     )
 
 
-def test_reapit_secrets_and_tokens_never_appear_in_logs_sync_log_or_errors(
-    reapit, connect, make_contact, tenant, debug_logs
+@pytest.mark.parametrize(("provider", "method"), [("reapit", "GET"), ("alto", "POST")])
+def test_client_secrets_and_tokens_never_appear_in_logs_sync_log_or_errors(
+    provider, method, request, connect, make_contact, tenant, debug_logs
 ):
-    connection = connect(reapit)
+    fake = request.getfixturevalue(provider)
+    connection = connect(fake)
     errors: list[Exception] = []
     crm_push_contact(connection=connection, contact=make_contact(tenant=tenant))
     for status in (401, 422, 429, 500):
         # A CRM that echoes a secret back: 401 twice, since one 401 is answered with a token refresh and a retry.
-        reapit.fail(
-            "GET",
+        echo = f"echo {fake.client_secret} {next(iter(fake.tokens))}"
+        fake.fail(
+            method,
             "/contacts",
             status,
-            body={"description": f"echo {reapit.client_secret}"},
+            body={"description": echo, "detail": echo},
             times=2 if status == 401 else 1,
         )
+        # A 429 pauses the connection in our limiter; lift the pause so the next failure reaches the fake.
+        CrmRateLimitBucket.objects.all().delete()
         try:
             crm_push_contact(connection=connection, contact=make_contact(tenant=tenant))
         except Exception as error:  # every failure's message is inspected below
             errors.append(error)
     bad = connect(
-        reapit,
-        secrets={"client_id": reapit.client_id, "client_secret": "wrong-secret-zz"},
+        fake,
+        secrets={"client_id": fake.client_id, "client_secret": "wrong-secret-zz"},
         tenant=make_contact().tenant,
     )
     try:
@@ -273,7 +278,7 @@ def test_reapit_secrets_and_tokens_never_appear_in_logs_sync_log_or_errors(
 
     written = _everything_written(debug_logs, connection, errors) + bad.last_error
     assert len(errors) == 5
-    for secret in [reapit.client_secret, "wrong-secret-zz", *reapit.tokens]:
+    for secret in [fake.client_secret, "wrong-secret-zz", *fake.tokens]:
         assert secret not in written
     assert "token-" not in written
 
