@@ -56,6 +56,7 @@ def main() -> None:
     try:
         from jobs.engine.models import Run
 
+        b_waits(stack.url, 2, "warm-up")  # first requests of fresh processes: not counted
         idle = b_waits(stack.url, b_runs, "idle")
         send_events(
             stack.url, [{"name": "test/fair", "data": {"tenantId": "tenant-a", "pause": 0}} for _ in range(flood)]
