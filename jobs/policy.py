@@ -185,7 +185,7 @@ def _crm_decision(category: FunctionCategory, *, attempt: int, error: Exception)
         return None
     name = type(error).__name__
     if isinstance(error, CrmRateLimited):
-        # A 429 without Retry-After (Reapit's) gives 0: then the doubling backoff decides.
+        # The adapters give Retry-After, or the CRM's documented wait when there is none; 0 leaves it to the backoff.
         delay = timedelta(seconds=error.retry_after) if error.retry_after > 0 else None
         return retry_after(category, attempt=attempt, message=f"CRM rate limited ({name})", provider_delay=delay)
     if error.retryable:
