@@ -505,11 +505,17 @@ class JobRunAdmin(ReadOnlyAdmin):
     def replay_runs(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> HttpResponse | None:
         runs = queryset.select_related(None).only("id", "run_id", "event_log_id")
         runs_count = queryset.count()
+        distinct_events = queryset.exclude(event_log=None).values("event_log_id").distinct().order_by().count()
+        if distinct_events > MAX_BULK_REPLAY:  # refuse before loading anything
+            self.message_user(
+                request,
+                f"Refused: these {runs_count} runs come from {distinct_events} events, more than {MAX_BULK_REPLAY} "
+                "at once; narrow the filter (e.g. by tenant or time range).",
+                messages.WARNING,
+            )
+            return None
         if request.POST.get("confirm") == "yes":
             events, skipped = replayable_events(runs=runs.iterator(chunk_size=2000))
-            if len(events) > MAX_BULK_REPLAY:
-                self.message_user(request, f"Refused: more than {MAX_BULK_REPLAY} events; narrow the filter.")
-                return None
             result = events_replay(events=events)
             result.skipped[:0] = skipped
             _report_replay(self, request, result)

@@ -203,3 +203,18 @@ def test_bulk_replay_of_a_filtered_set_confirms_counts_then_emits_each_event_onc
     assert len(event_api.received) == 2
     assert {event["data"]["tenantId"] for event in event_api.received} == {str(tenant.id)}
     assert EventLog.objects.filter(source="admin:replay").count() == 2
+
+
+def test_bulk_replay_of_too_many_events_is_refused_before_anything(
+    client, operator, tenant, make_event_log, make_run, event_api, monkeypatch
+):
+    monkeypatch.setattr("jobs.admin.MAX_BULK_REPLAY", 2)
+    for _ in range(3):
+        make_run(event_log=make_event_log(tenant=tenant))
+    client.force_login(operator)
+    post = {"action": "replay_runs", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: ["0"], "confirm": "yes"}
+
+    response = client.post(reverse("admin:jobs_failedjobrun_changelist"), post, follow=True)
+
+    assert "Refused: these 3 runs come from 3 events" in response.content.decode()
+    assert event_api.received == [] and not EventLog.objects.filter(source="admin:replay").exists()
