@@ -41,6 +41,7 @@ def drive_run(
     between: Callable[[int, Any], None] | None = None,
     max_requests: int = 50,
     redeliver: bool = False,
+    serve_path: str = "/api/inngest",
 ) -> DrivenRun:
     """Run `function_id` for `event` to its end; `between(status, body)` is called after every response."""
     app_fn = f"{settings.INNGEST_APP_ID}-{function_id}"
@@ -68,7 +69,7 @@ def drive_run(
                 "version": 2,
                 "use_api": False,
             }
-            url = f"{base_url}/api/inngest"
+            url = f"{base_url}{serve_path}"
             response = http.post(url, params={"fnId": app_fn, "stepId": "step"}, json=body)
             if redeliver:  # the server re-sending the same request (a timeout on its side) must change nothing
                 response = http.post(url, params={"fnId": app_fn, "stepId": "step"}, json=body)

@@ -182,3 +182,39 @@ def test_paused_too_long_fails_with_tenant_paused(live_server, assigned, tenant,
     assert driven.status == "failed"
     run = JobRun.objects.get(run_id=run_id)
     assert run.status == JobRun.Status.FAILED and run.error_type == "TenantPaused"
+
+
+@pytest.mark.urls("tests.ops.urls")
+def test_retry_after_inside_a_step_is_recorded_on_that_step_with_its_delay(live_server, tenant):
+    from tests.ops.functions import ATTEMPTS_SEEN, SERVE_PATH
+
+    ATTEMPTS_SEEN.clear()
+    run_id = str(ULID())
+    payload = {
+        "tenantId": str(tenant.id),
+        "contactId": "00000000-0000-4000-8000-000000000001",
+        "category": "seller",
+        "assignmentId": 1,
+        "source": "api",
+        "assignedAt": "2026-01-01T00:00:00Z",
+    }
+    event = wire_event("contact/category.assigned", payload, "evt-ra")
+
+    driven = drive_run(
+        live_server.url,
+        function_id="ops-test-rate-limited",
+        event=event,
+        run_id=run_id,
+        max_attempts=6,
+        serve_path=SERVE_PATH,
+    )
+
+    assert driven.status == "completed" and ATTEMPTS_SEEN == [0, 1]
+    assert driven.responses[0][0] == 500  # RetryAfterError is a function-level error for the server
+    run = JobRun.objects.get(run_id=run_id)
+    waited = run.step_attempts.get(step_id="push-contact", attempt=1)
+    assert waited.status == StepAttempt.Status.FAILED and "slow down" in waited.error
+    delay = (waited.next_retry_at - waited.started_at).total_seconds()
+    assert 40 <= delay <= 45  # the step's own Retry-After, not Inngest's default table
+    assert run.step_attempts.get(step_id="push-contact", attempt=2).status == StepAttempt.Status.COMPLETED
+    assert (run.status, run.attempts) == ("completed", 1)
