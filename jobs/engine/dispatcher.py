@@ -90,6 +90,10 @@ class Dispatcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._work: queue.Queue[ClaimedItem | None] = queue.Queue()
+        # One extra worker only for key queues with nothing in flight: a quiet tenant never waits for a free
+        # worker behind another tenant's backlog.
+        self._spare_work: queue.Queue[ClaimedItem | None] = queue.Queue()
+        self._spare_item: int | None = None
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -104,7 +108,8 @@ class Dispatcher:
     def start(self) -> None:
         """Start the worker and heartbeat threads and the claim loop in the background."""
         for index in range(self.workers):
-            self._spawn(self._worker_loop, f"engine-worker-{index}")
+            self._spawn(lambda: self._worker_loop(self._work), f"engine-worker-{index}")
+        self._spawn(lambda: self._worker_loop(self._spare_work), "engine-worker-spare")
         self._spawn(self._heartbeat_loop, "engine-heartbeat")
         self._spawn(self._listen_loop, "engine-listen")
         self._spawn(self._sync_loop, "engine-sync")
@@ -131,6 +136,7 @@ class Dispatcher:
         self._wake.set()
         for _ in range(self.workers):
             self._work.put(None)
+        self._spare_work.put(None)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.1))
@@ -221,15 +227,21 @@ class Dispatcher:
             self._stop.wait(2)
 
     def claim_once(self) -> int:
+        """Claim for the free workers, plus the spare worker when it is idle (see `queue_claim`)."""
         with self._lock:
-            free = self.workers - len(self._in_flight)
-        if free <= 0:
+            spare_busy = self._spare_item is not None
+            free = self.workers - (len(self._in_flight) - (1 if spare_busy else 0))
+        spare = 0 if spare_busy else 1
+        if free <= 0 and not spare:
             return 0
-        items = queue_claim(owner=self.owner, capacity=free, lease_seconds=self.lease_seconds)
+        items = queue_claim(owner=self.owner, capacity=free, lease_seconds=self.lease_seconds, spare=spare)
         with self._lock:
             self._in_flight.update(item.id for item in items)
+            for item in items:
+                if item.spare:
+                    self._spare_item = item.id
         for item in items:
-            self._work.put(item)
+            (self._spare_work if item.spare else self._work).put(item)
         return len(items)
 
     def _listen_loop(self) -> None:
@@ -258,9 +270,9 @@ class Dispatcher:
 
     # --- executing ----------------------------------------------------------------------------------------
 
-    def _worker_loop(self) -> None:
+    def _worker_loop(self, work: queue.Queue[ClaimedItem | None]) -> None:
         while True:
-            item = self._work.get()
+            item = work.get()
             if item is None:
                 return
             try:
@@ -274,6 +286,8 @@ class Dispatcher:
             finally:
                 with self._lock:
                     self._in_flight.discard(item.id)
+                    if self._spare_item == item.id:
+                        self._spare_item = None
                 self._wake.set()
 
     def execute(self, item: ClaimedItem) -> Outcome:

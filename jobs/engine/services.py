@@ -262,17 +262,21 @@ class ClaimedItem:
     step_id: str
     attempt: int
     max_attempts: int
+    spare: bool = False  # claimed for the spare worker (a key queue with nothing in flight)
 
 
-def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[ClaimedItem]:
+def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> list[ClaimedItem]:
     """Lease up to `capacity` ready items, fairly across key queues and within every concurrency limit.
 
     Key queues with ready work are visited least-recently-served first (at most KEYS_PER_SLOT per free slot) and
     one item is taken from each per round, so a key with a backlog of thousands delays another key's work by at
     most one round. Within a key the order is continuing runs first, then by time: FIFO per key. A key whose head
     does not fit its concurrency limit is skipped whole (no overtaking inside a key) and loses its turn.
+
+    `spare` slots go only to key queues with nothing in flight anywhere: with every worker busy on one tenant's
+    backlog, another tenant's run still starts at once instead of waiting for a worker to free up.
     """
-    if capacity <= 0:
+    if capacity <= 0 and spare <= 0:
         return []
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -280,7 +284,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[Clai
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
         if not cursor.fetchone()[0]:
             return []
-        in_flight = _in_flight_counts(cursor)
+        in_flight, busy_queues = _in_flight_counts(cursor)
         cursor.execute(
             """
             WITH RECURSIVE keys(k) AS (
@@ -310,12 +314,14 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[Clai
               ) c
              ORDER BY visit.turn, c.priority, c.available_at, c.id
             """,
-            {"now": now, "capacity": capacity, "window": capacity * KEYS_PER_SLOT},
+            {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
         )
         candidates: dict[str, deque[tuple]] = {}
         for row in cursor.fetchall():
             candidates.setdefault(row[1], deque()).append(row)
         chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
+        spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
+        chosen += spares
         # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
         # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
         visited = list(dict.fromkeys([*(row[1] for row in chosen), *blocked]))
@@ -340,7 +346,11 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float) -> list[Clai
             """,
             [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen], now],
         )
-    return [ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9]) for r in chosen]
+    spare_ids = {row[0] for row in spares}
+    return [
+        ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9], spare=r[0] in spare_ids)
+        for r in chosen
+    ]
 
 
 def queue_reap_expired() -> int:
@@ -357,17 +367,47 @@ def queue_reap_expired() -> int:
     return len(expired)
 
 
-def _in_flight_counts(cursor: Any) -> Counter[str]:
+def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str]]:
+    """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot)."""
     cursor.execute(
         """
-        SELECT k, count(*) FROM (
+        SELECT 'c', k, count(*) FROM (
           SELECT key1 AS k FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key1 <> ''
           UNION ALL
           SELECT key2 FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key2 <> ''
         ) s GROUP BY k
+        UNION ALL
+        SELECT 'q', queue_key, count(*) FROM engine_queueitem WHERE lease_owner IS NOT NULL GROUP BY queue_key
         """
     )
-    return Counter(dict(cursor.fetchall()))
+    by_key: Counter[str] = Counter()
+    by_queue: Counter[str] = Counter()
+    for kind, key, count in cursor.fetchall():
+        (by_key if kind == "c" else by_queue)[key] = count
+    return by_key, by_queue
+
+
+def _choose_spares(
+    keys: list[str],
+    candidates: dict[str, deque[tuple]],
+    in_flight: Counter[str],
+    busy_queues: Counter[str],
+    chosen: list[tuple],
+    spare: int,
+) -> list[tuple]:
+    """Heads of key queues that have nothing in flight (and got nothing in this claim), in turn order."""
+    taken = {row[1] for row in chosen}
+    spares: list[tuple] = []
+    for key in keys:
+        if len(spares) >= spare:
+            break
+        if busy_queues[key] or key in taken or not candidates[key]:
+            continue
+        _, _, key1, limit1, key2, limit2 = candidates[key][0][:6]
+        if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
+            continue
+        spares.append(candidates[key].popleft())
+    return spares
 
 
 def _choose_fairly(

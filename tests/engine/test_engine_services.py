@@ -108,3 +108,15 @@ def test_keys_waiting_for_a_concurrency_slot_cannot_keep_another_key_from_its_tu
         assert claims <= 11, "the patient key never got a turn"
         queue_claim(owner="test", capacity=1, lease_seconds=30)
     assert QueueItem.objects.filter(lease_owner="test").count() == 1  # no busy key went over its limit
+
+
+def test_the_spare_slot_goes_only_to_a_key_queue_with_nothing_in_flight():
+    function = _function("svc-spare", "svc/spare")
+    _queue(function, "flood", 2, leased=True)
+    _queue(function, "flood", 5)
+
+    assert queue_claim(owner="test", capacity=0, lease_seconds=30, spare=1) == []  # the flood already has work out
+
+    (quiet,) = _queue(function, "quiet", 1)
+    (claimed,) = queue_claim(owner="test", capacity=0, lease_seconds=30, spare=1)
+    assert claimed.id == quiet.id and claimed.spare is True
