@@ -71,29 +71,21 @@ def step_emit(
     event_cls: type[Event],
     data: Mapping[str, Any],
     *,
-    category: FunctionCategory | None = None,
+    category: FunctionCategory,
 ) -> str:
     """Emit a validated follow-on event inside a memoized step; returns its event id.
 
-    If Inngest does not accept it, the step fails and is retried: the retry finds the pending EventLog row by its
-    stable id and sends that, so the event is neither lost nor doubled. With `category`, the retry follows that
-    category's policy (doubling backoff); without it, Inngest's own retry schedule applies.
+    If Inngest does not accept it, the step fails and is retried on the category's doubling backoff: the retry
+    finds the pending EventLog row by its stable id and sends that, so the event is neither lost nor doubled.
     """
 
     def send() -> str:
-        with step_log_context(step_id):
-            return _send()
-
-    def _send() -> str:
         row = emit(event_cls, data, event_id=follow_on_event_id(ctx, step_id), source=f"run:{ctx.run_id}")
         if row.status != row.Status.SENT:
-            message = f"{event_cls.name} not accepted by Inngest: {row.last_error}"
-            raise TransientJobError(message) if category is not None else RuntimeError(message)
+            raise TransientJobError(f"{event_cls.name} not accepted by Inngest: {row.last_error}")
         return row.event_id
 
-    if category is not None:
-        return policy_step(ctx, step_id, category, _send)
-    return ctx.step.run(step_id, send)
+    return policy_step(ctx, step_id, category, send)
 
 
 def policy_step(

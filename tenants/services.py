@@ -628,8 +628,20 @@ def hot_lead_alert_send_email(*, tenant: Tenant, alert_id: Any) -> dict[str, Any
     return {"sent": True, "recipients": len(alert.recipients)}
 
 
+class AlertAlreadyAcknowledged(ValueError):
+    """The alert was already acknowledged with another outcome."""
+
+    def __init__(self, alert: HotLeadAlert) -> None:
+        self.alert = alert
+        super().__init__(f"Already acknowledged with outcome {alert.outcome!r}.")
+
+
 def hot_lead_alert_acknowledge(*, tenant: Tenant, alert_id: Any, user: AbstractBaseUser, outcome: str) -> HotLeadAlert:
-    """An agent saw the alert and says what came of it (the in-app feed's acknowledge action)."""
+    """An agent saw the alert and says what came of it (the in-app feed's acknowledge action).
+
+    Idempotent: acknowledging again with the same outcome changes nothing (the first time and user stay); another
+    outcome raises AlertAlreadyAcknowledged. The row lock makes two simultaneous acknowledgements agree.
+    """
     if outcome not in HotLeadAlert.Outcome.values:
         raise ValidationError(f"outcome: expected one of {HotLeadAlert.Outcome.values}, got {outcome!r}")
     if tenant_member_get(tenant=tenant, user_id=user.pk) is None:
@@ -638,6 +650,10 @@ def hot_lead_alert_acknowledge(*, tenant: Tenant, alert_id: Any, user: AbstractB
         alert = HotLeadAlert.objects.select_for_update().filter(tenant=tenant, pk=alert_id).first()
         if alert is None:
             raise LookupError(f"alert {alert_id} not found")
+        if alert.acknowledged_at is not None:
+            if alert.outcome != outcome:
+                raise AlertAlreadyAcknowledged(alert)
+            return alert
         alert.acknowledged_at = timezone.now()
         alert.acknowledged_by = user
         alert.outcome = outcome

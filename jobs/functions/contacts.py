@@ -41,6 +41,7 @@ def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAs
                 "brand_voice": tenant["brand_voice"]["text"],
                 "triggered_at": timezone.now(),
             },
+            category=FunctionCategory.ROUTING,
         )
         return {"sequenceGenerateEventId": event_id}
 

@@ -22,6 +22,7 @@ from jobs.models import JobRun
 from tenants.models import Contact, HotLeadAlert, NurtureSequence
 from tenants.selectors import contact_get
 from tenants.services import (
+    AlertAlreadyAcknowledged,
     contact_archive,
     contact_assign_category,
     contact_create,
@@ -235,20 +236,18 @@ class AlertAcknowledge(TenantScoped, APIView):
     )
     def post(self, request: Request, alert_id: str) -> Response:
         data = _valid(s.AlertAcknowledgeSerializer, request.data)
-        alert = HotLeadAlert.objects.filter(tenant=self.tenant, pk=_uuid_or_404(alert_id)).first()
-        if alert is None:
-            raise NotFound()
-        if alert.acknowledged_at is not None:
-            if alert.outcome != data["outcome"]:
-                raise ApiError(
-                    f"Already acknowledged with outcome {alert.outcome!r}.",
-                    status_code=status.HTTP_409_CONFLICT,
-                    extra={"outcome": alert.outcome, "acknowledged_at": alert.acknowledged_at.isoformat()},
-                )
-            return Response(s.HotLeadAlertSerializer(alert).data)
-        alert = hot_lead_alert_acknowledge(
-            tenant=self.tenant, alert_id=alert.pk, user=request.user, outcome=data["outcome"]
-        )
+        try:
+            alert = hot_lead_alert_acknowledge(
+                tenant=self.tenant, alert_id=_uuid_or_404(alert_id), user=request.user, outcome=data["outcome"]
+            )
+        except LookupError:
+            raise NotFound() from None
+        except AlertAlreadyAcknowledged as error:
+            raise ApiError(
+                str(error),
+                status_code=status.HTTP_409_CONFLICT,
+                extra={"outcome": error.alert.outcome, "acknowledged_at": error.alert.acknowledged_at.isoformat()},
+            ) from None
         return Response(s.HotLeadAlertSerializer(alert).data)
 
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from jobs.events import AlertHotLeadFire
 from jobs.policy import FunctionCategory, policy_for
 from tenants.models import HotLeadAlert, Membership
-from tenants.services import hot_lead_alert_acknowledge
-from tests.factories import MembershipFactory
+from tenants.services import AlertAlreadyAcknowledged, hot_lead_alert_acknowledge
+from tests.factories import ContactFactory, MembershipFactory
 from tests.pipeline.driver import wire_event
 from tests.pipeline.email_backends import HangsUpOnceBackend
 
@@ -147,3 +147,17 @@ def test_acknowledging_needs_a_member_a_known_outcome_and_the_right_tenant(
         hot_lead_alert_acknowledge(tenant=other_tenant, alert_id=alert.pk, user=outsider, outcome="booked")
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
+
+
+def test_acknowledge_again_with_the_same_outcome_keeps_the_first_acknowledgement(tenant, make_user):
+    agent = MembershipFactory(tenant=tenant).user
+    colleague = MembershipFactory(tenant=tenant).user
+    contact = ContactFactory(tenant=tenant)
+    alert = HotLeadAlert.objects.create(
+        tenant=tenant, contact=contact, score=85, threshold=80, source_event_id="evt-ack", fired_at=timezone.now()
+    )
+    first = hot_lead_alert_acknowledge(tenant=tenant, alert_id=alert.pk, user=agent, outcome="booked")
+    again = hot_lead_alert_acknowledge(tenant=tenant, alert_id=alert.pk, user=colleague, outcome="booked")
+    assert (again.acknowledged_at, again.acknowledged_by_id) == (first.acknowledged_at, agent.pk)
+    with pytest.raises(AlertAlreadyAcknowledged, match="booked"):
+        hot_lead_alert_acknowledge(tenant=tenant, alert_id=alert.pk, user=colleague, outcome="no-answer")
