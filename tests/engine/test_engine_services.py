@@ -120,3 +120,18 @@ def test_the_spare_slot_goes_only_to_a_key_queue_with_nothing_in_flight():
     (quiet,) = _queue(function, "quiet", 1)
     (claimed,) = queue_claim(owner="test", capacity=0, lease_seconds=30, spare=1)
     assert claimed.id == quiet.id and claimed.spare is True
+
+
+def test_an_env_scoped_key_is_one_limit_shared_by_every_function_that_uses_it():
+    shared = [{"scope": "env", "key": '"openai"', "limit": 1}]
+    first = _function("svc-env-a", "svc/env", concurrency=shared)
+    second = _function("svc-env-b", "svc/env", concurrency=shared)
+    per_function = _function("svc-fn-c", "svc/env", concurrency=[{"scope": "fn", "key": '"openai"', "limit": 1}])
+
+    system_events_store([IncomingEvent("svc/env", {}, 1, "")], now=timezone.now())  # one run of each function
+
+    claimed = queue_claim(owner="test", capacity=3, lease_seconds=30)
+    functions = set(QueueItem.objects.filter(id__in=[c.id for c in claimed]).values_list("function__slug", flat=True))
+    assert len(claimed) == 2  # one of the two env-scoped functions waits; the fn-scoped one has its own limit
+    assert per_function.slug in functions
+    assert len(functions & {first.slug, second.slug}) == 1
