@@ -584,6 +584,8 @@ def _apply_ops(
             error = _error("UnsupportedOperation", f"opcode {op['op']!r} is not supported by the local engine")
             _run_fail(run, error, now=now)
             return Outcome("failed", detail={"error": error["message"]})
+    if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
+        return _step_run_inline_done(run, item, ops[0], now=now)
     if len(ops) > 1:
         run.force_step_plan = True
     step_done = False
@@ -642,6 +644,39 @@ def _apply_ops(
     _item_delete(item)
     _run_save_progress(run)
     return Outcome("noop", step=step_name)
+
+
+def _step_run_inline_done(run: Run, item: QueueItem, op: dict[str, Any], *, now: datetime) -> Outcome:
+    """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
+
+    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip.
+    """
+    hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH memo AS (
+              INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)
+              VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
+              ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING 1
+            ), next_discovery AS (
+              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s, lease_owner = NULL,
+                     lease_expires_at = NULL
+               WHERE id = %(item)s
+            )
+            UPDATE engine_run SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s
+            """,
+            {
+                "run": run.pk,
+                "hashed": hashed_id,
+                "name": name[:255],
+                "memo": json.dumps({"data": op.get("data")}),
+                "position": run.steps_done,
+                "now": now,
+                "item": item.pk,
+            },
+        )
+    return Outcome("step", step=name)
 
 
 def _planned_item(
