@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -33,6 +33,7 @@ from .errors import (
     CrmValidationError,
 )
 from .locks import SlotsExhausted, concurrency_slot
+from .mapping import id_from_location
 from .models import CrmConnection
 from .ratelimit import RateLimit, RateLimitExceeded, max_wait_seconds, rate_limit_pause, rate_limit_reserve
 
@@ -78,6 +79,8 @@ class CrmHttpClient:
     default_retry_after: ClassVar[float] = 5.0
     #: The media type of request and response bodies.
     media_type: ClassVar[str] = "application/json"
+    #: The provider's pure reader of a 400/422 JSON body into [{"field", "message"}] (its `mapping.field_errors`).
+    field_error_parser: ClassVar[Callable[[Any], list[dict[str, str]]] | None] = None
 
     def __init__(self, connection: CrmConnection, *, http: httpx.Client | None = None) -> None:
         self.connection = connection
@@ -286,8 +289,13 @@ class CrmHttpClient:
         return CrmError(f"{where}: unexpected answer", provider=self.provider, status=status)
 
     def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
-        """The CRM's field messages from a 400/422 body, as [{"field", "message"}]."""
-        return []
+        """The CRM's field messages from a 400/422 body, as [{"field", "message"}]; none when it is not JSON."""
+        if self.field_error_parser is None:
+            return []
+        try:
+            return self.field_error_parser(response.json())
+        except ValueError:
+            return []
 
     def conflict_existing_id(self, response: httpx.Response) -> str | None:
         """On a duplicate, the id of the record that already exists, when the CRM says."""
@@ -303,6 +311,18 @@ class CrmHttpClient:
                 provider=self.provider,
                 status=response.status_code,
             ) from None
+
+    def location_id(self, response: httpx.Response) -> str | None:
+        """The id of what a create made, from the `Location` header (None when absent)."""
+        return id_from_location(response.headers.get("Location"))
+
+    def created_without_id(self, response: httpx.Response, *, what: str, missing: str) -> CrmTransientError:
+        """A 2xx create whose id did not come back: retry later (the CRM's duplicate check finds the record)."""
+        return CrmTransientError(
+            f"{self.provider}: the {what} was created but {missing}",
+            provider=self.provider,
+            status=response.status_code,
+        )
 
     def close(self) -> None:
         self._http.close()

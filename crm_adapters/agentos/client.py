@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from crm_adapters.client import CrmHttpClient
 from crm_adapters.models import Provider
 from crm_adapters.ratelimit import RateLimit, configured_limit
@@ -26,6 +24,7 @@ PER_KEY = RateLimit(requests=50, per_seconds=60)
 class AgentOsClient(CrmHttpClient):
     provider = Provider.AGENTOS
     default_retry_after = 60.0
+    field_error_parser = staticmethod(mapping.field_errors)
 
     def base_url(self) -> str:
         return str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -35,12 +34,6 @@ class AgentOsClient(CrmHttpClient):
 
     def rate_limits(self, method: str) -> list[tuple[str, RateLimit]]:
         return [(self.limit_key("requests"), configured_limit(self.provider, "requests", PER_KEY))]
-
-    def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
-        try:
-            return mapping.field_errors(response.json())
-        except ValueError:
-            return []
 
     # --- endpoints ---
 

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from crm_adapters.base import CrmContact, CrmNote
+from crm_adapters.mapping import messages_by_field
 
 EMAIL_ID_PREFIX = "email:"
 PHONE_FIELDS = ("MobilePhone", "HomePhone", "WorkPhone")
@@ -56,11 +57,7 @@ def field_errors(body: Any) -> list[dict[str, str]]:
     if isinstance(body, dict):
         state = body.get("ModelState") or body.get("errors")
         if isinstance(state, dict):
-            return [
-                {"field": str(field).removeprefix("model."), "message": str(message)}
-                for field, messages in state.items()
-                for message in (messages if isinstance(messages, list) else [messages])
-            ]
+            return messages_by_field(state, prefix="model.")
         if body.get("Message"):
             return [{"field": "", "message": str(body["Message"])}]
     return []

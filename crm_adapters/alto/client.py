@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 
 from crm_adapters.client import ClientCredentialsMixin, CrmHttpClient
-from crm_adapters.errors import CrmTransientError
 from crm_adapters.models import Provider
 from crm_adapters.ratelimit import RateLimit, configured_limit
 
@@ -28,6 +27,7 @@ PER_CONNECTION = RateLimit(requests=10, per_seconds=1)
 class AltoClient(ClientCredentialsMixin, CrmHttpClient):
     provider = Provider.ALTO
     default_retry_after = 5.0
+    field_error_parser = staticmethod(mapping.field_errors)
 
     def base_url(self) -> str:
         if self.config.get("base_url"):
@@ -46,14 +46,8 @@ class AltoClient(ClientCredentialsMixin, CrmHttpClient):
     def rate_limits(self, method: str) -> list[tuple[str, RateLimit]]:
         return [(self.limit_key("requests"), configured_limit(self.provider, "requests", PER_CONNECTION))]
 
-    def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
-        try:
-            return mapping.field_errors(response.json())
-        except ValueError:
-            return []
-
     def conflict_existing_id(self, response: httpx.Response) -> str | None:
-        return mapping.id_from_location(response.headers.get("Location"))
+        return self.location_id(response)
 
     # --- endpoints ---
 
@@ -65,20 +59,16 @@ class AltoClient(ClientCredentialsMixin, CrmHttpClient):
 
     def create_contact(self, body: dict[str, Any]) -> str:
         response = self.request("POST", "/contacts", json=body)
-        contact_id = mapping.id_from_location(response.headers.get("Location"))
+        contact_id = self.location_id(response)
         if contact_id is None and response.content:
             contact_id = str((self.json_body(response) or {}).get("id") or "") or None
         if contact_id is None:
-            raise CrmTransientError(
-                "alto: the contact was created but its id did not come back",
-                provider=self.provider,
-                status=response.status_code,
-            )
+            raise self.created_without_id(response, what="contact", missing="its id did not come back")
         return contact_id
 
     def create_file_note(self, body: dict[str, Any]) -> str | None:
         response = self.request("POST", "/file-notes", json=body)
-        note_id = mapping.id_from_location(response.headers.get("Location"))
+        note_id = self.location_id(response)
         if note_id is None and response.content:
             body_json = self.json_body(response)
             note_id = str(body_json.get("id")) if isinstance(body_json, dict) and body_json.get("id") else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_adapters.base import CrmContact, CrmNote
+from crm_adapters.mapping import listed_errors, messages_by_field
 
 LEAD_SOURCE = "NurtureHub"
 FILE_NOTE_TYPE = "General"
@@ -41,33 +42,15 @@ def file_note_body(external_id: str, note: CrmNote, *, note_type: str = FILE_NOT
     return {"notes": note.text, "contactIds": [external_id], "fileNoteType": note_type}
 
 
-def id_from_location(location: str | None) -> str | None:
-    if not location:
-        return None
-    segment = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return segment or None
-
-
 def field_errors(body: Any) -> list[dict[str, str]]:
     """Alto's validation answers: a list `errors[{field, message}]`, or .NET's `errors: {field: [messages]}`."""
     if not isinstance(body, dict):
         return []
     errors = body.get("errors")
     if isinstance(errors, dict):
-        return [
-            {"field": str(field), "message": str(message)}
-            for field, messages in errors.items()
-            for message in (messages if isinstance(messages, list) else [messages])
-        ]
+        return messages_by_field(errors)
     if isinstance(errors, list):
-        return [
-            {
-                "field": str(item.get("field") or item.get("propertyName") or ""),
-                "message": str(item.get("message") or item.get("errorMessage") or ""),
-            }
-            for item in errors
-            if isinstance(item, dict)
-        ]
+        return listed_errors(errors, field_keys=("field", "propertyName"), message_keys=("message", "errorMessage"))
     if body.get("detail") or body.get("title"):
         return [{"field": "", "message": str(body.get("detail") or body.get("title"))}]
     return []

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from crm_adapters.client import CrmHttpClient
-from crm_adapters.errors import CrmNotFound, CrmTransientError
+from crm_adapters.errors import CrmNotFound
 from crm_adapters.models import Provider
 from crm_adapters.ratelimit import RateLimit, configured_limit
 
@@ -33,6 +31,7 @@ PER_CONNECTION = RateLimit(requests=5, per_seconds=1)
 class LoopClient(CrmHttpClient):
     provider = Provider.LOOP
     default_retry_after = 5.0
+    field_error_parser = staticmethod(mapping.field_errors)
 
     def base_url(self) -> str:
         return self.setting("base_url").rstrip("/")
@@ -42,12 +41,6 @@ class LoopClient(CrmHttpClient):
 
     def rate_limits(self, method: str) -> list[tuple[str, RateLimit]]:
         return [(self.limit_key("requests"), configured_limit(self.provider, "requests", PER_CONNECTION))]
-
-    def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
-        try:
-            return mapping.field_errors(response.json())
-        except ValueError:
-            return []
 
     # --- endpoints ---
 
@@ -75,11 +68,7 @@ class LoopClient(CrmHttpClient):
         answer = self.json_body(response)
         contact_id = answer.get("id") if isinstance(answer, dict) else None
         if not contact_id:
-            raise CrmTransientError(
-                "loop: the contact was created but its id did not come back",
-                provider=self.provider,
-                status=response.status_code,
-            )
+            raise self.created_without_id(response, what="contact", missing="its id did not come back")
         return str(contact_id)
 
     def patch_contact(self, contact_id: str, body: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_adapters.base import CrmContact, CrmNote, MarketingConsent
+from crm_adapters.mapping import listed_errors, messages_by_field
 
 
 def contact_body(contact: CrmContact) -> dict[str, Any]:
@@ -59,15 +60,7 @@ def field_errors(body: Any) -> list[dict[str, str]]:
         return []
     errors = body.get("errors")
     if isinstance(errors, dict):
-        return [
-            {"field": str(field), "message": str(message)}
-            for field, messages in errors.items()
-            for message in (messages if isinstance(messages, list) else [messages])
-        ]
+        return messages_by_field(errors)
     if isinstance(errors, list):
-        return [
-            {"field": str(item.get("field") or ""), "message": str(item.get("message") or "")}
-            for item in errors
-            if isinstance(item, dict)
-        ]
+        return listed_errors(errors)
     return [{"field": "", "message": str(body["message"])}] if body.get("message") else []

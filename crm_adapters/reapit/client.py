@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import httpx
-
 from crm_adapters.client import ClientCredentialsMixin, CrmHttpClient
-from crm_adapters.errors import CrmConflict, CrmTransientError
+from crm_adapters.errors import CrmConflict
 from crm_adapters.models import Provider
 from crm_adapters.ratelimit import RateLimit, configured_limit
 
@@ -30,6 +28,7 @@ CONCURRENT_PER_CUSTOMER = 5
 class ReapitClient(ClientCredentialsMixin, CrmHttpClient):
     provider = Provider.REAPIT
     default_retry_after = 1.0
+    field_error_parser = staticmethod(mapping.field_errors)
 
     def base_url(self) -> str:
         return str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -56,12 +55,6 @@ class ReapitClient(ClientCredentialsMixin, CrmHttpClient):
         slots = int(self.config.get("max_concurrency") or CONCURRENT_PER_CUSTOMER)
         return f"reapit:customer:{self.setting('customer_id')}", min(slots, CONCURRENT_PER_CUSTOMER)
 
-    def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
-        try:
-            return mapping.field_errors(response.json())
-        except ValueError:
-            return []
-
     # --- endpoints ---
 
     def search_contacts(self, *, email: str | None = None, page_size: int = 25) -> dict[str, Any]:
@@ -78,13 +71,9 @@ class ReapitClient(ClientCredentialsMixin, CrmHttpClient):
 
     def create_contact(self, body: dict[str, Any]) -> str:
         response = self.request("POST", "/contacts", json=body)
-        contact_id = mapping.id_from_location(response.headers.get("Location"))
+        contact_id = self.location_id(response)
         if contact_id is None:
-            raise CrmTransientError(
-                "reapit: the contact was created but no Location came back",
-                provider=self.provider,
-                status=response.status_code,
-            )
+            raise self.created_without_id(response, what="contact", missing="no Location came back")
         return contact_id
 
     def patch_contact(self, contact_id: str, body: dict[str, Any], *, etag: str) -> None:
@@ -99,7 +88,7 @@ class ReapitClient(ClientCredentialsMixin, CrmHttpClient):
 
     def create_journal_entry(self, body: dict[str, Any]) -> str | None:
         response = self.request("POST", "/journalEntries", json=body)
-        return mapping.id_from_location(response.headers.get("Location"))
+        return self.location_id(response)
 
 
 class StaleETag(CrmConflict):

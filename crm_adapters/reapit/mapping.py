@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_adapters.base import CrmContact, CrmNote, MarketingConsent
+from crm_adapters.mapping import listed_errors
 
 CONSENT_TO_REAPIT = {
     MarketingConsent.GRANTED: "grant",
@@ -106,23 +107,11 @@ def journal_entry_body(external_id: str, note: CrmNote, *, type_id: str, negotia
     }
 
 
-def id_from_location(location: str | None) -> str | None:
-    """Reapit answers a create with 201 and the new resource's URL in `Location`: the id is its last segment."""
-    if not location:
-        return None
-    segment = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return segment or None
-
-
 def field_errors(body: Any) -> list[dict[str, str]]:
     """Reapit's 400/422 body: `errors[{field, message}]` (with `description` as the general message)."""
     if not isinstance(body, dict):
         return []
-    errors = [
-        {"field": str(item.get("field") or ""), "message": str(item.get("message") or "")}
-        for item in body.get("errors") or []
-        if isinstance(item, dict)
-    ]
+    errors = listed_errors(body.get("errors") or [])
     if not errors and body.get("description"):
         errors.append({"field": "", "message": str(body["description"])})
     return errors

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from crm_adapters.client import CrmHttpClient
 from crm_adapters.errors import CrmTransientError
 from crm_adapters.models import Provider
@@ -23,6 +21,7 @@ class StreetClient(CrmHttpClient):
     media_type = "application/vnd.api+json"
     # Street documents no Retry-After; a minute is its rate window.
     default_retry_after = 60.0
+    field_error_parser = staticmethod(mapping.field_errors)
 
     def base_url(self) -> str:
         return str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -34,12 +33,6 @@ class StreetClient(CrmHttpClient):
         if method.upper() == "GET":
             return [(self.limit_key("reads"), configured_limit(self.provider, "reads", READS))]
         return [(self.limit_key("writes"), configured_limit(self.provider, "writes", WRITES))]
-
-    def field_errors(self, response: httpx.Response) -> list[dict[str, str]]:
-        try:
-            return mapping.field_errors(response.json())
-        except ValueError:
-            return []
 
     # --- endpoints ---
 

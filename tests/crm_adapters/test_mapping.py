@@ -8,6 +8,7 @@ from crm_adapters.agentos import mapping as agentos
 from crm_adapters.alto import mapping as alto
 from crm_adapters.base import CrmContact, MarketingConsent, contact_fill_blanks
 from crm_adapters.client import parse_retry_after
+from crm_adapters.mapping import id_from_location
 from crm_adapters.reapit import mapping as reapit
 from crm_adapters.street import mapping as street
 
@@ -74,8 +75,8 @@ def test_reapit_round_trip_keeps_names_phones_address_and_consent():
         (None, None),
     ],
 )
-def test_reapit_id_from_location(location, expected):
-    assert reapit.id_from_location(location) == expected
+def test_id_from_location(location, expected):
+    assert id_from_location(location) == expected
 
 
 def test_reapit_patch_adds_our_category_without_dropping_theirs():
