@@ -249,6 +249,31 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _log_push(
+    *,
+    connection: CrmConnection,
+    entity: str,
+    internal_id: str,
+    dedupe_key: str,
+    started: float,
+    status: str,
+    **fields: str,
+) -> CrmSyncLog:
+    """One push's sync-log row: the columns every outcome fills, plus the success- or error-only ones."""
+    return CrmSyncLog.objects.create(
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        provider=connection.provider,
+        direction=CrmSyncLog.Direction.PUSH,
+        entity=entity,
+        internal_id=internal_id,
+        dedupe_key=dedupe_key,
+        status=status,
+        duration_ms=_elapsed_ms(started),
+        **fields,
+    )
+
+
 def _record_success(
     *,
     connection: CrmConnection,
@@ -277,18 +302,15 @@ def _record_success(
         changes["last_synced_at"] = now
     # One transaction, one commit: the log row and the connection's state land together.
     with transaction.atomic():
-        CrmSyncLog.objects.create(
-            tenant_id=connection.tenant_id,
+        _log_push(
             connection=connection,
-            provider=connection.provider,
-            direction=CrmSyncLog.Direction.PUSH,
             entity=entity,
-            outcome=outcome,
-            external_id=external_id,
             internal_id=internal_id,
             dedupe_key=dedupe_key,
+            started=started,
             status=CrmSyncLog.Status.SUCCESS,
-            duration_ms=_elapsed_ms(started),
+            outcome=outcome,
+            external_id=external_id,
         )
         CrmConnection.objects.filter(pk=connection.pk).update(**changes)
     if connection.status == CrmConnection.Status.ERROR:
@@ -308,18 +330,15 @@ def _record_failure(
     dedupe_key: str = "",
 ) -> None:
     message = _redact(str(error), connection.secrets.values())
-    CrmSyncLog.objects.create(
-        tenant_id=connection.tenant_id,
+    _log_push(
         connection=connection,
-        provider=connection.provider,
-        direction=CrmSyncLog.Direction.PUSH,
         entity=entity,
         internal_id=internal_id,
         dedupe_key=dedupe_key,
+        started=started,
         status=CrmSyncLog.Status.ERROR,
         error_type=type(error).__name__,
         error=message,
-        duration_ms=_elapsed_ms(started),
     )
     logger.warning(
         "CRM %s %s failed: %s",
