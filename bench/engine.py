@@ -10,148 +10,24 @@ Run: `.venv/bin/python bench/engine.py [runs] [workers]` (defaults 1000 and 8; a
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from _setup import ROOT, setup_django
+from _setup import setup_django
+from _stack import TEST_APP_PATH, clear_engine_tables, percentile, send_events, test_app_stack
 
 FUNCTION = "engine-tests-three-step"
-SERVE_PATH = "/api/inngest-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
-
-
-@dataclass
-class Stack:
-    """A web server and a dispatcher on the bench database, with the dispatcher's log captured."""
-
-    name: str
-    workers: int
-    port: int = field(default_factory=_free_port)
-    processes: list[subprocess.Popen] = field(default_factory=list)
-    engine_log: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        from cryptography.fernet import Fernet
-
-        env = dict(os.environ)
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "tests.engine.bench_settings",
-                "EMBEDDED_DB_NAME": os.environ["EMBEDDED_DB_NAME"],
-                "DEBUG": "false",  # as in production: no query log, no debug pages
-                "SECRET_KEY": "bench-only",
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "CRM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                "INNGEST_DEV": "true",
-                "LOCAL_ENGINE_ENABLED": "true",
-                "INNGEST_BASE_URL": self.url,
-                "INNGEST_SERVE_URL": f"{self.url}/api/inngest",
-                "ENGINE_APP_URLS": f"{self.url}{SERVE_PATH}",
-                "ENGINE_WORKERS": str(self.workers),
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        return env
-
-    def start(self) -> None:
-        import httpx
-
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        env = self.env()
-        self.processes.append(
-            subprocess.Popen(  # noqa: S603
-                [*manage, "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # runserver logs every request there
-            )
-        )
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{self.url}{SERVE_PATH}", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the web server did not start")
-            time.sleep(0.2)
-        self.engine_log = Path(tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")[1])
-        env["LOG_LEVEL"] = "INFO"  # one JSON line per dispatch, parsed for the overhead figures
-        with self.engine_log.open("w") as log:
-            self.processes.append(
-                subprocess.Popen([*manage, "run_engine"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)  # noqa: S603
-            )
-        from jobs.engine.models import Function
-
-        while not Function.objects.filter(slug=FUNCTION, archived_at__isnull=True).exists():
-            if time.monotonic() > deadline:
-                raise SystemExit("the dispatcher did not sync the app")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    def dispatch_records(self, since_line: int = 0) -> list[dict]:
-        records = []
-        for line in self.engine_log.read_text().splitlines()[since_line:]:
-            if line.startswith("{") and '"msg": "dispatch"' in line:
-                records.append(json.loads(line))
-        return records
+SERVE_PATH = TEST_APP_PATH
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc), to report CPU per step per process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def clear_engine_tables() -> None:
-    from jobs.engine.models import Event, EventIdempotency, KeyQueue, QueueItem, Run
-
-    QueueItem.objects.all().delete()
-    Run.objects.all().delete()
-    Event.objects.all().delete()
-    EventIdempotency.objects.all().delete()
-    KeyQueue.objects.all().delete()
-
-
-def send_events(url: str, events: list[dict]) -> None:
-    import httpx
-
-    for start in range(0, len(events), 5000):
-        response = httpx.post(f"{url}/e/bench", json=events[start : start + 5000], timeout=120)
-        response.raise_for_status()
 
 
 def wait_for_completed(function: str, count: int, *, timeout: float = 1800) -> None:
@@ -221,7 +97,7 @@ def main() -> None:
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     setup_django("engine")
     clear_engine_tables()
-    stack = Stack("engine", workers)
+    stack = test_app_stack("engine", workers)
     stack.start()
     try:
         direct_steps_per_s = direct_baseline(stack.url, max(runs // 4, 50), workers)

@@ -15,7 +15,7 @@ import sys
 import time
 
 from _setup import setup_django
-from engine import Stack, clear_engine_tables, percentile, send_events
+from _stack import clear_engine_tables, percentile, send_events, test_app_stack
 
 FUNCTION = "engine-tests-fair"
 
@@ -51,7 +51,7 @@ def main() -> None:
     workers = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     setup_django("fairness")
     clear_engine_tables()
-    stack = Stack("fairness", workers)
+    stack = test_app_stack("fairness", workers)
     stack.start()
     try:
         from jobs.engine.models import Run

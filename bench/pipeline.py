@@ -15,112 +15,15 @@ Run: `.venv/bin/python bench/pipeline.py [busy] [quiet] [workers]` (defaults 100
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from _setup import ROOT, setup_django
+from _stack import Stack, clear_engine_tables
 
 AI_DELAY_SECONDS = 0.2
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Stack:
-    """A web server and one engine dispatcher on the bench database, as `make run` starts them."""
-
-    workers: int
-    openai_base_url: str
-    openai_key: str
-    port: int = field(default_factory=_free_port)
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        from cryptography.fernet import Fernet
-
-        env = dict(os.environ)
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "nurturehub.settings",
-                "EMBEDDED_DB_NAME": os.environ["EMBEDDED_DB_NAME"],
-                "DEBUG": "false",  # as in production: no query log, no debug pages
-                "SECRET_KEY": "bench-only",
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "CRM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),  # no CRM in this bench
-                "INNGEST_DEV": "true",
-                "LOCAL_ENGINE_ENABLED": "true",
-                "INNGEST_BASE_URL": self.url,
-                "INNGEST_SERVE_URL": f"{self.url}/api/inngest",
-                "ENGINE_WORKERS": str(self.workers),
-                "OPENAI_API_KEY": self.openai_key,
-                "OPENAI_BASE_URL": self.openai_base_url,
-                "OPENAI_TIMEOUT": "30",
-                "LOG_LEVEL": "ERROR",
-                # runserver serves each request in a new thread: persistent connections would pile up.
-                "CONN_MAX_AGE": "0",
-            }
-        )
-        return env
-
-    def start(self) -> None:
-        import httpx
-
-        from jobs.engine.models import Function
-
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        env = self.env()
-        self.processes.append(
-            subprocess.Popen(  # noqa: S603
-                [*manage, "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/inngest", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the web server did not start")
-            time.sleep(0.2)
-        self.processes.append(
-            subprocess.Popen(  # noqa: S603
-                [*manage, "run_engine"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-        )
-        while not Function.objects.filter(
-            slug="nurturehub-nurture-sequence-generate", archived_at__isnull=True
-        ).exists():
-            if time.monotonic() > deadline:
-                raise SystemExit("the dispatcher did not sync the app")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @dataclass
@@ -132,11 +35,11 @@ class Phase:
 
 
 def reset(tenants: list) -> None:
-    from jobs.engine.models import Event, EventIdempotency, KeyQueue, QueueItem, Run
     from jobs.models import EventLog, JobRun
     from tenants.models import CategoryAssignment, Contact, NurtureSequence
 
-    for model in (QueueItem, Run, Event, EventIdempotency, KeyQueue, EventLog, JobRun):
+    clear_engine_tables()
+    for model in (EventLog, JobRun):
         model.objects.all().delete()
     NurtureSequence.objects.filter(tenant__in=tenants).delete()
     CategoryAssignment.objects.filter(tenant__in=tenants).delete()
@@ -210,7 +113,20 @@ def main() -> None:
     quiet = make_tenant("bench-quiet", "Quiet Estates", quiet_count)
     busy_contacts = list(Contact.objects.filter(tenant=busy).order_by("id")[:busy_count])
     quiet_contacts = list(Contact.objects.filter(tenant=quiet).order_by("id")[:quiet_count])
-    stack = Stack(workers=workers, openai_base_url=ai.base_url, openai_key=ai.api_key)
+    stack = Stack(
+        "pipeline",
+        workers,
+        synced_function="nurturehub-nurture-sequence-generate",
+        log_level="ERROR",
+        extra_env={
+            "OPENAI_API_KEY": ai.api_key,
+            "OPENAI_BASE_URL": ai.base_url,
+            "OPENAI_TIMEOUT": "30",
+            # runserver serves each request in a new thread: persistent connections would pile up.
+            "CONN_MAX_AGE": "0",
+        },
+        startup_timeout=90,
+    )
     from django.conf import settings
 
     settings.INNGEST_BASE_URL = stack.url
