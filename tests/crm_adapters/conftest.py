@@ -51,9 +51,14 @@ def crm_servers() -> Iterator[dict[str, HTTPServer]]:
             server.stop()
 
 
-def _running(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Iterator[Any]:
+def _start(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Any:
+    """A fresh fake of this CRM on its session server (started on first use)."""
     server = servers.setdefault(fake_class.__name__, CrmHTTPServer())
-    fake = fake_class(server=server, **options).start()
+    return fake_class(server=server, **options).start()
+
+
+def _running(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Iterator[Any]:
+    fake = _start(fake_class, servers, **options)
     yield fake
     fake.stop()
 
@@ -64,8 +69,7 @@ def start_fake(crm_servers) -> Iterator[Callable[..., Any]]:
     started: list[FakeCrm] = []
 
     def start(fake_class: type[FakeCrm], **options: Any) -> Any:
-        server = crm_servers.setdefault(fake_class.__name__, CrmHTTPServer())
-        fake = fake_class(server=server, **options).start()
+        fake = _start(fake_class, crm_servers, **options)
         started.append(fake)
         return fake
 
