@@ -121,6 +121,7 @@ class Run(models.Model):
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     run_id = models.CharField(max_length=26, unique=True)
     function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="runs")

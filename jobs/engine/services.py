@@ -552,7 +552,7 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
         if item is None:
             return Outcome("lease-lost")
         run = item.run
-        if run.status in (Run.Status.COMPLETED, Run.Status.FAILED):
+        if run.status in FINISHED:
             _item_delete(item)
             return Outcome("stale")
         if response.status == 200 and response.from_sdk:
@@ -859,7 +859,8 @@ def _run_fail(run: Run, error: dict[str, Any], *, now: datetime) -> None:
         system_events_store([failed, _finished_event(run, {"error": error}, now=now)], now=now)
 
 
-RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed")
+RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
+FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
 def _announces_result(run: Run) -> bool:
@@ -884,3 +885,47 @@ def _run_event_data(run: Run) -> dict[str, Any]:
         "event": {**events[0], "user": {}} if events else {},
         "events": events,
     }
+
+
+# --- Cancelling -----------------------------------------------------------------------------------------
+
+
+class RunNotFound(LookupError):
+    """No run has that id."""
+
+
+class RunAlreadyFinished(ValueError):
+    """The run has ended (completed, failed or cancelled): there is nothing to cancel."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.run_id} already {run.status}; it cannot be cancelled")
+        self.status = run.status
+
+
+def run_cancel(*, run_id: str) -> Run:
+    """Cancel a queued, sleeping or between-steps run now (Inngest's `DELETE /v1/runs/{id}`).
+
+    Every queue item of the run goes, leased ones too: a step already executing finishes in the app, but its
+    answer then finds no lease and nothing follows it. Emits `inngest/function.cancelled` like Inngest does.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = Run.objects.select_for_update(of=("self",)).select_related("function").filter(run_id=run_id).first()
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        if run.status in FINISHED:
+            raise RunAlreadyFinished(run)
+        error = _error("FunctionCancelled", "function cancelled")
+        run.status, run.error, run.ended_at = Run.Status.CANCELLED, error, now
+        run.save(update_fields=["status", "error", "ended_at"])
+        removed, _ = QueueItem.objects.filter(run=run).delete()
+        cancelled = IncomingEvent(
+            name="inngest/function.cancelled",
+            data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},
+            ts=datetime_to_ms(now),
+            external_id=run.run_id,
+        )
+        if _announces_result(run):
+            system_events_store([cancelled, _finished_event(run, {"error": error}, now=now)], now=now)
+    logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
+    return run

@@ -9,4 +9,5 @@ from . import views
 urlpatterns = [
     path("e/<str:event_key>", views.event_intake, name="engine-event-intake"),
     path("fn/register", views.function_register, name="engine-function-register"),
+    path("v1/runs/<str:run_id>", views.run_cancel_view, name="engine-run-cancel"),
 ]

@@ -1,4 +1,4 @@
-"""The Inngest server's HTTP side that the SDK calls: event intake and function registration.
+"""The Inngest server's HTTP side that the SDK calls: event intake, function registration, cancelling a run.
 
 Mounted at the web origin's root (the SDK drops any path prefix). Every bad request gets a 4xx with a message
 that says what was wrong, and stores nothing.
@@ -15,11 +15,11 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
 from .registry import app_register
-from .services import events_ingest
+from .services import RunAlreadyFinished, RunNotFound, events_ingest, run_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,8 @@ def _intake_error(status: int, message: str) -> JsonResponse:
 @require_POST
 def function_register(request: HttpRequest) -> JsonResponse:
     """`POST /fn/register`: store the app's functions; answers as Inngest's dev server does."""
-    signing_key = settings.INNGEST_SIGNING_KEY
-    if signing_key and not settings.INNGEST_DEV:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(token.encode(), hashed_signing_key(signing_key).encode()):
-            return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    if not _signing_key_matches(request):
+        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     try:
         body = json.loads(request.body)
     except ValueError as error:
@@ -70,3 +67,27 @@ def function_register(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"ok": True, "modified": result.modified, "app_id": str(result.app.id), "sync_id": str(uuid.uuid4())}
     )
+
+
+def _signing_key_matches(request: HttpRequest) -> bool:
+    """Dev mode needs no key; otherwise the Bearer is the signing key, raw (REST API) or hashed (the SDK's sync)."""
+    signing_key = settings.INNGEST_SIGNING_KEY
+    if not signing_key or settings.INNGEST_DEV:
+        return True
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
+    return any(hmac.compare_digest(token, key.encode()) for key in (signing_key, hashed_signing_key(signing_key)))
+
+
+@csrf_exempt
+@require_http_methods(["DELETE"])
+def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
+    """`DELETE /v1/runs/<run_id>`: cancel a run (Inngest's REST API); 404 unknown, 409 already finished."""
+    if not _signing_key_matches(request):
+        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    try:
+        run = run_cancel(run_id=run_id)
+    except RunNotFound as error:
+        return JsonResponse({"error": str(error)}, status=404)
+    except RunAlreadyFinished as error:
+        return JsonResponse({"error": str(error), "status": error.status}, status=409)
+    return JsonResponse({"data": {"run_id": run.run_id, "status": run.status}})
