@@ -1,7 +1,8 @@
 """The monitoring admin: event log, runs (and failed runs) with their step timeline, the dashboard, replays.
 
 Everything here is read-only; the only writes are the replay actions, which need the `jobs.replay_jobrun`
-permission, go through a confirmation page and re-emit through `jobs.emit` (see jobs/replay.py).
+permission, go through a confirmation page and re-emit through `jobs.emit` (see jobs/replay.py), and the cancel
+actions, which need `jobs.cancel_jobrun` and ask the Inngest server to cancel the run (see jobs/cancel.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from .cancel import CancelError, jobrun_cancel
 from .models import EventLog, FailedJobRun, JobRun, StepAttempt
 from .replay import MAX_BULK_REPLAY, events_replay, replayable_events, runs_replay
 from .selectors import runs_dashboard
 from .tracking import TERMINAL
 
 REPLAY_PERMISSION = "jobs.replay_jobrun"
+CANCEL_PERMISSION = "jobs.cancel_jobrun"
+MAX_BULK_CANCEL = 100  # one DELETE per run to the Inngest server, inside the admin request
 
 # The admin index shows the dashboard link first (templates/admin/nurturehub_index.html).
 admin.site.index_template = "admin/nurturehub_index.html"
@@ -49,6 +53,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_PERMISSION)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(CANCEL_PERMISSION)
 
 
 def pretty_json(value: object) -> str:
@@ -318,7 +325,7 @@ class JobRunAdmin(ReadOnlyAdmin):
     list_select_related = ["tenant"]
     show_full_result_count = False
     list_per_page = 50
-    actions = ["replay_runs"]
+    actions = ["replay_runs", "cancel_runs"]
     fields = [
         "run_id",
         "function_id",
@@ -343,6 +350,7 @@ class JobRunAdmin(ReadOnlyAdmin):
         return [
             path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="jobs_jobrun_dashboard"),
             path("<path:object_id>/replay/", self.admin_site.admin_view(self.replay_view), name="jobs_jobrun_replay"),
+            path("<path:object_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="jobs_jobrun_cancel"),
             *super().get_urls(),
         ]
 
@@ -444,7 +452,12 @@ class JobRunAdmin(ReadOnlyAdmin):
     # views
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "can_replay": self.has_replay_permission(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "can_replay": self.has_replay_permission(request),
+            "can_cancel": self.has_cancel_permission(request),
+            "terminal_statuses": TERMINAL,
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
@@ -531,6 +544,100 @@ class JobRunAdmin(ReadOnlyAdmin):
             hidden=_action_hidden(request, "replay_runs"),
         )
 
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        run = get_object_or_404(JobRun, pk=object_id)
+        if not (self.has_view_permission(request, run) and self.has_cancel_permission(request)):
+            return HttpResponse(status=403)
+        back = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[run.pk])
+        if run.status in TERMINAL:
+            self.message_user(
+                request, f"Run {run.run_id} already {run.status}: it cannot be cancelled.", messages.ERROR
+            )
+            return HttpResponseRedirect(back)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            _report_cancel(self, request, *_cancel_runs([run]))
+            return HttpResponseRedirect(back)
+        return _confirm_cancel(self, request, title="Cancel this run?", runs=[run], skipped=[], hidden={})
+
+    @admin.action(description="Cancel the selected running/retrying runs", permissions=["cancel"])
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> HttpResponse | None:
+        runs = list(queryset.exclude(status__in=TERMINAL).order_by("pk")[: MAX_BULK_CANCEL + 1])
+        finished = queryset.filter(status__in=TERMINAL).select_related(None).only("run_id", "status")[:50]
+        skipped = [f"run {run.run_id}: already {run.status}" for run in finished]
+        if len(runs) > MAX_BULK_CANCEL:
+            self.message_user(
+                request,
+                f"Refused: more than {MAX_BULK_CANCEL} unfinished runs selected; narrow the filter.",
+                messages.WARNING,
+            )
+            return None
+        if request.POST.get("confirm") == "yes":
+            cancelled, failures = _cancel_runs(runs)
+            _report_cancel(self, request, cancelled, failures + skipped)
+            return None
+        return _confirm_cancel(
+            self,
+            request,
+            title="Cancel runs?",
+            runs=runs,
+            skipped=skipped,
+            hidden=_action_hidden(request, "cancel_runs"),
+        )
+
+
+# --- cancel ------------------------------------------------------------------------------------------------------
+
+
+def _cancel_runs(runs: list[JobRun]) -> tuple[list[str], list[str]]:
+    """Cancel each run on the server; (cancelled run ids, why each other one was not)."""
+    cancelled: list[str] = []
+    failures: list[str] = []
+    for run in runs:
+        try:
+            jobrun_cancel(run=run)
+        except CancelError as error:
+            failures.append(str(error))
+        else:
+            cancelled.append(run.run_id)
+    return cancelled, failures
+
+
+def _confirm_cancel(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    title: str,
+    runs: list[JobRun],
+    skipped: list[str],
+    hidden: dict[str, Any],
+) -> TemplateResponse:
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        "runs": runs,
+        "skipped": skipped,
+        "hidden": hidden,
+        "selected_ids": hidden.pop("_selected_ids", []),
+    }
+    return TemplateResponse(request, "admin/jobs/cancel_confirmation.html", context)
+
+
+def _report_cancel(
+    model_admin: admin.ModelAdmin, request: HttpRequest, cancelled: list[str], failed: list[str]
+) -> None:
+    if cancelled:
+        model_admin.message_user(
+            request,
+            f"Cancelled {len(cancelled)} run(s) on the Inngest server and marked them cancelled "
+            f"({', '.join(cancelled[:5])}); a step already executing finishes, nothing runs after it.",
+            messages.SUCCESS,
+        )
+    if failed:
+        model_admin.message_user(request, f"Not cancelled ({len(failed)}): " + "; ".join(failed[:5]), messages.ERROR)
+    if not cancelled and not failed:
+        model_admin.message_user(request, "Nothing to cancel.", messages.INFO)
+
 
 def _error_cell(attempt: StepAttempt) -> str:
     if not attempt.error:
@@ -549,6 +656,7 @@ class FailedJobRunAdmin(JobRunAdmin):
     """The failed runs only: where "why didn't this agency's emails get generated?" starts."""
 
     list_filter = [FunctionFilter, "tenant", EventNameFilter, StartedWithinFilter, ErrorTypeFilter]
+    actions = ["replay_runs"]  # failed runs have finished: nothing to cancel
 
     def get_urls(self):
         return super(JobRunAdmin, self).get_urls()

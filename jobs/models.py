@@ -79,7 +79,10 @@ class JobRun(models.Model):
             models.Index(fields=["-started_at"], name="jobrun_started"),
             models.Index(fields=["tenant", "-started_at"], name="jobrun_tenant_started"),
         ]
-        permissions = [("replay_jobrun", "Can replay runs (re-emit their events)")]
+        permissions = [
+            ("replay_jobrun", "Can replay runs (re-emit their events)"),
+            ("cancel_jobrun", "Can cancel runs (on the Inngest server)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.function_id} {self.run_id} ({self.status})"
