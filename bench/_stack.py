@@ -121,7 +121,11 @@ class Stack:
                 self._start_dispatcher(manage, env, stderr=log)
         else:
             self._start_dispatcher(manage, env, stderr=subprocess.DEVNULL)
-        while not Function.objects.filter(slug=self.synced_function, archived_at__isnull=True).exists():
+        # The function row survives from earlier runs on this database; only its app's URL being this stack's
+        # (the dispatcher's sync updates it) says the runs will be sent here, not to a port that is gone.
+        while not Function.objects.filter(
+            slug=self.synced_function, archived_at__isnull=True, app__url__startswith=self.url
+        ).exists():
             if time.monotonic() > deadline:
                 raise SystemExit("the dispatcher did not sync the app")
             time.sleep(0.2)
