@@ -146,12 +146,15 @@ def _refresh_attempts(run: JobRun) -> int:
 
 
 def run_mark(run: JobRun, *, status: str, **fields: Any) -> None:
-    """Move the run to `status`; a finished run is never moved back to running/retrying by a late request."""
+    """Move the run to `status`; a late request never moves a finished run back, nor a cancelled one to done."""
     queryset = JobRun.objects.filter(pk=run.pk)
     if status not in TERMINAL:
         queryset = queryset.exclude(status__in=TERMINAL)
     elif status == JobRun.Status.FAILED:
         queryset = queryset.filter(~Q(status__in=[JobRun.Status.COMPLETED, JobRun.Status.CANCELLED]))
+    elif status == JobRun.Status.COMPLETED:
+        # A run cancelled while its last step was executing stays cancelled, as the server has it.
+        queryset = queryset.exclude(status=JobRun.Status.CANCELLED)
     queryset.update(status=status, updated_at=timezone.now(), **fields)
 
 

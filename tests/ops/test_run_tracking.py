@@ -218,3 +218,23 @@ def test_retry_after_inside_a_step_is_recorded_on_that_step_with_its_delay(live_
     assert 40 <= delay <= 45  # the step's own Retry-After, not Inngest's default table
     assert run.step_attempts.get(step_id="push-contact", attempt=2).status == StepAttempt.Status.COMPLETED
     assert (run.status, run.attempts) == ("completed", 1)
+
+
+def test_a_late_completion_does_not_undo_a_cancellation(tenant):
+    from django.utils import timezone
+
+    from jobs.tracking import run_mark
+
+    run = JobRun.objects.create(
+        run_id=str(ULID()),
+        function_id=FUNCTION,
+        tenant=tenant,
+        status=JobRun.Status.CANCELLED,
+        started_at=timezone.now(),
+    )
+    run_mark(run, status=JobRun.Status.COMPLETED, output={"late": True})
+    run.refresh_from_db()
+    assert (run.status, run.output) == (JobRun.Status.CANCELLED, None)
+    run_mark(run, status=JobRun.Status.RUNNING)
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.CANCELLED
