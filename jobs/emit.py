@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from nurturehub.db import copy_insert
 from tenants.models import Tenant
 
 from .client import sending_client
@@ -194,52 +195,14 @@ def _store(name: str, events: list[E], ids: list[str], *, source: str, fresh: bo
 # Above this many rows, COPY replaces bulk_create: Django quotes every parameter client-side, which costs more
 # than the database's own work at thousands of rows (bench/emit.py shows the difference).
 COPY_THRESHOLD = 200
-_COPY_COLUMNS = (
-    "event_id",
-    "name",
-    "tenant_id",
-    "payload",
-    "status",
-    "source",
-    "created_at",
-    "errors",
-    "last_error",
-    "send_attempts",
-)
 
 
 def _insert(rows: list[EventLog]) -> None:
     if len(rows) < COPY_THRESHOLD:
         EventLog.objects.bulk_create(rows)
         return
-    table = EventLog._meta.db_table
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                row.created_at = now
-                copy.write_row(
-                    (
-                        row.event_id,
-                        row.name,
-                        row.tenant_id,
-                        json.dumps(row.payload),
-                        row.status,
-                        row.source,
-                        now,
-                        "[]",
-                        "",
-                        0,
-                    )
-                )
-        # Table names come from the model, never from input.
-        cursor.execute(
-            f"SELECT event_id, id FROM {table} WHERE event_id = ANY(%s)",  # noqa: S608
-            [[row.event_id for row in rows]],
-        )
-        ids = dict(cursor.fetchall())
+    copy_insert(EventLog, rows, allocate_ids=True)
     for row in rows:
-        row.id = ids[row.event_id]
         row._state.adding = False
 
 

@@ -12,18 +12,18 @@ import csv
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import IO, Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, connections, models, transaction
+from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from jobs.emit import emit_many
 from jobs.events import ContactCategoryAssigned
+from nurturehub.db import copy_insert
 
 from .models import Category, CategoryAssignment, Contact, Membership, Tenant
 
@@ -187,35 +187,6 @@ def _batches(
         yield batch
 
 
-def _copy_insert(model: type[Any], objects: Iterable[Any], *, allocate_ids: bool = False) -> None:
-    """INSERT many rows with COPY: Django's bulk_create prepares every value in Python, which costs more than
-    the database's own work at thousands of rows (bench/import.py). Values go through each field's own
-    `pre_save` / `get_db_prep_save` where they need it, so defaults and auto_now behave as with `save()`.
-    `objects` may yield one reused instance per row (each is written before the next is read)."""
-    meta = model._meta
-    with connection.cursor() as cursor:
-        if allocate_ids:
-            objects = list(objects)
-            if not objects:
-                return
-            # Table and column names come from the model, never from input.
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, meta.pk.column, len(objects)],
-            )
-            for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
-                obj.pk = pk
-        fields = list(meta.concrete_fields)
-        database = connections[connection.alias]  # the real connection, not the thread-local proxy (hot loop)
-        readers = [_value_reader(field, database) for field in fields]
-        columns = ", ".join(database.ops.quote_name(field.column) for field in fields)
-        with cursor.cursor.copy(f"COPY {database.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objects:
-                if obj.pk is None:
-                    raise ValueError(f"{meta.label}: COPY needs the primary keys (a default or allocate_ids=True)")
-                copy.write_row([read(obj) for read in readers])
-
-
 def _copy_new_contacts(*, tenant: Tenant, rows: list[ValidRow], now: Any) -> list[tuple[Any, str, str]]:
     """COPY the new contacts through one reused instance (a Model() per row costs as much as the insert);
     returns (contact id, category, previous category "") for those that get a category."""
@@ -233,29 +204,8 @@ def _copy_new_contacts(*, tenant: Tenant, rows: list[ValidRow], now: Any) -> lis
                 assigned.append((prototype.id, row.category, ""))
             yield prototype
 
-    _copy_insert(Contact, filled())
+    copy_insert(Contact, filled())
     return assigned
-
-
-# Fields whose Python value psycopg writes as is (on PostgreSQL): read the attribute, skip Django's preparation.
-_PLAIN_FIELDS = (
-    models.CharField,
-    models.TextField,
-    models.BooleanField,
-    models.IntegerField,
-    models.UUIDField,
-    models.ForeignKey,
-)
-
-
-def _value_reader(field: models.Field, database: Any) -> Callable[[Any], Any]:
-    if isinstance(field, _PLAIN_FIELDS):
-        return attrgetter(field.attname)
-    if type(field) is models.DateTimeField:  # aware datetimes are written as they are; auto_now via pre_save
-        if field.auto_now or field.auto_now_add:
-            return lambda obj: field.pre_save(obj, True)
-        return attrgetter(field.attname)
-    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), database)
 
 
 def _set_categories(*, tenant: Tenant, changes: list[tuple[Contact, str, str]], now: Any) -> None:
@@ -296,7 +246,7 @@ def _record_assignments(
         )
         for contact_id, category, previous in changes
     ]
-    _copy_insert(CategoryAssignment, rows, allocate_ids=True)
+    copy_insert(CategoryAssignment, rows, allocate_ids=True)
     emit_many(
         ContactCategoryAssigned,
         [
