@@ -26,6 +26,7 @@ from jobs.events import ContactCategoryAssigned
 from nurturehub.db import copy_insert
 
 from .models import Category, CategoryAssignment, Contact, Membership, Tenant
+from .services import category_assigned_data
 
 BATCH_SIZE = 1000
 MAX_LENGTHS = {"first_name": 100, "last_name": 100, "email": 254, "phone": 40, "address": 2000}
@@ -247,23 +248,7 @@ def _record_assignments(
         for contact_id, category, previous in changes
     ]
     copy_insert(CategoryAssignment, rows, allocate_ids=True)
-    emit_many(
-        ContactCategoryAssigned,
-        [
-            {
-                "tenant_id": tenant.id,
-                "contact_id": contact_id,
-                "category": category,
-                "previous_category": previous or None,
-                "assignment_id": row.pk,
-                "assigned_by": assigned_by.pk if assigned_by else None,
-                "source": source,
-                "assigned_at": now,
-            }
-            for (contact_id, category, previous), row in zip(changes, rows, strict=True)
-        ],
-        source=f"tenants:{source}",
-    )
+    emit_many(ContactCategoryAssigned, [category_assigned_data(row) for row in rows], source=f"tenants:{source}")
 
 
 def contacts_assign_category_bulk(

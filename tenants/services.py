@@ -144,6 +144,20 @@ def contact_archive(*, tenant: Tenant, contact: Contact) -> Contact:
     return contact
 
 
+def category_assigned_data(assignment: CategoryAssignment) -> dict[str, Any]:
+    """The `contact/category.assigned` payload of a history row: one shape for single and bulk assignment."""
+    return {
+        "tenant_id": assignment.tenant_id,
+        "contact_id": assignment.contact_id,
+        "category": assignment.to_category,
+        "previous_category": assignment.from_category or None,
+        "assignment_id": assignment.pk,
+        "assigned_by": assignment.assigned_by_id,
+        "source": assignment.source,
+        "assigned_at": assignment.assigned_at,
+    }
+
+
 def contact_assign_category(
     *,
     tenant: Tenant,
@@ -175,23 +189,9 @@ def contact_assign_category(
             source=source,
             assigned_at=now,
         )
-        previous = contact.category or None
         contact.category = category
         contact.save(update_fields=["category", "updated_at"])
-        emit(
-            ContactCategoryAssigned,
-            {
-                "tenant_id": tenant.id,
-                "contact_id": contact.id,
-                "category": category,
-                "previous_category": previous,
-                "assignment_id": assignment.id,
-                "assigned_by": assigned_by.pk if assigned_by else None,
-                "source": source,
-                "assigned_at": now,
-            },
-            source=f"tenants:{source}",
-        )
+        emit(ContactCategoryAssigned, category_assigned_data(assignment), source=f"tenants:{source}")
     return assignment
 
 
