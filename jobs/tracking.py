@@ -158,6 +158,17 @@ def run_mark(run: JobRun, *, status: str, **fields: Any) -> None:
     queryset.update(status=status, updated_at=timezone.now(), **fields)
 
 
+def _run_fail(run: JobRun, *, error_type: str, message: str) -> None:
+    run_mark(
+        run,
+        status=JobRun.Status.FAILED,
+        error={"name": error_type, "message": message},
+        error_type=error_type[:200],
+        finished_at=timezone.now(),
+        attempts=_refresh_attempts(run),
+    )
+
+
 def _next_retry(error: BaseException | None, attempt_index: int) -> datetime | None:
     if isinstance(error, inngest.RetryAfterError):
         return _aware(error.retry_after)
@@ -312,14 +323,7 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         final = not _retriable(error) or attempt >= max_attempts
         if isinstance(error, inngest.StepError):
             # A step that already used up its retries, re-raised from its memo: its own attempts are recorded.
-            run_mark(
-                run,
-                status=JobRun.Status.FAILED,
-                error={"name": error_type, "message": message},
-                error_type=error_type[:200],
-                finished_at=timezone.now(),
-                attempts=_refresh_attempts(run),
-            )
+            _run_fail(run, error_type=error_type, message=message)
             return
         step_attempt_upsert(
             run=run,
@@ -334,14 +338,7 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
             next_retry_at=None if final else _next_retry(error, attempt - 1),
         )
         if final:
-            run_mark(
-                run,
-                status=JobRun.Status.FAILED,
-                error={"name": error_type, "message": message},
-                error_type=error_type[:200],
-                finished_at=timezone.now(),
-                attempts=_refresh_attempts(run),
-            )
+            _run_fail(run, error_type=error_type, message=message)
         else:
             run_mark(run, status=JobRun.Status.RETRYING, attempts=_refresh_attempts(run))
 
