@@ -1,5 +1,6 @@
-"""The process stack the engine, fairness and pipeline benchmarks run against: a web server (`manage.py
-runserver`) and one dispatcher (`manage.py run_engine`) as processes of their own, as in production, on the
+"""The process stack the engine, fairness, pipeline and scale benchmarks run against: the web server (gunicorn,
+as `make run` and production start it: `nurturehub/web.py`) and one dispatcher (`manage.py run_engine`) as
+processes of their own, as in production, on the
 bench's own database. One place starts, waits for and stops them, so the three scripts measure the same thing.
 
 Call `setup_django(...)` (bench/_setup.py) first: `Stack.start` reads the engine's tables to see the app synced.
@@ -91,16 +92,17 @@ class Stack:
         import httpx
 
         from jobs.engine.models import Function
+        from nurturehub.web import web_server_command
 
         manage = [sys.executable, str(ROOT / "manage.py")]
         env = self.env()
         self.processes.append(
             subprocess.Popen(  # noqa: S603
-                [*manage, "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+                web_server_command(f"127.0.0.1:{self.port}"),
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # runserver logs every request there
+                stderr=subprocess.DEVNULL,
             )
         )
         probe = f"{self.url}{self.app_path or DEFAULT_SERVE_PATH}"
