@@ -21,7 +21,6 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from crm_adapters.errors import CrmError, CrmRateLimited
-from tenants.selectors import ContactNotFound
 
 TENANT_KEY = "event.data.tenantId"
 
@@ -152,8 +151,9 @@ def retry_decision(category: FunctionCategory, *, attempt: int, error: Exception
     """What to raise for `error` under the category's policy: RetryAfterError, NonRetriableError, or the error."""
     if isinstance(error, inngest.RetryAfterError | inngest.NonRetriableError):
         return error
-    if isinstance(error, PermanentJobError | ContactNotFound | ValidationError):
-        # A missing row or invalid data is the same on every attempt.
+    if isinstance(error, PermanentJobError | ValidationError):
+        # A missing row or invalid data is the same on every attempt (`jobs.steps` maps the apps' domain errors
+        # to PermanentJobError at the step boundary, so this module knows no app's errors but the CRMs').
         return inngest.NonRetriableError(f"{type(error).__name__}: {error}")
     if isinstance(error, TransientJobError | OperationalError | InterfaceError | SMTPException | ConnectionError):
         # A lost database connection, an SMTP server hanging up: transient, under the category's backoff.

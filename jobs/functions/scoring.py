@@ -14,7 +14,8 @@ from jobs.events import AlertHotLeadFire, LeadIntentScore
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory, policy_for
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
-from tenants.services import hot_lead_alert_recent, intent_score_recompute, intent_scores_decay_batch
+from tenants.selectors import hot_lead_alert_recent
+from tenants.services import intent_score_recompute, intent_scores_decay_batch
 
 from .base import job_function, with_failure_recorder
 

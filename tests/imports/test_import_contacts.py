@@ -164,7 +164,7 @@ def test_dry_run_writes_and_emits_nothing(tmp_path, tenant, event_api):
 
 def test_an_interrupted_import_leaves_whole_batches_and_a_rerun_completes_it(tmp_path, tenant, event_api):
     path = write_csv(tmp_path, [[f"r{i}@example.co.uk", "A", "B", "", "", "seller", ""] for i in range(10)])
-    real = imports._record_assignments
+    real = imports.category_assignments_record
     calls = {"n": 0}
 
     def crash_on_third_batch(**kwargs):
@@ -174,7 +174,7 @@ def test_an_interrupted_import_leaves_whole_batches_and_a_rerun_completes_it(tmp
         return real(**kwargs)
 
     with (
-        mock.patch.object(imports, "_record_assignments", crash_on_third_batch),
+        mock.patch.object(imports, "category_assignments_record", crash_on_third_batch),
         pytest.raises(KeyboardInterrupt),
     ):
         run(path, tenant, "--batch-size", "3")
