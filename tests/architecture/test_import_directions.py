@@ -76,3 +76,15 @@ def test_the_event_catalogue_needs_only_the_categories_leaf_module():
 
 def test_the_retry_policy_knows_no_app_but_the_crm_errors():
     assert _offenders({"jobs.policy": SOURCES["jobs.policy"]}, ("tenants",)) == {}
+
+
+def test_the_sdks_private_names_are_read_in_one_module():
+    offenders = _offenders(_outside("jobs.inngest_compat", "jobs.engine"), ("inngest._internal",))
+    assert offenders == {}
+    readers = [
+        path
+        for app in APPS
+        for path in (ROOT / app).rglob("*.py")
+        if "._opts" in path.read_text() and _module_name(path) != "jobs.inngest_compat"
+    ]
+    assert readers == []
