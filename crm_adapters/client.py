@@ -48,8 +48,8 @@ def tls_context() -> ssl.SSLContext:
 
 def http_timeout() -> httpx.Timeout:
     """Explicit timeouts for every CRM call (settings CRM_HTTP_TIMEOUT / CRM_HTTP_CONNECT_TIMEOUT, seconds)."""
-    total = float(getattr(settings, "CRM_HTTP_TIMEOUT", 20.0))
-    connect = float(getattr(settings, "CRM_HTTP_CONNECT_TIMEOUT", 5.0))
+    total = float(settings.CRM_HTTP_TIMEOUT)
+    connect = float(settings.CRM_HTTP_CONNECT_TIMEOUT)
     return httpx.Timeout(total, connect=min(connect, total))
 
 

@@ -113,13 +113,13 @@ def rate_limit_pause(*, key: str, limit: RateLimit, seconds: float) -> None:
 
 
 def max_wait_seconds() -> float:
-    """How long one call may sleep for its slot before giving up with a retry-after (settings, default 10 s)."""
-    return float(getattr(settings, "CRM_RATE_LIMIT_MAX_WAIT", 10.0))
+    """How long one call may sleep for its slot before giving up with a retry-after (CRM_RATE_LIMIT_MAX_WAIT)."""
+    return float(settings.CRM_RATE_LIMIT_MAX_WAIT)
 
 
 def configured_limit(provider: str, name: str, default: RateLimit) -> RateLimit:
     """The documented default, unless settings.CRM_RATE_LIMITS["<provider>.<name>"] overrides it."""
-    override = getattr(settings, "CRM_RATE_LIMITS", {}).get(f"{provider}.{name}")
+    override = settings.CRM_RATE_LIMITS.get(f"{provider}.{name}")
     if not override:
         return default
     return RateLimit(

@@ -72,7 +72,7 @@ DEFAULTS: dict[FunctionCategory, CategoryPolicy] = {
 
 def policy_for(category: FunctionCategory) -> CategoryPolicy:
     """The category's policy: the defaults above, overridden by `settings.JOBS_POLICY[category]`."""
-    overrides = getattr(settings, "JOBS_POLICY", {}).get(str(category), {})
+    overrides = settings.JOBS_POLICY.get(str(category), {})
     return replace(DEFAULTS[category], **overrides)
 
 

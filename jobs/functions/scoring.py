@@ -108,7 +108,7 @@ def intent_score_decay(ctx: inngest.ContextSync) -> dict[str, Any]:
     with run_log_context(ctx, function=DECAY_FN_ID, tenant=None):
         started = ctx.step.run("start", lambda: timezone.now().isoformat())
         now = datetime.fromisoformat(started)
-        batch_size = int(getattr(settings, "JOBS_DECAY_BATCH_SIZE", 500))
+        batch_size = int(settings.JOBS_DECAY_BATCH_SIZE)
         cursor: str | None = None
         examined = decayed = batches = 0
         while batches < MAX_DECAY_BATCHES:

@@ -88,3 +88,14 @@ def test_the_sdks_private_names_are_read_in_one_module():
         if "._opts" in path.read_text() and _module_name(path) != "jobs.inngest_compat"
     ]
     assert readers == []
+
+
+def test_settings_are_read_directly_so_their_defaults_live_in_settings_py_only():
+    # jobs/engine is left out: the engine is a separable app whose settings may be absent from a host project.
+    readers = [
+        str(path.relative_to(ROOT))
+        for app in APPS
+        for path in (ROOT / app).rglob("*.py")
+        if "getattr(settings," in path.read_text() and "engine" not in path.parts
+    ]
+    assert readers == []
