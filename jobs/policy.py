@@ -155,8 +155,11 @@ def retry_decision(category: FunctionCategory, *, attempt: int, error: Exception
         # A missing row or invalid data is the same on every attempt (`jobs.steps` maps the apps' domain errors
         # to PermanentJobError at the step boundary, so this module knows no app's errors but the CRMs').
         return inngest.NonRetriableError(f"{type(error).__name__}: {error}")
-    if isinstance(error, TransientJobError | OperationalError | InterfaceError | SMTPException | ConnectionError):
-        # A lost database connection, an SMTP server hanging up: transient, under the category's backoff.
+    if isinstance(
+        error, TransientJobError | OperationalError | InterfaceError | SMTPException | ConnectionError | TimeoutError
+    ):
+        # A lost database connection, an SMTP server hanging up or not answering within EMAIL_TIMEOUT: transient,
+        # under the category's backoff.
         return retry_after(category, attempt=attempt, message=f"{type(error).__name__}: {error}")
     if isinstance(error, openai.OpenAIError):
         return _openai_decision(category, attempt=attempt, error=error)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
+from django.db import connection as db
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -69,40 +74,62 @@ def hot_lead_alert_create(
     return AlertCreated(alert, created=True)
 
 
+@contextmanager
+def _one_sender_at_a_time(alert_id: Any) -> Iterator[None]:
+    """A session advisory lock per alert: not a transaction, so no row stays locked while SMTP talks, and
+    PostgreSQL releases it by itself if the process dies mid-send."""
+    digest = hashlib.blake2b(f"hot-lead-alert-email:{alert_id}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _alert_message(*, tenant: Tenant, alert: HotLeadAlert) -> EmailMultiAlternatives:
+    contact = alert.contact
+    context = {
+        "tenant": tenant,
+        "contact": contact,
+        "category": Category(contact.category).label if contact.category else "no category",
+        "alert": alert,
+        "breakdown": sorted((alert.breakdown.get("events") or {}).items()),
+        "contact_url": f"{settings.SITE_URL.rstrip('/')}/admin/tenants/contact/{contact.pk}/change/",
+    }
+    subject = " ".join(render_to_string("emails/hot_lead_alert_subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("emails/hot_lead_alert.txt", context),
+        to=list(alert.recipients),
+        # One Message-ID per alert: should a crash after the send make the retry send again, mail clients
+        # recognise the second copy as the same message.
+        headers={"Message-ID": f"<hot-lead-alert-{alert.pk}@{urlsplit(settings.SITE_URL).hostname or 'nurturehub'}>"},
+    )
+    message.attach_alternative(render_to_string("emails/hot_lead_alert.html", context), "text/html")
+    return message
+
+
 def hot_lead_alert_send_email(*, tenant: Tenant, alert_id: Any) -> dict[str, Any]:
-    """Email the alert's recipients through Django's email framework, once (a sent alert is never re-sent)."""
-    with transaction.atomic():
-        alert = (
-            HotLeadAlert.objects.select_for_update()
-            .select_related("contact")
-            .filter(tenant=tenant, pk=alert_id)
-            .first()
-        )
+    """Email the alert's recipients through Django's email framework, once (a sent alert is never re-sent).
+
+    Nothing is held open while the SMTP server is talked to (`EMAIL_TIMEOUT` bounds it): concurrent attempts
+    take turns on an advisory lock, and `emailed_at` is written after the send. An attempt that dies before
+    sending leaves `emailed_at` empty, so the step's retry sends the one email; only a death between the send
+    and that write can send a second copy (same Message-ID), which is the price of never holding a row lock.
+    """
+    with _one_sender_at_a_time(alert_id):
+        alert = HotLeadAlert.objects.select_related("contact").filter(tenant=tenant, pk=alert_id).first()
         if alert is None:
             raise AlertNotFound(f"alert {alert_id} not found")
         if alert.emailed_at is not None:
             return {"sent": False, "reason": "already sent", "recipients": len(alert.recipients)}
         if not alert.recipients:
             return {"sent": False, "reason": "no recipients", "recipients": 0}
-        contact = alert.contact
-        context = {
-            "tenant": tenant,
-            "contact": contact,
-            "category": Category(contact.category).label if contact.category else "no category",
-            "alert": alert,
-            "breakdown": sorted((alert.breakdown.get("events") or {}).items()),
-            "contact_url": f"{settings.SITE_URL.rstrip('/')}/admin/tenants/contact/{contact.pk}/change/",
-        }
-        subject = " ".join(render_to_string("emails/hot_lead_alert_subject.txt", context).split())
-        message = EmailMultiAlternatives(
-            subject=subject,
-            body=render_to_string("emails/hot_lead_alert.txt", context),
-            to=list(alert.recipients),
-        )
-        message.attach_alternative(render_to_string("emails/hot_lead_alert.html", context), "text/html")
-        message.send()
-        alert.emailed_at = timezone.now()
-        alert.save(update_fields=["emailed_at"])
+        _alert_message(tenant=tenant, alert=alert).send()
+        HotLeadAlert.objects.filter(pk=alert.pk, emailed_at__isnull=True).update(emailed_at=timezone.now())
     return {"sent": True, "recipients": len(alert.recipients)}
 
 

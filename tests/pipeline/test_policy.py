@@ -116,3 +116,9 @@ def test_a_builtin_lookup_error_is_not_taken_for_a_domain_error():
 
     assert as_job_error(bug) is bug
     assert retry_decision(CRM, attempt=0, error=bug) is bug  # left to Inngest's own retries, and visible as a bug
+
+
+def test_a_connection_that_times_out_is_transient():
+    # e.g. an SMTP or database server that accepts no connection within its timeout (socket.timeout)
+    decision = retry_decision(FunctionCategory.ALERT, attempt=1, error=TimeoutError("timed out"))
+    assert delay_of(decision) == pytest.approx(policy_for(FunctionCategory.ALERT).backoff(1).total_seconds(), abs=1)
