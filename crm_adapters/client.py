@@ -8,7 +8,6 @@ Nothing here ever logs or puts into an exception a header, a request body, a tok
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import functools
 import hashlib
 import logging
@@ -21,6 +20,8 @@ from typing import Any, ClassVar
 
 import httpx
 from django.conf import settings
+
+from nurturehub.retry_after import retry_after_seconds
 
 from .errors import (
     CrmAuthError,
@@ -51,24 +52,6 @@ def http_timeout() -> httpx.Timeout:
     total = float(settings.CRM_HTTP_TIMEOUT)
     connect = float(settings.CRM_HTTP_CONNECT_TIMEOUT)
     return httpx.Timeout(total, connect=min(connect, total))
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class CrmHttpClient:
@@ -255,7 +238,7 @@ class CrmHttpClient:
         status = response.status_code
         where = f"{self.provider} answered {status}"
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             return CrmRateLimited(
                 f"{where}: rate limited",
                 retry_after=self.default_retry_after if retry_after is None else retry_after,
@@ -418,7 +401,7 @@ class ClientCredentialsMixin:
             ) from None
         status = response.status_code
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             raise CrmRateLimited(
                 f"{self.provider}: token endpoint rate limited",
                 retry_after=5.0 if retry_after is None else retry_after,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from smtplib import SMTPException
 
@@ -21,6 +20,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from crm_adapters.errors import CrmError, CrmRateLimited
+from nurturehub.retry_after import retry_after_seconds
 
 TENANT_KEY = "event.data.tenantId"
 
@@ -117,23 +117,10 @@ def openai_retry_delay(error: openai.APIStatusError) -> timedelta | None:
     if milliseconds:
         try:
             return timedelta(milliseconds=float(milliseconds))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN or infinite: read retry-after instead
             pass
-    return _parse_retry_after(headers.get("retry-after"))
-
-
-def _parse_retry_after(value: str | None) -> timedelta | None:
-    if not value:
-        return None
-    try:
-        return timedelta(seconds=float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when - timezone.now(), timedelta(0))
+    seconds = retry_after_seconds(headers.get("retry-after"))
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 # OpenAI statuses that no retry can fix: the request or the credentials are wrong.
