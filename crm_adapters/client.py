@@ -33,7 +33,7 @@ from .errors import (
 from .locks import SlotsExhausted, concurrency_slot
 from .mapping import id_from_location
 from .models import CrmConnection
-from .ratelimit import RateLimit, RateLimitExceeded, max_wait_seconds, rate_limit_pause, rate_limit_reserve
+from .ratelimit import RateLimit, RateLimitExceeded, max_wait_seconds, rate_limit_admit, rate_limit_pause
 
 logger = logging.getLogger("crm_adapters.http")
 
@@ -198,15 +198,15 @@ class CrmHttpClient:
     def _wait_for_rate_limits(self, method: str) -> None:
         for key, limit in self.rate_limits(method):
             try:
-                wait = rate_limit_reserve(key=key, limit=limit, max_wait=max_wait_seconds())
+                admission = rate_limit_admit(key=key, limit=limit, max_wait=max_wait_seconds())
             except RateLimitExceeded as full:
                 raise CrmRateLimited(
                     f"{self.provider}: our rate limit for this connection is reached",
                     retry_after=full.retry_after,
                     provider=self.provider,
                 ) from None
-            if wait > 0:
-                time.sleep(wait)
+            if admission.wait > 0:
+                time.sleep(admission.wait)
 
     def _pause_everyone(self, method: str, seconds: float) -> None:
         """After a 429 no process calls this CRM for the connection until the wait is over."""
