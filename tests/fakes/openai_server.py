@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +36,9 @@ class Scripted:
 @dataclass
 class FakeOpenAI:
     delay: float = 0.0
+    # Called with the agency once a request is counted in flight, before it is answered: a test can hold
+    # requests open until something has happened (counting what ran at once without racing a clock).
+    hold: Callable[[str], None] | None = None
     api_key: str = API_KEY
     model: str = "gpt-4o-mini-2024-07-18"
     script: deque[Scripted] = field(default_factory=deque)
@@ -106,6 +110,8 @@ class FakeOpenAI:
             )
             scripted = self.script.popleft() if self.script else Scripted("ok")
         try:
+            if self.hold is not None:
+                self.hold(agency)
             if self.delay:
                 time.sleep(self.delay)
             status, payload, headers = self._answer(request, body, scripted)
