@@ -115,10 +115,10 @@ def main() -> None:
     from crm_adapters.agentos.client import PER_KEY
     from crm_adapters.alto.client import PER_CONNECTION as ALTO_LIMIT
     from crm_adapters.base import CrmContact
-    from crm_adapters.client import clear_token_cache
     from crm_adapters.factory import adapter_for
     from crm_adapters.loop.client import PER_CONNECTION as LOOP_LIMIT
     from crm_adapters.models import CrmConnection, CrmExternalId, CrmRateLimitBucket, CrmSyncLog
+    from crm_adapters.oauth import clear_token_cache
     from crm_adapters.reapit.client import PER_APP
     from crm_adapters.services import crm_push_contact
     from crm_adapters.street.client import READS, WRITES

@@ -8,19 +8,17 @@ Nothing here ever logs or puts into an exception a header, a request body, a tok
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import functools
-import hashlib
 import logging
 import ssl
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import httpx
 from django.conf import settings
+
+from nurturehub.retry_after import retry_after_seconds
 
 from .errors import (
     CrmAuthError,
@@ -35,7 +33,7 @@ from .errors import (
 from .locks import SlotsExhausted, concurrency_slot
 from .mapping import id_from_location
 from .models import CrmConnection
-from .ratelimit import RateLimit, RateLimitExceeded, max_wait_seconds, rate_limit_pause, rate_limit_reserve
+from .ratelimit import RateLimit, RateLimitExceeded, max_wait_seconds, rate_limit_admit, rate_limit_pause
 
 logger = logging.getLogger("crm_adapters.http")
 
@@ -48,27 +46,9 @@ def tls_context() -> ssl.SSLContext:
 
 def http_timeout() -> httpx.Timeout:
     """Explicit timeouts for every CRM call (settings CRM_HTTP_TIMEOUT / CRM_HTTP_CONNECT_TIMEOUT, seconds)."""
-    total = float(getattr(settings, "CRM_HTTP_TIMEOUT", 20.0))
-    connect = float(getattr(settings, "CRM_HTTP_CONNECT_TIMEOUT", 5.0))
+    total = float(settings.CRM_HTTP_TIMEOUT)
+    connect = float(settings.CRM_HTTP_CONNECT_TIMEOUT)
     return httpx.Timeout(total, connect=min(connect, total))
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class CrmHttpClient:
@@ -218,15 +198,15 @@ class CrmHttpClient:
     def _wait_for_rate_limits(self, method: str) -> None:
         for key, limit in self.rate_limits(method):
             try:
-                wait = rate_limit_reserve(key=key, limit=limit, max_wait=max_wait_seconds())
+                admission = rate_limit_admit(key=key, limit=limit, max_wait=max_wait_seconds())
             except RateLimitExceeded as full:
                 raise CrmRateLimited(
                     f"{self.provider}: our rate limit for this connection is reached",
                     retry_after=full.retry_after,
                     provider=self.provider,
                 ) from None
-            if wait > 0:
-                time.sleep(wait)
+            if admission.wait > 0:
+                time.sleep(admission.wait)
 
     def _pause_everyone(self, method: str, seconds: float) -> None:
         """After a 429 no process calls this CRM for the connection until the wait is over."""
@@ -255,7 +235,7 @@ class CrmHttpClient:
         status = response.status_code
         where = f"{self.provider} answered {status}"
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             return CrmRateLimited(
                 f"{where}: rate limited",
                 retry_after=self.default_retry_after if retry_after is None else retry_after,
@@ -326,131 +306,3 @@ class CrmHttpClient:
 
     def close(self) -> None:
         self._http.close()
-
-
-# --- OAuth2 client credentials (Reapit, Alto) ------------------------------------------------------------------
-
-_TOKENS: dict[str, tuple[str, float]] = {}
-_TOKENS_LOCK = threading.Lock()
-# The last few tokens per credentials, for scrubbing CRM messages (a dropped token may still be valid).
-_RECENT_TOKENS: dict[str, deque[str]] = {}
-# One fetch at a time per credentials: threads that need the same token wait for it instead of all fetching.
-_FETCH_LOCKS: dict[str, threading.Lock] = {}
-#: A token is renewed this long before it expires, so that no call starts with a token about to die.
-TOKEN_EXPIRY_MARGIN = 60.0
-
-
-class ClientCredentialsMixin:
-    """Bearer tokens from an OAuth2 client-credentials grant, cached per process until shortly before expiry.
-
-    The cache key is a hash of the token URL and the credentials, so rotating the secret fetches a new token
-    and no secret is ever used as a plain dictionary key.
-    """
-
-    provider: ClassVar[str]
-    _http: httpx.Client
-
-    def token_url(self) -> str:
-        raise NotImplementedError
-
-    def client_credentials(self) -> tuple[str, str]:
-        raise NotImplementedError
-
-    def _token_cache_key(self) -> str:
-        client_id, client_secret = self.client_credentials()
-        material = f"{self.provider}\0{self.token_url()}\0{client_id}\0{client_secret}"
-        return hashlib.sha256(material.encode()).hexdigest()
-
-    def bearer_token(self) -> str:
-        key = self._token_cache_key()
-        token = self._cached_token(key)
-        if token is not None:
-            return token
-        with _TOKENS_LOCK:
-            fetch_lock = _FETCH_LOCKS.setdefault(key, threading.Lock())
-        with fetch_lock:
-            token = self._cached_token(key)  # another thread may have fetched it while we waited
-            if token is not None:
-                return token
-            token, lifetime = self._fetch_token()
-            with _TOKENS_LOCK:
-                _TOKENS[key] = (token, time.monotonic() + lifetime)
-                _RECENT_TOKENS.setdefault(key, deque(maxlen=4)).append(token)
-        return token
-
-    @staticmethod
-    def _cached_token(key: str) -> str | None:
-        with _TOKENS_LOCK:
-            cached = _TOKENS.get(key)
-        if cached and cached[1] - TOKEN_EXPIRY_MARGIN > time.monotonic():
-            return cached[0]
-        return None
-
-    def forget_credentials(self) -> bool:
-        with _TOKENS_LOCK:
-            return _TOKENS.pop(self._token_cache_key(), None) is not None
-
-    def _tokens_in_use(self) -> list[str]:
-        """This credential's recent tokens: one dropped after a 401 may still be valid, so it is scrubbed too."""
-        try:
-            key = self._token_cache_key()
-        except CrmError:
-            return []
-        with _TOKENS_LOCK:
-            return list(_RECENT_TOKENS.get(key, ()))
-
-    def _fetch_token(self) -> tuple[str, float]:
-        client_id, client_secret = self.client_credentials()
-        try:
-            response = self._http.post(
-                self.token_url(),
-                data={"grant_type": "client_credentials"},
-                auth=(client_id, client_secret),
-                headers={"Accept": "application/json"},
-            )
-        except httpx.TimeoutException:
-            raise CrmTransientError(
-                f"{self.provider}: the token endpoint did not answer in time", provider=self.provider
-            ) from None
-        except httpx.TransportError as error:
-            raise CrmTransientError(
-                f"{self.provider}: could not reach the token endpoint ({type(error).__name__})", provider=self.provider
-            ) from None
-        status = response.status_code
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise CrmRateLimited(
-                f"{self.provider}: token endpoint rate limited",
-                retry_after=5.0 if retry_after is None else retry_after,
-                provider=self.provider,
-                status=status,
-            )
-        if status >= 500:
-            raise CrmTransientError(
-                f"{self.provider}: the token endpoint answered {status}", provider=self.provider, status=status
-            )
-        if status >= 400:
-            # 400 invalid_client / 401: the client id or secret is wrong; the body is not repeated (it may echo it).
-            raise CrmAuthError(
-                f"{self.provider}: the token endpoint refused the client credentials ({status})",
-                provider=self.provider,
-                status=status,
-            )
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-            lifetime = float(body.get("expires_in") or 3600)
-        except (ValueError, KeyError, TypeError):
-            raise CrmTransientError(
-                f"{self.provider}: the token endpoint answered without an access token",
-                provider=self.provider,
-                status=status,
-            ) from None
-        return token, lifetime
-
-
-def clear_token_cache() -> None:
-    """Forget every cached token (tests, and after an operator rotates credentials)."""
-    with _TOKENS_LOCK:
-        _TOKENS.clear()
-        _RECENT_TOKENS.clear()

@@ -48,28 +48,43 @@ class RateLimitExceeded(Exception):
         super().__init__(f"rate limit reached; retry in {retry_after:.1f}s")
 
 
+# The limiter's clock: the database's (one clock for every process), unless a caller passes `now` (tests).
+_CLOCK = "WITH clock AS (SELECT COALESCE(%(now)s::double precision, extract(epoch FROM clock_timestamp())) AS now)"
+
 _ACQUIRE = f"""
+{_CLOCK}
 INSERT INTO {TABLE} AS bucket (key, theoretical_arrival, updated_at)
-VALUES (%(key)s, extract(epoch FROM clock_timestamp()) + %(interval)s, now())
+SELECT %(key)s, clock.now + %(interval)s, now() FROM clock
 ON CONFLICT (key) DO UPDATE
-SET theoretical_arrival = GREATEST(bucket.theoretical_arrival, extract(epoch FROM clock_timestamp())) + %(interval)s,
+SET theoretical_arrival = GREATEST(bucket.theoretical_arrival, (SELECT now FROM clock)) + %(interval)s,
     updated_at = now()
-WHERE GREATEST(bucket.theoretical_arrival, extract(epoch FROM clock_timestamp()))
-      - extract(epoch FROM clock_timestamp()) - %(tolerance)s <= %(max_wait)s
-RETURNING bucket.theoretical_arrival - %(interval)s - %(tolerance)s - extract(epoch FROM clock_timestamp())
+WHERE GREATEST(bucket.theoretical_arrival, (SELECT now FROM clock))
+      - (SELECT now FROM clock) - %(tolerance)s <= %(max_wait)s
+RETURNING bucket.theoretical_arrival - %(interval)s - %(tolerance)s - (SELECT now FROM clock), (SELECT now FROM clock)
 """  # noqa: S608 - the table name is our own constant; every value is a parameter
 
 _WAIT_NEEDED = f"""
-SELECT theoretical_arrival - %(interval)s - %(tolerance)s - extract(epoch FROM clock_timestamp())
-FROM {TABLE} WHERE key = %(key)s
+{_CLOCK}
+SELECT theoretical_arrival - %(interval)s - %(tolerance)s - clock.now
+FROM {TABLE}, clock WHERE key = %(key)s
 """  # noqa: S608
 
 _PENALISE = f"""
+{_CLOCK}
 INSERT INTO {TABLE} AS bucket (key, theoretical_arrival, updated_at)
-VALUES (%(key)s, extract(epoch FROM clock_timestamp()) + %(until)s, now())
+SELECT %(key)s, clock.now + %(until)s, now() FROM clock
 ON CONFLICT (key) DO UPDATE
 SET theoretical_arrival = GREATEST(bucket.theoretical_arrival, EXCLUDED.theoretical_arrival), updated_at = now()
 """  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Admission:
+    """One call let through: how long the caller waits first, and the moment it is admitted on the limiter's
+    clock (epoch seconds). Consecutive admissions of one limit are at least its interval apart, past the burst."""
+
+    wait: float
+    at: float
 
 
 @contextmanager
@@ -89,37 +104,44 @@ def _without_waiting_for_disk() -> Iterator[None]:
         yield
 
 
-def rate_limit_reserve(*, key: str, limit: RateLimit, max_wait: float) -> float:
-    """Reserve a slot for one call; returns how many seconds to wait before making it (0 when it may go now).
+def rate_limit_admit(*, key: str, limit: RateLimit, max_wait: float, now: float | None = None) -> Admission:
+    """Reserve a slot for one call: when it is admitted, and how many seconds to wait for that (0: go now).
 
-    Raises RateLimitExceeded (reserving nothing) when the wait would be longer than `max_wait`.
+    Raises RateLimitExceeded (reserving nothing) when the wait would be longer than `max_wait`. `now` (epoch
+    seconds) replaces the database clock, for tests that must not depend on how fast the machine is.
     """
-    params = {"key": key, "interval": limit.interval, "tolerance": limit.tolerance, "max_wait": max_wait}
+    params = {"key": key, "interval": limit.interval, "tolerance": limit.tolerance, "max_wait": max_wait, "now": now}
     with _without_waiting_for_disk(), db.cursor() as cursor:
         cursor.execute(_ACQUIRE, params)
         row = cursor.fetchone()
         if row is not None:
-            return max(0.0, float(row[0]))
+            wait = max(0.0, float(row[0]))
+            return Admission(wait=wait, at=float(row[1]) + wait)
         cursor.execute(_WAIT_NEEDED, params)
         waiting = cursor.fetchone()
     return_after = max(limit.interval, float(waiting[0]) if waiting else limit.interval)
     raise RateLimitExceeded(retry_after=return_after)
 
 
-def rate_limit_pause(*, key: str, limit: RateLimit, seconds: float) -> None:
+def rate_limit_reserve(*, key: str, limit: RateLimit, max_wait: float, now: float | None = None) -> float:
+    """Reserve a slot for one call; returns how many seconds to wait before making it (0 when it may go now)."""
+    return rate_limit_admit(key=key, limit=limit, max_wait=max_wait, now=now).wait
+
+
+def rate_limit_pause(*, key: str, limit: RateLimit, seconds: float, now: float | None = None) -> None:
     """Make every process wait `seconds` before the next call (the CRM said 429: do not hammer it)."""
     with _without_waiting_for_disk(), db.cursor() as cursor:
-        cursor.execute(_PENALISE, {"key": key, "until": seconds + limit.tolerance})
+        cursor.execute(_PENALISE, {"key": key, "until": seconds + limit.tolerance, "now": now})
 
 
 def max_wait_seconds() -> float:
-    """How long one call may sleep for its slot before giving up with a retry-after (settings, default 10 s)."""
-    return float(getattr(settings, "CRM_RATE_LIMIT_MAX_WAIT", 10.0))
+    """How long one call may sleep for its slot before giving up with a retry-after (CRM_RATE_LIMIT_MAX_WAIT)."""
+    return float(settings.CRM_RATE_LIMIT_MAX_WAIT)
 
 
 def configured_limit(provider: str, name: str, default: RateLimit) -> RateLimit:
     """The documented default, unless settings.CRM_RATE_LIMITS["<provider>.<name>"] overrides it."""
-    override = getattr(settings, "CRM_RATE_LIMITS", {}).get(f"{provider}.{name}")
+    override = settings.CRM_RATE_LIMITS.get(f"{provider}.{name}")
     if not override:
         return default
     return RateLimit(

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from tenants.models import Category
+from tenants.categories import Category
 
 
 def _iso_datetime_only(value: object) -> object:

@@ -70,7 +70,7 @@ class JobsCollector(Collector):
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    token = getattr(settings, "METRICS_TOKEN", "")
+    token = settings.METRICS_TOKEN
     if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
         return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
     registry = CollectorRegistry(auto_describe=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from smtplib import SMTPException
 
@@ -21,7 +20,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from crm_adapters.errors import CrmError, CrmRateLimited
-from tenants.selectors import ContactNotFound
+from nurturehub.retry_after import retry_after_seconds
 
 TENANT_KEY = "event.data.tenantId"
 
@@ -73,7 +72,7 @@ DEFAULTS: dict[FunctionCategory, CategoryPolicy] = {
 
 def policy_for(category: FunctionCategory) -> CategoryPolicy:
     """The category's policy: the defaults above, overridden by `settings.JOBS_POLICY[category]`."""
-    overrides = getattr(settings, "JOBS_POLICY", {}).get(str(category), {})
+    overrides = settings.JOBS_POLICY.get(str(category), {})
     return replace(DEFAULTS[category], **overrides)
 
 
@@ -118,23 +117,10 @@ def openai_retry_delay(error: openai.APIStatusError) -> timedelta | None:
     if milliseconds:
         try:
             return timedelta(milliseconds=float(milliseconds))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN or infinite: read retry-after instead
             pass
-    return _parse_retry_after(headers.get("retry-after"))
-
-
-def _parse_retry_after(value: str | None) -> timedelta | None:
-    if not value:
-        return None
-    try:
-        return timedelta(seconds=float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when - timezone.now(), timedelta(0))
+    seconds = retry_after_seconds(headers.get("retry-after"))
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 # OpenAI statuses that no retry can fix: the request or the credentials are wrong.
@@ -152,11 +138,15 @@ def retry_decision(category: FunctionCategory, *, attempt: int, error: Exception
     """What to raise for `error` under the category's policy: RetryAfterError, NonRetriableError, or the error."""
     if isinstance(error, inngest.RetryAfterError | inngest.NonRetriableError):
         return error
-    if isinstance(error, PermanentJobError | ContactNotFound | ValidationError):
-        # A missing row or invalid data is the same on every attempt.
+    if isinstance(error, PermanentJobError | ValidationError):
+        # A missing row or invalid data is the same on every attempt (`jobs.steps` maps the apps' domain errors
+        # to PermanentJobError at the step boundary, so this module knows no app's errors but the CRMs').
         return inngest.NonRetriableError(f"{type(error).__name__}: {error}")
-    if isinstance(error, TransientJobError | OperationalError | InterfaceError | SMTPException | ConnectionError):
-        # A lost database connection, an SMTP server hanging up: transient, under the category's backoff.
+    if isinstance(
+        error, TransientJobError | OperationalError | InterfaceError | SMTPException | ConnectionError | TimeoutError
+    ):
+        # A lost database connection, an SMTP server hanging up or not answering within EMAIL_TIMEOUT: transient,
+        # under the category's backoff.
         return retry_after(category, attempt=attempt, message=f"{type(error).__name__}: {error}")
     if isinstance(error, openai.OpenAIError):
         return _openai_decision(category, attempt=attempt, error=error)

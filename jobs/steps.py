@@ -14,6 +14,7 @@ from uuid import UUID
 import inngest
 
 from crm_adapters.models import CrmConnection
+from tenants.errors import TenantsError
 from tenants.models import Tenant
 
 from .emit import emit
@@ -106,7 +107,7 @@ def policy_step(
             try:
                 return handler(*handler_args)
             except Exception as error:
-                decision = retry_decision(category, attempt=ctx.attempt, error=error)
+                decision = retry_decision(category, attempt=ctx.attempt, error=as_job_error(error))
                 logger.warning(
                     "step failed",
                     extra={
@@ -119,6 +120,16 @@ def policy_step(
                 raise decision from error
 
     return ctx.step.run(step_id, guarded, *args)
+
+
+def as_job_error(error: Exception) -> Exception:
+    """The step boundary's translation of the tenants app's errors: a missing contact, a conflict or invalid data
+    is the same on every attempt, so the run fails at once (PermanentJobError); any other error is unchanged."""
+    if isinstance(error, TenantsError):
+        permanent = PermanentJobError(f"{type(error).__name__}: {error}")
+        permanent.__cause__ = error
+        return permanent
+    return error
 
 
 def tenant_for_step(tenant_id: UUID | str) -> Tenant:

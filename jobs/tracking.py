@@ -23,11 +23,10 @@ from typing import Any
 import inngest
 from django.db.models import Q
 from django.utils import timezone
-from inngest._internal.middleware_lib.middleware import TransformOutputResult
-from inngest._internal.server_lib import Opcode
 
 from tenants.models import Tenant
 
+from . import inngest_compat
 from .models import EventLog, JobRun, StepAttempt
 
 logger = logging.getLogger(__name__)
@@ -35,9 +34,7 @@ logger = logging.getLogger(__name__)
 FUNCTION_FAILED_EVENT = "inngest/function.failed"
 FUNCTION_BODY_STEP = "(function)"
 TERMINAL = (JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED)
-# Inngest's default retry delays for plain errors (docs/inngest-engine.md 2.2); it adds 0-30 s of jitter.
-INNGEST_BACKOFF_TABLE = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
-DEFAULT_MAX_ATTEMPTS = 5  # Inngest's default: 4 retries
+DEFAULT_MAX_ATTEMPTS = inngest_compat.DEFAULT_RETRIES + 1
 MAX_TEXT = 20_000
 
 
@@ -172,7 +169,8 @@ def _run_fail(run: JobRun, *, error_type: str, message: str) -> None:
 def _next_retry(error: BaseException | None, attempt_index: int) -> datetime | None:
     if isinstance(error, inngest.RetryAfterError):
         return _aware(error.retry_after)
-    return timezone.now() + timedelta(seconds=INNGEST_BACKOFF_TABLE[min(attempt_index, len(INNGEST_BACKOFF_TABLE) - 1)])
+    table = inngest_compat.BACKOFF_TABLE_SECONDS
+    return timezone.now() + timedelta(seconds=table[min(attempt_index, len(table) - 1)])
 
 
 class RunTrackingMiddleware(inngest.MiddlewareSync):
@@ -217,7 +215,7 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         ctx.step.run = run  # type: ignore[method-assign]
         ctx.step.sleep = sleep  # type: ignore[method-assign]
 
-    def transform_output(self, result: TransformOutputResult) -> None:
+    def transform_output(self, result: inngest.TransformOutputResult) -> None:
         ctx, function = self._ctx, self._function
         if not isinstance(ctx, inngest.ContextSync) or function is None or ctx.event.name == FUNCTION_FAILED_EVENT:
             return
@@ -226,7 +224,9 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         except Exception:
             logger.exception("run tracking failed", extra={"run_id": ctx.run_id})
 
-    def _record(self, ctx: inngest.ContextSync, function: inngest.Function[Any], result: TransformOutputResult) -> None:
+    def _record(
+        self, ctx: inngest.ContextSync, function: inngest.Function[Any], result: inngest.TransformOutputResult
+    ) -> None:
         run = run_ensure(
             run_id=ctx.run_id,
             function_id=local_function_id(self.client.app_id, function.id),
@@ -237,9 +237,8 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         )
         attempt = ctx.attempt + 1
         elapsed_ms = int((time.monotonic() - (self._step_started or self._request_started)) * 1000)
-        step = result.step
-        if step is not None:
-            self._record_step(run, step, result, attempt=attempt, elapsed_ms=elapsed_ms)
+        if result.step is not None:
+            self._record_step(run, result, attempt=attempt, elapsed_ms=elapsed_ms)
         elif result.error is not None:
             self._record_function_error(ctx, function, run, result.error, attempt=attempt, elapsed_ms=elapsed_ms)
         elif result.has_output():
@@ -262,23 +261,23 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
             )
 
     def _record_step(
-        self, run: JobRun, step: Any, result: TransformOutputResult, *, attempt: int, elapsed_ms: int
+        self, run: JobRun, result: inngest.TransformOutputResult, *, attempt: int, elapsed_ms: int
     ) -> None:
-        op = step.op
-        if op == Opcode.STEP_RUN:
+        op, step_id = inngest_compat.step_opcode(result), inngest_compat.step_id(result)
+        if op == inngest_compat.STEP_RUN:
             status, error, stack, next_retry = StepAttempt.Status.COMPLETED, "", "", None
-        elif op in (Opcode.STEP_ERROR, Opcode.STEP_FAILED):
+        elif op in (inngest_compat.STEP_ERROR, inngest_compat.STEP_FAILED):
             _, error, stack = describe_error(result.error) if result.error else ("", "step failed", "")
-            if op == Opcode.STEP_ERROR:
+            if op == inngest_compat.STEP_ERROR:
                 status, next_retry = StepAttempt.Status.FAILED, _next_retry(result.error, attempt - 1)
             else:
                 status, next_retry = StepAttempt.Status.EXHAUSTED, None
-        elif op == Opcode.SLEEP:
+        elif op == inngest_compat.SLEEP:
             # A sleep's "name" is its wake-up time; the timeline shows it as the wait before the next step.
-            wake = self._sleeps.get(step.id)
+            wake = self._sleeps.get(step_id)
             step_attempt_upsert(
                 run=run,
-                step_id=step.id,
+                step_id=step_id,
                 step_name="sleep",
                 attempt=attempt,
                 status=StepAttempt.Status.COMPLETED,
@@ -292,7 +291,7 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
             return  # planned, waits and invokes carry no outcome yet
         step_attempt_upsert(
             run=run,
-            step_id=step.id,
+            step_id=step_id,
             step_name="step.run",
             attempt=attempt,
             status=status,
@@ -318,7 +317,7 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         elapsed_ms: int,
     ) -> None:
         error_type, message, stack = describe_error(error)
-        retries = function._opts.retries  # the function's configured retry count (what the server was told)
+        retries = inngest_compat.function_retries(function)
         max_attempts = retries + 1 if retries is not None else DEFAULT_MAX_ATTEMPTS
         final = not _retriable(error) or attempt >= max_attempts
         if isinstance(error, inngest.StepError):

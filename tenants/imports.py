@@ -14,19 +14,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from jobs.emit import emit_many
-from jobs.events import ContactCategoryAssigned
 from nurturehub.db import copy_insert
 
 from .models import Category, CategoryAssignment, Contact, Membership, Tenant
-from .services import category_assigned_data
+from .services import category_assignments_record, contacts_assign_category_bulk
 
 BATCH_SIZE = 1000
 MAX_LENGTHS = {"first_name": 100, "last_name": 100, "email": 254, "phone": 40, "address": 2000}
@@ -209,86 +206,6 @@ def _copy_new_contacts(*, tenant: Tenant, rows: list[ValidRow], now: Any) -> lis
     return assigned
 
 
-def _set_categories(*, tenant: Tenant, changes: list[tuple[Contact, str, str]], now: Any) -> None:
-    """One UPDATE per category (at most twelve), not a CASE per row as bulk_update would write."""
-    by_category: dict[str, list[Any]] = {}
-    for contact, category, _ in changes:
-        contact.category, contact.updated_at = category, now
-        by_category.setdefault(category, []).append(contact.pk)
-    for category, ids in by_category.items():
-        Contact.objects.filter(tenant=tenant, pk__in=ids).update(category=category, updated_at=now)
-
-
-def _record_assignments(
-    *,
-    tenant: Tenant,
-    changes: list[tuple[Any, str, str]],
-    assigned_by: AbstractBaseUser | None,
-    source: str,
-    now: Any,
-    supersede: bool = True,
-) -> None:
-    """History rows (the previous one superseded) and one batch of events, sent after the caller commits.
-
-    `changes` holds (contact id, new category, previous category)."""
-    if supersede:
-        CategoryAssignment.objects.filter(
-            contact_id__in=[contact_id for contact_id, _, _ in changes], superseded_at__isnull=True
-        ).update(superseded_at=now)
-    rows = [
-        CategoryAssignment(
-            tenant_id=tenant.pk,  # ids, not instances: the related descriptors cost more than the row (bench)
-            contact_id=contact_id,
-            from_category=previous,
-            to_category=category,
-            assigned_by=assigned_by,
-            source=source,
-            assigned_at=now,
-        )
-        for contact_id, category, previous in changes
-    ]
-    copy_insert(CategoryAssignment, rows, allocate_ids=True)
-    emit_many(ContactCategoryAssigned, [category_assigned_data(row) for row in rows], source=f"tenants:{source}")
-
-
-def contacts_assign_category_bulk(
-    *,
-    tenant: Tenant,
-    assignments: list[tuple[Contact, str]],
-    assigned_by: AbstractBaseUser | None = None,
-    source: str = CategoryAssignment.Source.CSV_IMPORT,
-) -> int:
-    """Assign categories to many contacts: history rows + contact updates, then one batch of events after commit.
-
-    Must run inside the caller's transaction (one per batch); the contacts are locked. Contacts that already
-    have their category are skipped. The events carry the same payload as `contact_assign_category` sends.
-    Returns how many categories changed.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("contacts_assign_category_bulk must run inside a transaction")
-    wanted = {contact.pk: (contact, Category(category)) for contact, category in assignments}
-    current = dict(
-        Contact.objects.filter(tenant=tenant, pk__in=list(wanted)).select_for_update().values_list("pk", "category")
-    )
-    changes = [
-        (contact, category, current[pk])
-        for pk, (contact, category) in wanted.items()
-        if pk in current and current[pk] != category
-    ]
-    if not changes:
-        return 0
-    now = timezone.now()
-    _set_categories(tenant=tenant, changes=changes, now=now)
-    _record_assignments(
-        tenant=tenant,
-        changes=[(contact.pk, category, previous) for contact, category, previous in changes],
-        assigned_by=assigned_by,
-        source=source,
-        now=now,
-    )
-    return len(changes)
-
-
 def _import_batch(*, tenant: Tenant, batch: Batch, dry_run: bool) -> ImportSummary:
     summary = ImportSummary(rows=batch.rows, rejected=len(batch.errors))
     if not batch.valid:
@@ -327,7 +244,7 @@ def _import_batch(*, tenant: Tenant, batch: Batch, dry_run: bool) -> ImportSumma
         assigned = 0
         if new_assignments:
             source = CategoryAssignment.Source.CSV_IMPORT
-            _record_assignments(
+            category_assignments_record(
                 tenant=tenant, changes=new_assignments, assigned_by=None, source=source, now=now, supersede=False
             )
             assigned += len(new_assignments)

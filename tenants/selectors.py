@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
-from .models import CategoryAssignment, Contact, Membership, Tenant
-
-
-class ContactNotFound(LookupError):
-    """No such contact in this tenant (another tenant's contact is indistinguishable from a missing one)."""
+from .errors import ContactNotFound
+from .models import CategoryAssignment, Contact, HotLeadAlert, Membership, Tenant
 
 
 def contact_get(*, tenant: Tenant, contact_id: UUID | str, for_update: bool = False) -> Contact:
@@ -47,3 +45,24 @@ def tenant_recipients_for_alerts(*, tenant: Tenant) -> list[str]:
         .order_by("user__email")
         .values_list("user__email", flat=True)
     )
+
+
+def hot_lead_alert_recent(*, tenant: Tenant, contact_id: UUID | str, cooldown_hours: int, now: datetime) -> bool:
+    """Whether an alert for this contact fired within the cooldown (then no new one may fire)."""
+    return HotLeadAlert.objects.filter(
+        tenant=tenant, contact_id=contact_id, fired_at__gt=now - timedelta(hours=cooldown_hours)
+    ).exists()
+
+
+def hot_lead_alert_recipients(*, tenant: Tenant, contact: Contact) -> list[str]:
+    """The assigned agent (if still a member with an address), else the owners and admins; plus the extras."""
+    recipients: list[str] = []
+    agent = tenant_member_get(tenant=tenant, user_id=contact.assigned_agent_id) if contact.assigned_agent_id else None
+    if agent is not None and agent.email:
+        recipients.append(agent.email)
+    else:
+        recipients.extend(tenant_recipients_for_alerts(tenant=tenant))
+    for extra in tenant.alert_recipients or []:
+        if extra and extra not in recipients:
+            recipients.append(extra)
+    return recipients

@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
-from crm_adapters.client import ClientCredentialsMixin, CrmHttpClient
+from crm_adapters.client import CrmHttpClient
 from crm_adapters.models import Provider
+from crm_adapters.oauth import ClientCredentialsMixin
 from crm_adapters.ratelimit import RateLimit, configured_limit
 
 from . import mapping

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from crm_adapters.client import ClientCredentialsMixin, CrmHttpClient
+from crm_adapters.client import CrmHttpClient
 from crm_adapters.errors import CrmConflict
 from crm_adapters.models import Provider
+from crm_adapters.oauth import ClientCredentialsMixin
 from crm_adapters.ratelimit import RateLimit, configured_limit
 
 from . import mapping

@@ -13,7 +13,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from tenants.models import Category
+from tenants.categories import Category
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 FOCUS_PREFIX = "Focus:"

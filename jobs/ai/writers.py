@@ -140,10 +140,10 @@ class TemplateWriter:
 def writer_from_settings() -> SequenceWriter:
     """OpenAI when OPENAI_API_KEY is set; otherwise the clearly labelled template writer (development only)."""
     return _writer(
-        getattr(settings, "OPENAI_API_KEY", ""),
-        getattr(settings, "OPENAI_BASE_URL", ""),
-        getattr(settings, "OPENAI_MODEL", "gpt-4o-mini"),
-        float(getattr(settings, "OPENAI_TIMEOUT", 60)),
+        settings.OPENAI_API_KEY,
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_MODEL,
+        float(settings.OPENAI_TIMEOUT),
     )
 
 

@@ -46,8 +46,8 @@ def tenant_jobs_paused(tenant_id: UUID | str) -> bool:
 
 def wait_while_tenant_paused(ctx: inngest.ContextSync, tenant_id: UUID | str) -> int:
     """Sleep durably while the tenant is paused; returns how many sleeps this run has taken."""
-    recheck = timedelta(seconds=float(getattr(settings, "JOBS_PAUSE_RECHECK_SECONDS", 300)))
-    max_waits = int(getattr(settings, "JOBS_PAUSE_MAX_WAITS", 288))
+    recheck = timedelta(seconds=float(settings.JOBS_PAUSE_RECHECK_SECONDS))
+    max_waits = int(settings.JOBS_PAUSE_MAX_WAITS)
     waits = 0
     while tenant_jobs_paused(tenant_id):
         if waits >= max_waits:

@@ -14,7 +14,8 @@ from jobs.events import AlertHotLeadFire, LeadIntentScore
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory, policy_for
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
-from tenants.services import hot_lead_alert_recent, intent_score_recompute, intent_scores_decay_batch
+from tenants.selectors import hot_lead_alert_recent
+from tenants.services import intent_score_recompute, intent_scores_decay_batch
 
 from .base import job_function, with_failure_recorder
 
@@ -107,7 +108,7 @@ def intent_score_decay(ctx: inngest.ContextSync) -> dict[str, Any]:
     with run_log_context(ctx, function=DECAY_FN_ID, tenant=None):
         started = ctx.step.run("start", lambda: timezone.now().isoformat())
         now = datetime.fromisoformat(started)
-        batch_size = int(getattr(settings, "JOBS_DECAY_BATCH_SIZE", 500))
+        batch_size = int(settings.JOBS_DECAY_BATCH_SIZE)
         cursor: str | None = None
         examined = decayed = batches = 0
         while batches < MAX_DECAY_BATCHES:

@@ -16,8 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from tenants.selectors import ContactNotFound
-from tenants.services import AgentNotInTenant, ContactEmailTaken
+from tenants.errors import Conflict, Forbidden, Invalid, NotFound, TenantsError
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +30,21 @@ class ApiError(exceptions.APIException):
         self.extra = extra or {}
 
 
+# The tenants app's error kinds and their statuses, in one place. Not found is the bare 404 (no message: another
+# agency's id must read exactly like a missing one); the others carry the error's message and details.
+DOMAIN_STATUS = (
+    (Conflict, status.HTTP_409_CONFLICT),
+    (Forbidden, status.HTTP_403_FORBIDDEN),
+    (Invalid, status.HTTP_400_BAD_REQUEST),
+)
+
+
 def _translate(error: Exception) -> Exception:
-    if isinstance(error, ContactNotFound | Http404):
+    if isinstance(error, NotFound | Http404):
         return exceptions.NotFound()  # (a bare LookupError/KeyError is a bug: it stays a 500)
-    if isinstance(error, ContactEmailTaken):
-        return ApiError(str(error), status_code=status.HTTP_409_CONFLICT, extra={"fields": {"email": [str(error)]}})
-    if isinstance(error, AgentNotInTenant):
-        return ApiError(str(error), extra={"fields": {"assigned_agent_id": [str(error)]}})
+    if isinstance(error, TenantsError):
+        code = next((code for kind, code in DOMAIN_STATUS if isinstance(error, kind)), status.HTTP_400_BAD_REQUEST)
+        return ApiError(error.message, status_code=code, extra=error.extra)
     if isinstance(error, DjangoValidationError):
         if hasattr(error, "message_dict"):
             return ApiError("Validation error", extra={"fields": error.message_dict})

@@ -22,7 +22,6 @@ from jobs.models import JobRun
 from tenants.models import Contact, HotLeadAlert, NurtureSequence
 from tenants.selectors import contact_get
 from tenants.services import (
-    AlertAlreadyAcknowledged,
     contact_archive,
     contact_assign_category,
     contact_create,
@@ -32,7 +31,6 @@ from tenants.services import (
 )
 
 from . import serializers as s
-from .errors import ApiError
 from .pagination import ByFiredAt, ByStartedAt
 from .tenancy import TENANT_HEADER, request_tenant
 
@@ -236,18 +234,9 @@ class AlertAcknowledge(TenantScoped, APIView):
     )
     def post(self, request: Request, alert_id: str) -> Response:
         data = _valid(s.AlertAcknowledgeSerializer, request.data)
-        try:
-            alert = hot_lead_alert_acknowledge(
-                tenant=self.tenant, alert_id=_uuid_or_404(alert_id), user=request.user, outcome=data["outcome"]
-            )
-        except LookupError:
-            raise NotFound() from None
-        except AlertAlreadyAcknowledged as error:
-            raise ApiError(
-                str(error),
-                status_code=status.HTTP_409_CONFLICT,
-                extra={"outcome": error.alert.outcome, "acknowledged_at": error.alert.acknowledged_at.isoformat()},
-            ) from None
+        alert = hot_lead_alert_acknowledge(
+            tenant=self.tenant, alert_id=_uuid_or_404(alert_id), user=request.user, outcome=data["outcome"]
+        )
         return Response(s.HotLeadAlertSerializer(alert).data)
 
 

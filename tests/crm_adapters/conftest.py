@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from crm_adapters.client import clear_token_cache
 from crm_adapters.models import CrmConnection, Provider
+from crm_adapters.oauth import clear_token_cache
 from tests.factories import CrmConnectionFactory
 from tests.fakes.crm import FakeAgentOs, FakeAlto, FakeCrm, FakeLoop, FakeReapit, FakeStreet
 from tests.fakes.crm.base import CrmHTTPServer

@@ -7,7 +7,6 @@ import pytest
 from crm_adapters.agentos import mapping as agentos
 from crm_adapters.alto import mapping as alto
 from crm_adapters.base import CrmContact, MarketingConsent, contact_fill_blanks
-from crm_adapters.client import parse_retry_after
 from crm_adapters.mapping import id_from_location
 from crm_adapters.reapit import mapping as reapit
 from crm_adapters.street import mapping as street
@@ -112,18 +111,6 @@ def test_alto_field_errors_read_both_dotnet_and_list_forms():
 )
 def test_agentos_external_id(answer, expected):
     assert agentos.external_id_from_answer(answer, email="Ada@Example.co.uk") == expected
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [("7", 7.0), ("0", 0.0), (" 2.5 ", 2.5), ("", None), (None, None), ("soon", None), ("-3", 0.0)],
-)
-def test_retry_after_seconds(header, expected):
-    assert parse_retry_after(header) == expected
-
-
-def test_retry_after_as_an_http_date_in_the_past_is_zero():
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 
 def test_every_client_shares_one_verified_tls_context():

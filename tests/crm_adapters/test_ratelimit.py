@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 
 import pytest
 from django.db import connection as db
 
+from crm_adapters import client as crm_client
 from crm_adapters.errors import CrmRateLimited
 from crm_adapters.locks import SlotsExhausted, concurrency_slot
 from crm_adapters.models import CrmConnection
-from crm_adapters.ratelimit import RateLimit, RateLimitExceeded, rate_limit_pause, rate_limit_reserve
+from crm_adapters.ratelimit import RateLimit, RateLimitExceeded, rate_limit_admit, rate_limit_pause, rate_limit_reserve
 from crm_adapters.services import crm_push_contact
 from tenants.models import Contact
 from tests.fakes.crm import FakeStreet
@@ -18,23 +21,35 @@ from tests.fakes.crm import FakeStreet
 pytestmark = pytest.mark.django_db
 
 
+# An injected clock (epoch seconds) for the limiter's arithmetic: no test here depends on how fast calls follow.
+# (Doubles near 2e9 hold about 0.2 microseconds: comparisons allow 1 microsecond.)
+T = 1_900_000_000.0
+
+
 def test_reservations_are_spaced_by_the_emission_interval():
     limit = RateLimit(requests=10, per_seconds=1)
 
-    waits = [rate_limit_reserve(key="t:spacing", limit=limit, max_wait=5) for _ in range(4)]
+    admissions = [rate_limit_admit(key="t:spacing", limit=limit, max_wait=5, now=T) for _ in range(4)]
 
-    assert waits[0] == 0
-    for index in (1, 2, 3):
-        assert index * 0.1 - 0.02 < waits[index] <= index * 0.1
+    assert [a.wait for a in admissions] == pytest.approx([0, 0.1, 0.2, 0.3], abs=1e-6)
+    assert [a.at - T for a in admissions] == pytest.approx([0, 0.1, 0.2, 0.3], abs=1e-6)
+
+
+def test_a_caller_arriving_after_its_slot_goes_at_once():
+    limit = RateLimit(requests=10, per_seconds=1)
+    rate_limit_admit(key="t:late", limit=limit, max_wait=5, now=T)
+
+    late = rate_limit_admit(key="t:late", limit=limit, max_wait=5, now=T + 1)
+
+    assert (late.wait, late.at) == pytest.approx((0, T + 1), abs=1e-6)
 
 
 def test_a_burst_goes_through_at_once_then_the_rate_applies():
     limit = RateLimit(requests=10, per_seconds=1, burst=3)
 
-    waits = [rate_limit_reserve(key="t:burst", limit=limit, max_wait=5) for _ in range(4)]
+    waits = [rate_limit_reserve(key="t:burst", limit=limit, max_wait=5, now=T) for _ in range(4)]
 
-    assert waits[:3] == [0, 0, 0]
-    assert 0.05 < waits[3] <= 0.1
+    assert waits == pytest.approx([0, 0, 0, 0.1], abs=1e-6)
 
 
 def test_a_wait_longer_than_allowed_reserves_nothing_and_says_how_long():
@@ -59,12 +74,14 @@ def test_limits_are_separate_per_key():
 
 def test_a_pause_holds_every_caller_back():
     limit = RateLimit(requests=100, per_seconds=1)
-    rate_limit_pause(key="t:pause", limit=limit, seconds=30)
+    rate_limit_pause(key="t:pause", limit=limit, seconds=30, now=T)
 
     with pytest.raises(RateLimitExceeded) as raised:
-        rate_limit_reserve(key="t:pause", limit=limit, max_wait=5)
+        rate_limit_reserve(key="t:pause", limit=limit, max_wait=5, now=T)
+    after = rate_limit_admit(key="t:pause", limit=limit, max_wait=5, now=T + 30)
 
-    assert 29 < raised.value.retry_after <= 30
+    assert 30 - limit.interval <= raised.value.retry_after <= 30
+    assert (after.wait, after.at) == pytest.approx((0, T + 30), abs=1e-6)
 
 
 def test_the_limiter_saturated_gives_a_crm_rate_limited_error(street, connect, make_contact, tenant, settings):
@@ -136,39 +153,64 @@ def _most_in_any_window(times: list[float], window: float) -> int:
     return most
 
 
+@pytest.fixture
+def write_admissions(monkeypatch) -> list[tuple[float, float]]:
+    """Every write the limiter admits, as (admitted at on the limiter's clock, due on this process's monotonic
+    clock: the earliest moment the client may send it). A spy: the real limiter decides."""
+    admitted: list[tuple[float, float]] = []
+    real = crm_client.rate_limit_admit
+
+    def spy(**kwargs):
+        admission = real(**kwargs)
+        if kwargs["key"].endswith(":writes"):
+            admitted.append((admission.at, time.monotonic() + admission.wait))
+        return admission
+
+    monkeypatch.setattr(crm_client, "rate_limit_admit", spy)
+    return admitted
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_bulk_sync_from_many_workers_stays_under_the_crms_own_limit(
-    start_fake, connect, make_contact, tenant, settings
+    start_fake, connect, make_contact, tenant, settings, write_admissions
 ):
-    # Street's 100 writes/min, scaled down: the fake allows 4 writes per 0.5 s; we are configured for 6/s
-    # (3 per 0.5 s: a margin for network jitter between our admission and the fake's clock).
+    """Counted against the limiter's own schedule, not the fake's wall clock: a slow machine delays requests,
+    which can bunch them on arrival whatever any client does, but never moves a write before its admission."""
+    # Street allows 100 writes a minute; scaled down, 4 per 0.5 s. We are configured for 6/s (3 per 0.5 s).
     settings.CRM_RATE_LIMITS = {
         "street.writes": {"requests": 6, "per_seconds": 1},
         "street.reads": {"requests": 10_000, "per_seconds": 1, "burst": 100},
     }
     settings.CRM_RATE_LIMIT_MAX_WAIT = 30
-    street = start_fake(FakeStreet, writes_per_window=4, window=0.5)
+    street = start_fake(FakeStreet)
     connection = connect(street)
     contacts = [make_contact(tenant=tenant).pk for _ in range(15)]
 
     errors = _bulk_push(connection.pk, contacts, workers=6)
 
-    writes = [r.at for r in street.requests if r.method == "POST"]
+    writes = sorted(r.at for r in street.requests if r.method == "POST")
     assert errors == []
-    assert len(writes) == 15 and street.rate_limited == 0
-    assert _most_in_any_window(writes, 0.5) <= 4
+    assert len(writes) == 15 and len(write_admissions) == 15  # every write went through the limiter
+    admitted_at = sorted(at for at, _ in write_admissions)
+    assert _most_in_any_window(admitted_at, 0.5) <= 3  # our configured rate, under Street's 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(admitted_at)]
+    assert min(gaps) >= 1 / 6 - 1e-6
+    due = sorted(due for _, due in write_admissions)
+    early = [(arrived, earliest) for arrived, earliest in zip(writes, due, strict=True) if arrived < earliest]
+    assert early == []  # no write reached the CRM before the limiter's slot for it
 
 
 @pytest.mark.django_db(transaction=True)
 def test_without_our_limiter_the_same_bulk_sync_hits_the_crms_limit(
     start_fake, connect, make_contact, tenant, settings
 ):
-    """The control for the test above: it can fail, because unlimited workers do trip Street's 429."""
+    """The control: a CRM's limit is real, and unlimited workers trip it. Street's own window (4 writes per
+    minute here) is long enough that no machine is slow enough to spread 15 writes beyond it."""
     settings.CRM_RATE_LIMITS = {
         "street.writes": {"requests": 10_000, "per_seconds": 1, "burst": 100},
         "street.reads": {"requests": 10_000, "per_seconds": 1, "burst": 100},
     }
-    street = start_fake(FakeStreet, writes_per_window=4, window=0.5)
+    street = start_fake(FakeStreet, writes_per_window=4, window=60)
     connection = connect(street)
     contacts = [make_contact(tenant=tenant).pk for _ in range(15)]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.events import ContactCategoryAssigned
 from jobs.models import EventLog, JobRun
@@ -76,6 +78,9 @@ def test_failed_runs_view_lists_only_failed_runs_filtered_by_tenant(client, staf
 def test_runs_filters(client, staff_user, tenant, make_run, params, expected):
     make_run(tenant=tenant)
     make_run(tenant=tenant, status=JobRun.Status.COMPLETED, function_id="crm-sync-push")
+    # A run from two hours ago, of a function and status of its own: every filter above must leave it out.
+    old = make_run(tenant=tenant, status=JobRun.Status.CANCELLED, function_id="lead-intent-score")
+    JobRun.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(hours=2))
     client.force_login(staff_user)
 
     response = client.get(reverse("admin:jobs_jobrun_changelist"), params)

@@ -23,6 +23,7 @@ from django.test import Client
 
 from jobs.events import Event
 from jobs.functions import ALL_FUNCTIONS
+from jobs.inngest_compat import DEFAULT_RETRIES, function_retries
 
 _run_numbers = itertools.count(1)
 
@@ -94,7 +95,8 @@ class PipelineDriver:
     ) -> DrivenRun:
         """Run one function to its end; `on_failure` is called after each failed request (to heal a fault)."""
         function = function_by_id(function_id)
-        max_attempts = (function._opts.retries if function._opts.retries is not None else 4) + 1
+        retries = function_retries(function)
+        max_attempts = (retries if retries is not None else DEFAULT_RETRIES) + 1
         run = DrivenRun(function_id=function.id, event=event, run_id=f"01TESTRUN{next(_run_numbers):017d}")
         self.runs.append(run)
         attempt = 0

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from email.utils import format_datetime
-
 import inngest
 import pytest
 from django.utils import timezone
 
 from jobs.ai.prompts import PROMPTS_DIR, build_prompt, category_focus
 from jobs.ai.writers import MalformedAIOutput, OpenAIWriter, TemplateWriter, writer_from_settings
-from jobs.policy import FunctionCategory, _parse_retry_after, retry_decision
+from jobs.policy import FunctionCategory, retry_decision
 from tenants.models import Category
 from tests.fakes.openai_server import Scripted
 
@@ -81,8 +78,3 @@ def test_unknown_errors_are_left_to_inngest_and_known_ones_are_translated():
     assert (decision.retry_after - timezone.now()).total_seconds() == pytest.approx(40, abs=1)  # 10 x 2^2
 
 
-def test_retry_after_may_be_an_http_date():
-    when = timezone.now() + timedelta(seconds=30)
-    assert _parse_retry_after(format_datetime(when, usegmt=True)).total_seconds() == pytest.approx(30, abs=1.5)
-    assert _parse_retry_after("12") == timedelta(seconds=12)
-    assert _parse_retry_after("soon") is None

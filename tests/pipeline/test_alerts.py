@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from jobs.events import AlertHotLeadFire
 from jobs.policy import FunctionCategory, policy_for
+from tenants.errors import AlertAlreadyAcknowledged, AlertNotFound, NotAMember
 from tenants.models import HotLeadAlert, Membership
-from tenants.services import AlertAlreadyAcknowledged, hot_lead_alert_acknowledge
+from tenants.services import hot_lead_alert_acknowledge
 from tests.factories import ContactFactory, MembershipFactory
 from tests.pipeline.driver import wire_event
 from tests.pipeline.email_backends import HangsUpOnceBackend
@@ -140,10 +141,10 @@ def test_acknowledging_needs_a_member_a_known_outcome_and_the_right_tenant(
 
     with pytest.raises(ValidationError):
         hot_lead_alert_acknowledge(tenant=tenant, alert_id=alert.pk, user=agent, outcome="sold-it")
-    with pytest.raises(PermissionError):
+    with pytest.raises(NotAMember):
         hot_lead_alert_acknowledge(tenant=tenant, alert_id=alert.pk, user=make_user(), outcome="booked")
     outsider = MembershipFactory(tenant=other_tenant).user
-    with pytest.raises(LookupError):
+    with pytest.raises(AlertNotFound):
         hot_lead_alert_acknowledge(tenant=other_tenant, alert_id=alert.pk, user=outsider, outcome="booked")
     alert.refresh_from_db()
     assert alert.acknowledged_at is None

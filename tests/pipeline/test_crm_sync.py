@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from django.utils import timezone
 
-from crm_adapters.client import clear_token_cache
 from crm_adapters.models import CrmConnection, CrmSyncLog, Provider
+from crm_adapters.oauth import clear_token_cache
 from jobs.events import CrmSyncPush
 from jobs.policy import FunctionCategory, policy_for
 from tenants.models import NurtureSequence

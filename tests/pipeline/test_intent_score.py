@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from jobs.events import LeadIntentScore
 from jobs.models import EventLog
+from tenants.errors import ContactNotFound, EngagementInvalid
 from tenants.models import EngagementEvent, HotLeadAlert, IntentScore, Membership
 from tenants.services import engagement_record
 from tests.factories import MembershipFactory
@@ -86,7 +86,7 @@ def test_the_same_provider_event_id_in_another_tenant_is_a_different_event(
 )
 def test_bad_engagement_gets_a_clear_error_and_stores_nothing(event_api, tenant, vendor, fields, message):
     kind = fields.pop("kind")
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(EngagementInvalid, match=message):
         engage(tenant, vendor, kind, **fields)
 
     assert not EngagementEvent.objects.exists()
@@ -94,8 +94,6 @@ def test_bad_engagement_gets_a_clear_error_and_stores_nothing(event_api, tenant,
 
 
 def test_engagement_for_another_tenants_contact_is_refused(event_api, other_tenant, vendor):
-    from tenants.selectors import ContactNotFound
-
     with pytest.raises(ContactNotFound):
         engage(other_tenant, vendor, "email.reply")
     assert not EngagementEvent.objects.exists()

@@ -19,7 +19,8 @@ from crm_adapters.errors import (
     CrmValidationError,
 )
 from jobs.policy import FunctionCategory, PermanentJobError, policy_for, retry_decision
-from tenants.selectors import ContactNotFound
+from jobs.steps import as_job_error
+from tenants.errors import ContactNotFound
 
 CRM = FunctionCategory.CRM
 AI = FunctionCategory.AI
@@ -69,7 +70,6 @@ def test_a_transient_crm_error_backs_off_doubling(attempt):
         CrmNotFound(status=404),
         CrmConflict(status=412),
         CrmConfigurationError("no base URL"),
-        ContactNotFound("gone"),
         PermanentJobError("no tenant"),
     ],
 )
@@ -102,3 +102,23 @@ def test_the_backoff_is_capped(settings):
     settings.JOBS_POLICY = {"crm": {"backoff_base_seconds": 15, "backoff_cap_seconds": 100}}
     decision = retry_decision(CRM, attempt=10, error=CrmTransientError("down"))
     assert delay_of(decision) == pytest.approx(100, abs=1)
+
+
+def test_the_tenants_apps_errors_fail_the_run_at_the_step_boundary():
+    decision = retry_decision(CRM, attempt=0, error=as_job_error(ContactNotFound("contact 7 not found")))
+
+    assert isinstance(decision, inngest.NonRetriableError)
+    assert "ContactNotFound: contact 7 not found" in str(decision)
+
+
+def test_a_builtin_lookup_error_is_not_taken_for_a_domain_error():
+    bug = KeyError("tenantId")
+
+    assert as_job_error(bug) is bug
+    assert retry_decision(CRM, attempt=0, error=bug) is bug  # left to Inngest's own retries, and visible as a bug
+
+
+def test_a_connection_that_times_out_is_transient():
+    # e.g. an SMTP or database server that accepts no connection within its timeout (socket.timeout)
+    decision = retry_decision(FunctionCategory.ALERT, attempt=1, error=TimeoutError("timed out"))
+    assert delay_of(decision) == pytest.approx(policy_for(FunctionCategory.ALERT).backoff(1).total_seconds(), abs=1)

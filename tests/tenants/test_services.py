@@ -5,14 +5,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from jobs.models import EventLog
-from tenants.models import CategoryAssignment, Contact
-from tenants.selectors import ContactNotFound, contact_get
-from tenants.services import (
+from tenants.errors import (
     AgentNotInTenant,
     ContactEmailTaken,
+    ContactNotFound,
+    ContactOfAnotherTenant,
+    UnknownCategory,
+)
+from tenants.models import CategoryAssignment, Contact
+from tenants.selectors import contact_get
+from tenants.services import (
     contact_archive,
     contact_assign_category,
     contact_create,
@@ -40,8 +46,9 @@ def test_contact_email_is_unique_per_tenant_case_insensitively(tenant, other_ten
 
 
 def test_contact_create__refuses_an_invalid_email(tenant):
-    with pytest.raises(Exception, match="email"):
+    with pytest.raises(ValidationError) as raised:
         contact_create(tenant=tenant, first_name="A", last_name="B", email="not-an-email")
+    assert raised.value.message_dict == {"email": ["Enter a valid email address."]}
     assert not Contact.objects.exists()
 
 
@@ -71,9 +78,9 @@ def test_contact_get__never_resolves_another_tenants_contact(tenant, other_tenan
 
 def test_contact_update_and_archive__refuse_another_tenants_contact(tenant, other_tenant, make_contact):
     theirs = make_contact(tenant=other_tenant)
-    with pytest.raises(PermissionError):
+    with pytest.raises(ContactOfAnotherTenant):
         contact_update(tenant=tenant, contact=theirs, first_name="Hacked")
-    with pytest.raises(PermissionError):
+    with pytest.raises(ContactOfAnotherTenant):
         contact_archive(tenant=tenant, contact=theirs)
     theirs.refresh_from_db()
     assert theirs.first_name != "Hacked"
@@ -132,7 +139,7 @@ def test_assign_category__rolled_back_caller_leaves_no_history_and_sends_nothing
 
 def test_assign_category__unknown_category_is_refused(tenant, make_contact):
     contact = make_contact(tenant=tenant)
-    with pytest.raises(ValueError, match="realtor"):
+    with pytest.raises(UnknownCategory, match="realtor"):
         contact_assign_category(tenant=tenant, contact_id=contact.id, category="realtor")
     assert not CategoryAssignment.objects.exists()
 

@@ -1,0 +1,41 @@
+"""What we rely on from the Inngest SDK beyond its public API, in one place (checked against inngest==0.5.19).
+
+Run tracking needs two facts the SDK keeps private: a function's configured retry count (`Function._opts`) and
+the opcode of the step a request ran (`TransformOutputResult.step.op`, an enum of the SDK's `_internal`). Both are
+read here only, through names of the wire protocol rather than the SDK's enum, and `tests/jobs/
+test_inngest_compat.py` fails when an SDK upgrade moves them. Inngest's server-side retry defaults, which the
+tracking predicts for plain errors, are here too: they are Inngest's behaviour, not ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import inngest
+
+# The step opcodes of Inngest's SDK protocol, as they travel on the wire (the SDK's `Opcode` values).
+STEP_RUN = "StepRun"
+STEP_ERROR = "StepError"
+STEP_FAILED = "StepFailed"
+SLEEP = "Sleep"
+
+# Inngest's default retry delays, in seconds, after the n-th failed attempt of a plain error (its pkg/backoff;
+# docs/inngest-engine.md 2.2); the server adds 0-30 s of jitter. The local engine implements the same table.
+BACKOFF_TABLE_SECONDS = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
+BACKOFF_JITTER_SECONDS = 30
+DEFAULT_RETRIES = 4  # a function declared without `retries`: 5 attempts in all
+
+
+def function_retries(function: inngest.Function[Any]) -> int | None:
+    """The retry count the function was declared with (what the server was told), None when left to Inngest."""
+    return function._opts.retries
+
+
+def step_opcode(result: inngest.TransformOutputResult) -> str | None:
+    """The wire name of what the request's step did (`STEP_RUN`, `STEP_ERROR`, ...); None when no step ran."""
+    step = result.step
+    return None if step is None else str(step.op.value)
+
+
+def step_id(result: inngest.TransformOutputResult) -> str | None:
+    return None if result.step is None else result.step.id

@@ -1,0 +1,32 @@
+"""Agencies (tenants) and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from tenants.models import Membership, Tenant
+
+
+def tenant_create(
+    *,
+    name: str,
+    slug: str,
+    brand_voice: str,
+    owner: AbstractBaseUser | None = None,
+    **settings: Any,
+) -> Tenant:
+    with transaction.atomic():
+        tenant = Tenant(name=name, slug=slug, brand_voice=brand_voice, **settings)
+        tenant.full_clean()
+        tenant.save()
+        if owner is not None:
+            Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
+    return tenant
+
+
+def membership_add(*, tenant: Tenant, user: AbstractBaseUser, role: str = Membership.Role.AGENT) -> Membership:
+    membership, _ = Membership.objects.update_or_create(tenant=tenant, user=user, defaults={"role": role})
+    return membership
