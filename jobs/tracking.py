@@ -26,6 +26,7 @@ from django.utils import timezone
 from inngest._internal.middleware_lib.middleware import TransformOutputResult
 from inngest._internal.server_lib import Opcode
 
+from nurturehub.redaction import redact
 from tenants.models import Tenant
 
 from .models import EventLog, JobRun, StepAttempt
@@ -57,7 +58,7 @@ def describe_error(error: BaseException) -> tuple[str, str, str]:
         error_type = type(error).__name__
         message = str(error)
         stack = "".join(traceback.format_exception(error))
-    return error_type, f"{error_type}: {message}"[:MAX_TEXT], stack[:MAX_TEXT]
+    return error_type, redact(f"{error_type}: {message}", limit=MAX_TEXT), redact(stack, limit=MAX_TEXT)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -366,7 +367,11 @@ def record_failure(ctx: inngest.ContextSync) -> dict[str, str]:
     run_mark(
         run,
         status=JobRun.Status.FAILED,
-        error={"name": error_type, "message": str(error.get("message") or "")[:MAX_TEXT], "stack": error.get("stack")},
+        error={
+            "name": error_type,
+            "message": redact(error.get("message") or "", limit=MAX_TEXT),
+            "stack": redact(error["stack"], limit=MAX_TEXT) if error.get("stack") else error.get("stack"),
+        },
         error_type=error_type,
         finished_at=run.finished_at or timezone.now(),
     )
