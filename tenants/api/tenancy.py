@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
 
 from tenants.models import Membership, Tenant
@@ -26,3 +27,15 @@ def request_tenant(request: Request) -> Tenant:
         raise exceptions.ParseError(f"You belong to several agencies: choose one with the {TENANT_HEADER} header.")
     request._nurturehub_tenant = found[0].tenant
     return found[0].tenant
+
+
+class TenantScoped:
+    """Views whose every query goes through `self.tenant`, the caller's agency."""
+
+    # Token first, so that a call without credentials gets 401 with `WWW-Authenticate: Token` (not 403).
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    request: Request
+
+    @property
+    def tenant(self) -> Tenant:
+        return request_tenant(self.request)
