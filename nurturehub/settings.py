@@ -169,6 +169,16 @@ if not INNGEST_DEV and not (INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("INNGEST_DEV=0 needs INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY")
+# Development mode signs nothing: whoever reaches /api/inngest can run any step. In production (DEBUG off) that
+# is refused at start-up unless this says the serve endpoint sits on a network nobody else reaches.
+INNGEST_UNSIGNED_ON_CLOSED_NETWORK = env.bool("INNGEST_UNSIGNED_ON_CLOSED_NETWORK", default=False)
+if not DEBUG and INNGEST_DEV and not INNGEST_UNSIGNED_ON_CLOSED_NETWORK:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DEBUG=false with INNGEST_DEV=true: /api/inngest would run steps for anyone. Set INNGEST_DEV=false with "
+        "the Inngest keys, or INNGEST_UNSIGNED_ON_CLOSED_NETWORK=true if no one else can reach it."
+    )
 
 # The retry/concurrency policy per function category (jobs/policy.py holds the defaults); any of
 # JOBS_<AI|CRM|SCORING|ALERT|ROUTING>_<MAX_ATTEMPTS|BACKOFF_BASE|BACKOFF_CAP|CONCURRENCY> overrides one value.
