@@ -207,6 +207,16 @@ OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 # Contacts per step of the daily (02:00 UTC) score-decay cron.
 JOBS_DECAY_BATCH_SIZE = env.int("JOBS_DECAY_BATCH_SIZE", default=500)
 
+# --- Retention (jobs/retention.py: the 03:30 UTC `history-prune` cron and `manage.py prune_history`) ----------
+# Days kept of the event log and of finished runs with their steps; pending events and unfinished runs are kept.
+JOBS_RETENTION_DAYS = env.int("JOBS_RETENTION_DAYS", default=30)
+# The CRM sync log: also the record of notes already added (a note older than this could be added again).
+CRM_SYNC_LOG_RETENTION_DAYS = env.int("CRM_SYNC_LOG_RETENTION_DAYS", default=90)
+# The local engine's events, finished runs and memos (at least 1: Inngest de-duplicates event ids for 24 h).
+ENGINE_RETENTION_DAYS = env.int("ENGINE_RETENTION_DAYS", default=7)
+# Rows per delete (one short transaction each).
+JOBS_RETENTION_BATCH_SIZE = env.int("JOBS_RETENTION_BATCH_SIZE", default=1000)
+
 # --- Logging --------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
