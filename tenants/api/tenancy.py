@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
@@ -9,6 +11,7 @@ from rest_framework.request import Request
 from tenants.models import Membership, Tenant
 
 TENANT_HEADER = "X-Tenant"
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 def request_tenant(request: Request) -> Tenant:
@@ -18,6 +21,9 @@ def request_tenant(request: Request) -> Tenant:
         return cached
     memberships = Membership.objects.filter(user=request.user).select_related("tenant")
     wanted = request.headers.get(TENANT_HEADER, "").strip()
+    if wanted and not SLUG.fullmatch(wanted):
+        # A NUL or 10 KB of text is no agency's slug, and must not reach the database as a query.
+        raise exceptions.ParseError(f"The {TENANT_HEADER} header must be an agency slug (letters, digits, - and _).")
     if wanted:
         memberships = memberships.filter(tenant__slug=wanted)
     found = list(memberships[:2])

@@ -42,6 +42,10 @@ def test_a_bad_filter_is_a_400_naming_it(api, path, params):
     assert set(params) <= set(body["extra"]["fields"])
 
 
+def test_an_agency_header_with_a_nul_is_a_400(api):
+    assert_client_error(api.get(f"{V1}/contacts/", HTTP_X_TENANT="a\x00b"))
+
+
 def test_a_run_id_with_a_nul_is_a_404(api):
     assert_client_error(api.get(f"{V1}/runs/%00/"), 404)
 
