@@ -79,6 +79,17 @@ def test_deeply_nested_json_is_a_400(api):
     assert_client_error(api.post(f"{V1}/engagements/", body, content_type="application/json"))
 
 
+def test_json_nested_past_the_depth_limit_is_a_400_before_any_view_work(api, settings, engagement):
+    """Shallower than the parser's recursion limit, deeper than API_MAX_JSON_DEPTH: refused by the depth walk."""
+    deep = "[" * (settings.API_MAX_JSON_DEPTH + 5) + "]" * (settings.API_MAX_JSON_DEPTH + 5)
+    body = json.dumps(engagement)[:-1] + f', "metadata": {{"k": {deep}}}}}'
+    assert (
+        "nested deeper"
+        in assert_client_error(api.post(f"{V1}/engagements/", body, content_type="application/json"))["message"]
+    )
+    assert not EngagementEvent.objects.exists()
+
+
 def test_a_body_over_the_limit_is_a_413(api, settings):
     body = json.dumps({"first_name": "x" * (settings.API_MAX_BODY_BYTES + 10)})
     assert_client_error(api.post(f"{V1}/contacts/", body, content_type="application/json"), 413)
