@@ -93,6 +93,7 @@ class Stack:
                 "ALLOWED_HOSTS": "127.0.0.1",
                 "CRM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
                 "INNGEST_DEV": "true",
+                "INNGEST_UNSIGNED_ON_CLOSED_NETWORK": "true",  # loopback only: no one else reaches it
                 "LOCAL_ENGINE_ENABLED": "true",
                 "INNGEST_BASE_URL": self.url,
                 "INNGEST_SERVE_URL": f"{self.url}/api/inngest",

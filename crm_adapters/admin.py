@@ -9,6 +9,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from nurturehub.redaction import redact
+
 from .errors import CrmError
 from .models import CrmConnection, CrmExternalId, CrmRateLimitBucket, CrmSyncLog
 from .services import crm_verify_connection
@@ -77,10 +79,14 @@ class CrmConnectionAdmin(admin.ModelAdmin):
             result = crm_verify_connection(connection=connection)
         except CrmError as error:
             self.message_user(
-                request, f"Connection test failed ({type(error).__name__}): {error}", level=messages.ERROR
+                request,
+                redact(f"Connection test failed ({type(error).__name__}): {error}", connection.secrets.values()),
+                level=messages.ERROR,
             )
         else:
-            self.message_user(request, f"Connection OK: {result.detail}", level=messages.SUCCESS)
+            self.message_user(
+                request, redact(f"Connection OK: {result.detail}", connection.secrets.values()), level=messages.SUCCESS
+            )
         back = request.POST.get("next") or reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
         if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
             back = reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])

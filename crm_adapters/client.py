@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import httpx
 from django.conf import settings
 
+from nurturehub.redaction import redact, remember_secrets
 from nurturehub.retry_after import retry_after_seconds
 
 from .errors import (
@@ -116,13 +117,11 @@ class CrmHttpClient:
             )
         return str(value)
 
-    def scrub(self, text: str) -> str:
-        """The CRM's own text with any of our secrets (or the bearer token in use) cut out, should it echo one."""
-        text = str(text)[:500]
-        for secret in [*self._secrets.values(), *self._tokens_in_use()]:
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "[redacted]")
-        return text
+    def known_secrets(self) -> list[str]:
+        """Our secrets for this connection and its recent bearer tokens: what a CRM's echo must never keep."""
+        secrets = [*self._secrets.values(), *self._tokens_in_use()]
+        remember_secrets(secrets)  # so run tracking and logs redact them too, should an exception carry one
+        return secrets
 
     def _tokens_in_use(self) -> list[str]:
         return []
@@ -246,7 +245,10 @@ class CrmHttpClient:
             return CrmAuthError(f"{where}: the credentials were refused", provider=self.provider, status=status)
         if status in (400, 422):
             field_errors = [
-                {"field": self.scrub(item.get("field", "")), "message": self.scrub(item.get("message", ""))}
+                {
+                    "field": redact(item.get("field", ""), self.known_secrets(), limit=500),
+                    "message": redact(item.get("message", ""), self.known_secrets(), limit=500),
+                }
                 for item in self.field_errors(response)
             ]
             return CrmValidationError(

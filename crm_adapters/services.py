@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Case, CharField, F, TextField, Value, When
 from django.utils import timezone
+
+from nurturehub.redaction import redact
 
 from .base import (
     CrmAdapter,
@@ -241,14 +242,6 @@ def _elapsed_ms(started: float) -> int:
     return max(0, round((time.monotonic() - started) * 1000))
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    """Belt and braces: error messages are built without secrets, but never let one through to a log row."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
 def _log_push(
     *,
     connection: CrmConnection,
@@ -329,7 +322,7 @@ def _record_failure(
     started: float,
     dedupe_key: str = "",
 ) -> None:
-    message = _redact(str(error), connection.secrets.values())
+    message = redact(str(error), connection.secrets.values())
     _log_push(
         connection=connection,
         entity=entity,

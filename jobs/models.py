@@ -124,3 +124,17 @@ class StepAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_id} #{self.attempt} ({self.status})"
+
+
+class SignedRequestSeen(models.Model):
+    """A signed serve request already run: the same one again inside the signature's lifetime is a replay.
+
+    Rows older than the lifetime prove nothing (such a request is refused as stale) and are pruned.
+    """
+
+    #: sha256 of the method, path with query and `X-Inngest-Signature` (which covers the body and its time).
+    digest = models.CharField(max_length=64, primary_key=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.digest[:12]} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -14,6 +14,7 @@ from uuid import UUID
 import inngest
 
 from crm_adapters.models import CrmConnection
+from nurturehub.redaction import redact
 from tenants.errors import TenantsError
 from tenants.models import Tenant
 
@@ -111,7 +112,7 @@ def policy_step(
                 logger.warning(
                     "step failed",
                     extra={
-                        "error": f"{type(error).__name__}: {error}"[:500],
+                        "error": redact(f"{type(error).__name__}: {error}", limit=500),
                         "decision": type(decision).__name__,
                     },
                 )

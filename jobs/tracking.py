@@ -24,6 +24,7 @@ import inngest
 from django.db.models import Q
 from django.utils import timezone
 
+from nurturehub.redaction import redact
 from tenants.models import Tenant
 
 from . import inngest_compat
@@ -54,7 +55,7 @@ def describe_error(error: BaseException) -> tuple[str, str, str]:
         error_type = type(error).__name__
         message = str(error)
         stack = "".join(traceback.format_exception(error))
-    return error_type, f"{error_type}: {message}"[:MAX_TEXT], stack[:MAX_TEXT]
+    return error_type, redact(f"{error_type}: {message}", limit=MAX_TEXT), redact(stack, limit=MAX_TEXT)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -365,7 +366,11 @@ def record_failure(ctx: inngest.ContextSync) -> dict[str, str]:
     run_mark(
         run,
         status=JobRun.Status.FAILED,
-        error={"name": error_type, "message": str(error.get("message") or "")[:MAX_TEXT], "stack": error.get("stack")},
+        error={
+            "name": error_type,
+            "message": redact(error.get("message") or "", limit=MAX_TEXT),
+            "stack": redact(error["stack"], limit=MAX_TEXT) if error.get("stack") else error.get("stack"),
+        },
         error_type=error_type,
         finished_at=run.finished_at or timezone.now(),
     )

@@ -1,10 +1,12 @@
-"""The Inngest serve endpoint (`/api/inngest`): GET introspection, PUT sync, POST step execution."""
+"""The Inngest serve endpoint (`/api/inngest`): GET introspection, PUT sync, POST step execution.
+
+Served through `jobs.serve`, which adds the signature age and replay checks the SDK leaves out.
+"""
 
 from __future__ import annotations
 
-import inngest.django
-
 from .client import inngest_client
 from .functions import ALL_FUNCTIONS
+from .serve import serve
 
-urlpatterns = [inngest.django.serve(inngest_client, ALL_FUNCTIONS)]
+urlpatterns = [serve(inngest_client, ALL_FUNCTIONS)]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.authtoken.views import obtain_auth_token
+
+from tenants.api.views import TokenObtain
 
 urlpatterns = [
     path("v1/", include("tenants.api.urls")),
-    path("v1/auth/token/", obtain_auth_token, name="api-token"),
+    path("v1/", include("jobs.api.urls")),
+    path("v1/auth/token/", TokenObtain.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_filters",
     "tenants",
     "crm_adapters",
     "jobs",
@@ -58,6 +59,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "nurturehub.request_limits.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -180,6 +182,16 @@ if not INNGEST_DEV and not (INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("INNGEST_DEV=0 needs INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY")
+# Development mode signs nothing: whoever reaches /api/inngest can run any step. In production (DEBUG off) that
+# is refused at start-up unless this says the serve endpoint sits on a network nobody else reaches.
+INNGEST_UNSIGNED_ON_CLOSED_NETWORK = env.bool("INNGEST_UNSIGNED_ON_CLOSED_NETWORK", default=False)
+if not DEBUG and INNGEST_DEV and not INNGEST_UNSIGNED_ON_CLOSED_NETWORK:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DEBUG=false with INNGEST_DEV=true: /api/inngest would run steps for anyone. Set INNGEST_DEV=false with "
+        "the Inngest keys, or INNGEST_UNSIGNED_ON_CLOSED_NETWORK=true if no one else can reach it."
+    )
 
 # The retry/concurrency policy per function category (jobs/policy.py holds the defaults); any of
 # JOBS_<AI|CRM|SCORING|ALERT|ROUTING>_<MAX_ATTEMPTS|BACKOFF_BASE|BACKOFF_CAP|CONCURRENCY> overrides one value.
@@ -208,6 +220,16 @@ OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 # Contacts per step of the daily (02:00 UTC) score-decay cron.
 JOBS_DECAY_BATCH_SIZE = env.int("JOBS_DECAY_BATCH_SIZE", default=500)
 
+# --- Retention (jobs/retention.py: the 03:30 UTC `history-prune` cron and `manage.py prune_history`) ----------
+# Days kept of the event log and of finished runs with their steps; pending events and unfinished runs are kept.
+JOBS_RETENTION_DAYS = env.int("JOBS_RETENTION_DAYS", default=30)
+# The CRM sync log: also the record of notes already added (a note older than this could be added again).
+CRM_SYNC_LOG_RETENTION_DAYS = env.int("CRM_SYNC_LOG_RETENTION_DAYS", default=90)
+# The local engine's events, finished runs and memos (at least 1: Inngest de-duplicates event ids for 24 h).
+ENGINE_RETENTION_DAYS = env.int("ENGINE_RETENTION_DAYS", default=7)
+# Rows per delete (one short transaction each).
+JOBS_RETENTION_BATCH_SIZE = env.int("JOBS_RETENTION_BATCH_SIZE", default=1000)
+
 # --- Logging --------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -234,7 +256,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, refusing what PostgreSQL cannot store (NUL, lone surrogates) and nesting past the limit.
+    "DEFAULT_PARSER_CLASSES": ["nurturehub.request_limits.SafeJSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
+# Request bodies of the frontend API: larger ones get 413 (before anything reads them), deeper JSON 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "NurtureHub API",
     "DESCRIPTION": "The frontend's API: every query is scoped to the caller's agency (tenant).",

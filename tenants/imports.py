@@ -8,48 +8,31 @@ that was interrupted is finished by running it again.
 
 from __future__ import annotations
 
-import csv
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from nurturehub.db import copy_insert
 
+from .csv_reader import REQUIRED_COLUMNS, ImportFileError, RowError, open_csv, read_rows
 from .models import Category, CategoryAssignment, Contact, Membership, Tenant
 from .services import category_assignments_record, contacts_assign_category_bulk
 
+# The reading side lives in csv_reader; these names are part of this module's interface (command, bench).
+__all__ = ["ImportFileError", "ImportSummary", "RowError", "contacts_import", "open_csv", "read_rows"]
+
 BATCH_SIZE = 1000
 MAX_LENGTHS = {"first_name": 100, "last_name": 100, "email": 254, "phone": 40, "address": 2000}
-# Accepted spellings of each column (lowercased, spaces and dashes read as underscores).
-COLUMN_ALIASES = {
-    "email": {"email", "email_address", "e_mail"},
-    "first_name": {"first_name", "firstname", "forename", "given_name"},
-    "last_name": {"last_name", "lastname", "surname", "family_name"},
-    "phone": {"phone", "phone_number", "telephone", "mobile"},
-    "address": {"address"},
-    "category": {"category"},
-    "agent_email": {"assigned_agent_email", "agent_email", "assigned_agent"},
-}
-REQUIRED_COLUMNS = ("email", "first_name", "last_name")
 CATEGORY_SLUGS = frozenset(Category.values)
 CSV_SOURCE = str(Contact.Source.CSV_IMPORT)
-
-
-class ImportFileError(ValueError):
-    """The file cannot be imported as a whole (missing columns, not UTF-8 CSV); the message says why."""
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    reason: str
 
 
 @dataclass
@@ -80,52 +63,6 @@ class Batch:
     valid: list[ValidRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
-
-
-def _column_map(header: list[str]) -> dict[str, str]:
-    normalised = {name: name.strip().lower().replace(" ", "_").replace("-", "_") for name in header}
-    mapping: dict[str, str] = {}
-    for column, aliases in COLUMN_ALIASES.items():
-        for original, clean in normalised.items():
-            if clean in aliases and column not in mapping:
-                mapping[column] = original
-    missing = [column.replace("_", " ") for column in REQUIRED_COLUMNS if column not in mapping]
-    if missing:
-        raise ImportFileError(f"line 1: missing required column(s): {', '.join(missing)} (header: {header})")
-    return mapping
-
-
-def read_rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number where the row starts, {column: value}) for each data row, streamed."""
-    reader = csv.reader(stream)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError("the file is empty (a header row is required)") from None
-    except UnicodeDecodeError as error:
-        raise ImportFileError(f"line 1: the file is not UTF-8 ({error.reason})") from None
-    columns = _column_map(header)
-    positions = {column: header.index(name) for column, name in columns.items()}
-    previous_end = reader.line_num
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as error:
-            raise ImportFileError(
-                f"the file is not UTF-8 ({error.reason}) somewhere after line {previous_end}; the complete batches "
-                "before that point are imported: fix the file and run again (rows already in are left unchanged)"
-            ) from None
-        except csv.Error as error:
-            raise ImportFileError(f"line {reader.line_num}: unreadable CSV ({error})") from None
-        start, previous_end = previous_end + 1, reader.line_num
-        if not any(value.strip() for value in values):
-            continue  # blank line
-        yield (
-            start,
-            {column: values[index].strip() if index < len(values) else "" for column, index in positions.items()},
-        )
 
 
 def _validate(
@@ -164,25 +101,76 @@ def _validate(
 
 
 def _batches(
-    rows: Iterable[tuple[int, dict[str, str]]], *, default_category: str | None, agents: dict[str, int], size: int
+    rows: Iterable[tuple[int, dict[str, str]] | RowError],
+    *,
+    default_category: str | None,
+    agents: dict[str, int],
+    size: int,
 ) -> Iterator[Batch]:
+    """Rows validated and grouped; duplicates inside a batch are caught here, across batches by `_FirstLines`."""
     batch, seen = Batch(), {}
-    for line, raw in rows:
+    for row in rows:
         batch.rows += 1
-        result = _validate(line, raw, default_category=default_category, agents=agents)
+        result = row if isinstance(row, RowError) else _validate(*row, default_category=default_category, agents=agents)
         if isinstance(result, RowError):
             batch.errors.append(result)
         elif result.email.lower() in seen:
             first = seen[result.email.lower()]
-            batch.errors.append(RowError(line, f"duplicate email {result.email!r} (also on line {first})"))
+            batch.errors.append(RowError(result.line, f"duplicate email {result.email!r} (also on line {first})"))
         else:
-            seen[result.email.lower()] = line
+            seen[result.email.lower()] = result.line
             batch.valid.append(result)
         if batch.rows >= size:
             yield batch
             batch, seen = Batch(), {}
     if batch.rows:
         yield batch
+
+
+class _FirstLines:
+    """Where each email first appeared in the file, kept in a temporary table: a duplicate anywhere in the file
+    is reported (a later batch used to overwrite an earlier row) while memory stays one batch."""
+
+    table = "import_contacts_first_lines"
+
+    def __enter__(self) -> _FirstLines:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.table} (email text PRIMARY KEY, line integer)")
+            cursor.execute(f"TRUNCATE {self.table}")
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def claim(self, batch: Batch) -> None:
+        """Record the batch's emails; a row whose email an earlier batch had becomes an error naming that line."""
+        if not batch.valid:
+            return
+        emails = [row.email.lower() for row in batch.valid]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {self.table} (email, line) SELECT * FROM unnest(%s::text[], %s::integer[]) "  # noqa: S608
+                "ON CONFLICT (email) DO NOTHING RETURNING email",
+                [emails, [row.line for row in batch.valid]],
+            )
+            fresh = {email for (email,) in cursor.fetchall()}
+            if len(fresh) == len(emails):
+                return
+            cursor.execute(
+                f"SELECT email, line FROM {self.table} WHERE email = ANY(%s)",  # noqa: S608 - our own table name
+                [[email for email in emails if email not in fresh]],
+            )
+            first_line = dict(cursor.fetchall())
+        kept = []
+        for row in batch.valid:
+            if row.email.lower() in fresh:
+                kept.append(row)
+            else:
+                first = first_line[row.email.lower()]
+                batch.errors.append(RowError(row.line, f"duplicate email {row.email!r} (also on line {first})"))
+        batch.valid = kept
+        batch.errors.sort(key=lambda error: error.line)
 
 
 def _copy_new_contacts(*, tenant: Tenant, rows: list[ValidRow], now: Any) -> list[tuple[Any, str, str]]:
@@ -264,16 +252,18 @@ def _import_batch(*, tenant: Tenant, batch: Batch, dry_run: bool) -> ImportSumma
 def contacts_import(
     *,
     tenant: Tenant,
-    stream: IO[str],
+    stream: IO[bytes],
     default_category: str | None = None,
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     on_error: Callable[[RowError], None] | None = None,
     on_batch: Callable[[ImportSummary], None] | None = None,
 ) -> ImportSummary:
-    """Import a CSV stream into `tenant`. Bad rows are reported (with their line) and skipped; good rows go in.
+    """Import a CSV byte stream (`open_csv`) into `tenant`. Every bad row is reported with its line and why
+    (invalid value, duplicate anywhere in the file, bad encoding, NUL, oversized, broken quoting) and skipped;
+    every good row goes in.
 
-    Raises ImportFileError when the file as a whole cannot be read (batches already committed stay: re-run).
+    Raises ImportFileError only when the header cannot be read, before anything is written.
     """
     if default_category is not None and default_category not in Category.values:
         raise ImportFileError(f"unknown category {default_category!r}; expected one of {', '.join(Category.values)}")
@@ -284,17 +274,15 @@ def contacts_import(
         .values_list("email_lower", "user_id")
     )
     total = ImportSummary()
-    for batch in _batches(read_rows(stream), default_category=default_category, agents=agents, size=batch_size):
-        for error in batch.errors:
-            if on_error is not None:
-                on_error(error)
-        result = _import_batch(tenant=tenant, batch=batch, dry_run=dry_run)
-        total.add(result)
-        if on_batch is not None:
-            on_batch(result)
+    rows = read_rows(stream)
+    with _FirstLines() as first_lines:
+        for batch in _batches(rows, default_category=default_category, agents=agents, size=batch_size):
+            first_lines.claim(batch)
+            for error in batch.errors:
+                if on_error is not None:
+                    on_error(error)
+            result = _import_batch(tenant=tenant, batch=batch, dry_run=dry_run)
+            total.add(result)
+            if on_batch is not None:
+                on_batch(result)
     return total
-
-
-def open_csv(path: str) -> IO[str]:
-    """A UTF-8 text stream of the file (a BOM is skipped); undecodable bytes raise while reading."""
-    return open(path, encoding="utf-8-sig", newline="", errors="strict")

@@ -8,6 +8,7 @@ from .alerts import alert_hot_lead_fire
 from .contacts import contact_category_assigned
 from .crm import crm_sync_push
 from .nurture import nurture_sequence_generate
+from .retention import history_prune
 from .scoring import intent_score_decay, lead_intent_score
 
 ALL_FUNCTIONS: list[inngest.Function] = [
@@ -17,4 +18,5 @@ ALL_FUNCTIONS: list[inngest.Function] = [
     lead_intent_score,
     alert_hot_lead_fire,
     intent_score_decay,
+    history_prune,
 ]

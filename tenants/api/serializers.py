@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from jobs.models import JobRun, StepAttempt
 from tenants.models import Category, Contact, EngagementEvent, HotLeadAlert, NurtureEmail, NurtureSequence
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 moment that says its time zone: a bare "10:00" is refused, never guessed to be UTC."""
+
+    default_error_messages = {"naive": "Give the time zone (e.g. `Z` or `+01:00`): a time without one is ambiguous."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip()) if value.strip() else None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
 
 
 class ContactSerializer(serializers.ModelSerializer):
     assigned_agent_id = serializers.IntegerField(read_only=True, allow_null=True)
+    # "" for a contact not categorised yet: the schema says so (one of the categories, or blank).
+    category = serializers.ChoiceField(choices=Category.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -72,11 +87,12 @@ class NurtureSequenceSerializer(serializers.ModelSerializer):
 class EngagementInSerializer(serializers.Serializer):
     contact_id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=EngagementEvent.Kind.choices)
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
     email_position = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3)
     sequence_id = serializers.UUIDField(required=False, allow_null=True)
     provider_event_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # Free-form; the API's JSON parser has already refused NUL characters, lone surrogates and deep nesting.
     metadata = serializers.DictField(required=False, default=dict)
 
 
@@ -123,40 +139,8 @@ class AlertAcknowledgeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=HotLeadAlert.Outcome.choices)
 
 
-class JobRunSerializer(serializers.ModelSerializer):
-    error_message = serializers.SerializerMethodField()
-
-    class Meta:
-        model = JobRun
-        fields = [
-            "run_id",
-            "function_id",
-            "status",
-            "attempts",
-            "event_name",
-            "event_id",
-            "error_type",
-            "error_message",
-            "started_at",
-            "finished_at",
-        ]
-
-    def get_error_message(self, run: JobRun) -> str:
-        return str((run.error or {}).get("message", "")) if isinstance(run.error, dict) else ""
-
-
-class StepAttemptSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = StepAttempt
-        # No traceback: the frontend gets what went wrong, not our internals.
-        fields = ["step_id", "step_name", "attempt", "status", "duration_ms", "error", "next_retry_at", "started_at"]
-
-
-class JobRunDetailSerializer(JobRunSerializer):
-    steps = StepAttemptSerializer(source="step_attempts", many=True, read_only=True)
-
-    class Meta(JobRunSerializer.Meta):
-        fields = [*JobRunSerializer.Meta.fields, "output", "steps"]
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
 
 
 class ErrorSerializer(serializers.Serializer):

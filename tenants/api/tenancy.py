@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
 
 from tenants.models import Membership, Tenant
 
 TENANT_HEADER = "X-Tenant"
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 def request_tenant(request: Request) -> Tenant:
@@ -17,6 +21,9 @@ def request_tenant(request: Request) -> Tenant:
         return cached
     memberships = Membership.objects.filter(user=request.user).select_related("tenant")
     wanted = request.headers.get(TENANT_HEADER, "").strip()
+    if wanted and not SLUG.fullmatch(wanted):
+        # A NUL or 10 KB of text is no agency's slug, and must not reach the database as a query.
+        raise exceptions.ParseError(f"The {TENANT_HEADER} header must be an agency slug (letters, digits, - and _).")
     if wanted:
         memberships = memberships.filter(tenant__slug=wanted)
     found = list(memberships[:2])
@@ -26,3 +33,15 @@ def request_tenant(request: Request) -> Tenant:
         raise exceptions.ParseError(f"You belong to several agencies: choose one with the {TENANT_HEADER} header.")
     request._nurturehub_tenant = found[0].tenant
     return found[0].tenant
+
+
+class TenantScoped:
+    """Views whose every query goes through `self.tenant`, the caller's agency."""
+
+    # Token first, so that a call without credentials gets 401 with `WWW-Authenticate: Token` (not 403).
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    request: Request
+
+    @property
+    def tenant(self) -> Tenant:
+        return request_tenant(self.request)

@@ -15,6 +15,4 @@ urlpatterns = [
     path("engagements/", views.EngagementCreate.as_view(), name="engagements"),
     path("alerts/", views.AlertList.as_view(), name="alerts"),
     path("alerts/<str:alert_id>/acknowledge/", views.AlertAcknowledge.as_view(), name="alert-acknowledge"),
-    path("runs/", views.RunList.as_view(), name="runs"),
-    path("runs/<str:run_id>/", views.RunDetail.as_view(), name="run"),
 ]

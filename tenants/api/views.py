@@ -8,17 +8,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Q, QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.models import JobRun
+from nurturehub.request_limits import SafeJSONParser
 from tenants.models import Contact, HotLeadAlert, NurtureSequence
 from tenants.selectors import contact_get
 from tenants.services import (
@@ -31,83 +32,49 @@ from tenants.services import (
 )
 
 from . import serializers as s
-from .pagination import ByFiredAt, ByStartedAt
-from .tenancy import TENANT_HEADER, request_tenant
-
-ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 409)}
-TENANT_PARAMETER = OpenApiParameter(
-    TENANT_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="The agency's slug, for users who belong to several agencies.",
-)
+from .filters import AlertFilter, ContactFilter
+from .pagination import ByFiredAt
+from .schema import BODY_ERRORS, ERROR_MEANINGS, TENANT_PARAMETER, error_responses
+from .tenancy import TenantScoped
 
 
-class TenantScoped:
-    """Views whose every query goes through `self.tenant`, the caller's agency."""
-
-    # Token first, so that a call without credentials gets 401 with `WWW-Authenticate: Token` (not 403).
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    request: Request
-
-    @property
-    def tenant(self):
-        return request_tenant(self.request)
-
+class ContactScoped(TenantScoped):
     def get_contact(self, contact_id: Any) -> Contact:
         return contact_get(tenant=self.tenant, contact_id=contact_id)
-
-
-def _truthy(value: str | None) -> bool | None:
-    if value is None or value == "":
-        return None
-    return value.lower() in {"1", "true", "yes"}
 
 
 @extend_schema_view(
     get=extend_schema(
         summary="List contacts",
-        parameters=[
-            TENANT_PARAMETER,
-            OpenApiParameter("category", OpenApiTypes.STR, description="A category slug"),
-            OpenApiParameter("archived", OpenApiTypes.BOOL, description="Archived contacts only (default: active)"),
-            OpenApiParameter("q", OpenApiTypes.STR, description="Search in name and email"),
-            OpenApiParameter("assigned_agent_id", OpenApiTypes.INT),
-            OpenApiParameter("min_score", OpenApiTypes.INT),
-        ],
-        responses={200: s.ContactSerializer(many=True), **ERRORS},
+        description=(
+            "The agency's contacts, newest first (cursor-paginated). Archived contacts are hidden unless "
+            "`archived=true`; filter by category, assigned agent, minimum intent score, or a search term."
+        ),
+        parameters=[TENANT_PARAMETER],
+        responses={200: s.ContactSerializer(many=True), **error_responses(404)},
     ),
     post=extend_schema(
         summary="Create a contact",
+        description=(
+            "A new contact of the agency (source `manual`). The email must be unique in the agency (409 if "
+            "taken); the assigned agent must be a member of the agency."
+        ),
         parameters=[TENANT_PARAMETER],
         request=s.ContactWriteSerializer,
-        responses={201: s.ContactSerializer, **ERRORS},
+        responses={201: s.ContactSerializer, **error_responses(409, *BODY_ERRORS)},
     ),
 )
-class ContactListCreate(TenantScoped, generics.GenericAPIView):
+class ContactListCreate(ContactScoped, generics.GenericAPIView):
     serializer_class = s.ContactSerializer
+    filterset_class = ContactFilter
 
     def get_queryset(self) -> QuerySet[Contact]:
-        params = self.request.query_params
-        queryset = Contact.objects.for_tenant(self.tenant)
-        archived = _truthy(params.get("archived"))
-        queryset = queryset.filter(is_archived=bool(archived))
-        if params.get("category"):
-            queryset = queryset.filter(category=params["category"])
-        if params.get("assigned_agent_id", "").isdigit():
-            queryset = queryset.filter(assigned_agent_id=int(params["assigned_agent_id"]))
-        if params.get("min_score", "").isdigit():
-            queryset = queryset.filter(intent_score__gte=int(params["min_score"]))
-        if params.get("q"):
-            term = params["q"].strip()
-            queryset = queryset.filter(
-                Q(email__icontains=term) | Q(first_name__icontains=term) | Q(last_name__icontains=term)
-            )
-        return queryset
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the filters: no request
+            return Contact.objects.none()
+        return Contact.objects.for_tenant(self.tenant)
 
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.ContactSerializer(page, many=True).data)
 
     def post(self, request: Request) -> Response:
@@ -118,16 +85,23 @@ class ContactListCreate(TenantScoped, generics.GenericAPIView):
 
 @extend_schema_view(
     get=extend_schema(
-        summary="A contact", parameters=[TENANT_PARAMETER], responses={200: s.ContactSerializer, **ERRORS}
+        summary="A contact",
+        description="One contact of the agency, archived or not. Another agency's contact is a 404.",
+        parameters=[TENANT_PARAMETER],
+        responses={200: s.ContactSerializer, **error_responses(404)},
     ),
     patch=extend_schema(
         summary="Update a contact",
+        description=(
+            "Changes the given fields only. The category is not changed here (see the category endpoint, "
+            "which starts the nurture sequence); an email already used by another contact is a 409."
+        ),
         parameters=[TENANT_PARAMETER],
         request=s.ContactWriteSerializer(partial=True),
-        responses={200: s.ContactSerializer, **ERRORS},
+        responses={200: s.ContactSerializer, **error_responses(404, 409, *BODY_ERRORS)},
     ),
 )
-class ContactDetail(TenantScoped, APIView):
+class ContactDetail(ContactScoped, APIView):
     def get(self, request: Request, contact_id: str) -> Response:
         return Response(s.ContactSerializer(self.get_contact(contact_id)).data)
 
@@ -138,24 +112,36 @@ class ContactDetail(TenantScoped, APIView):
         return Response(s.ContactSerializer(contact).data)
 
 
-class ContactArchive(TenantScoped, APIView):
+class ContactArchive(ContactScoped, APIView):
     @extend_schema(
-        summary="Archive a contact (kept, hidden from lists)",
+        summary="Archive a contact",
+        description=(
+            "The contact is kept with its history but hidden from lists (see `archived=true`). Archiving an "
+            "archived contact changes nothing."
+        ),
         parameters=[TENANT_PARAMETER],
         request=None,
-        responses={200: s.ContactSerializer, **ERRORS},
+        responses={200: s.ContactSerializer, **error_responses(404)},
     )
     def post(self, request: Request, contact_id: str) -> Response:
         contact = contact_archive(tenant=self.tenant, contact=self.get_contact(contact_id))
         return Response(s.ContactSerializer(contact).data)
 
 
-class ContactAssignCategory(TenantScoped, APIView):
+class ContactAssignCategory(ContactScoped, APIView):
     @extend_schema(
-        summary="Assign a category: returns at once (202); the nurture sequence is generated in the background",
+        summary="Assign a category",
+        description=(
+            "Returns at once: 202 when the category changed (the history row is written and the nurture "
+            "sequence is generated in the background), 200 when the contact already had it (nothing happens)."
+        ),
         parameters=[TENANT_PARAMETER],
         request=s.CategoryAssignSerializer,
-        responses={202: s.CategoryAssignedSerializer, 200: s.CategoryAssignedSerializer, **ERRORS},
+        responses={
+            202: OpenApiResponse(s.CategoryAssignedSerializer, description="Changed: the sequence will follow."),
+            200: OpenApiResponse(s.CategoryAssignedSerializer, description="Unchanged: it had this category."),
+            **error_responses(404, *BODY_ERRORS),
+        },
     )
     def post(self, request: Request, contact_id: str) -> Response:
         data = _valid(s.CategoryAssignSerializer, request.data)
@@ -177,25 +163,40 @@ class ContactAssignCategory(TenantScoped, APIView):
 
 @extend_schema_view(
     get=extend_schema(
-        summary="A contact's nurture sequences with their emails (newest first)",
+        summary="A contact's nurture sequences",
+        description=(
+            "Every nurture sequence generated for the contact, newest first, each with its three emails. A "
+            "superseded sequence (the category changed since) is listed with its status."
+        ),
         parameters=[TENANT_PARAMETER],
-        responses={200: s.NurtureSequenceSerializer(many=True), **ERRORS},
+        responses={200: s.NurtureSequenceSerializer(many=True), **error_responses(404)},
     )
 )
-class ContactSequences(TenantScoped, generics.ListAPIView):
+class ContactSequences(ContactScoped, generics.ListAPIView):
     serializer_class = s.NurtureSequenceSerializer
 
     def get_queryset(self) -> QuerySet[NurtureSequence]:
+        if getattr(self, "swagger_fake_view", False):
+            return NurtureSequence.objects.none()
         contact = self.get_contact(self.kwargs["contact_id"])
         return NurtureSequence.objects.filter(tenant=self.tenant, contact=contact).prefetch_related("emails")
 
 
-class EngagementCreate(TenantScoped, APIView):
+class EngagementCreate(ContactScoped, APIView):
     @extend_schema(
-        summary="Record an engagement (open, click, reply, CRM signal); the contact is re-scored in the background",
+        summary="Record an engagement",
+        description=(
+            "An email open, click or reply, or a CRM signal, for one of the agency's contacts; the contact's "
+            "intent score is recomputed in the background. `occurred_at` must carry its time zone. Sending the "
+            "same `provider_event_id` again returns the recorded engagement (200) instead of a second one (201)."
+        ),
         parameters=[TENANT_PARAMETER],
         request=s.EngagementInSerializer,
-        responses={201: s.EngagementOutSerializer, 200: s.EngagementOutSerializer, **ERRORS},
+        responses={
+            201: OpenApiResponse(s.EngagementOutSerializer, description="Recorded."),
+            200: OpenApiResponse(s.EngagementOutSerializer, description="Already recorded (same provider event)."),
+            **error_responses(404, *BODY_ERRORS),
+        },
     )
     def post(self, request: Request) -> Response:
         data = _valid(s.EngagementInSerializer, request.data)
@@ -208,29 +209,36 @@ class EngagementCreate(TenantScoped, APIView):
 
 @extend_schema_view(
     get=extend_schema(
-        summary="Hot-lead alerts (newest first)",
-        parameters=[TENANT_PARAMETER, OpenApiParameter("acknowledged", OpenApiTypes.BOOL)],
-        responses={200: s.HotLeadAlertSerializer(many=True), **ERRORS},
+        summary="List hot-lead alerts",
+        description=(
+            "Alerts fired when a contact's intent score crossed the agency's threshold, newest first "
+            "(cursor-paginated), with the score breakdown; filter by whether they were acknowledged."
+        ),
+        parameters=[TENANT_PARAMETER],
+        responses={200: s.HotLeadAlertSerializer(many=True), **error_responses(404)},
     )
 )
 class AlertList(TenantScoped, generics.ListAPIView):
     serializer_class = s.HotLeadAlertSerializer
     pagination_class = ByFiredAt
+    filterset_class = AlertFilter
 
     def get_queryset(self) -> QuerySet[HotLeadAlert]:
-        queryset = HotLeadAlert.objects.filter(tenant=self.tenant)
-        acknowledged = _truthy(self.request.query_params.get("acknowledged"))
-        if acknowledged is not None:
-            queryset = queryset.filter(acknowledged_at__isnull=not acknowledged)
-        return queryset
+        if getattr(self, "swagger_fake_view", False):
+            return HotLeadAlert.objects.none()
+        return HotLeadAlert.objects.filter(tenant=self.tenant)
 
 
 class AlertAcknowledge(TenantScoped, APIView):
     @extend_schema(
-        summary="Acknowledge an alert with its outcome; idempotent (acknowledging again changes nothing)",
+        summary="Acknowledge an alert",
+        description=(
+            "Records the outcome of following the alert up. Idempotent: the same outcome again returns the "
+            "alert unchanged; a different outcome after acknowledgement is a 409 naming the recorded one."
+        ),
         parameters=[TENANT_PARAMETER],
         request=s.AlertAcknowledgeSerializer,
-        responses={200: s.HotLeadAlertSerializer, **ERRORS},
+        responses={200: s.HotLeadAlertSerializer, **error_responses(404, 409, *BODY_ERRORS)},
     )
     def post(self, request: Request, alert_id: str) -> Response:
         data = _valid(s.AlertAcknowledgeSerializer, request.data)
@@ -240,42 +248,24 @@ class AlertAcknowledge(TenantScoped, APIView):
         return Response(s.HotLeadAlertSerializer(alert).data)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        summary="The agency's background job runs and their status (newest first)",
-        parameters=[
-            TENANT_PARAMETER,
-            OpenApiParameter("status", OpenApiTypes.STR, enum=JobRun.Status.values),
-            OpenApiParameter("function_id", OpenApiTypes.STR),
-        ],
-        responses={200: s.JobRunSerializer(many=True), **ERRORS},
-    )
+@extend_schema(
+    summary="Obtain an API token",
+    description=(
+        "Exchanges a username and password for the user's API token (the same token each time), to send as "
+        "`Authorization: Token <key>`."
+    ),
+    request=AuthTokenSerializer,
+    responses={
+        200: OpenApiResponse(s.TokenSerializer, description="The user's token."),
+        400: OpenApiResponse(s.ErrorSerializer, description="Wrong or missing username or password."),
+        413: OpenApiResponse(s.ErrorSerializer, description=ERROR_MEANINGS[413]),
+        415: OpenApiResponse(s.ErrorSerializer, description="The body is neither JSON nor a form."),
+    },
 )
-class RunList(TenantScoped, generics.ListAPIView):
-    serializer_class = s.JobRunSerializer
-    pagination_class = ByStartedAt
+class TokenObtain(ObtainAuthToken):
+    """DRF's token view, with the API's parsers (JSON, or a form) and its schema stated in full."""
 
-    def get_queryset(self) -> QuerySet[JobRun]:
-        queryset = JobRun.objects.filter(tenant=self.tenant)
-        params = self.request.query_params
-        if params.get("status"):
-            queryset = queryset.filter(status=params["status"])
-        if params.get("function_id"):
-            queryset = queryset.filter(function_id=params["function_id"])
-        return queryset
-
-
-class RunDetail(TenantScoped, APIView):
-    @extend_schema(
-        summary="One run with its step attempts",
-        parameters=[TENANT_PARAMETER],
-        responses={200: s.JobRunDetailSerializer, **ERRORS},
-    )
-    def get(self, request: Request, run_id: str) -> Response:
-        run = JobRun.objects.filter(tenant=self.tenant, run_id=run_id).prefetch_related("step_attempts").first()
-        if run is None:
-            raise NotFound()
-        return Response(s.JobRunDetailSerializer(run).data)
+    parser_classes = [SafeJSONParser, FormParser]
 
 
 def _valid(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:

@@ -292,3 +292,17 @@ def test_schema_is_served_and_validates(api, tmp_path):
     ):
         assert path in schema["paths"]
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+
+
+def test_every_operation_has_a_summary_a_description_and_its_errors(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+        if method in {"get", "post", "patch", "put", "delete"}
+    ]
+    assert len(operations) >= 12
+    for path, method, operation in operations:
+        assert operation.get("summary") and operation.get("description"), (method, path)
+        assert "400" in operation["responses"], (method, path)

@@ -88,6 +88,7 @@ def test_production_endpoint_rejects_unsigned_calls(client, production_urls):
     assert response.status_code == 401
 
 
+@pytest.mark.django_db
 def test_production_endpoint_rejects_a_signature_made_with_another_key(client, production_urls):
     body = _call_body()
     response = client.post(

@@ -16,6 +16,7 @@ from crm_adapters.errors import (
 )
 from crm_adapters.models import CrmConnection
 from crm_adapters.services import crm_verify_connection
+from nurturehub.redaction import redact
 from tenants.models import Tenant
 
 ADVICE: list[tuple[type[CrmError], str]] = [
@@ -42,18 +43,19 @@ class Command(BaseCommand):
             raise CommandError(f"{tenant.slug} has no CRM connection.")
         label = f"{connection.get_provider_display()} connection of {tenant.slug}"
         self.stdout.write(f"Checking the {label} (secrets set: {', '.join(connection.secret_names) or 'none'})...")
+        secrets = list(connection.secrets.values())
         try:
             result = crm_verify_connection(connection=connection)
         except CrmError as error:
             advice = next((text for kind, text in ADVICE if isinstance(error, kind)), "")
-            self.stdout.write(self.style.ERROR(f"FAILED: {type(error).__name__}: {error}"))
+            self.stdout.write(self.style.ERROR(redact(f"FAILED: {type(error).__name__}: {error}", secrets)))
             if advice:
                 self.stdout.write(advice)
             connection.refresh_from_db()
             self.stdout.write(f"Connection status: {connection.status}")
             raise CommandError(f"The {label} does not work.") from None
-        self.stdout.write(self.style.SUCCESS(f"OK: {result.detail}"))
+        self.stdout.write(self.style.SUCCESS(redact(f"OK: {result.detail}", secrets)))
         for key, value in result.extra.items():
-            self.stdout.write(f"  {key}: {value}")
+            self.stdout.write(redact(f"  {key}: {value}", secrets))
         connection.refresh_from_db()
         self.stdout.write(f"Connection status: {connection.status}")

@@ -15,7 +15,8 @@ from tenants.models import Category, Tenant
 class Command(BaseCommand):
     help = (
         "Import contacts from a UTF-8 CSV (header row; email, first name, last name required; optional phone, "
-        "address, category, assigned agent email). Upserts by email; safe to run again on the same file."
+        "address, category, assigned agent email). Upserts by email; safe to run again on the same file. Every "
+        "bad line is reported with its number and skipped; only an unreadable header stops the import."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,7 +58,7 @@ class Command(BaseCommand):
             with open_csv(path) as stream:
 
                 def advance(_: ImportSummary) -> None:
-                    progress.update(stream.buffer.tell() - progress.n)  # bytes read so far (constant memory)
+                    progress.update(stream.tell() - progress.n)  # bytes read so far (constant memory)
 
                 summary = contacts_import(
                     tenant=tenant,

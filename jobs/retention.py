@@ -1,0 +1,123 @@
+"""History retention: old rows of the event log, runs, CRM sync log and the local engine, pruned in batches.
+
+Each batch is one short transaction deleting at most `batch_size` rows picked by primary key, so pruning never
+holds a lock the queue or the run tracking waits on for long. What is still in progress is never pruned:
+`pending` events (the outbox), runs that are not finished, engine runs that are not finished or still have queue
+items, engine events such a run came from, and queue items themselves (they go with their finished run only).
+
+The daily cron (`jobs.functions.retention`) and `manage.py prune_history` both call `prune_table`; the serve
+endpoint's replay records are pruned with them (`jobs.serve.forget_stale_signatures`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
+
+from .models import EventLog, JobRun
+
+#: Inngest de-duplicates event ids for 24 h: the engine's idempotency keys must outlive that, whatever is set.
+MIN_ENGINE_RETENTION = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One prunable table: its name in settings and reports, and the rows old enough to go at `now`."""
+
+    name: str
+    stale: Callable[[datetime], models.QuerySet]
+
+
+def _days(setting: str) -> timedelta:
+    return timedelta(days=getattr(settings, setting))
+
+
+def _event_log(now: datetime) -> models.QuerySet:
+    cutoff = now - _days("JOBS_RETENTION_DAYS")
+    return EventLog.objects.filter(created_at__lt=cutoff).exclude(status=EventLog.Status.PENDING)
+
+
+def _job_runs(now: datetime) -> models.QuerySet:
+    """Finished runs (their step attempts go with them); a run still running or retrying stays."""
+    cutoff = now - _days("JOBS_RETENTION_DAYS")
+    finished = [JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED]
+    return JobRun.objects.filter(status__in=finished).filter(
+        Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, started_at__lt=cutoff)
+    )
+
+
+def _crm_sync_log(now: datetime) -> models.QuerySet:
+    sync_log = apps.get_model("crm_adapters", "CrmSyncLog")
+    return sync_log.objects.filter(created_at__lt=now - _days("CRM_SYNC_LOG_RETENTION_DAYS"))
+
+
+def _engine_cutoff(now: datetime) -> datetime:
+    return now - max(_days("ENGINE_RETENTION_DAYS"), MIN_ENGINE_RETENTION)
+
+
+def _engine_runs(now: datetime) -> models.QuerySet:
+    """Finished engine runs without queue items (their memos go with them)."""
+    run, queue_item = apps.get_model("engine", "Run"), apps.get_model("engine", "QueueItem")
+    finished = [run.Status.COMPLETED, run.Status.FAILED, run.Status.CANCELLED]
+    return (
+        run.objects.filter(status__in=finished, created_at__lt=_engine_cutoff(now))
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__lt=_engine_cutoff(now)))
+        .exclude(Exists(queue_item.objects.filter(run=OuterRef("pk"))))
+    )
+
+
+def _engine_events(now: datetime) -> models.QuerySet:
+    """Received events no unfinished run came from."""
+    event, run = apps.get_model("engine", "Event"), apps.get_model("engine", "Run")
+    unfinished = run.objects.filter(event=OuterRef("pk"), status__in=[run.Status.QUEUED, run.Status.RUNNING])
+    return event.objects.filter(received_at__lt=_engine_cutoff(now)).exclude(Exists(unfinished))
+
+
+def _engine_idempotency(now: datetime) -> models.QuerySet:
+    return apps.get_model("engine", "EventIdempotency").objects.filter(seen_at__lt=_engine_cutoff(now))
+
+
+def tables() -> list[Table]:
+    """The prunable tables, in an order where a parent goes after the rows that point to it."""
+    found = [
+        Table("job_runs", _job_runs),
+        Table("event_log", _event_log),
+        Table("crm_sync_log", _crm_sync_log),
+    ]
+    if apps.is_installed("jobs.engine"):
+        found += [
+            Table("engine_runs", _engine_runs),
+            Table("engine_events", _engine_events),
+            Table("engine_idempotency", _engine_idempotency),
+        ]
+    return found
+
+
+def prune_batch(table: str, *, now: datetime, batch_size: int) -> int:
+    """Delete at most `batch_size` of the table's oldest prunable rows in one short transaction."""
+    stale = next(candidate for candidate in tables() if candidate.name == table).stale
+    with transaction.atomic():
+        ids = list(stale(now).order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return 0
+        queryset = stale(now)
+        # The filter is applied again in the DELETE: a row that became in progress meanwhile is kept.
+        _, per_model = queryset.filter(pk__in=ids).delete()
+        return per_model.get(queryset.model._meta.label, 0)
+
+
+def prune_table(table: str, *, now: datetime, batch_size: int, max_batches: int | None = None) -> Iterator[int]:
+    """Batches of one table until nothing is left to prune (or `max_batches`): yields each batch's count."""
+    done = 0
+    while max_batches is None or done < max_batches:
+        deleted = prune_batch(table, now=now, batch_size=batch_size)
+        done += 1
+        yield deleted
+        if deleted < batch_size:
+            return

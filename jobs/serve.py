@@ -1,0 +1,98 @@
+"""The serve endpoint (`/api/inngest`) with the signature checks the SDK leaves out: age and replay.
+
+How Inngest signs a request to the serve endpoint: `X-Inngest-Signature: t=<unix seconds>&s=<hex>`, where `s`
+is HMAC-SHA256, keyed with the signing key, of the (canonical JSON) body followed by `t`. Inngest's own
+TypeScript SDK also refuses a signature whose `t` is more than 5 minutes old. The Python SDK (0.5.19) checks the
+HMAC only: it folds `t` into the MAC without looking at its age, and accepts a header without `t` at all, so a
+captured request could be sent again at any time, as often as wished, and run its step each time.
+
+In production (`INNGEST_DEV=false`) this view therefore refuses, with 401 and before the SDK runs anything:
+- a POST without a signature, or one without a whole-number `t`;
+- a `t` more than `MAX_SIGNATURE_AGE` in the past or in the future (a clock skew of that much is a fault too);
+- the exact request (method, path with query, signature) seen before: a replay inside the window.
+The HMAC itself is still the SDK's to verify. In development nothing is signed and nothing is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.parse
+from datetime import datetime, timedelta
+from typing import Any
+
+import inngest
+import inngest.django
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from .models import SignedRequestSeen
+
+SIGNATURE_HEADER = "X-Inngest-Signature"
+#: Inngest's own limit (its TypeScript SDK's): an older signature is refused.
+MAX_SIGNATURE_AGE = timedelta(minutes=5)
+
+
+class SignatureRefused(Exception):
+    """Why a signed request is refused (the message is returned in the 401's body)."""
+
+
+def check_fresh_and_first(request: HttpRequest) -> str | None:
+    """Raise SignatureRefused unless the request's signature is fresh and not seen before; remember it and
+    return its digest (None for an unsigned GET or PUT)."""
+    header = request.headers.get(SIGNATURE_HEADER)
+    if header is None:
+        if request.method in ("GET", "PUT"):
+            return None  # introspection and sync: the SDK decides what an unsigned one gets (no step runs)
+        raise SignatureRefused(f"{SIGNATURE_HEADER} is required")
+    stamps = urllib.parse.parse_qs(header).get("t", [])
+    try:
+        signed_at = int(stamps[0])
+    except (IndexError, ValueError):
+        raise SignatureRefused(f"{SIGNATURE_HEADER} has no timestamp (t=<unix seconds>)") from None
+    now = timezone.now()
+    age, limit = now.timestamp() - signed_at, MAX_SIGNATURE_AGE.total_seconds()
+    if age > limit:
+        raise SignatureRefused(f"the signature is more than {limit:.0f} s old")
+    if -age > limit:
+        raise SignatureRefused(f"the signature is dated more than {limit:.0f} s ahead")
+    digest = hashlib.sha256(f"{request.method} {request.get_full_path()} {header}".encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            SignedRequestSeen.objects.create(digest=digest, seen_at=now)
+    except IntegrityError:
+        raise SignatureRefused("this signed request was already received (replay)") from None
+    return digest
+
+
+def forget_stale_signatures(*, now: datetime | None = None) -> int:
+    """Delete the replay records older than the signature lifetime (a request that old is refused anyway)."""
+    cutoff = (now or timezone.now()) - 2 * MAX_SIGNATURE_AGE
+    deleted, _ = SignedRequestSeen.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
+
+
+def serve(client: inngest.Inngest, functions: list[Any]) -> URLPattern:
+    """The SDK's Django serve URL pattern, behind the freshness and replay checks when the client is in
+    production mode."""
+    sdk_pattern = inngest.django.serve(client, functions)
+    sdk_view = sdk_pattern.callback
+    checked = client.is_production
+
+    @csrf_exempt
+    def inngest_api(request: HttpRequest) -> HttpResponse:
+        if not checked:
+            return sdk_view(request)
+        try:
+            digest = check_fresh_and_first(request)
+        except SignatureRefused as refused:
+            return JsonResponse({"error": str(refused), "code": "sig_verification_failed"}, status=401)
+        response = sdk_view(request)
+        if response.status_code == 401 and digest is not None:
+            # The SDK found the HMAC wrong: a forgery proves nothing about the real request, so keep no trace.
+            SignedRequestSeen.objects.filter(digest=digest).delete()
+        return response
+
+    return path(str(sdk_pattern.pattern), inngest_api)

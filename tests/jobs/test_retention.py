@@ -1,0 +1,127 @@
+"""History pruning: old finished rows go in batches; what is pending, running or queued stays, however old."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from ulid import ULID
+
+from crm_adapters.models import CrmSyncLog, Provider
+from jobs.engine.models import App, Event, EventIdempotency, Function, QueueItem, Run, StepMemo
+from jobs.models import EventLog, JobRun, StepAttempt
+from jobs.retention import prune_table
+from tests.factories import CrmConnectionFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+OLD = NOW - timedelta(days=400)
+RECENT = NOW - timedelta(hours=1)
+
+
+def _event_log(status, created_at):
+    row = EventLog.objects.create(name="lead/intent.score", status=status, event_id=str(ULID()))
+    EventLog.objects.filter(pk=row.pk).update(created_at=created_at)
+    return row.pk
+
+
+def _job_run(status, started_at, *, finished=True):
+    run = JobRun.objects.create(
+        run_id=str(ULID()),
+        function_id="lead-intent-score",
+        status=status,
+        started_at=started_at,
+        finished_at=started_at + timedelta(seconds=5) if finished else None,
+    )
+    StepAttempt.objects.create(run=run, step_id="score", attempt=1, status="completed", started_at=started_at)
+    return run.pk
+
+
+def test_old_finished_runs_and_sent_events_go_and_what_is_in_progress_stays():
+    old_done = _job_run(JobRun.Status.COMPLETED, OLD)
+    old_failed = _job_run(JobRun.Status.FAILED, OLD)
+    old_running = _job_run(JobRun.Status.RUNNING, OLD, finished=False)
+    old_retrying = _job_run(JobRun.Status.RETRYING, OLD, finished=False)
+    recent_done = _job_run(JobRun.Status.COMPLETED, RECENT)
+    old_sent = _event_log(EventLog.Status.SENT, OLD)
+    old_pending = _event_log(EventLog.Status.PENDING, OLD)
+    recent_sent = _event_log(EventLog.Status.SENT, RECENT)
+
+    out = io.StringIO()
+    call_command("prune_history", stdout=out)
+
+    assert set(JobRun.objects.values_list("pk", flat=True)) == {old_running, old_retrying, recent_done}
+    assert not StepAttempt.objects.filter(run_id__in=[old_done, old_failed]).exists()
+    assert set(EventLog.objects.values_list("pk", flat=True)) == {old_pending, recent_sent}
+    assert old_sent not in EventLog.objects.values_list("pk", flat=True)
+    assert "job_runs: 2 deleted" in out.getvalue() and "event_log: 1 deleted" in out.getvalue()
+
+
+def test_pruning_goes_in_batches_of_the_given_size():
+    for _ in range(5):
+        _job_run(JobRun.Status.COMPLETED, OLD)
+    assert list(prune_table("job_runs", now=NOW, batch_size=2)) == [2, 2, 1]
+    assert not JobRun.objects.exists()
+
+
+def test_the_crm_sync_log_has_its_own_retention(tenant, settings):
+    settings.CRM_SYNC_LOG_RETENTION_DAYS = 90
+    connection = CrmConnectionFactory(tenant=tenant, provider=Provider.LOOP)
+    kept, gone = [
+        CrmSyncLog.objects.create(
+            tenant=tenant, connection=connection, provider=Provider.LOOP, entity="contact", status="success"
+        )
+        for _ in range(2)
+    ]
+    CrmSyncLog.objects.filter(pk=kept.pk).update(created_at=NOW - timedelta(days=60))
+    CrmSyncLog.objects.filter(pk=gone.pk).update(created_at=NOW - timedelta(days=120))
+
+    assert sum(prune_table("crm_sync_log", now=NOW, batch_size=100)) == 1
+    assert list(CrmSyncLog.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+@pytest.fixture
+def engine_function():
+    app = App.objects.create(name=f"app-{uuid.uuid4().hex[:6]}", url="http://127.0.0.1:9/api/inngest")
+    return Function.objects.create(app=app, slug=f"{app.name}-fn", step_url=app.url)
+
+
+def _engine_run(function, status, *, event=None, queued=False):
+    run = Run.objects.create(
+        run_id=str(ULID()), function=function, status=status, event=event, created_at=OLD, ended_at=None
+    )
+    StepMemo.objects.create(run=run, hashed_id=uuid.uuid4().hex, memo={"data": 1}, position=0)
+    if queued:
+        QueueItem.objects.create(run=run, function=function, max_attempts=5, queue_key="k", available_at=NOW)
+    return run
+
+
+def test_engine_rows_in_progress_or_queued_are_never_pruned(engine_function):
+    old_event = Event.objects.create(internal_id=str(ULID()), name="x", ts=0, received_at=OLD)
+    event_of_a_running_run = Event.objects.create(internal_id=str(ULID()), name="x", ts=0, received_at=OLD)
+    done = _engine_run(engine_function, Run.Status.COMPLETED, event=old_event)
+    running = _engine_run(engine_function, Run.Status.RUNNING, event=event_of_a_running_run, queued=True)
+    queued = _engine_run(engine_function, Run.Status.QUEUED, queued=True)
+    # A finished run that still has a queue item (a cancelled run's leftover): its item is not ours to drop.
+    finished_with_item = _engine_run(engine_function, Run.Status.CANCELLED, queued=True)
+    EventIdempotency.objects.create(key="old", event_internal_id=old_event.internal_id, seen_at=OLD)
+    EventIdempotency.objects.create(key="fresh", event_internal_id=old_event.internal_id, seen_at=RECENT)
+
+    call_command("prune_history", stdout=io.StringIO())
+
+    assert set(Run.objects.values_list("pk", flat=True)) == {running.pk, queued.pk, finished_with_item.pk}
+    assert not StepMemo.objects.filter(run_id=done.pk).exists()
+    assert QueueItem.objects.count() == 3
+    assert list(Event.objects.values_list("pk", flat=True)) == [event_of_a_running_run.pk]
+    assert list(EventIdempotency.objects.values_list("key", flat=True)) == ["fresh"]
+
+
+def test_engine_idempotency_keys_outlive_inngests_24_hours_whatever_the_setting(settings, engine_function):
+    settings.ENGINE_RETENTION_DAYS = 0
+    EventIdempotency.objects.create(key="12h", event_internal_id="x", seen_at=NOW - timedelta(hours=12))
+    assert sum(prune_table("engine_idempotency", now=NOW, batch_size=10)) == 0
