@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from crm_adapters.client import clear_token_cache
+from crm_adapters.oauth import clear_token_cache
 from crm_adapters.models import Provider
 from jobs.engine.dispatcher import Dispatcher
 from jobs.engine.models import Run
