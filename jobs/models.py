@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.db.models.fields.json import KeyTextTransform
 
 from tenants.models import Tenant
@@ -24,6 +25,10 @@ class EventLog(models.Model):
     last_error = models.TextField(blank=True, help_text="Why the last send failed.")
     send_attempts = models.PositiveIntegerField(default=0)
     source = models.CharField(max_length=100, blank=True, help_text="Who emitted it: api, admin, a command, a run.")
+    # Replay lineage: a replayed event points at the event it re-emits (its runs are the replays of that one's).
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays", db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -38,6 +43,24 @@ class EventLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} [{self.status}] {self.event_id or ''}".strip()
+
+
+class JobRunQuerySet(models.QuerySet):
+    def replayed(self) -> JobRunQuerySet:
+        """Runs whose triggering event has been replayed (the replay's runs carry the thread on)."""
+        return self.filter(Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id"))))
+
+    def failures_open(self) -> JobRunQuerySet:
+        """The worklist: failed, not dismissed, and not replayed yet (a replay that fails is open in its place)."""
+        return self.filter(status=JobRun.Status.FAILED, dismissed_at__isnull=True).exclude(
+            Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id")))
+        )
+
+    def replays_of(self, run: JobRun) -> JobRunQuerySet:
+        """The runs of the same function started by replays of `run`'s event."""
+        if run.event_log_id is None:
+            return self.none()
+        return self.filter(function_id=run.function_id, event_log__replay_of_id=run.event_log_id)
 
 
 class JobRun(models.Model):
@@ -69,6 +92,11 @@ class JobRun(models.Model):
     queue_wait_ms = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="From the event's timestamp to the run's first request (where known)."
     )
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.CharField(max_length=150, blank=True)
+    dismissed_reason = models.TextField(blank=True, help_text="Why an operator closed this failure without a replay.")
+
+    objects = JobRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -78,6 +106,12 @@ class JobRun(models.Model):
             models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
             models.Index(fields=["-started_at"], name="jobrun_started"),
             models.Index(fields=["tenant", "-started_at"], name="jobrun_tenant_started"),
+            # Gauges of current state read only the unfinished runs (a scrape never scans history).
+            models.Index(
+                fields=["function_id", "tenant"],
+                name="jobrun_unfinished",
+                condition=models.Q(status__in=["running", "retrying"]),
+            ),
         ]
         permissions = [
             ("replay_jobrun", "Can replay runs (re-emit their events)"),
@@ -86,6 +120,17 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.function_id} {self.run_id} ({self.status})"
+
+    def replay_parent(self) -> JobRun | None:
+        """The run of the same function whose event this run's event replays (None for an original run)."""
+        replay_of_id = (
+            EventLog.objects.filter(pk=self.event_log_id).values_list("replay_of_id", flat=True).first()
+            if self.event_log_id
+            else None
+        )
+        if replay_of_id is None:
+            return None
+        return JobRun.objects.filter(event_log_id=replay_of_id, function_id=self.function_id).first()
 
 
 class FailedJobRun(JobRun):
