@@ -56,6 +56,21 @@ class JobRunQuerySet(models.QuerySet):
             Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id")))
         )
 
+    def failures_resolved(self) -> JobRunQuerySet:
+        """Failed runs whose replay (a run of the same function from a replay of their event) completed."""
+        return self.filter(
+            status=JobRun.Status.FAILED,
+            event_log_id__isnull=False,
+        ).filter(
+            Exists(
+                JobRun.objects.filter(
+                    function_id=OuterRef("function_id"),
+                    event_log__replay_of_id=OuterRef("event_log_id"),
+                    status=JobRun.Status.COMPLETED,
+                )
+            )
+        )
+
     def replays_of(self, run: JobRun) -> JobRunQuerySet:
         """The runs of the same function started by replays of `run`'s event."""
         if run.event_log_id is None:

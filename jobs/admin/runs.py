@@ -239,7 +239,9 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         runs_count = runs.count()
         reason = request.POST.get("reason", "").strip()
         if is_confirmed(request) and reason and runs_count <= MAX_BULK_DISMISS:
-            dismissed = failures_dismiss(runs=runs.only("id"), reason=reason, dismissed_by=request.user.get_username())
+            dismissed = failures_dismiss(
+                runs=runs.select_related(None).only("id"), reason=reason, dismissed_by=request.user.get_username()
+            )
             self.message_user(request, f"Dismissed {dismissed} failure(s): {reason}", messages.SUCCESS)
             return None
         confirmation = Confirmation(
@@ -319,5 +321,3 @@ class FailedJobRunAdmin(JobRunAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[object_id]))
-
-
