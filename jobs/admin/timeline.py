@@ -34,12 +34,16 @@ class TimelineEntry:
     gap_before: str = ""  # the wait between the previous entry's end and this one's start
 
 
+def _clock(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%H:%M:%S}"
+
+
 def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
     ended = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
     if attempt.step_name == "sleep":
         wake = attempt.next_retry_at
         woke = wake is not None and wake <= now
-        label = f"slept until {wake:%H:%M:%S}" if woke else (f"sleeping until {wake:%H:%M:%S}" if wake else "sleep")
+        label = f"slept until {_clock(wake)}" if woke else (f"sleeping until {_clock(wake)}" if wake else "sleep")
         return TimelineEntry(
             kind="sleep",
             step_id=attempt.step_id,
@@ -56,7 +60,7 @@ def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
     elif attempt.status == StepAttempt.Status.FAILED:
         if attempt.next_retry_at:
             after = format_duration(max(0.0, (attempt.next_retry_at - ended).total_seconds()))
-            label = f"failed; retry at {attempt.next_retry_at:%H:%M:%S} (after {after})"
+            label = f"failed; retry at {_clock(attempt.next_retry_at)} (after {after})"
         else:
             label = "failed; will retry"
     else:
@@ -103,7 +107,7 @@ def _end_entry(run: JobRun, last: StepAttempt | None, *, now: datetime) -> Timel
         )
     if run.status == JobRun.Status.RETRYING and last is not None and last.next_retry_at:
         return TimelineEntry(
-            "end", "", "Waiting to retry", "retrying", f"next attempt at {last.next_retry_at:%H:%M:%S}", None, "-"
+            "end", "", "Waiting to retry", "retrying", f"next attempt at {_clock(last.next_retry_at)}", None, "-"
         )
     return None
 

@@ -26,14 +26,13 @@ def make_event_log(db):
             "source": "api",
             "assignedAt": timezone.now().isoformat(),
         }
+        defaults = {"event_id": str(uuid.uuid4()), "source": "api"}
         return EventLog.objects.create(
-            event_id=str(ULID()),
             name="contact/category.assigned",
             tenant=tenant,
             payload=payload,
             status=EventLog.Status.SENT,
-            source="api",
-            **fields,
+            **{**defaults, **fields},
         )
 
     return make
