@@ -8,21 +8,28 @@ from rest_framework.request import Request
 from tenants.models import Membership, Tenant
 
 TENANT_HEADER = "X-Tenant"
+# The same choice as a query parameter: what the browsable API (which cannot set headers) uses to switch agency.
+TENANT_QUERY_PARAMETER = "tenant"
 
 
 def request_tenant(request: Request) -> Tenant:
-    """The caller's tenant; a user in several agencies picks one with the `X-Tenant: <slug>` header."""
+    """The caller's tenant; a user in several agencies picks one with `X-Tenant: <slug>` (or `?tenant=<slug>`)."""
     cached = getattr(request, "_nurturehub_tenant", None)
     if cached is not None:
         return cached
     memberships = Membership.objects.filter(user=request.user).select_related("tenant")
-    wanted = request.headers.get(TENANT_HEADER, "").strip()
+    wanted = (
+        request.headers.get(TENANT_HEADER, "").strip() or request.query_params.get(TENANT_QUERY_PARAMETER, "").strip()
+    )
     if wanted:
         memberships = memberships.filter(tenant__slug=wanted)
     found = list(memberships[:2])
     if not found:
         raise exceptions.PermissionDenied("You are not a member of this agency." if wanted else "No agency membership.")
     if len(found) > 1:
-        raise exceptions.ParseError(f"You belong to several agencies: choose one with the {TENANT_HEADER} header.")
+        raise exceptions.ParseError(
+            f"You belong to several agencies: choose one with the {TENANT_HEADER} header "
+            f"or ?{TENANT_QUERY_PARAMETER}=<slug>."
+        )
     request._nurturehub_tenant = found[0].tenant
     return found[0].tenant
