@@ -184,3 +184,31 @@ class StepAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_id} #{self.attempt} ({self.status})"
+
+
+class MetricCounter(models.Model):
+    """A monotonic counter series for /metrics: the total of its deltas rolled up so far (jobs/metrics.py)."""
+
+    name = models.CharField(max_length=64)
+    labels = models.JSONField(default=dict)
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"], name="metriccounter_unique_series")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} {self.value}"
+
+
+class MetricDelta(models.Model):
+    """Increments written by PostgreSQL triggers (migration 0007), one row per statement and series.
+
+    Append-only, so a writer never waits on a shared counter row; each scrape moves them into MetricCounter.
+    """
+
+    name = models.CharField(max_length=64)
+    labels = models.JSONField(default=dict)
+    value = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"+{self.value} {self.name}{self.labels}"
