@@ -141,7 +141,16 @@ class CrmConnectionForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit: bool = True) -> CrmConnection:
+        settings_changed = (
+            self.instance.pk is None
+            or "provider" in self.changed_data
+            or self.config != (self.instance.config or {})
+            or self.secrets != (self.instance.secrets if self.instance.secrets_encrypted else {})
+        )
         connection = super().save(commit=False)
+        if settings_changed and connection.status == CrmConnection.Status.ERROR:
+            # The error was about the old settings: the new ones have not failed yet (the next call will tell).
+            connection.status, connection.last_error = CrmConnection.Status.ACTIVE, ""
         connection.config = self.config
         connection.set_secrets(self.secrets)
         if commit:

@@ -149,10 +149,11 @@ class ContactAdmin(admin.ModelAdmin):
         if obj is None:
             return fieldsets
         own = [name for name in fieldsets[0][1]["fields"] if name not in ("runs_and_events", "crm_sync_status")]
+        # What happened to the contact first (an operator arrives here from a run); its editable fields after.
         return [
-            (None, {"fields": own}),
             ("Runs and events", {"fields": ["runs_and_events"]}),
             ("CRM sync", {"fields": ["crm_sync_status"]}),
+            ("Contact", {"fields": own}),
         ]
 
     @admin.display(description="Runs and events")

@@ -65,6 +65,19 @@ def setting_for_cause(run: JobRun) -> Link | None:
     return None
 
 
+def failure_state_of(run: JobRun, replays: list[JobRun], replayed_events: list[EventLog]) -> str:
+    """open, replaying, resolved, replay-failed or dismissed (empty for a run that did not fail)."""
+    if run.status != JobRun.Status.FAILED:
+        return ""
+    if run.dismissed_at:
+        return "dismissed"
+    if any(replay.status == JobRun.Status.COMPLETED for replay in replays):
+        return "resolved"
+    if replays and all(replay.status == JobRun.Status.FAILED for replay in replays):
+        return "replay-failed"
+    return "replaying" if replays or replayed_events else "open"
+
+
 def run_links(run: JobRun) -> dict[str, object]:
     event = (
         EventLog.objects.filter(pk=run.event_log_id).select_related("replay_of").first() if run.event_log_id else None
@@ -105,12 +118,15 @@ def run_links(run: JobRun) -> dict[str, object]:
                 parent.function_id,
             )
         )
+    replays = list(JobRun.objects.replays_of(run).order_by("started_at")[:20])
+    replayed_events = list(event.replays.order_by("created_at")[:20]) if event is not None else []
     return {
+        "failure_state": failure_state_of(run, replays, replayed_events),
         "event": event,
         "contact": contact,
         "links": links,
         "setting": setting_for_cause(run),
         "replay_parent": run.replay_parent(),
-        "replays": list(JobRun.objects.replays_of(run).order_by("started_at")[:20]),
-        "replayed_events": list(event.replays.order_by("created_at")[:20]) if event is not None else [],
+        "replays": replays,
+        "replayed_events": replayed_events,
     }

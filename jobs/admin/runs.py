@@ -306,7 +306,7 @@ def _report_cancel(
 class FailedJobRunAdmin(JobRunAdmin):
     """The failed runs as a worklist: open failures by default (not replayed, not dismissed)."""
 
-    list_display = ["run_link", "function_id", "tenant", "failure", "error_type", "event_name", "started_at"]
+    list_display = ["run_link", "function_id", "tenant", "failure", "error_type", "started_at"]
     list_filter = [FailureStateFilter, FunctionFilter, "tenant", ErrorTypeFilter, EventNameFilter, StartedWithinFilter]
     actions = ["replay_runs", "dismiss_failures"]  # failed runs have finished: nothing to cancel
 

@@ -169,7 +169,10 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     assert CrmConnection.objects.get(tenant=expired).secrets == {"token": "expired-token"}
     screenshot(page, "connection-tested-before-saving")
     page.click("input[name=_save]")
-    assert CrmConnection.objects.get(tenant=expired).secrets == street.secrets()
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    fixed = CrmConnection.objects.get(tenant=expired)
+    assert fixed.secrets == street.secrets()
+    assert (fixed.status, fixed.last_error) == (CrmConnection.Status.ACTIVE, "")  # that error was the old token's
 
     # The dead host: the same road from its run, the base URL fixed in the form.
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
@@ -213,6 +216,8 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     screenshot(page, "failed-runs-resolved")
     page.goto(run_url)
     assert re.search(r"Replayed as: \S+ completed", page.inner_text("#nh-replays"))
+    expect(page.locator("#nh-failure-state")).to_have_text("resolved by replay")
+    expect(page.locator("#nh-replay-run")).to_have_count(0)  # nothing left to replay
     screenshot(page, "run-resolved-with-lineage")
     page.locator("#nh-replays a").first.click()
     assert "Replay of" in page.inner_text("#nh-replay-of")

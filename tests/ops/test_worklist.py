@@ -45,6 +45,7 @@ def test_a_replayed_failure_leaves_the_open_list_and_links_both_ways(
     replay_page = client.get(reverse("admin:jobs_jobrun_change", args=[replay.pk])).content.decode()
     assert reverse("admin:jobs_jobrun_change", args=[replay.pk]) in original_page
     assert 'id="nh-replays"' in original_page and 'id="nh-open"' not in original_page
+    assert 'id="nh-resolved"' in original_page and 'id="nh-replay-run"' not in original_page
     assert 'id="nh-replay-of"' in replay_page
     assert reverse("admin:jobs_jobrun_change", args=[failed.pk]) in replay_page
 
