@@ -178,6 +178,11 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
     page.locator("#changelist-filter").get_by_role("link", name="httpx.ConnectError").click()
     page.locator("#result_list tbody tr a").first.click()
+    expect(page.locator("#nh-attempts")).to_have_text("6 failed attempts (5 retried)")
+    timeline = page.inner_text("#nh-timeline")
+    assert timeline.count("failed; retry at") == 5 and timeline.count("failed; no retries left") == 1
+    assert "retry in" not in timeline.split("no retries left", 1)[1]  # the exhausted attempt promises nothing
+    screenshot(page, "run-connect-error-retries")
     page.click("#nh-fix-setting a")
     page.fill("input[name=street__base_url]", street.connection_config()["base_url"])
     page.click("#nh-test-connection")
@@ -200,12 +205,36 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     expect(page.locator("#nh-events-count")).to_have_text("6")
     screenshot(page, "replay-confirmation")
     page.click("#nh-confirm-replay")
-    assert "Replayed 6 event(s)" in page.inner_text("ul.messagelist")
+    message = page.inner_text("ul.messagelist")
+    assert "Replayed 6 event(s)" in message
+    new_event_id = re.search(r"first new id: ([0-9a-f-]+)", message).group(1)
     expect(page.locator("#result_list tbody tr")).to_have_count(0)  # the open list is empty
     screenshot(page, "failed-runs-after-replay")
     page.goto(f"{live_server.url}/admin/jobs/jobrun/dashboard/")
     expect(page.locator("#nh-open-failures")).to_have_text("0")
     screenshot(page, "dashboard-after-replay")
+
+    # The id the message printed finds its event in the event log, which links the event it replays.
+    page.goto(f"{live_server.url}/admin/jobs/eventlog/")
+    page.fill("#searchbar", new_event_id)
+    page.press("#searchbar", "Enter")
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    page.locator("#result_list tbody tr th a, #result_list tbody tr td a").first.click()
+    expect(page.locator(".field-replay_lineage")).to_contain_text("Replays")
+    screenshot(page, "replayed-event")
+
+    # The agency's settings are rows of inputs: a vocabulary word added with "Add a row", no JSON typed.
+    page.goto(f"{live_server.url}/admin/tenants/tenant/{expired.pk}/change/")
+    page.locator("#id_brand_vocabulary .nh-add-row").click()
+    page.locator("#id_brand_vocabulary input").last.fill("kerb appeal")
+    screenshot(page, "tenant-settings")
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    expired.refresh_from_db()
+    assert expired.brand_vocabulary == ["kerb appeal"]
+
+    page.goto(f"{live_server.url}/admin/jobs/eventlog/")
+    screenshot(page, "event-log")
 
     # The replays run (as Inngest would deliver them) and complete: the originals read "resolved".
     replays = [run_event(live_server, row) for row in EventLog.objects.filter(replay_of__isnull=False)]

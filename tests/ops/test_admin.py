@@ -31,7 +31,7 @@ def test_dashboard_shows_counts_failure_rate_and_failing_tenants(client, operato
     assert {row["function_id"] for row in summary["functions"]} == {"contact-category-assigned", "crm-sync-push"}
     assert sum(bucket.runs for bucket in summary["hourly"]) == 3
     body = response.content.decode()
-    assert 'id="nh-failure-rate">33%' in body and tenant.name in body
+    assert 'id="nh-open-failure-rate">33%' in body and tenant.name in body
     assert "30.0 s" in body  # the completed runs' average duration (each ran 30 s)
 
 
