@@ -251,3 +251,19 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.locator("#nh-replays a").first.click()
     assert "Replay of" in page.inner_text("#nh-replay-of")
     screenshot(page, "replay-run")
+
+    # The failed runs list refreshes itself: a new failure appears without reloading the page.
+    page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
+    expect(page.locator("#result_list tbody tr")).to_have_count(0)
+    row = emit(
+        CrmSyncPush,
+        {
+            "tenantId": str(expired.id),
+            "contactId": str(ContactFactory(tenant=expired).id),
+            "requestedAt": timezone.now().isoformat(),
+        },
+    )
+    CrmConnection.objects.filter(tenant=expired).update(config={"base_url": dead_port_url()})
+    assert run_event(live_server, row).status == "failed"
+    expect(page.locator("#result_list tbody tr")).to_have_count(1, timeout=30_000)  # the page polls every 5 s
+    assert page.evaluate("document.body.dataset.nhRefreshed") is not None
