@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from jobs.cancel import CancelError, jobrun_cancel
-from jobs.models import FailedJobRun, JobRun
+from jobs.models import EventLog, FailedJobRun, JobRun
 from jobs.replay import MAX_BULK_REPLAY, events_replay, failures_dismiss, replayable_events
 from jobs.tracking import TERMINAL
 
@@ -43,7 +43,10 @@ def failure_state(run: JobRun) -> str:
         return status_badge("cancelled", "dismissed")
     replay_pk = getattr(run, "replay_pk", None)
     if replay_pk is None:
-        return status_badge("failed", "open")
+        # Replayed, but the replay's run has not started yet (or its event started none of this function).
+        return (
+            status_badge("running", "replaying") if getattr(run, "replayed", False) else status_badge("failed", "open")
+        )
     replay_status = getattr(run, "replay_status", "") or ""
     label = {"completed": "resolved", "failed": "replay failed"}.get(replay_status, "replaying")
     return format_html(
@@ -91,6 +94,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
+                replayed=Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id"))),
                 replay_pk=Subquery(replays.values("pk")[:1]),
                 replay_status=Subquery(replays.values("status")[:1]),
             )

@@ -38,6 +38,7 @@ def test_a_replayed_failure_leaves_the_open_list_and_links_both_ways(
     assert result.replayed == 1
     assert listed(client) == {other.pk}  # open failures only, by default
     assert listed(client, failure="replayed") == {failed.pk}
+    assert ">replaying</span>" in client.get(reverse(FAILED_LIST), {"failure": "replayed"}).content.decode()
     replay = replay_of(failed, make_run, JobRun.Status.COMPLETED)
     assert listed(client, failure="resolved") == {failed.pk}
 
