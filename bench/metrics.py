@@ -27,10 +27,10 @@ def insert_runs(cursor, prefix: str, count: int, statuses: list[str]) -> None:
     cursor.execute(
         """
         INSERT INTO jobs_jobrun (run_id, function_id, event_name, event_id, status, attempts, error_type,
-            started_at, updated_at, queue_wait_ms, dismissed_by, dismissed_reason)
+            started_at, updated_at, queue_wait_ms)
         SELECT %s || g, (%s::text[])[1 + g %% 4], 'contact/category.assigned', '',
             (%s::text[])[1 + g %% cardinality(%s::text[])], 0, '',
-            now() - make_interval(secs => g), now(), g %% 5000, '', ''
+            now() - make_interval(secs => g), now(), g %% 5000
         FROM generate_series(1, %s) AS g
         """,
         [prefix, FUNCTIONS, statuses, statuses, count],

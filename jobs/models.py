@@ -108,8 +108,11 @@ class JobRun(models.Model):
         null=True, blank=True, help_text="From the event's timestamp to the run's first request (where known)."
     )
     dismissed_at = models.DateTimeField(null=True, blank=True)
-    dismissed_by = models.CharField(max_length=150, blank=True)
-    dismissed_reason = models.TextField(blank=True, help_text="Why an operator closed this failure without a replay.")
+    # Database defaults too: bulk loaders (bench/, COPY) insert runs without naming these columns.
+    dismissed_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    dismissed_reason = models.TextField(
+        blank=True, default="", db_default="", help_text="Why an operator closed this failure without a replay."
+    )
 
     objects = JobRunQuerySet.as_manager()
 
@@ -121,6 +124,20 @@ class JobRun(models.Model):
             models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
             models.Index(fields=["-started_at"], name="jobrun_started"),
             models.Index(fields=["tenant", "-started_at"], name="jobrun_tenant_started"),
+            # The open-failures worklist (and its count) per tenant and overall: index-only, no heap visit per run.
+            models.Index(
+                "tenant",
+                models.F("started_at").desc(),
+                name="jobrun_open_failures_tenant",
+                include=["event_log"],
+                condition=models.Q(status="failed", dismissed_at__isnull=True),
+            ),
+            models.Index(
+                models.F("started_at").desc(),
+                name="jobrun_open_failures",
+                include=["event_log", "tenant"],
+                condition=models.Q(status="failed", dismissed_at__isnull=True),
+            ),
             # Gauges of current state read only the unfinished runs (a scrape never scans history).
             models.Index(
                 fields=["function_id", "tenant"],
