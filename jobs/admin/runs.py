@@ -83,6 +83,9 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="jobs_jobrun_dashboard"),
             path("<path:object_id>/replay/", self.admin_site.admin_view(self.replay_view), name="jobs_jobrun_replay"),
             path("<path:object_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="jobs_jobrun_cancel"),
+            path(
+                "<path:object_id>/dismiss/", self.admin_site.admin_view(self.dismiss_view), name="jobs_jobrun_dismiss"
+            ),
             *super().get_urls(),
         ]
 
@@ -236,6 +239,14 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return confirm_action(self, request, confirmation, hidden=action_hidden(request, "cancel_runs"))
 
     # dismiss
+
+    def dismiss_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The run page's "Dismiss this failure": the same confirmation, with a reason, as the list action."""
+        run = get_object_or_404(JobRun, pk=object_id)
+        if not (self.has_view_permission(request, run) and self.has_replay_permission(request)):
+            return HttpResponse(status=403)
+        response = self.dismiss_failures(request, JobRun.objects.filter(pk=run.pk))
+        return response or HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[run.pk]))
 
     @admin.action(description="Dismiss the selected failures (no replay; give a reason)", permissions=["replay"])
     def dismiss_failures(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> HttpResponse | None:

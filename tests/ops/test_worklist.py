@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from jobs.models import EventLog, JobRun
@@ -122,3 +123,22 @@ def test_dashboard_counts_open_failures(
     response = client.get(url)
     assert response.context["summary"]["open_failures"] == 1
     assert 'id="nh-open-failures">1<' in response.content.decode()
+
+
+def test_the_run_page_dismisses_its_failure_with_a_reason(
+    client, operator, make_user, tenant, make_event_log, make_run
+):
+    failed = make_run(event_log=make_event_log(tenant=tenant))
+    url = reverse("admin:jobs_jobrun_dismiss", args=[failed.pk])
+    client.force_login(operator)
+    assert 'id="nh-dismiss-run"' in client.get(reverse("admin:jobs_jobrun_change", args=[failed.pk])).content.decode()
+
+    assert 'id="nh-dismiss-confirmation"' in client.get(url).content.decode()
+    response = client.post(url, {"confirm": "yes", "reason": "duplicate contact, merged at the agency"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("admin:jobs_jobrun_change", args=[failed.pk])
+    assert 'id="nh-dismissed"' in response.content.decode() and 'id="nh-dismiss-run"' not in response.content.decode()
+    viewer = make_user(is_staff=True)  # may look at runs, not replay or dismiss them
+    viewer.user_permissions.add(Permission.objects.get(codename="view_jobrun"))
+    client.force_login(viewer)
+    assert client.get(url).status_code == 403
