@@ -235,6 +235,8 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
 
     page.goto(f"{live_server.url}/admin/jobs/eventlog/")
     screenshot(page, "event-log")
+    page.goto(f"{live_server.url}/admin/jobs/jobrun/")
+    screenshot(page, "all-runs")
 
     # The replays run (as Inngest would deliver them) and complete: the originals read "resolved".
     replays = [run_event(live_server, row) for row in EventLog.objects.filter(replay_of__isnull=False)]
