@@ -29,7 +29,14 @@ from .base import (
     VerifyResult,
     contact_fill_blanks,
 )
-from .errors import CrmAuthError, CrmConfigurationError, CrmConflict, CrmError, CrmNotFound
+from .errors import (
+    CrmAuthError,
+    CrmConfigurationError,
+    CrmConflict,
+    CrmError,
+    CrmNotFound,
+    CrmTransientError,
+)
 from .factory import adapter_for
 from .locks import advisory_lock
 from .models import CrmConnection, CrmExternalId, CrmSyncLog
@@ -41,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 # Errors that no retry can fix until someone changes the connection: they put it in the `error` status.
 CONNECTION_BREAKING_ERRORS = (CrmAuthError, CrmConfigurationError)
+CONNECTION_FAILURES = (*CONNECTION_BREAKING_ERRORS, CrmTransientError)
 
 
 def crm_push_contact(*, connection: CrmConnection, contact: Contact) -> PushResult:
@@ -340,7 +348,10 @@ def _record_failure(
         type(error).__name__,
         extra={"tenant_id": connection.tenant_id, "provider": connection.provider, "error_type": type(error).__name__},
     )
-    if isinstance(error, CONNECTION_BREAKING_ERRORS):
+    # The connection's status and last error follow its calls: a failure of the connection itself (credentials,
+    # configuration, a CRM that cannot be reached or answers 5xx) marks it `error` with the message; the next
+    # success sets it `active` again (_record_success). A rate limit or a refused record says nothing about it.
+    if isinstance(error, CONNECTION_FAILURES):
         now = timezone.now()
         CrmConnection.objects.filter(pk=connection.pk).update(
             status=CrmConnection.Status.ERROR, last_error=message, updated_at=now

@@ -1,72 +1,166 @@
-"""`/metrics` for Prometheus (prometheus-client), read from the database at scrape time.
+"""`/metrics` for Prometheus (prometheus-client): counters of what happened, gauges of what is, never a history scan.
 
-Counting from the JobRun/EventLog tables rather than in-process counters gives the same numbers whichever web
-worker answers the scrape (gunicorn runs several), and needs no shared multiprocess directory.
+- Counters (runs started, status transitions, retries, events by status) and histograms (step duration, queue
+  wait) are counted by PostgreSQL triggers as rows are written (migration 0007): each writing statement appends
+  a delta row, and each scrape first rolls the deltas into the totals (`counters_roll_up`). The numbers are the
+  same whichever web worker answers, with no shared multiprocess directory, and a run's later status change adds
+  a transition instead of moving a series down.
+- Gauges of current state read only unfinished runs (a partial index) and unsent events: queue depth and the age
+  of the oldest item, per function (or event name) and tenant.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
 
-from .models import EventLog, JobRun
+from .models import EventLog, JobRun, MetricCounter
 
-QUEUE_WAIT_WINDOW = timedelta(hours=1)
+# Histogram buckets (seconds); the triggers of migration 0007 use the same list.
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+UNFINISHED = (JobRun.Status.RUNNING, JobRun.Status.RETRYING)
+
+COUNTERS = {
+    # stored name: (exposed name, help, label names)
+    "job_runs_started": ("nurturehub_job_runs_started", "Runs started, by function", ["function"]),
+    "job_transitions": (
+        "nurturehub_job_transitions",
+        "Runs that entered a status (a retried run enters retrying, then running again)",
+        ["function", "status"],
+    ),
+    "job_retries": ("nurturehub_job_retries", "Failed step attempts that were retried", ["function"]),
+    "events": ("nurturehub_events", "Events that entered a status (pending, sent, rejected)", ["name", "status"]),
+}
+HISTOGRAMS = {
+    "step_duration_seconds": ("nurturehub_step_duration_seconds", "Duration of each step attempt"),
+    "job_queue_wait_seconds": ("nurturehub_job_queue_wait_seconds", "From an event to its run's first request"),
+}
+
+ROLL_UP = """
+WITH moved AS (DELETE FROM jobs_metricdelta RETURNING name, labels, value)
+INSERT INTO jobs_metriccounter (name, labels, value)
+SELECT name, labels, sum(value) FROM moved GROUP BY name, labels ORDER BY name, labels
+ON CONFLICT (name, labels) DO UPDATE SET value = jobs_metriccounter.value + EXCLUDED.value
+"""
+
+
+def counters_roll_up() -> None:
+    """Move the triggers' deltas into the totals: cost in proportion to what happened since the last scrape."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ROLL_UP)
+
+
+def _label_values(labels: dict[str, str], names: list[str]) -> list[str]:
+    return [str(labels.get(name, "")) for name in names]
 
 
 class JobsCollector(Collector):
-    """Runs by function and status, retries, queue wait per tenant (last hour) and events by name and status."""
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        counters_roll_up()
+        totals = list(MetricCounter.objects.values_list("name", "labels", "value"))
+        yield from self._counters(totals)
+        yield from self._histograms(totals)
+        yield from self._current_state()
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        runs = CounterMetricFamily(
-            "nurturehub_job_runs", "Job runs recorded, by function and current status", labels=["function", "status"]
-        )
-        retries = CounterMetricFamily(
-            "nurturehub_job_retries", "Failed attempts that were retried", labels=["function"]
-        )
-        retried: dict[str, int] = {}
-        grouped = JobRun.objects.values("function_id", "status").annotate(n=Count("id"), r=Sum("attempts"))
-        for row in grouped.order_by():
-            runs.add_metric([row["function_id"], row["status"]], row["n"])
-            retried[row["function_id"]] = retried.get(row["function_id"], 0) + (row["r"] or 0)
-        for function_id, count in sorted(retried.items()):
-            retries.add_metric([function_id], count)
-        yield runs
-        yield retries
+    @staticmethod
+    def _counters(totals: list[tuple[str, dict, float]]) -> Iterator[CounterMetricFamily]:
+        families = {
+            stored: CounterMetricFamily(name, help_text, labels=labels)
+            for stored, (name, help_text, labels) in COUNTERS.items()
+        }
+        for stored, labels, value in sorted(totals, key=lambda row: (row[0], sorted(row[1].items()))):
+            if stored in COUNTERS:
+                families[stored].add_metric(_label_values(labels, COUNTERS[stored][2]), value)
+        yield from families.values()
 
-        wait = GaugeMetricFamily(
-            "nurturehub_job_queue_wait_seconds",
-            "Average wait from event to first request, runs started in the last hour, per tenant",
-            labels=["tenant"],
+    @staticmethod
+    def _histograms(totals: list[tuple[str, dict, float]]) -> Iterator[HistogramMetricFamily]:
+        for stored, (name, help_text) in HISTOGRAMS.items():
+            buckets: dict[str, dict[str, float]] = defaultdict(dict)
+            sums: dict[str, float] = defaultdict(float)
+            for row_name, labels, value in totals:
+                if row_name == f"{stored}_bucket":
+                    buckets[labels["function"]][labels["le"]] = value
+                elif row_name == f"{stored}_sum":
+                    sums[labels["function"]] += value
+            family = HistogramMetricFamily(name, help_text, labels=["function"])
+            for function in sorted(buckets):
+                counts = buckets[function]
+                cumulative, total = [], 0.0
+                for bound in BUCKETS:
+                    total += sum(v for le, v in counts.items() if le != "+Inf" and float(le) == bound)
+                    cumulative.append((str(float(bound)), total))
+                cumulative.append(("+Inf", total + counts.get("+Inf", 0.0)))
+                family.add_metric([function], cumulative, sum_value=sums.get(function, 0.0))
+            yield family
+
+    @staticmethod
+    def _current_state() -> Iterator[GaugeMetricFamily]:
+        now = timezone.now()
+        depth = GaugeMetricFamily(
+            "nurturehub_job_runs_unfinished",
+            "Runs started and not finished (running, sleeping or waiting to retry), per function and tenant",
+            labels=["function", "tenant", "status"],
         )
-        since = timezone.now() - QUEUE_WAIT_WINDOW
+        age = GaugeMetricFamily(
+            "nurturehub_job_oldest_unfinished_age_seconds",
+            "Age of the oldest unfinished run, per function and tenant",
+            labels=["function", "tenant"],
+        )
+        oldest: dict[tuple[str, str], float] = {}
+        rows = (
+            JobRun.objects.filter(status__in=UNFINISHED)
+            .values("function_id", "tenant__slug", "status")
+            .annotate(n=Count("id"), first=Min("started_at"))
+            .order_by("function_id", "tenant__slug", "status")
+        )
+        for row in rows:
+            tenant = row["tenant__slug"] or ""
+            depth.add_metric([row["function_id"], tenant, row["status"]], row["n"])
+            key = (row["function_id"], tenant)
+            oldest[key] = max(oldest.get(key, 0.0), (now - row["first"]).total_seconds())
+        for (function, tenant), seconds in sorted(oldest.items()):
+            age.add_metric([function, tenant], seconds)
+        yield depth
+        yield age
+
+        pending = GaugeMetricFamily(
+            "nurturehub_events_pending",
+            "Events not yet accepted by Inngest (the outbox), per event name and tenant",
+            labels=["name", "tenant"],
+        )
+        pending_age = GaugeMetricFamily(
+            "nurturehub_events_pending_oldest_age_seconds",
+            "Age of the oldest event waiting in the outbox, per event name and tenant",
+            labels=["name", "tenant"],
+        )
         for row in (
-            JobRun.objects.filter(started_at__gte=since, queue_wait_ms__isnull=False, tenant__isnull=False)
-            .values("tenant__slug")
-            .annotate(avg=Avg("queue_wait_ms"))
-            .order_by()
+            EventLog.objects.filter(status=EventLog.Status.PENDING)
+            .values("name", "tenant__slug")
+            .annotate(n=Count("id"), first=Min("created_at"))
+            .order_by("name", "tenant__slug")
         ):
-            wait.add_metric([row["tenant__slug"]], float(row["avg"]) / 1000)
-        yield wait
-
-        events = CounterMetricFamily(
-            "nurturehub_events",
-            "Events emitted, by name and status (sent, pending, rejected)",
-            labels=["name", "status"],
-        )
-        for row in EventLog.objects.values("name", "status").annotate(n=Count("id")).order_by():
-            events.add_metric([row["name"], row["status"]], row["n"])
-        yield events
+            labels = [row["name"], row["tenant__slug"] or ""]
+            pending.add_metric(labels, row["n"])
+            pending_age.add_metric(labels, (now - row["first"]).total_seconds())
+        yield pending
+        yield pending_age
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.db.models.fields.json import KeyTextTransform
 
 from tenants.models import Tenant
@@ -24,6 +25,10 @@ class EventLog(models.Model):
     last_error = models.TextField(blank=True, help_text="Why the last send failed.")
     send_attempts = models.PositiveIntegerField(default=0)
     source = models.CharField(max_length=100, blank=True, help_text="Who emitted it: api, admin, a command, a run.")
+    # Replay lineage: a replayed event points at the event it re-emits (its runs are the replays of that one's).
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays", db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -38,6 +43,39 @@ class EventLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} [{self.status}] {self.event_id or ''}".strip()
+
+
+class JobRunQuerySet(models.QuerySet):
+    def replayed(self) -> JobRunQuerySet:
+        """Runs whose triggering event has been replayed (the replay's runs carry the thread on)."""
+        return self.filter(Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id"))))
+
+    def failures_open(self) -> JobRunQuerySet:
+        """The worklist: failed, not dismissed, and not replayed yet (a replay that fails is open in its place)."""
+        return self.filter(status=JobRun.Status.FAILED, dismissed_at__isnull=True).exclude(
+            Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id")))
+        )
+
+    def failures_resolved(self) -> JobRunQuerySet:
+        """Failed runs whose replay (a run of the same function from a replay of their event) completed."""
+        return self.filter(
+            status=JobRun.Status.FAILED,
+            event_log_id__isnull=False,
+        ).filter(
+            Exists(
+                JobRun.objects.filter(
+                    function_id=OuterRef("function_id"),
+                    event_log__replay_of_id=OuterRef("event_log_id"),
+                    status=JobRun.Status.COMPLETED,
+                )
+            )
+        )
+
+    def replays_of(self, run: JobRun) -> JobRunQuerySet:
+        """The runs of the same function started by replays of `run`'s event."""
+        if run.event_log_id is None:
+            return self.none()
+        return self.filter(function_id=run.function_id, event_log__replay_of_id=run.event_log_id)
 
 
 class JobRun(models.Model):
@@ -69,6 +107,14 @@ class JobRun(models.Model):
     queue_wait_ms = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="From the event's timestamp to the run's first request (where known)."
     )
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    # Database defaults too: bulk loaders (bench/, COPY) insert runs without naming these columns.
+    dismissed_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    dismissed_reason = models.TextField(
+        blank=True, default="", db_default="", help_text="Why an operator closed this failure without a replay."
+    )
+
+    objects = JobRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -78,6 +124,26 @@ class JobRun(models.Model):
             models.Index(fields=["function_id", "-started_at"], name="jobrun_function_started"),
             models.Index(fields=["-started_at"], name="jobrun_started"),
             models.Index(fields=["tenant", "-started_at"], name="jobrun_tenant_started"),
+            # The open-failures worklist (and its count) per tenant and overall: index-only, no heap visit per run.
+            models.Index(
+                "tenant",
+                models.F("started_at").desc(),
+                name="jobrun_open_failures_tenant",
+                include=["event_log"],
+                condition=models.Q(status="failed", dismissed_at__isnull=True),
+            ),
+            models.Index(
+                models.F("started_at").desc(),
+                name="jobrun_open_failures",
+                include=["event_log", "tenant"],
+                condition=models.Q(status="failed", dismissed_at__isnull=True),
+            ),
+            # Gauges of current state read only the unfinished runs (a scrape never scans history).
+            models.Index(
+                fields=["function_id", "tenant"],
+                name="jobrun_unfinished",
+                condition=models.Q(status__in=["running", "retrying"]),
+            ),
         ]
         permissions = [
             ("replay_jobrun", "Can replay runs (re-emit their events)"),
@@ -86,6 +152,17 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.function_id} {self.run_id} ({self.status})"
+
+    def replay_parent(self) -> JobRun | None:
+        """The run of the same function whose event this run's event replays (None for an original run)."""
+        replay_of_id = (
+            EventLog.objects.filter(pk=self.event_log_id).values_list("replay_of_id", flat=True).first()
+            if self.event_log_id
+            else None
+        )
+        if replay_of_id is None:
+            return None
+        return JobRun.objects.filter(event_log_id=replay_of_id, function_id=self.function_id).first()
 
 
 class FailedJobRun(JobRun):
@@ -138,3 +215,31 @@ class SignedRequestSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.digest[:12]} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MetricCounter(models.Model):
+    """A monotonic counter series for /metrics: the total of its deltas rolled up so far (jobs/metrics.py)."""
+
+    name = models.CharField(max_length=64)
+    labels = models.JSONField(default=dict)
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"], name="metriccounter_unique_series")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} {self.value}"
+
+
+class MetricDelta(models.Model):
+    """Increments written by PostgreSQL triggers (migration 0007), one row per statement and series.
+
+    Append-only, so a writer never waits on a shared counter row; each scrape moves them into MetricCounter.
+    """
+
+    name = models.CharField(max_length=64)
+    labels = models.JSONField(default=dict)
+    value = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"+{self.value} {self.name}{self.labels}"

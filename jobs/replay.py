@@ -2,6 +2,11 @@
 
 A new id is what makes Inngest start new runs (it de-duplicates on the id for 24 h). Replaying an event starts
 every function that listens to it, not only the one whose run failed: the confirmation page says so.
+
+Lineage: the new EventLog row points at the one it replays (`replay_of`), so a failed run links to its replays
+and a replay to the run it retried; a run whose event was replayed already is not replayed again (its replay
+carries the thread; if that one fails, it is the open failure to replay). Failures that need no replay are
+dismissed with a reason.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
 from .emit import EventRejected, emit_many
 from .events import event_type
@@ -31,20 +37,31 @@ class ReplayResult:
 
 
 def replayable_events(*, runs: Iterable[JobRun]) -> tuple[list[EventLog], list[str]]:
-    """The distinct triggering events of `runs` (one replay per event), and why any run cannot be replayed."""
-    event_log_ids: dict[int, None] = {}
+    """The distinct triggering events of `runs` (one replay per event), and why any run cannot be replayed.
+
+    An event replayed already is skipped: replaying it again would start a second thread for the same failure.
+    """
+    event_log_ids: dict[int, str] = {}
     skipped: list[str] = []
     for run_id, event_log_id in ((run.run_id, run.event_log_id) for run in runs):
         if event_log_id is None:
             skipped.append(f"run {run_id}: its event is not in the event log")
         else:
-            event_log_ids.setdefault(event_log_id, None)
-    rows = {row.id: row for row in EventLog.objects.filter(id__in=list(event_log_ids))}
+            event_log_ids.setdefault(event_log_id, run_id)
+    wanted = list(event_log_ids)
+    rows = {row.id: row for row in EventLog.objects.filter(id__in=wanted)}
+    replayed_as = dict(
+        EventLog.objects.filter(replay_of_id__in=wanted).order_by("replay_of_id", "-id").values_list(
+            "replay_of_id", "event_id"
+        )
+    )
     events = []
-    for event_log_id in event_log_ids:
+    for event_log_id, run_id in event_log_ids.items():
         row = rows.get(event_log_id)
         if row is None or row.status == EventLog.Status.REJECTED:
             skipped.append(f"event {event_log_id}: missing or rejected, nothing to replay")
+        elif event_log_id in replayed_as:
+            skipped.append(f"run {run_id}: replayed already (event {replayed_as[event_log_id]}); see its replay")
         else:
             events.append(row)
     return events, skipped
@@ -72,6 +89,9 @@ def _replay_batch(cls: type, rows: list[EventLog], source: str, result: ReplayRe
     try:
         with transaction.atomic():
             new_rows = emit_many(cls, [row.payload for row in rows], source=source)
+            for original, new_row in zip(rows, new_rows, strict=True):
+                new_row.replay_of = original
+            EventLog.objects.bulk_update(new_rows, ["replay_of"])
     except EventRejected:
         if len(rows) == 1:
             result.skipped.append(f"event {rows[0].event_id}: its payload no longer validates")
@@ -88,3 +108,14 @@ def runs_replay(*, runs: Iterable[JobRun], source: str = REPLAY_SOURCE) -> Repla
     result = events_replay(events=events, source=source)
     result.skipped[:0] = skipped
     return result
+
+
+def failures_dismiss(*, runs: Iterable[JobRun], reason: str, dismissed_by: str) -> int:
+    """Close failed runs that need no replay (e.g. the contact was deleted); the reason is kept on each run."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a dismissal needs a reason")
+    ids = [run.pk for run in runs]
+    return JobRun.objects.filter(pk__in=ids, status=JobRun.Status.FAILED, dismissed_at__isnull=True).update(
+        dismissed_at=timezone.now(), dismissed_by=dismissed_by[:150], dismissed_reason=reason
+    )

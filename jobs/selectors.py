@@ -32,6 +32,8 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
     total = sum(by_status.values())
     failed = by_status.get(JobRun.Status.FAILED, 0)
     finished = failed + by_status.get(JobRun.Status.COMPLETED, 0)
+    # The worklist: failures not replayed and not dismissed (a replay that failed is open in its original's place).
+    open_failures = recent.failures_open().count() if failed else 0
 
     by_function: dict[str, dict[str, int]] = {}
     for function_id, status, count in recent.values_list("function_id", "status").annotate(n=Count("id")).order_by():
@@ -54,7 +56,8 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
         .order_by("-avg_duration")[:top]
     )
     failing_tenants = list(
-        recent.filter(status=JobRun.Status.FAILED, tenant__isnull=False)
+        recent.failures_open()
+        .filter(tenant__isnull=False)
         .values("tenant_id", "tenant__name")
         .annotate(failures=Count("id"))
         .order_by("-failures")[:top]
@@ -78,6 +81,8 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
         "total": total,
         "by_status": {status: by_status.get(status, 0) for status in JobRun.Status.values},
         "failure_rate": (failed / finished) if finished else 0.0,
+        "open_failures": open_failures,
+        "open_failure_rate": (open_failures / finished) if finished else 0.0,
         "functions": functions,
         "slowest": slowest,
         "failing_tenants": failing_tenants,

@@ -18,6 +18,7 @@ from nurturehub.redaction import redact
 from tenants.errors import TenantsError
 from tenants.models import Tenant
 
+from .causes import tag_with_cause
 from .emit import emit
 from .events import Event
 from .observability import step_log_context
@@ -64,7 +65,8 @@ def step_tenant_context(ctx: inngest.ContextSync, tenant_id: UUID | str) -> dict
 
 def follow_on_event_id(ctx: inngest.ContextSync, step_id: str) -> str:
     """A stable id for an event emitted by a step: a retried step re-emits the same id, never a second event."""
-    return hashlib.sha256(f"{ctx.run_id}/{step_id}".encode()).hexdigest()[:32]
+    # Shaped as a UUID, like every other event id (jobs.emit.new_event_id), so one search finds them all.
+    return str(UUID(hex=hashlib.sha256(f"{ctx.run_id}/{step_id}".encode()).hexdigest()[:32]))
 
 
 def step_emit(
@@ -118,7 +120,7 @@ def policy_step(
                 )
                 if decision is error:
                     raise
-                raise decision from error
+                raise tag_with_cause(decision, error) from error
 
     return ctx.step.run(step_id, guarded, *args)
 

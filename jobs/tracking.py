@@ -28,6 +28,7 @@ from nurturehub.redaction import redact
 from tenants.models import Tenant
 
 from . import inngest_compat
+from .causes import error_type_of
 from .models import EventLog, JobRun, StepAttempt
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def describe_error(error: BaseException) -> tuple[str, str, str]:
         error_type = type(error).__name__
         message = str(error)
         stack = "".join(traceback.format_exception(error))
-    return error_type, redact(f"{error_type}: {message}", limit=MAX_TEXT), redact(stack, limit=MAX_TEXT)
+    error_type = error_type_of(error_type, message)  # the policy's wrappers name their cause first
+    text = message if message.startswith(f"{error_type}: ") else f"{error_type}: {message}"
+    return error_type, redact(text, limit=MAX_TEXT), redact(stack, limit=MAX_TEXT)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -355,7 +358,7 @@ def record_failure(ctx: inngest.ContextSync) -> dict[str, str]:
     if not run_id:
         return {"recorded": "no run id"}
     error = data.get("error") or {}
-    error_type = str(error.get("name") or "Error")[:200]
+    error_type = error_type_of(str(error.get("name") or "Error"), str(error.get("message") or ""))
     run = run_ensure(
         run_id=run_id,
         function_id=local_function_id(inngest_app_id(), str(data.get("function_id") or "")),

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_filters",
+    "drf_spectacular_sidecar",
     "tenants",
     "crm_adapters",
     "jobs",
@@ -268,6 +269,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The frontend's API: every query is scoped to the caller's agency (tenant).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs pages' JavaScript and CSS come from drf-spectacular-sidecar's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "JobRunStatusEnum": "jobs.models.JobRun.Status",

@@ -3,10 +3,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("nurturehub.api_urls")),
+    # API docs pages (assets from drf-spectacular-sidecar, served by the project): Swagger UI and Redoc.
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("jobs.metrics")),
     path("", include("jobs.urls")),
 ]

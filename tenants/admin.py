@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from crm_adapters.admin import CrmConnectionForm
 from crm_adapters.models import CrmConnection
 
-from .models import CategoryAssignment, Contact, Membership, Tenant
+from .admin_activity import contact_activity, contact_crm_status
+from .forms import TenantSettingsForm
+from .models import CategoryAssignment, Contact, Membership, NurtureEmail, NurtureSequence, Tenant
 
 
 class MembershipInline(admin.TabularInline):
@@ -18,37 +20,34 @@ class MembershipInline(admin.TabularInline):
 
 
 class CrmConnectionInline(admin.StackedInline):
-    """The tenant's CRM connection on its configuration page: secrets write-only, a "test connection" button."""
+    """The tenant's CRM connection, read here; edited (per-provider fields, Test connection) on its own page."""
 
     model = CrmConnection
-    form = CrmConnectionForm
     extra = 0
     max_num = 1
+    can_delete = False
     verbose_name = "CRM connection"
-    fields = [
-        "provider",
-        "config",
-        "status",
-        "new_secrets",
-        "stored_secrets",
-        "last_error",
-        "last_synced_at",
-        "test_connection",
-    ]
-    readonly_fields = ["stored_secrets", "last_error", "last_synced_at", "test_connection"]
+    fields = ["provider", "status", "stored_secrets", "last_error", "last_synced_at", "edit_and_test"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
     @admin.display(description="Stored secrets")
     def stored_secrets(self, obj: CrmConnection) -> str:
         return ", ".join(obj.secret_names) or "none"
 
-    @admin.display(description="Check")
-    def test_connection(self, obj: CrmConnection) -> str:
-        if obj.pk is None:
-            return "save the connection first"
-        # A button of the tenant form posting to the connection's test view (forms cannot nest).
+    @admin.display(description="Edit")
+    def edit_and_test(self, obj: CrmConnection) -> str:
+        # A button of the tenant form posting to the connection's test view (forms cannot nest): saved values.
         return format_html(
+            '<a class="button" href="{}" id="nh-edit-crm">Edit the connection (test new values before saving)</a> '
             '<button type="submit" class="button" id="nh-test-connection" formmethod="post" formaction="{}" '
-            'name="next" value="{}">Test connection</button>',
+            'name="next" value="{}">Test the saved connection</button>',
+            reverse("admin:crm_adapters_crmconnection_change", args=[obj.pk]),
             reverse("admin:crm_adapters_crmconnection_test", args=[obj.pk]),
             reverse("admin:tenants_tenant_change", args=[obj.tenant_id]),
         )
@@ -56,6 +55,7 @@ class CrmConnectionInline(admin.StackedInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    form = TenantSettingsForm
     list_display = ["name", "slug", "timezone", "warm_threshold", "hot_threshold", "jobs_paused", "created_at"]
     list_filter = ["jobs_paused"]
     search_fields = ["name", "slug"]
@@ -85,12 +85,20 @@ class TenantAdmin(admin.ModelAdmin):
     def job_runs(self, obj: Tenant) -> str:
         if obj.pk is None:
             return "-"
-        return format_html(
+        runs = format_html(
             '<a href="{}?{}">Failed runs of this agency</a> &middot; <a href="{}?{}">All its runs</a>',
             reverse("admin:jobs_failedjobrun_changelist"),
             urlencode({"tenant__id__exact": obj.pk}),
             reverse("admin:jobs_jobrun_changelist"),
             urlencode({"tenant__id__exact": obj.pk}),
+        )
+        if hasattr(obj, "crm_connection"):
+            return runs
+        return format_html(
+            '{} &middot; <a href="{}?{}">Connect a CRM</a>',
+            runs,
+            reverse("admin:crm_adapters_crmconnection_add"),
+            urlencode({"tenant": obj.pk}),
         )
 
 
@@ -106,13 +114,95 @@ class CategoryAssignmentInline(admin.TabularInline):
         return False
 
 
+class SequenceInline(admin.TabularInline):
+    model = NurtureSequence
+    extra = 0
+    can_delete = False
+    fields = ["sequence_link", "category", "status", "model", "created_at"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    verbose_name_plural = "sequences"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Sequence")
+    def sequence_link(self, obj: NurtureSequence) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:tenants_nurturesequence_change", args=[obj.pk]), obj)
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    """A contact's page: its fields, then its category history, sequences, runs and events, and CRM sync status."""
+
     list_display = ["full_name", "email", "tenant", "category", "intent_score", "consent_status", "is_archived"]
     list_filter = ["category", "consent_status", "is_archived", "source", "tenant"]
     search_fields = ["email", "first_name", "last_name", "=id"]
     list_select_related = ["tenant"]
     raw_id_fields = ["assigned_agent"]
-    readonly_fields = ["category", "intent_score", "created_at", "updated_at"]
-    inlines = [CategoryAssignmentInline]
+    readonly_fields = ["category", "intent_score", "created_at", "updated_at", "runs_and_events", "crm_sync_status"]
+    inlines = [CategoryAssignmentInline, SequenceInline]
     show_full_result_count = False
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        own = [name for name in fieldsets[0][1]["fields"] if name not in ("runs_and_events", "crm_sync_status")]
+        # What happened to the contact first (an operator arrives here from a run); its editable fields after.
+        return [
+            ("Runs and events", {"fields": ["runs_and_events"]}),
+            ("CRM sync", {"fields": ["crm_sync_status"]}),
+            ("Contact", {"fields": own}),
+        ]
+
+    @admin.display(description="Runs and events")
+    def runs_and_events(self, obj: Contact) -> str:
+        return render_to_string("admin/tenants/contact/_runs.html", contact_activity(contact=obj))
+
+    @admin.display(description="CRM sync status")
+    def crm_sync_status(self, obj: Contact) -> str:
+        return render_to_string("admin/tenants/contact/_crm.html", contact_crm_status(contact=obj))
+
+
+class NurtureEmailInline(admin.StackedInline):
+    model = NurtureEmail
+    extra = 0
+    can_delete = False
+    fields = ["position", "send_delay_days", "subject", "preview_text", "body_text"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(NurtureSequence)
+class NurtureSequenceAdmin(admin.ModelAdmin):
+    """Sequences are written by the pipeline; operators read them (agents approve them in the product)."""
+
+    list_display = ["contact", "tenant", "category", "status", "model", "created_at"]
+    list_filter = ["status", "category", "tenant"]
+    search_fields = ["contact__email", "=id", "=source_event_id"]
+    list_select_related = ["contact", "tenant"]
+    fields = [
+        "tenant",
+        "contact",
+        "category",
+        "status",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "source_event_id",
+        "created_at",
+    ]
+    readonly_fields = fields
+    inlines = [NurtureEmailInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,3 +1,59 @@
+"""Headless Chromium for the admin's browser tests: the system's Chromium (apt), driven by Playwright's Python API.
+
+No browser is downloaded at test time (.ci/run installs the `chromium` package). Pages are 1440 x 900, the size
+operators use; screenshots are kept under .data/screenshots/ (gitignored) as the tests' artefacts.
+"""
+
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
 from tests.ops.conftest import make_event_log, make_run  # noqa: F401 - the same builders as the admin tests
+
+CHROMIUM = next(
+    (path for path in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if path and os.path.exists(path)),
+    None,
+)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".data" / "screenshots"
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+)
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls stay synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+        # While Playwright's loop runs, Django keeps this test's connection in a context of its own, which
+        # pytest-django would not close: close it here, or the test database cannot be dropped at the end.
+        connections.close_all()
+
+
+@pytest.fixture
+def screenshot(request):
+    """screenshot(page, "name"): a full-page PNG under .data/screenshots/<test name>/, numbered in order."""
+    folder = SCREENSHOTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+
+    def take(page, name: str) -> Path:
+        path = folder / f"{len(taken) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        taken.append(path)
+        return path
+
+    return take

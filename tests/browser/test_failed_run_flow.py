@@ -6,42 +6,14 @@ drives it through `executable_path`, so no browser is ever downloaded at test ti
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connections
 
 from jobs.events import ContactCategoryAssigned
 from jobs.models import EventLog
+from tests.browser.conftest import needs_chromium
 
-CHROMIUM = next(
-    (path for path in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if path and os.path.exists(path)),
-    None,
-)
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"),
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls stay synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
-        # While Playwright's loop runs, Django keeps this test's connection in a context of its own, which
-        # pytest-django would not close: close it here, or the test database cannot be dropped at the end.
-        connections.close_all()
+pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 def test_operator_finds_a_failed_run_sees_why_and_replays_it(

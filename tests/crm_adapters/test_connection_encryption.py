@@ -58,40 +58,44 @@ def test_admin_change_page_never_renders_the_secret_and_blank_keeps_it(crm, clie
         assert page.status_code == 200
         assert SECRET not in page.content.decode()
         assert crm.secrets_encrypted not in page.content.decode()
-        response = client.post(
-            f"/admin/crm_adapters/crmconnection/{crm.pk}/change/",
-            {"tenant": crm.tenant_id, "provider": "agentos", "config": "{}", "status": "active", "new_secrets": ""},
-        )
+        response = client.post(f"/admin/crm_adapters/crmconnection/{crm.pk}/change/", agentos_form(crm))
     assert response.status_code == 302
     crm.refresh_from_db()
     assert crm.secrets == {"api_key": SECRET}
     assert SECRET not in caplog.text
 
 
-def test_admin_replaces_secrets_from_write_only_json(crm, client):
+def agentos_form(crm, **fields):
+    """The connection form as the admin posts it: agentOS's own fields, the secret left blank unless given."""
+    return {
+        "tenant": crm.tenant_id,
+        "provider": "agentos",
+        "status": "active",
+        "agentos__short_name": "acme",
+        "agentos__branch_id": "1",
+        "agentos__secret__api_key": "",
+        **fields,
+    }
+
+
+def test_admin_replaces_a_secret_typed_in_its_own_field(crm, client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     response = client.post(
         f"/admin/crm_adapters/crmconnection/{crm.pk}/change/",
-        {
-            "tenant": crm.tenant_id,
-            "provider": "agentos",
-            "config": "{}",
-            "status": "active",
-            "new_secrets": '{"api_key": "rotated-key"}',
-        },
+        agentos_form(crm, agentos__secret__api_key="rotated-key"),
     )
     assert response.status_code == 302
     crm.refresh_from_db()
     assert crm.secrets == {"api_key": "rotated-key"}
+    assert crm.config["short_name"] == "acme" and crm.config["branch_id"] == "1"
 
 
-def test_admin_refuses_secrets_that_are_not_a_json_object(crm, client):
+def test_admin_refuses_a_connection_missing_the_providers_required_fields(crm, client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     response = client.post(
-        f"/admin/crm_adapters/crmconnection/{crm.pk}/change/",
-        {"tenant": crm.tenant_id, "provider": "agentos", "config": "{}", "status": "active", "new_secrets": "{oops"},
+        f"/admin/crm_adapters/crmconnection/{crm.pk}/change/", agentos_form(crm, agentos__short_name="")
     )
     assert response.status_code == 200
-    assert "Not valid JSON" in response.content.decode()
+    assert "Required for this CRM." in response.content.decode()
     crm.refresh_from_db()
     assert crm.secrets == {"api_key": SECRET}

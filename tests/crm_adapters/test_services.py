@@ -62,8 +62,13 @@ def test_a_failed_push_is_logged_with_its_error(street, connect, make_contact, t
     assert (row.status, row.error_type) == ("error", "CrmTransientError")
     assert "503" in row.error
     connection.refresh_from_db()
-    assert connection.status == CrmConnection.Status.ACTIVE  # a transient failure does not break the connection
+    # The connection's status and last error follow its pushes (a dead host used to leave it "Active", no error).
+    assert connection.status == CrmConnection.Status.ERROR and "503" in connection.last_error
     assert connection.last_synced_at is None
+
+    crm_push_contact(connection=connection, contact=make_contact(tenant=tenant))
+    connection.refresh_from_db()
+    assert (connection.status, connection.last_error) == (CrmConnection.Status.ACTIVE, "")
 
 
 def test_auth_failure_marks_the_connection_and_success_restores_it(street, connect, make_contact, tenant):

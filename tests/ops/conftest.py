@@ -26,14 +26,9 @@ def make_event_log(db):
             "source": "api",
             "assignedAt": timezone.now().isoformat(),
         }
+        defaults = {"event_id": str(uuid.uuid4()), "source": "api", "status": EventLog.Status.SENT}
         return EventLog.objects.create(
-            event_id=str(ULID()),
-            name="contact/category.assigned",
-            tenant=tenant,
-            payload=payload,
-            status=EventLog.Status.SENT,
-            source="api",
-            **fields,
+            name="contact/category.assigned", tenant=tenant, payload=payload, **{**defaults, **fields}
         )
 
     return make

@@ -33,7 +33,7 @@ def test_dashboard_shows_counts_failure_rate_and_failing_tenants(client, operato
     assert {row["function_id"] for row in summary["functions"]} == {"contact-category-assigned", "crm-sync-push"}
     assert sum(bucket.runs for bucket in summary["hourly"]) == 3
     body = response.content.decode()
-    assert 'id="nh-failure-rate">33%' in body and tenant.name in body
+    assert 'id="nh-open-failure-rate">33%' in body and tenant.name in body
     assert "30.0 s" in body  # the completed runs' average duration (each ran 30 s)
 
 
@@ -97,7 +97,8 @@ def test_run_page_shows_the_step_timeline_with_errors_and_delays(client, staff_u
     assert "nh-timeline" in body
     assert "CrmTransientError: 503 from Street" in body and "CrmAuthError: 401 from Street" in body
     assert "Traceback (most recent call last)" in body
-    assert "Delay before next" in body and "19.9 s" in body  # attempt 2 began 19.88 s after attempt 1 ended
+    assert "Waited before" in body and "19.9 s" in body  # attempt 2 began 19.88 s after attempt 1 ended
+    assert body.index('id="nh-timeline"') < body.index('id="nh-payload"')  # the timeline comes first
     assert reverse("admin:tenants_tenant_change", args=[tenant.id]) in body
     assert "nh-replay-run" not in body  # no replay permission
 
@@ -213,7 +214,7 @@ def test_bulk_replay_of_a_filtered_set_confirms_counts_then_emits_each_event_onc
 def test_bulk_replay_of_too_many_events_is_refused_before_anything(
     client, operator, tenant, make_event_log, make_run, event_api, monkeypatch
 ):
-    monkeypatch.setattr("jobs.admin.MAX_BULK_REPLAY", 2)
+    monkeypatch.setattr("jobs.admin.runs.MAX_BULK_REPLAY", 2)
     for _ in range(3):
         make_run(event_log=make_event_log(tenant=tenant))
     client.force_login(operator)

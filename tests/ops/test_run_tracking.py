@@ -83,8 +83,10 @@ def test_run_that_exhausts_its_retries_is_failed_by_the_on_failure_recorder(live
     assert driven.failure_response[0] == 200
     run = JobRun.objects.get(run_id=run_id)
     assert run.status == JobRun.Status.FAILED
-    assert run.error_type == "RetryAfterError"  # the policy's answer to a transient failure, on every attempt
+    # The cause, not the policy's wrapper (RetryAfterError on every attempt), so the error filter separates causes.
+    assert run.error_type == "TransientJobError"
     assert "not accepted by Inngest" in run.error["message"]
+    assert run.step_attempts.filter(error__startswith="TransientJobError: ").count() == MAX_ATTEMPTS
     assert run.attempts == MAX_ATTEMPTS - 1
     statuses = [s for step, _, s in attempts_of(run) if step == "emit-sequence-generate"]
     assert statuses == ["failed", "failed", "failed", "exhausted"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
 from tests.factories import CrmConnectionFactory
@@ -72,3 +73,127 @@ def test_test_connection_needs_post_and_change_permission(client, make_user, ten
     url = reverse("admin:crm_adapters_crmconnection_test", args=[connection.pk])
     assert client.post(url).status_code == 403
     assert street.requests == []  # the CRM was never called
+
+
+def street_form(tenant, street, **fields):
+    config = street.connection_config()
+    return {
+        "tenant": tenant.pk,
+        "provider": "street",
+        "status": "active",
+        "street__base_url": config.get("base_url", ""),
+        "street__secret__token": "",
+        **fields,
+    }
+
+
+def test_test_connection_checks_the_typed_values_without_saving_and_answers_beside_the_button(
+    client, superuser, tenant, street
+):
+    connection = CrmConnectionFactory(tenant=tenant, config=street.connection_config(), secrets={"token": "expired"})
+    client.force_login(superuser)
+    url = reverse("admin:crm_adapters_crmconnection_test", args=[connection.pk])
+    good_token = street.secrets()["token"]
+
+    response = client.post(url, street_form(tenant, street, street__secret__token=good_token), HTTP_X_NH_FRAGMENT="1")
+
+    body = response.content.decode()
+    assert response.status_code == 200 and body.startswith('<span class="nh-test-ok">Connection OK')
+    assert "not saved yet" in body and good_token not in body
+    connection.refresh_from_db()
+    assert connection.secrets == {"token": "expired"}  # nothing saved by a test
+
+    failed = client.post(url, street_form(tenant, street), HTTP_X_NH_FRAGMENT="1").content.decode()
+    assert failed.startswith('<span class="nh-test-failed">Connection test failed (CrmAuthError)')
+    assert "expired" not in failed
+
+
+def test_test_connection_names_the_fields_a_form_is_missing(client, superuser, tenant, street):
+    client.force_login(superuser)
+
+    body = client.post(
+        reverse("admin:crm_adapters_crmconnection_test_new"),
+        {"tenant": tenant.pk, "provider": "loop", "status": "active"},
+        HTTP_X_NH_FRAGMENT="1",
+    ).content.decode()
+
+    assert "Not tested:" in body and "Base URL: Required for this CRM." in body and "API key: Required" in body
+    assert street.requests == []
+
+
+def test_tenant_settings_are_rows_not_json(client, superuser, tenant):
+    client.force_login(superuser)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if name in form.fields and not isinstance(value, list | dict) and value is not None
+    }
+    data.update(
+        {
+            "brand_vocabulary": ["bespoke", "", "kerb appeal"],
+            "alert_recipients": ["lettings@example.org"],
+            "email_delays_days": ["0", "2", "9"],
+            "category_multipliers__vendor": "1.5",
+            "category_multipliers__seller": "",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "crm_connection-TOTAL_FORMS": "0",
+            "crm_connection-INITIAL_FORMS": "0",
+        }
+    )
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    tenant.refresh_from_db()
+    assert tenant.brand_vocabulary == ["bespoke", "kerb appeal"]
+    assert tenant.alert_recipients == ["lettings@example.org"]
+    assert tenant.email_delays_days == [0, 2, 9]
+    assert tenant.category_multipliers == {"vendor": 1.5}
+
+    data["alert_recipients"] = ["ok@example.org", "not an address"]
+    refused = client.post(url, data)
+    assert refused.status_code == 200
+    assert "Row 2: Enter a valid email address." in refused.content.decode()
+
+
+def test_contact_page_shows_category_history_sequences_runs_and_crm_status(
+    client, superuser, tenant, street, make_event_log, make_run
+):
+    from crm_adapters.models import CrmExternalId, CrmSyncLog
+    from tenants.models import CategoryAssignment, NurtureSequence
+    from tests.factories import ContactFactory
+
+    contact = ContactFactory(tenant=tenant)
+    other = ContactFactory(tenant=tenant)
+    CategoryAssignment.objects.create(
+        tenant=tenant, contact=contact, to_category="seller", source="api", assigned_at=timezone.now()
+    )
+    sequence = NurtureSequence.objects.create(tenant=tenant, contact=contact, category="seller", status="draft")
+    run = make_run(event_log=make_event_log(tenant=tenant, contact_id=contact.pk))
+    foreign_run = make_run(event_log=make_event_log(tenant=tenant, contact_id=other.pk))
+    connection = CrmConnectionFactory(tenant=tenant, config=street.connection_config(), secrets=street.secrets())
+    CrmExternalId.objects.create(connection=connection, contact=contact, external_id="ST-42")
+    CrmSyncLog.objects.create(
+        tenant=tenant,
+        connection=connection,
+        provider="street",
+        entity="contact",
+        internal_id=str(contact.pk),
+        status="error",
+        error_type="CrmTransientError",
+        error="street answered 503",
+    )
+    client.force_login(superuser)
+
+    body = client.get(reverse("admin:tenants_contact_change", args=[contact.pk])).content.decode()
+
+    assert "Category assignments" in body or "category assignment" in body.lower()
+    assert reverse("admin:tenants_nurturesequence_change", args=[sequence.pk]) in body
+    assert reverse("admin:jobs_jobrun_change", args=[run.pk]) in body
+    assert reverse("admin:jobs_jobrun_change", args=[foreign_run.pk]) not in body
+    assert "ST-42" in body and "street answered 503" in body
+    assert client.get(reverse("admin:tenants_nurturesequence_change", args=[sequence.pk])).status_code == 200

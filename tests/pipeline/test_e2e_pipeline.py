@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from crm_adapters.oauth import clear_token_cache
 from crm_adapters.models import Provider
+from crm_adapters.oauth import clear_token_cache
 from jobs.engine.dispatcher import Dispatcher
 from jobs.engine.models import Run
 from jobs.policy import FunctionCategory, policy_for

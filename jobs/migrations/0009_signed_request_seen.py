@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0005_cancel_permission'),
+        ('jobs', '0008_dismissal_defaults_and_open_failure_indexes'),
     ]
 
     operations = [

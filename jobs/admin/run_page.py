@@ -1,0 +1,132 @@
+"""What the run page links to: its contact, sequence, CRM sync log, parent and replay runs, and the setting to fix.
+
+The thread an operator follows from a failed run to its cause and fix, each as a link (never an id to copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from crm_adapters.models import CrmConnection
+from jobs.models import EventLog, JobRun
+from tenants.models import Contact, NurtureSequence
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+    note: str = ""
+
+
+def _contact_of(run: JobRun, event: EventLog | None) -> Contact | None:
+    contact_id = (event.payload or {}).get("contactId") if event is not None else None
+    if not contact_id or run.tenant_id is None:
+        return None
+    try:
+        return Contact.objects.filter(pk=contact_id, tenant_id=run.tenant_id).first()
+    except Exception:  # a malformed id in an old payload
+        return None
+
+
+def emitted_by(event: EventLog | None) -> JobRun | None:
+    """The run whose step emitted this event (`source` is `run:<run id>`)."""
+    if event is None or not event.source.startswith("run:"):
+        return None
+    return JobRun.objects.filter(run_id=event.source.removeprefix("run:")).first()
+
+
+def setting_for_cause(run: JobRun) -> Link | None:
+    """The configuration that matches the failure's cause: the CRM connection, the pause switch, the AI provider."""
+    cause = run.error_type or ""
+    if run.tenant_id is None or not cause:
+        return None
+    tenant_url = reverse("admin:tenants_tenant_change", args=[run.tenant_id])
+    if cause.startswith(("Crm", "httpx.")) or run.function_id.startswith("crm-"):
+        connection = CrmConnection.objects.filter(tenant_id=run.tenant_id).first()
+        if connection is not None:
+            return Link(
+                f"CRM connection ({connection.get_provider_display()}, {connection.status})",
+                reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk]),
+                "fix the credentials or base URL, test the connection, save, then replay",
+            )
+        return Link("CRM connection (none)", f"{tenant_url}#crm-connection", "connect a CRM first")
+    if cause == "TenantPaused":
+        return Link("Pause switch of the agency", f"{tenant_url}#background-jobs", "turn it off, then replay")
+    if cause.startswith("openai."):
+        return Link(
+            "AI provider settings",
+            "",
+            "OPENAI_API_KEY / OPENAI_BASE_URL in the environment (shared by every agency): the provider failed",
+        )
+    return None
+
+
+def failure_state_of(run: JobRun, replays: list[JobRun], replayed_events: list[EventLog]) -> str:
+    """open, replaying, resolved, replay-failed or dismissed (empty for a run that did not fail)."""
+    if run.status != JobRun.Status.FAILED:
+        return ""
+    if run.dismissed_at:
+        return "dismissed"
+    if any(replay.status == JobRun.Status.COMPLETED for replay in replays):
+        return "resolved"
+    if replays and all(replay.status == JobRun.Status.FAILED for replay in replays):
+        return "replay-failed"
+    return "replaying" if replays or replayed_events else "open"
+
+
+def run_links(run: JobRun) -> dict[str, object]:
+    event = (
+        EventLog.objects.filter(pk=run.event_log_id).select_related("replay_of").first() if run.event_log_id else None
+    )
+    contact = _contact_of(run, event)
+    links: list[Link] = []
+    if contact is not None:
+        links.append(
+            Link(
+                f"Contact: {contact.full_name or contact.email}",
+                reverse("admin:tenants_contact_change", args=[contact.pk]),
+                contact.email,
+            )
+        )
+        sequence = (
+            NurtureSequence.objects.filter(tenant_id=run.tenant_id, contact=contact).order_by("-created_at").first()
+        )
+        if sequence is not None:
+            links.append(
+                Link(
+                    f"Sequence ({sequence.get_category_display()}, {sequence.status})",
+                    reverse("admin:tenants_nurturesequence_change", args=[sequence.pk]),
+                )
+            )
+        crm_log = reverse("admin:crm_adapters_crmsynclog_changelist")
+        links.append(
+            Link(
+                "CRM sync log of this contact",
+                f"{crm_log}?{urlencode({'tenant__id__exact': run.tenant_id, 'q': str(contact.pk)})}",
+            )
+        )
+    parent = emitted_by(event)
+    if parent is not None:
+        links.append(
+            Link(
+                f"Emitted by run {parent.run_id}",
+                reverse("admin:jobs_jobrun_change", args=[parent.pk]),
+                parent.function_id,
+            )
+        )
+    replays = list(JobRun.objects.replays_of(run).order_by("started_at")[:20])
+    replayed_events = list(event.replays.order_by("created_at")[:20]) if event is not None else []
+    return {
+        "failure_state": failure_state_of(run, replays, replayed_events),
+        "event": event,
+        "contact": contact,
+        "links": links,
+        "setting": setting_for_cause(run),
+        "replay_parent": run.replay_parent(),
+        "replays": replays,
+        "replayed_events": replayed_events,
+    }

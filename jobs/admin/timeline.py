@@ -1,0 +1,142 @@
+"""A run's timeline, in one function, from what run tracking recorded (StepAttempt rows; any Inngest server).
+
+`run_timeline(job_run)` is the one place the run page gets its timeline from, so a richer source (the local
+engine's per-attempt trace) can replace the rows read here without touching the page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from jobs.models import JobRun, StepAttempt
+
+from .base import format_duration
+
+# The policy's retry message ends with "(retry in 160.000s)"; on an attempt with no retry left it is not true.
+_RETRY_IN = re.compile(r"\s*\(retry in [\d.]+s\)")
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str  # "attempt", "sleep" or "end"
+    step_id: str
+    title: str  # "push-contact, attempt 2"
+    status: str  # css class: completed, failed, exhausted, sleeping, cancelled, retrying...
+    status_label: str  # what happened, in words: "failed; retry at 10:02:15 (after 15.0 s)"
+    started_at: datetime | None
+    duration: str
+    error: str = ""
+    traceback: str = ""
+    gap_before: str = ""  # the wait between the previous entry's end and this one's start
+
+
+def _clock(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%H:%M:%S}"
+
+
+def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
+    ended = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
+    if attempt.step_name == "sleep":
+        wake = attempt.next_retry_at
+        woke = wake is not None and wake <= now
+        label = f"slept until {_clock(wake)}" if woke else (f"sleeping until {_clock(wake)}" if wake else "sleep")
+        return TimelineEntry(
+            kind="sleep",
+            step_id=attempt.step_id,
+            title=f"{attempt.step_id} (sleep)",
+            status="completed" if woke else "sleeping",
+            status_label=label,
+            started_at=attempt.started_at,
+            duration=format_duration((wake - attempt.started_at).total_seconds()) if wake else "-",
+        )
+    title = "function body" if attempt.step_id == "(function)" else attempt.step_id
+    error = attempt.error
+    if attempt.status == StepAttempt.Status.COMPLETED:
+        label = "completed"
+    elif attempt.status == StepAttempt.Status.FAILED:
+        if attempt.next_retry_at:
+            after = format_duration(max(0.0, (attempt.next_retry_at - ended).total_seconds()))
+            label = f"failed; retry at {_clock(attempt.next_retry_at)} (after {after})"
+        else:
+            label = "failed; will retry"
+    else:
+        label = "failed; no retries left"
+        error = _RETRY_IN.sub("", error)
+    return TimelineEntry(
+        kind="attempt",
+        step_id=attempt.step_id,
+        title=f"{title}, attempt {attempt.attempt}",
+        status=attempt.status,
+        status_label=label,
+        started_at=attempt.started_at,
+        duration=format_duration(attempt.duration_ms / 1000),
+        error=error,
+        traceback=attempt.traceback,
+    )
+
+
+def _end_entry(run: JobRun, last: StepAttempt | None, *, now: datetime) -> TimelineEntry | None:
+    finished = run.finished_at
+    if run.status == JobRun.Status.COMPLETED:
+        return TimelineEntry("end", "", "Run completed", "completed", "completed", finished, "-")
+    if run.status == JobRun.Status.FAILED:
+        message = (run.error or {}).get("message", "") if isinstance(run.error, dict) else ""
+        return TimelineEntry(
+            "end",
+            "",
+            "Run failed",
+            "failed",
+            f"failed: {run.error_type or 'error'}",
+            finished,
+            "-",
+            error=_RETRY_IN.sub("", message),
+        )
+    if run.status == JobRun.Status.CANCELLED:
+        return TimelineEntry(
+            "end",
+            "",
+            "Run cancelled",
+            "cancelled",
+            "cancelled on the Inngest server; nothing ran after this",
+            finished,
+            "-",
+        )
+    if run.status == JobRun.Status.RETRYING and last is not None and last.next_retry_at:
+        return TimelineEntry(
+            "end", "", "Waiting to retry", "retrying", f"next attempt at {_clock(last.next_retry_at)}", None, "-"
+        )
+    return None
+
+
+def run_timeline(job_run: JobRun) -> list[TimelineEntry]:
+    """Every attempt and sleep of the run in order, then how it ended (completed, failed, cancelled, waiting)."""
+    now = timezone.now()
+    attempts = list(job_run.step_attempts.order_by("started_at", "id"))
+    entries: list[TimelineEntry] = []
+    previous_end: datetime | None = None
+    for attempt in attempts:
+        entry = _attempt_entry(attempt, now=now)
+        if previous_end is not None and entry.started_at is not None:
+            gap = (entry.started_at - previous_end).total_seconds()
+            if gap >= 0.001:
+                entry = TimelineEntry(**{**entry.__dict__, "gap_before": format_duration(gap)})
+        entries.append(entry)
+        if attempt.step_name == "sleep" and attempt.next_retry_at:
+            previous_end = attempt.next_retry_at
+        else:
+            previous_end = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
+    end = _end_entry(job_run, attempts[-1] if attempts else None, now=now)
+    if end is not None:
+        entries.append(end)
+    return entries
+
+
+def run_display_status(job_run: JobRun, entries: list[TimelineEntry]) -> tuple[str, str]:
+    """(css status, words): a running run whose last entry is an unfinished sleep reads "sleeping until ..."."""
+    if job_run.status == JobRun.Status.RUNNING and entries and entries[-1].status == "sleeping":
+        return "sleeping", entries[-1].status_label
+    return job_run.status, job_run.get_status_display().lower()
