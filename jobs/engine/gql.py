@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -196,12 +197,12 @@ def _run(run_id: str) -> Run | None:
 @strawberry.type
 class Query:
     @strawberry.field
-    def run(self, run_id: str = strawberry.argument(name="runID")) -> FunctionRunV2 | None:
+    def run(self, run_id: Annotated[str, strawberry.argument(name="runID")]) -> FunctionRunV2 | None:
         run = _run(run_id)
         return FunctionRunV2.from_row(run) if run else None
 
     @strawberry.field
-    def run_trigger(self, run_id: str = strawberry.argument(name="runID")) -> RunTraceTrigger:
+    def run_trigger(self, run_id: Annotated[str, strawberry.argument(name="runID")]) -> RunTraceTrigger:
         run = _run(run_id)
         if run is None:
             raise ValueError(f"no run with id {run_id!r}")
@@ -213,8 +214,10 @@ class Query:
             timestamp=run.created_at,
         )
 
-    @strawberry.field
-    def run_trace_span_output_by_id(self, output_id: str = strawberry.argument(name="outputID")) -> RunTraceSpanOutput:
+    @strawberry.field(name="runTraceSpanOutputByID")
+    def run_trace_span_output_by_id(
+        self, output_id: Annotated[str, strawberry.argument(name="outputID")]
+    ) -> RunTraceSpanOutput:
         span = trace_span_get(output_id)
         if span is None:
             raise ValueError(f"no span output with id {output_id!r}")
