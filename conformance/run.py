@@ -133,7 +133,7 @@ def _fresh_database() -> None:
 
 
 def _start_stack(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes]]:
-    log = (DATA / "stack.log").open("ab")
+    log = (DATA / "stack.log").open("wb")
     manage = [sys.executable, "manage.py"]
     serve = [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"]
     web = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603
