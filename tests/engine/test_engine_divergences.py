@@ -97,6 +97,7 @@ def test_a_step_planned_again_while_it_is_queued_or_running_is_not_queued_twice(
 
     steps = sorted(QueueItem.objects.exclude(step_id="step").values_list("step_id", flat=True))
     assert steps == ["hash-b", "hash-c"]  # before: hash-b, hash-b, hash-c, hash-c (each ran twice)
+    assert RunSpan.objects.filter(op="StepPlanned", step_id="hash-b").count() == 1  # the ignored plan is no span
 
 
 def test_a_done_step_planned_again_is_not_queued():
