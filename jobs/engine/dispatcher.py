@@ -25,21 +25,12 @@ import httpx
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
-from .protocol import canonical_json, sign_body
-from .services import (
-    WORK_CHANNEL,
-    CallResponse,
-    ClaimedItem,
-    Outcome,
-    call_request_build,
-    call_response_apply,
-    cron_fire_due,
-    queue_claim,
-    queue_reap_expired,
-    queue_release,
-    queue_renew,
-)
+from .answers import CallResponse, Outcome, call_response_apply, run_refuse
+from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
+from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
+from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
@@ -296,7 +287,13 @@ class Dispatcher:
         request = call_request_build(item_id=item.id, owner=self.owner)
         if request is None:
             return Outcome("lease-lost")
-        response, request_ms, function_ms = self._call(request.url, request.body, run_id=request.run_id, job=item.id)
+        if request.refused:
+            outcome = run_refuse(item_id=item.id, owner=self.owner, reason=request.refused)
+            logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
+            return outcome
+        response, request_ms, function_ms = self._call(
+            request.url, request.body, run_id=request.run_id, job=item.id, request_version=request.request_version
+        )
         outcome = call_response_apply(item_id=item.id, owner=self.owner, response=response)
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
@@ -316,9 +313,16 @@ class Dispatcher:
             self.on_dispatch(record)
         return outcome
 
-    def _call(self, url: str, body: dict, *, run_id: str, job: int) -> tuple[CallResponse, float, float | None]:
+    def _encode(self, body: dict) -> bytes:
         # Signed requests must be the RFC 8785 bytes the SDK re-derives; unsigned ones only need to be JSON.
-        content = canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
+        return canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
+
+    def _call(
+        self, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
+    ) -> tuple[CallResponse, float, float | None]:
+        content = self._encode(body)
+        if len(content) > MAX_SDK_REQUEST_BODY_BYTES:
+            content = self._encode(without_state_for_api(body))
         headers = {
             "Content-Type": "application/json",
             # One connection per step: Django's servers write headers and body in separate packets, and with
@@ -329,15 +333,18 @@ class Dispatcher:
             "X-Run-ID": run_id,
             "x-request-id": uuid.uuid4().hex,
             "x-inngest-job-id": str(job),
+            "X-Inngest-Req-Version": str(request_version),
         }
         if self.signing_key:
             headers["X-Inngest-Signature"] = sign_body(content, self.signing_key)
         started = time.perf_counter()
+        sent_at = timezone.now()
         try:
             status, response_headers, raw = _post(url, content, headers, timeout=self.step_timeout)
         except (OSError, http.client.HTTPException) as error:
             elapsed = (time.perf_counter() - started) * 1000
-            return CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}"), elapsed, None
+            failed = CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}", started_at=sent_at)
+            return failed, elapsed, None
         elapsed = (time.perf_counter() - started) * 1000
         try:
             parsed = json.loads(raw) if raw else None
@@ -351,6 +358,8 @@ class Dispatcher:
                 no_retry=response_headers.get("x-inngest-no-retry", "").lower() == "true",
                 retry_after=response_headers.get("retry-after"),
                 body=parsed,
+                request_version=_int_or_none(response_headers.get("x-inngest-req-version")),
+                started_at=sent_at,
             ),
             elapsed,
             float(timing.group(1)) if timing else None,
@@ -370,3 +379,10 @@ def _post(url: str, content: bytes, headers: dict[str, str], *, timeout: float) 
         return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -43,6 +43,9 @@ class Function(models.Model):
     # Normalised concurrency entries: [{"scope": "fn|env|account", "key": "<expression>|null", "limit": n}].
     concurrency = models.JSONField(default=list, blank=True)
     config = models.JSONField(default=dict)
+    # Why the engine will not run it (a flow-control option it does not implement); its runs fail at once with this.
+    # Inngest would accept the function: refusing it alone keeps the app's other functions running.
+    refused = models.TextField(blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,6 +135,8 @@ class Run(models.Model):
     concurrency = models.JSONField(default=list, blank=True)
     # Inngest's ForceStepPlan: after a response with several ops, new steps are planned, not run inline.
     force_step_plan = models.BooleanField(default=False)
+    # The request version the SDK chose (its `x-inngest-req-version` answer); -1 until it answers, like Inngest.
+    request_version = models.SmallIntegerField(default=-1)
     steps_done = models.PositiveIntegerField(default=0, help_text="Memos stored so far (the next memo's position).")
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
@@ -209,6 +214,13 @@ class QueueItem(models.Model):
                 condition=models.Q(lease_owner__isnull=False),
             ),
         ]
+        constraints = [
+            # Inngest gives a planned step a fixed job id (`<run>-<step hash>-plan`, executor.go
+            # handleGeneratorStepPlanned) and its queue ignores a second enqueue: one pending item per planned step.
+            models.UniqueConstraint(
+                fields=["run", "step_id"], name="engine_item_one_per_step", condition=~models.Q(step_id="step")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.function_id} {self.step_id} #{self.attempt}"
@@ -226,3 +238,42 @@ class KeyQueue(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class RunSpan(models.Model):
+    """One request to the SDK, or one op of its answer: the run's trace, as Inngest's dev server keeps it.
+
+    `output` and `error` hold exactly what the SDK sent (a step's `data`, an op's `error`, a function-level error
+    body). `span_id` is the public id GraphQL hands out as the span's `outputID`.
+    """
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        RETRYING = "retrying", "Errored, will retry"
+        SLEEPING = "sleeping", "Sleeping"
+        PLANNED = "planned", "Planned"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="spans")
+    span_id = models.CharField(max_length=26, unique=True)
+    # The step's hashed id and the user's step id; blank for a function-level answer (its return or its error).
+    step_id = models.CharField(max_length=64, blank=True)
+    step_name = models.CharField(max_length=255, blank=True)
+    # The SDK's opcode (StepRun, StepError, Sleep, ...); RunComplete for a return, FunctionError for a 4xx/5xx.
+    op = models.CharField(max_length=30)
+    attempt = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    wake_at = models.DateTimeField(null=True, blank=True, help_text="When a sleep ends.")
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="When the failed attempt is tried again.")
+
+    class Meta:
+        ordering = ["run", "started_at", "id"]
+        indexes = [models.Index(fields=["run", "started_at", "id"], name="engine_span_run_order")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.step_name or self.op} #{self.attempt}"

@@ -1,4 +1,9 @@
-"""`POST /fn/register`: validate an app's function configs and store them; anything unsupported is a sync error."""
+"""`POST /fn/register`: validate an app's function configs and store them.
+
+A config the engine cannot read is a sync error (nothing changes). A function using a flow-control option the
+engine does not implement is stored refused: Inngest accepts it, so the app's other functions must keep working,
+and each run of the refused one fails at once saying which option it needs.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from .protocol import (
     check_trigger_expression,
 )
 
-# Flow-control options Inngest has and this engine does not implement: syncing one of them fails loudly.
+# Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
 UNSUPPORTED_OPTIONS = {
     "batchEvents": "event batching",
     "cancel": "cancel-on events",
@@ -46,6 +51,7 @@ class FunctionSpec:
     events: list[tuple[str, str]]  # (event name, expression)
     crons: list[str]
     config: dict[str, Any]
+    refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,9 @@ def _parse_function(config: object) -> FunctionSpec:
         return ProtocolError(f"function {slug!r}: {message}")
 
     unsupported = [label for key, label in UNSUPPORTED_OPTIONS.items() if config.get(key) not in (None, [], {})]
-    if unsupported:
-        raise fail(f"{', '.join(unsupported)} not supported by the local engine (use Inngest for these)")
+    refused = (
+        f"{', '.join(unsupported)} not supported by the local engine (use Inngest for these)" if unsupported else ""
+    )
     steps = config.get("steps")
     if not isinstance(steps, dict) or len(steps) != 1:
         raise fail("needs exactly one entry in `steps`")
@@ -114,6 +121,7 @@ def _parse_function(config: object) -> FunctionSpec:
         events=events,
         crons=crons,
         config=config,
+        refused=refused,
     )
 
 
@@ -224,6 +232,7 @@ def _store_function(app: App, spec: FunctionSpec, *, now: datetime) -> None:
             "retries": spec.retries,
             "concurrency": spec.concurrency,
             "config": spec.config,
+            "refused": spec.refused,
             "archived_at": None,
         },
     )

@@ -1,18 +1,14 @@
-"""The engine's writes: event intake, run scheduling, claiming queue items, and applying the SDK's answers.
+"""The engine's writes before a request: event intake, run scheduling, cron, and building the request.
 
-Each function is one transaction. The state machine follows Inngest's executor (docs/inngest-engine.md 1.6):
-a step's memo and the queue item that moves the run on are written together, so a crash repeats at most the one
-request whose answer was not yet stored, and never a step whose memo was.
+Each function is one transaction. Applying the SDK's answer (and ending or cancelling runs) is in answers.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-from collections import Counter, deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,33 +20,18 @@ from .models import Event, Function, QueueItem, Run, Trigger
 from .protocol import (
     DEDUPE_WINDOW,
     IncomingEvent,
-    backoff_delay,
     concurrency_queue_key,
     datetime_to_ms,
     evaluate_concurrency_key,
     evaluate_trigger_expression,
     event_ids_from_seed,
-    parse_retry_after,
-    parse_sleep_until,
-    scale_delay,
 )
 from .registry import cron_next
 
 logger = logging.getLogger(__name__)
 
-# One claimer at a time computes in-flight counts and hands out slots, so limits hold across dispatchers.
-CLAIM_LOCK_ID = 0x1A6E57  # an arbitrary constant for pg_try_advisory_xact_lock
-# A claim looks at the least recently served key queues only, this many per free slot (bounds the claim's cost).
-KEYS_PER_SLOT = 2
 
-NOT_SUPPORTED_OPS = {
-    "WaitForEvent": "step.wait_for_event",
-    "InvokeFunction": "step.invoke",
-    "AIGateway": "step.ai.infer",
-}
-
-
-def _delay_scale() -> float:
+def delay_scale() -> float:
     return float(getattr(settings, "ENGINE_DELAY_SCALE", 1.0))
 
 
@@ -141,7 +122,7 @@ def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
         # Raw SQL: this runs for every finished run (its `function.finished` event), so it must stay cheap.
         cursor.execute(_TRIGGERS_SQL, [list({row.name for row in rows})])
         for event_name, expression, *function_values in cursor.fetchall():
-            function = _from_row(Function, _FUNCTION_FIELDS, tuple(function_values))
+            function = model_from_row(Function, FUNCTION_FIELDS, tuple(function_values))
             by_name.setdefault(event_name, []).append((expression, function))
     starts: list[tuple[Function, Event]] = []
     for row in rows:
@@ -252,206 +233,6 @@ def cron_fire_due(*, now: datetime | None = None) -> int:
     return fired
 
 
-# --- Claiming -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ClaimedItem:
-    id: int
-    run_pk: int
-    step_id: str
-    attempt: int
-    max_attempts: int
-    spare: bool = False  # claimed for the spare worker (a key queue with nothing in flight)
-
-
-def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> list[ClaimedItem]:
-    """Lease up to `capacity` ready items, fairly across key queues and within every concurrency limit.
-
-    Key queues with ready work are visited least-recently-served first (at most KEYS_PER_SLOT per free slot) and
-    one item is taken from each per round, so a key with a backlog of thousands delays another key's work by at
-    most one round. Within a key the order is continuing runs first, then by time: FIFO per key. A key whose head
-    does not fit its concurrency limit is skipped whole (no overtaking inside a key) and loses its turn.
-
-    `spare` slots go only to key queues with nothing in flight anywhere: with every worker busy on one tenant's
-    backlog, another tenant's run still starts at once instead of waiting for a worker to free up.
-    """
-    if capacity <= 0 and spare <= 0:
-        return []
-    now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One claimer at a time (others skip this tick): in-flight counts stay exact across dispatchers.
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
-        if not cursor.fetchone()[0]:
-            return []
-        in_flight, busy_queues = _in_flight_counts(cursor)
-        cursor.execute(
-            """
-            WITH RECURSIVE keys(k) AS (
-              (SELECT queue_key FROM engine_queueitem
-                WHERE lease_owner IS NULL AND available_at <= %(now)s ORDER BY queue_key LIMIT 1)
-              UNION ALL
-              SELECT (SELECT queue_key FROM engine_queueitem
-                       WHERE lease_owner IS NULL AND available_at <= %(now)s AND queue_key > keys.k
-                       ORDER BY queue_key LIMIT 1)
-                FROM keys WHERE keys.k IS NOT NULL
-            ), turns AS (
-              SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn
-                FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
-               WHERE keys.k IS NOT NULL
-            ), visit AS (
-              SELECT k, turn FROM turns WHERE turn <= %(window)s
-            )
-            SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
-                   c.max_attempts
-              FROM visit
-              CROSS JOIN LATERAL (
-                SELECT * FROM engine_queueitem i
-                 WHERE i.queue_key = visit.k AND i.lease_owner IS NULL AND i.available_at <= %(now)s
-                 ORDER BY i.priority, i.available_at, i.id
-                 LIMIT %(capacity)s
-                 FOR UPDATE SKIP LOCKED
-              ) c
-             ORDER BY visit.turn, c.priority, c.available_at, c.id
-            """,
-            {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
-        )
-        candidates: dict[str, deque[tuple]] = {}
-        for row in cursor.fetchall():
-            candidates.setdefault(row[1], deque()).append(row)
-        chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
-        spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
-        chosen += spares
-        # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
-        # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
-        visited = list(dict.fromkeys([*(row[1] for row in chosen), *blocked]))
-        if visited:
-            cursor.execute(
-                """
-                INSERT INTO engine_keyqueue (key, last_served_at)
-                SELECT k, %s + (n * interval '1 microsecond') FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)
-                ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
-                """,
-                [now, visited],
-            )
-        if not chosen:
-            return []
-        cursor.execute(
-            """
-            WITH claimed AS (
-              UPDATE engine_queueitem SET lease_owner = %s, lease_expires_at = %s WHERE id = ANY(%s) RETURNING run_id
-            )
-            UPDATE engine_run SET status = 'running', started_at = %s
-             WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
-            """,
-            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen], now],
-        )
-    spare_ids = {row[0] for row in spares}
-    return [
-        ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9], spare=r[0] in spare_ids)
-        for r in chosen
-    ]
-
-
-def queue_reap_expired() -> int:
-    """Make items whose lease ran out (their dispatcher died or hung) ready again; returns how many."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem SET lease_owner = NULL, lease_expires_at = NULL"
-            " WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id",
-            [timezone.now()],
-        )
-        expired = [row[0] for row in cursor.fetchall()]
-    if expired:
-        logger.warning("leases expired; items requeued", extra={"items": expired})
-    return len(expired)
-
-
-def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str]]:
-    """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot)."""
-    cursor.execute(
-        """
-        SELECT 'c', k, count(*) FROM (
-          SELECT key1 AS k FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key1 <> ''
-          UNION ALL
-          SELECT key2 FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key2 <> ''
-        ) s GROUP BY k
-        UNION ALL
-        SELECT 'q', queue_key, count(*) FROM engine_queueitem WHERE lease_owner IS NOT NULL GROUP BY queue_key
-        """
-    )
-    by_key: Counter[str] = Counter()
-    by_queue: Counter[str] = Counter()
-    for kind, key, count in cursor.fetchall():
-        (by_key if kind == "c" else by_queue)[key] = count
-    return by_key, by_queue
-
-
-def _choose_spares(
-    keys: list[str],
-    candidates: dict[str, deque[tuple]],
-    in_flight: Counter[str],
-    busy_queues: Counter[str],
-    chosen: list[tuple],
-    spare: int,
-) -> list[tuple]:
-    """Heads of key queues that have nothing in flight (and got nothing in this claim), in turn order."""
-    taken = {row[1] for row in chosen}
-    spares: list[tuple] = []
-    for key in keys:
-        if len(spares) >= spare:
-            break
-        if busy_queues[key] or key in taken or not candidates[key]:
-            continue
-        _, _, key1, limit1, key2, limit2 = candidates[key][0][:6]
-        if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
-            continue
-        spares.append(candidates[key].popleft())
-    return spares
-
-
-def _choose_fairly(
-    keys: list[str], candidates: dict[str, deque[tuple]], in_flight: Counter[str], capacity: int
-) -> tuple[list[tuple], list[str]]:
-    """Round-robin over the keys in turn order, one item per key per round; returns (chosen, blocked keys)."""
-    chosen: list[tuple] = []
-    blocked: list[str] = []
-    active = list(keys)
-    while active and len(chosen) < capacity:
-        still_active = []
-        for key in active:
-            if len(chosen) >= capacity:
-                break
-            queue = candidates[key]
-            _, _, key1, limit1, key2, limit2 = queue[0][:6]
-            if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
-                blocked.append(key)  # waits for a free slot; the rest of its queue must not overtake its head
-                continue
-            chosen.append(queue.popleft())
-            if key1:
-                in_flight[key1] += 1
-            if key2:
-                in_flight[key2] += 1
-            if queue:
-                still_active.append(key)
-        active = still_active
-    return chosen, blocked
-
-
-def queue_renew(*, owner: str, item_ids: list[int], lease_seconds: float) -> int:
-    """Extend the leases this dispatcher holds (its heartbeat); returns how many it still holds."""
-    if not item_ids:
-        return 0
-    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
-    )
-
-
-def queue_release(*, owner: str, item_ids: list[int]) -> int:
-    """Give back leases without an answer (a dispatcher stopping): the items are ready again at once."""
-    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(lease_owner=None, lease_expires_at=None)
-
-
 # --- Building a request ---------------------------------------------------------------------------------
 
 
@@ -462,6 +243,8 @@ class CallRequest:
     run_id: str
     function_slug: str
     step_name: str
+    request_version: int = -1
+    refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
@@ -470,7 +253,7 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         cursor.execute(
             """
             SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.force_step_plan,
-                   f.id, f.slug, f.step_url,
+                   r.request_version, f.id, f.slug, f.step_url, f.refused,
                    (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
                       FROM engine_stepmemo m WHERE m.run_id = r.id)
               FROM engine_queueitem i
@@ -483,7 +266,21 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    step_id, step_name, attempt, max_attempts, run_id, events, force_step_plan, fn_id, slug, step_url, memos = row
+    (
+        step_id,
+        step_name,
+        attempt,
+        max_attempts,
+        run_id,
+        events,
+        force_step_plan,
+        request_version,
+        fn_id,
+        slug,
+        step_url,
+        refused,
+        memos,
+    ) = row
     events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
     memos = _json(memos) or []
     stack = [hashed_id for hashed_id, _ in memos]
@@ -502,11 +299,19 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
             "disable_immediate_execution": force_step_plan,
             "use_api": False,
         },
-        "version": 2,
+        # Inngest starts a run at request version -1 (the SDK picks) and keeps the version the SDK answers with
+        # (executor.go HandleGeneratorResponse; driver/request.go sends it as `version`).
+        "version": request_version,
         "use_api": False,
     }
     return CallRequest(
-        url=_step_url(step_url, step_id), body=body, run_id=run_id, function_slug=slug, step_name=step_name or step_id
+        url=_step_url(step_url, step_id),
+        body=body,
+        run_id=run_id,
+        function_slug=slug,
+        step_name=step_name or step_id,
+        request_version=request_version,
+        refused=refused,
     )
 
 
@@ -522,260 +327,19 @@ def _step_url(step_url: str, step_id: str) -> str:
     return f"{base}?{'&'.join(params)}"
 
 
-# --- Applying an answer ---------------------------------------------------------------------------------
+# --- Reading rows with raw SQL (the hot paths) ----------------------------------------------------------
+
+ITEM_FIELDS = QueueItem._meta.concrete_fields
+RUN_FIELDS = Run._meta.concrete_fields
+FUNCTION_FIELDS = Function._meta.concrete_fields
 
 
-@dataclass
-class CallResponse:
-    """What came back from the serve endpoint (status None: the request itself failed)."""
-
-    status: int | None
-    from_sdk: bool = False
-    no_retry: bool = False
-    retry_after: str | None = None
-    body: Any = None
-    transport_error: str = ""
-
-
-@dataclass
-class Outcome:
-    result: str  # completed, failed, step, planned, sleep, retry, lease-lost, ...
-    step: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> Outcome:
-    """Apply the SDK's answer to a leased item: memos, next items, run status; all or nothing."""
-    now = timezone.now()
-    with transaction.atomic():
-        item = _item_lock(item_id=item_id, owner=owner)
-        if item is None:
-            return Outcome("lease-lost")
-        run = item.run
-        if run.status in FINISHED:
-            _item_delete(item)
-            return Outcome("stale")
-        if response.status == 200 and response.from_sdk:
-            _run_complete(run, response.body, now=now)
-            return Outcome("completed")
-        if response.status == 206 and response.from_sdk:
-            ops = response.body if isinstance(response.body, list) else [response.body]
-            if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
-                return _apply_ops(run, item, ops, response, now=now)
-            return _attempt_failed(
-                run, item, response, _error("InvalidResponse", "206 without opcodes from the SDK"), now=now
-            )
-        return _attempt_failed(run, item, response, _response_error(response), now=now)
-
-
-def _apply_ops(
-    run: Run, item: QueueItem, ops: list[dict[str, Any]], response: CallResponse, *, now: datetime
-) -> Outcome:
-    for op in ops:
-        if op["op"] in NOT_SUPPORTED_OPS:
-            error = _error(
-                "UnsupportedOperation",
-                f"{NOT_SUPPORTED_OPS[op['op']]} (step {op.get('displayName') or op.get('name')!r}) is not supported "
-                "by the local engine; run this function on Inngest",
-            )
-            _run_fail(run, error, now=now)
-            return Outcome("failed", step=str(op.get("displayName", "")), detail={"error": error["message"]})
-        if op["op"] not in ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed"):
-            error = _error("UnsupportedOperation", f"opcode {op['op']!r} is not supported by the local engine")
-            _run_fail(run, error, now=now)
-            return Outcome("failed", detail={"error": error["message"]})
-    if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
-        return _step_run_inline_done(run, item, ops[0], now=now)
-    if len(ops) > 1:
-        run.force_step_plan = True
-    step_done = False
-    planned: list[QueueItem] = []
-    wake_at: datetime | None = None
-    step_name = ""
-    for op in ops:
-        kind, hashed_id = op["op"], str(op.get("id", ""))
-        name = str(op.get("displayName") or op.get("name") or hashed_id)
-        step_name = name
-        if kind == "StepRun":
-            _memo_save(run, hashed_id, name, {"data": op.get("data")}, now=now)
-            step_done = True
-        elif kind == "StepError" and not response.no_retry and item.attempt + 1 < item.max_attempts:
-            delay = _retry_delay(item.attempt, response, now=now)
-            _item_retry(item, delay, now=now)
-            _run_save_progress(run)
-            return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
-        elif kind in ("StepError", "StepFailed"):
-            _memo_save(run, hashed_id, name, {"error": op.get("error") or _error("Error", "step failed")}, now=now)
-            step_done = True
-        elif kind == "Sleep":
-            until = parse_sleep_until(op.get("name"), op.get("opts"), now=now)
-            wake = now + scale_delay(max(until - now, timedelta(0)), _delay_scale())
-            wake_at = max(wake_at, wake) if wake_at else wake
-            _memo_save(run, hashed_id, name, None, now=now)
-        elif kind == "StepPlanned":
-            planned.append(_planned_item(run, item, hashed_id, name, op, now=now))
-    if planned:
-        QueueItem.objects.bulk_create(planned)
-    if wake_at is not None and not planned:
-        _item_to_discovery(item, available_at=wake_at)
-        _run_save_progress(run)
-        return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
-    if planned:
-        _item_delete(item)
-        _run_save_progress(run)
-        return Outcome("planned", detail={"planned": len(planned)})
-    if step_done:
-        # Only a planned (targeted) step can have siblings still pending; discovery never runs beside them.
-        pending_siblings = (
-            not item.is_discovery
-            and QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY).exists()
-        )
-        if item.parallel_mode != "race" and pending_siblings:
-            _item_delete(item)  # wait mode: the last sibling to finish enqueues discovery
-        else:
-            if not pending_siblings:
-                run.force_step_plan = False
-            if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
-                _item_delete(item)
-            else:
-                _item_to_discovery(item, available_at=now)
-        _run_save_progress(run)
-        return Outcome("step", step=step_name)
-    _item_delete(item)
-    _run_save_progress(run)
-    return Outcome("noop", step=step_name)
-
-
-def _step_run_inline_done(run: Run, item: QueueItem, op: dict[str, Any], *, now: datetime) -> Outcome:
-    """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
-
-    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip.
-    """
-    hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH memo AS (
-              INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)
-              VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
-              ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING 1
-            ), next_discovery AS (
-              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s, lease_owner = NULL,
-                     lease_expires_at = NULL
-               WHERE id = %(item)s
-            )
-            UPDATE engine_run SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s
-            """,
-            {
-                "run": run.pk,
-                "hashed": hashed_id,
-                "name": name[:255],
-                "memo": json.dumps({"data": op.get("data")}),
-                "position": run.steps_done,
-                "now": now,
-                "item": item.pk,
-            },
-        )
-    return Outcome("step", step=name)
-
-
-def _planned_item(
-    run: Run, item: QueueItem, hashed_id: str, name: str, op: dict[str, Any], *, now: datetime
-) -> QueueItem:
-    opts = op.get("opts") or {}
-    return QueueItem(
-        run=run,
-        function=run.function,
-        step_id=hashed_id,
-        step_name=name[:255],
-        parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
-        attempt=0,
-        max_attempts=run.function.max_attempts,
-        queue_key=item.queue_key,
-        priority=0,
-        key1=item.key1,
-        limit1=item.limit1,
-        key2=item.key2,
-        limit2=item.limit2,
-        available_at=now,
-    )
-
-
-def _memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) -> None:
-    """Store a step's memo once (a repeated answer for the same step changes nothing)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
-            " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
-            [run.pk, hashed_id, name[:255], json.dumps(memo), run.steps_done, now],
-        )
-        if cursor.fetchone() is not None:
-            run.steps_done += 1
-
-
-def _item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
-    """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
-            " available_at = %s, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
-            [QueueItem.DISCOVERY, available_at, item.pk],
-        )
-
-
-def _item_delete(item: QueueItem) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM engine_queueitem WHERE id = %s", [item.pk])
-
-
-def _run_save_progress(run: Run) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_run SET force_step_plan = %s, steps_done = %s WHERE id = %s",
-            [run.force_step_plan, run.steps_done, run.pk],
-        )
-
-
-_ITEM_FIELDS = QueueItem._meta.concrete_fields
-_RUN_FIELDS = Run._meta.concrete_fields
-_FUNCTION_FIELDS = Function._meta.concrete_fields
-
-
-def _columns(alias: str, fields: Any) -> str:
+def sql_columns(alias: str, fields: Any) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in fields)
 
 
-_TRIGGERS_SQL = (
-    f"SELECT t.event_name, t.expression, {_columns('f', _FUNCTION_FIELDS)}"  # noqa: S608
-    " FROM engine_trigger t JOIN engine_function f ON f.id = t.function_id"
-    " WHERE t.event_name = ANY(%s) AND f.archived_at IS NULL ORDER BY t.id"
-)
-
-_ITEM_LOCK_SQL = (
-    f"SELECT {_columns('i', _ITEM_FIELDS)}, {_columns('r', _RUN_FIELDS)}, {_columns('f', _FUNCTION_FIELDS)}"  # noqa: S608
-    " FROM engine_queueitem i JOIN engine_run r ON r.id = i.run_id JOIN engine_function f ON f.id = r.function_id"
-    " WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i, r"
-)
-
-
-def _item_lock(*, item_id: int, owner: str) -> QueueItem | None:
-    """Lock a leased item and its run in one query (the hot path: a compiled ORM join costs more than the query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    item_end, run_end = len(_ITEM_FIELDS), len(_ITEM_FIELDS) + len(_RUN_FIELDS)
-    item = _from_row(QueueItem, _ITEM_FIELDS, row[:item_end])
-    run = _from_row(Run, _RUN_FIELDS, row[item_end:run_end])
-    function = _from_row(Function, _FUNCTION_FIELDS, row[run_end:])
-    Run.function.field.set_cached_value(run, function)
-    QueueItem.run.field.set_cached_value(item, run)
-    QueueItem.function.field.set_cached_value(item, function)
-    return item
-
-
-def _from_row(model: Any, fields: Any, values: tuple) -> Any:
+def model_from_row(model: Any, fields: Any, values: tuple) -> Any:
+    """A model instance from raw column values (what a compiled ORM query would build, for less CPU)."""
     converted = [
         field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
         for field, value in zip(fields, values, strict=True)
@@ -783,149 +347,8 @@ def _from_row(model: Any, fields: Any, values: tuple) -> Any:
     return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
-def _item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
-    item.attempt += 1
-    item.priority = 0
-    item.available_at = now + delay
-    item.lease_owner = item.lease_expires_at = None
-    item.save(update_fields=["attempt", "priority", "available_at", "lease_owner", "lease_expires_at"])
-
-
-def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
-    delay = parse_retry_after(response.retry_after, now=now) or backoff_delay(failed_attempt, rng=random.Random())  # noqa: S311
-    return scale_delay(delay, _delay_scale())
-
-
-def _attempt_failed(
-    run: Run, item: QueueItem, response: CallResponse, error: dict[str, Any], *, now: datetime
-) -> Outcome:
-    # Like Inngest: obey no-retry; an SDK's 4xx is final; anything else (5xx, no answer, not the SDK) is retried.
-    final = response.no_retry or (response.from_sdk and response.status is not None and 400 <= response.status < 500)
-    if not final and item.attempt + 1 < item.max_attempts:
-        delay = _retry_delay(item.attempt, response, now=now)
-        _item_retry(item, delay, now=now)
-        return Outcome(
-            "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
-        )
-    _run_fail(run, error, now=now)
-    return Outcome("failed", detail={"error": error.get("message", "")})
-
-
-def _response_error(response: CallResponse) -> dict[str, Any]:
-    body = response.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return {
-            "name": str(body.get("name") or "Error"),
-            "message": body["message"],
-            **({"stack": body["stack"]} if body.get("stack") else {}),
-            **({"code": body["code"]} if body.get("code") else {}),
-        }
-    if response.status is None:
-        return _error("RequestFailed", f"the serve endpoint could not be reached: {response.transport_error}")
-    if not response.from_sdk:
-        return _error("InvalidResponse", f"HTTP {response.status} from something that is not the Inngest SDK")
-    return _error("Error", f"HTTP {response.status} from the SDK")
-
-
-def _error(name: str, message: str) -> dict[str, Any]:
-    return {"name": name, "message": message}
-
-
-def _run_complete(run: Run, output: Any, *, now: datetime) -> None:
-    run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_run SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s",
-            [run.status, json.dumps(output), now, run.steps_done, run.pk],
-        )
-        cursor.execute("DELETE FROM engine_queueitem WHERE run_id = %s", [run.pk])
-    if _announces_result(run):
-        system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
-
-
-def _run_fail(run: Run, error: dict[str, Any], *, now: datetime) -> None:
-    """Fail the run and emit Inngest's `function.failed` (its id is the run id) and `function.finished`."""
-    run.status, run.error, run.ended_at = Run.Status.FAILED, error, now
-    run.save(update_fields=["status", "error", "ended_at", "force_step_plan", "steps_done"])
-    QueueItem.objects.filter(run=run).delete()
-    error = {"name": "Error", **error}
-    failed = IncomingEvent(
-        name="inngest/function.failed",
-        data={**_run_event_data(run), "error": error, "_inngest": {"status": "failed"}},
-        ts=datetime_to_ms(now),
-        external_id=run.run_id,
-    )
-    if _announces_result(run):
-        system_events_store([failed, _finished_event(run, {"error": error}, now=now)], now=now)
-
-
-RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
-FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
-
-
-def _announces_result(run: Run) -> bool:
-    """Runs started by a finished/failed event announce nothing: a listener must not trigger itself forever."""
-    return not (run.events and run.events[0].get("name") in RESULT_EVENTS)
-
-
-def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
-    return IncomingEvent(
-        name="inngest/function.finished",
-        data={**_run_event_data(run), **result, "_inngest": {"status": run.status}},
-        ts=datetime_to_ms(now),
-        external_id="",
-    )
-
-
-def _run_event_data(run: Run) -> dict[str, Any]:
-    events = run.events or []
-    return {
-        "function_id": run.function.slug,
-        "run_id": run.run_id,
-        "event": {**events[0], "user": {}} if events else {},
-        "events": events,
-    }
-
-
-# --- Cancelling -----------------------------------------------------------------------------------------
-
-
-class RunNotFound(LookupError):
-    """No run has that id."""
-
-
-class RunAlreadyFinished(ValueError):
-    """The run has ended (completed, failed or cancelled): there is nothing to cancel."""
-
-    def __init__(self, run: Run) -> None:
-        super().__init__(f"run {run.run_id} already {run.status}; it cannot be cancelled")
-        self.status = run.status
-
-
-def run_cancel(*, run_id: str) -> Run:
-    """Cancel a queued, sleeping or between-steps run now (Inngest's `DELETE /v1/runs/{id}`).
-
-    Every queue item of the run goes, leased ones too: a step already executing finishes in the app, but its
-    answer then finds no lease and nothing follows it. Emits `inngest/function.cancelled` like Inngest does.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        run = Run.objects.select_for_update(of=("self",)).select_related("function").filter(run_id=run_id).first()
-        if run is None:
-            raise RunNotFound(f"no run with id {run_id!r}")
-        if run.status in FINISHED:
-            raise RunAlreadyFinished(run)
-        error = _error("FunctionCancelled", "function cancelled")
-        run.status, run.error, run.ended_at = Run.Status.CANCELLED, error, now
-        run.save(update_fields=["status", "error", "ended_at"])
-        removed, _ = QueueItem.objects.filter(run=run).delete()
-        cancelled = IncomingEvent(
-            name="inngest/function.cancelled",
-            data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},
-            ts=datetime_to_ms(now),
-            external_id=run.run_id,
-        )
-        if _announces_result(run):
-            system_events_store([cancelled, _finished_event(run, {"error": error}, now=now)], now=now)
-    logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
-    return run
+_TRIGGERS_SQL = (
+    f"SELECT t.event_name, t.expression, {sql_columns('f', FUNCTION_FIELDS)}"  # noqa: S608
+    " FROM engine_trigger t JOIN engine_function f ON f.id = t.function_id"
+    " WHERE t.event_name = ANY(%s) AND f.archived_at IS NULL ORDER BY t.id"
+)

@@ -15,11 +15,13 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .endings import RunAlreadyFinished, RunNotFound, run_cancel
 from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
 from .registry import app_register
-from .services import RunAlreadyFinished, RunNotFound, events_ingest, run_cancel
+from .selectors import run_events, run_memos
+from .services import events_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +54,32 @@ def _intake_error(status: int, message: str) -> JsonResponse:
 @require_POST
 def function_register(request: HttpRequest) -> JsonResponse:
     """`POST /fn/register`: store the app's functions; answers as Inngest's dev server does."""
-    if not _signing_key_matches(request):
-        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    if not signing_key_matches(request):
+        return _register_error("unauthorized: the signing key does not match", status=401)
     try:
         body = json.loads(request.body)
     except ValueError as error:
-        return JsonResponse({"error": f"register body is not valid JSON: {error}"}, status=400)
+        return _register_error(f"register body is not valid JSON: {error}")
     try:
         result = app_register(body=body)
     except ProtocolError as error:
         logger.warning("sync rejected", extra={"error": str(error)})
-        return JsonResponse({"error": str(error)}, status=400)
+        return _register_error(str(error))
     logger.info("app synced", extra={"app": result.app.name, "modified": result.modified})
     return JsonResponse(
         {"ok": True, "modified": result.modified, "app_id": str(result.app.id), "sync_id": str(uuid.uuid4())}
     )
 
 
-def _signing_key_matches(request: HttpRequest) -> bool:
+def _register_error(message: str, status: int = 400) -> JsonResponse:
+    """Inngest's public error body (pkg/publicerr/publicerr.go WriteHTTP): `error` and `status`.
+
+    inngest-js judges a sync by the body's `status`; without it a refused sync was reported as a success.
+    """
+    return JsonResponse({"error": message, "status": status}, status=status)
+
+
+def signing_key_matches(request: HttpRequest) -> bool:
     """Dev mode needs no key; otherwise the Bearer is the signing key, raw (REST API) or hashed (the SDK's sync)."""
     signing_key = settings.INNGEST_SIGNING_KEY
     if not signing_key or settings.INNGEST_DEV:
@@ -82,7 +92,7 @@ def _signing_key_matches(request: HttpRequest) -> bool:
 @require_http_methods(["DELETE"])
 def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`DELETE /v1/runs/<run_id>`: cancel a run (Inngest's REST API); 404 unknown, 409 already finished."""
-    if not _signing_key_matches(request):
+    if not signing_key_matches(request):
         return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     try:
         run = run_cancel(run_id=run_id)
@@ -91,3 +101,25 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
     except RunAlreadyFinished as error:
         return JsonResponse({"error": str(error), "status": error.status}, status=409)
     return JsonResponse({"data": {"run_id": run.run_id, "status": run.status}})
+
+
+@require_GET
+def run_batch_view(request: HttpRequest, run_id: str) -> JsonResponse:
+    """`GET /v0/runs/<run_id>/batch`: the run's events, for an SDK sent a request with `use_api` (too large)."""
+    if not signing_key_matches(request):
+        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    events = run_events(run_id)
+    if events is None:
+        return JsonResponse({"error": f"no run with id {run_id!r}"}, status=404)
+    return JsonResponse(events, safe=False)
+
+
+@require_GET
+def run_actions_view(request: HttpRequest, run_id: str) -> JsonResponse:
+    """`GET /v0/runs/<run_id>/actions`: the run's memos by hashed step id (see run_batch_view)."""
+    if not signing_key_matches(request):
+        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    memos = run_memos(run_id)
+    if memos is None:
+        return JsonResponse({"error": f"no run with id {run_id!r}"}, status=404)
+    return JsonResponse(memos)

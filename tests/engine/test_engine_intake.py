@@ -99,22 +99,46 @@ def _register_body(live_server, **function_overrides) -> dict:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"throttle": {"limit": 1, "period": "10s"}}, "throttling not supported by the local engine"),
         ({"concurrency": [{"key": "event.user.id", "limit": 1}]}, "concurrency key 'event.user.id' is not supported"),
         ({"concurrency": [{"limit": 1, "scope": "env"}]}, "scope 'env' needs a `key`"),
         ({"triggers": [{"event": "a/b", "expression": "event.data.n > 3"}]}, "trigger expression"),
         ({"triggers": [{"cron": "every day at two"}]}, "invalid cron"),
-        ({"debounce": {"period": "5s"}}, "debounce not supported"),
     ],
-    ids=["throttle", "concurrency-key", "scope-without-key", "expression", "cron", "debounce"],
+    ids=["concurrency-key", "scope-without-key", "expression", "cron"],
 )
 def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live_server, overrides, message):
     response = httpx.post(f"{live_server.url}/fn/register", json=_register_body(live_server, **overrides), timeout=30)
 
     assert response.status_code == 400
+    # Inngest's error body carries `status` (publicerr.WriteHTTP); inngest-js reads it to report the failure.
+    assert response.json()["status"] == 400
     assert message in response.json()["error"]
     assert Function.objects.count() == 0
     assert message in App.objects.get(name="bad-app").sync_error
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"throttle": {"limit": 1, "period": "10s"}}, "throttling not supported by the local engine"),
+        ({"debounce": {"period": "5s"}}, "debounce not supported by the local engine"),
+    ],
+    ids=["throttle", "debounce"],
+)
+def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
+    live_server, overrides, message
+):
+    body = _register_body(live_server, **overrides)
+    plain = {**body["functions"][0], "id": "bad-app-plain"}
+    for key in overrides:
+        plain.pop(key, None)
+    body["functions"].append(plain)
+
+    response = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30)
+
+    assert response.status_code == 200, response.text
+    assert message in Function.objects.get(slug="bad-app-fn").refused
+    assert Function.objects.get(slug="bad-app-plain").refused == ""
 
 
 def test_register_answers_like_the_dev_server_and_reports_unchanged_syncs(live_server):

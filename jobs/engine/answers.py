@@ -1,0 +1,442 @@
+"""Applying the SDK's answer to a leased queue item: memos, the next items, the run's status and its trace.
+
+One transaction per answer. The state machine follows Inngest's executor (pkg/execution/executor/executor.go,
+`HandleGeneratorResponse` and `handleGenerator*`): a step's memo and the queue item that moves the run on are
+written together, so a crash repeats at most the one request whose answer was not yet stored, never a step whose
+memo was. Ending a run and the `inngest/function.*` events it emits are in endings.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .endings import FINISHED, error_body, run_complete, run_fail
+from .models import Function, QueueItem, Run, RunSpan, StepMemo
+from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
+from .services import (
+    FUNCTION_FIELDS,
+    ITEM_FIELDS,
+    RUN_FIELDS,
+    delay_scale,
+    model_from_row,
+    sql_columns,
+)
+from .trace import Span, spans_insert
+
+logger = logging.getLogger(__name__)
+
+NOT_SUPPORTED_OPS = {
+    "WaitForEvent": "step.wait_for_event",
+    "InvokeFunction": "step.invoke",
+    "AIGateway": "step.ai.infer",
+}
+SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete")
+FUNCTION_ERROR_OP = "FunctionError"  # a span for a 4xx/5xx (or no) answer: no opcode, an error body
+RETURN_OP = "RunComplete"  # a span for a 200 answer: Inngest treats it as the RunComplete opcode
+
+SpanStatus = RunSpan.Status
+
+
+@dataclass
+class CallResponse:
+    """What came back from the serve endpoint (status None: the request itself failed)."""
+
+    status: int | None
+    from_sdk: bool = False
+    no_retry: bool = False
+    retry_after: str | None = None
+    body: Any = None
+    transport_error: str = ""
+    request_version: int | None = None  # the SDK's `x-inngest-req-version` header
+    started_at: datetime | None = None  # when the request was sent (the span's start)
+
+
+@dataclass
+class Outcome:
+    result: str  # completed, failed, step, planned, sleep, retry, lease-lost, ...
+    step: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Answer:
+    """One answer being applied: the locked item and run, and the spans it adds to the trace."""
+
+    item: QueueItem
+    run: Run
+    response: CallResponse
+    now: datetime
+    spans: list[Span] = field(default_factory=list)
+
+    def span(self, *, op: str, status: str, step_id: str = "", step_name: str = "", **fields: Any) -> None:
+        self.spans.append(
+            Span(
+                step_id=step_id,
+                step_name=step_name,
+                op=op,
+                attempt=fields.pop("attempt", self.item.attempt),
+                status=status,
+                http_status=self.response.status,
+                started_at=self.response.started_at or self.now,
+                ended_at=self.now,
+                **fields,
+            )
+        )
+
+    def step_span_ids(self) -> tuple[str, str]:
+        """The targeted step's ids for a function-level answer to a step request; blank for discovery."""
+        if self.item.is_discovery:
+            return "", ""
+        return self.item.step_id, self.item.step_name
+
+
+def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> Outcome:
+    """Apply the SDK's answer to a leased item: memos, next items, run status, trace; all or nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        item = _item_lock(item_id=item_id, owner=owner)
+        if item is None:
+            return Outcome("lease-lost")
+        answer = _Answer(item=item, run=item.run, response=response, now=now)
+        outcome = _apply(answer)
+        spans_insert(answer.run.pk, answer.spans)
+    return outcome
+
+
+def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
+    """Fail the run of a refused function (an option the engine lacks) without calling the app."""
+    now = timezone.now()
+    with transaction.atomic():
+        item = _item_lock(item_id=item_id, owner=owner)
+        if item is None:
+            return Outcome("lease-lost")
+        answer = _Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
+        error = error_body("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
+        answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, error=error)
+        run_fail(answer.run, error, http_status=None, now=now)
+        spans_insert(answer.run.pk, answer.spans)
+    return Outcome("failed", detail={"error": error["message"]})
+
+
+def _apply(answer: _Answer) -> Outcome:
+    run, item, response = answer.run, answer.item, answer.response
+    if run.status in FINISHED:
+        _item_delete(item)
+        return Outcome("stale")
+    if response.status == 200 and response.from_sdk:
+        answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
+        run_complete(run, response.body, now=answer.now)
+        return Outcome("completed")
+    if response.status == 206 and response.from_sdk:
+        ops = response.body if isinstance(response.body, list) else [response.body]
+        if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
+            _keep_request_version(run, response)
+            return _apply_ops(answer, ops)
+        return _attempt_failed(answer, error_body("InvalidResponse", "206 without opcodes from the SDK"))
+    return _attempt_failed(answer, _responseerror_body(response))
+
+
+def _keep_request_version(run: Run, response: CallResponse) -> None:
+    """Inngest keeps the request version the SDK first answers with (executor.go HandleGeneratorResponse)."""
+    if run.request_version == -1 and response.request_version is not None:
+        run.request_version = response.request_version
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE engine_run SET request_version = %s WHERE id = %s", [run.request_version, run.pk])
+
+
+def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
+    run, item, now = answer.run, answer.item, answer.now
+    for op in ops:
+        if op["op"] in NOT_SUPPORTED_OPS or op["op"] not in SUPPORTED_OPS:
+            what = NOT_SUPPORTED_OPS.get(op["op"], f"opcode {op['op']!r}")
+            step = op.get("displayName") or op.get("name")
+            error = error_body(
+                "UnsupportedOperation",
+                f"{what} (step {step!r}) is not supported by the local engine; run this function on Inngest",
+            )
+            answer.span(op=str(op["op"]), status=SpanStatus.FAILED, step_id=str(op.get("id", "")), error=error)
+            run_fail(run, error, http_status=None, now=now)
+            return Outcome("failed", step=str(op.get("displayName", "")), detail={"error": error["message"]})
+    complete = next((op for op in ops if op["op"] == "RunComplete"), None)
+    if complete is not None:
+        # The SDK ended the run inside a 206 (inngest-js v4 checkpointing); Inngest finalises the run with the op's
+        # data as its output (executor.go handleGeneratorFunctionFinished, executor.go functionFinishedData).
+        answer.span(op="RunComplete", status=SpanStatus.COMPLETED, output=complete.get("data"))
+        run_complete(run, complete.get("data"), now=now)
+        return Outcome("completed")
+    if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
+        return _step_run_inline_done(answer, ops[0])
+    if len(ops) > 1:
+        run.force_step_plan = True
+    step_done = False
+    planned: list[QueueItem] = []
+    wake_at: datetime | None = None
+    step_name = ""
+    for op in ops:
+        kind, hashed_id = op["op"], str(op.get("id", ""))
+        name = str(op.get("displayName") or op.get("name") or hashed_id)
+        step_name = name
+        ids = {"step_id": hashed_id, "step_name": name}
+        if kind == "StepRun":
+            answer.span(op=kind, status=SpanStatus.COMPLETED, output=op.get("data"), **ids)
+            _memo_save(run, hashed_id, name, {"data": op.get("data")}, now=now)
+            step_done = True
+        elif kind == "StepError" and not answer.response.no_retry and item.attempt + 1 < item.max_attempts:
+            delay = _retry_delay(item.attempt, answer.response, now=now)
+            answer.span(op=kind, status=SpanStatus.RETRYING, error=op.get("error"), retry_at=now + delay, **ids)
+            _item_retry(item, delay, now=now)
+            _run_save_progress(run)
+            return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
+        elif kind in ("StepError", "StepFailed"):
+            answer.span(op=kind, status=SpanStatus.FAILED, error=op.get("error"), **ids)
+            _memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
+            step_done = True
+        elif kind == "Sleep":
+            until = parse_sleep_until(op.get("name"), op.get("opts"), now=now)
+            wake = now + scale_delay(max(until - now, timedelta(0)), delay_scale())
+            wake_at = max(wake_at, wake) if wake_at else wake
+            answer.span(op=kind, status=SpanStatus.SLEEPING, wake_at=wake, **ids)
+            _memo_save(run, hashed_id, name, None, now=now)
+        elif kind == "StepPlanned":
+            planned.append(_planned_item(run, item, hashed_id, name, op, now=now))
+    if planned:
+        planned = _not_yet_planned(run, planned)
+        QueueItem.objects.bulk_create(planned, ignore_conflicts=True)
+        for queued in planned:  # a step planned again (and ignored) adds nothing to the trace
+            answer.span(
+                op="StepPlanned",
+                status=SpanStatus.PLANNED,
+                attempt=0,
+                step_id=queued.step_id,
+                step_name=queued.step_name,
+            )
+    if wake_at is not None and not planned:
+        _item_to_discovery(item, available_at=wake_at)
+        _run_save_progress(run)
+        return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
+    if planned:
+        _item_delete(item)
+        _run_save_progress(run)
+        return Outcome("planned", detail={"planned": len(planned)})
+    if step_done:
+        return _step_done(run, item, step_name, now=now)
+    _item_delete(item)
+    _run_save_progress(run)
+    return Outcome("noop", step=step_name)
+
+
+def _not_yet_planned(run: Run, planned: list[QueueItem]) -> list[QueueItem]:
+    """Drop planned steps already queued, running or done: a later discovery re-plans the group's unfinished steps.
+
+    Inngest gives a planned step the job id `<run>-<step hash>-plan` (executor.go handleGeneratorStepPlanned) and
+    its queue refuses a second item with an id it holds; a finished step has its memo, so the SDK would not plan it.
+    The unique constraint `engine_item_one_per_step` (with ignore_conflicts) covers an item queued meanwhile.
+    """
+    step_ids = [item.step_id for item in planned]
+    taken = set(QueueItem.objects.filter(run=run, step_id__in=step_ids).values_list("step_id", flat=True)) | set(
+        StepMemo.objects.filter(run=run, hashed_id__in=step_ids).values_list("hashed_id", flat=True)
+    )
+    unique: dict[str, QueueItem] = {}
+    for item in planned:
+        if item.step_id not in taken:
+            unique.setdefault(item.step_id, item)
+    return list(unique.values())
+
+
+def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> Outcome:
+    # Only a planned (targeted) step can have siblings still pending; discovery never runs beside them.
+    pending_siblings = (
+        not item.is_discovery
+        and QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY).exists()
+    )
+    if item.parallel_mode != "race" and pending_siblings:
+        _item_delete(item)  # wait mode: the last sibling to finish enqueues discovery
+    else:
+        if not pending_siblings:
+            run.force_step_plan = False
+        if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
+            _item_delete(item)
+        else:
+            _item_to_discovery(item, available_at=now)
+    _run_save_progress(run)
+    return Outcome("step", step=step_name)
+
+
+def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
+    """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
+
+    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip.
+    """
+    run, item, now = answer.run, answer.item, answer.now
+    hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
+    answer.span(op="StepRun", status=SpanStatus.COMPLETED, step_id=hashed_id, step_name=name, output=op.get("data"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH memo AS (
+              INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)
+              VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
+              ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING 1
+            ), next_discovery AS (
+              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s, lease_owner = NULL,
+                     lease_expires_at = NULL
+               WHERE id = %(item)s
+            )
+            UPDATE engine_run SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s
+            """,
+            {
+                "run": run.pk,
+                "hashed": hashed_id,
+                "name": name[:255],
+                "memo": json.dumps({"data": op.get("data")}),
+                "position": run.steps_done,
+                "now": now,
+                "item": item.pk,
+            },
+        )
+    return Outcome("step", step=name)
+
+
+def _planned_item(
+    run: Run, item: QueueItem, hashed_id: str, name: str, op: dict[str, Any], *, now: datetime
+) -> QueueItem:
+    opts = op.get("opts") or {}
+    return QueueItem(
+        run=run,
+        function=run.function,
+        step_id=hashed_id,
+        step_name=name[:255],
+        parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
+        attempt=0,
+        max_attempts=run.function.max_attempts,
+        queue_key=item.queue_key,
+        priority=0,
+        key1=item.key1,
+        limit1=item.limit1,
+        key2=item.key2,
+        limit2=item.limit2,
+        available_at=now,
+    )
+
+
+def _memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) -> None:
+    """Store a step's memo once (a repeated answer for the same step changes nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
+            " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
+            [run.pk, hashed_id, name[:255], json.dumps(memo), run.steps_done, now],
+        )
+        if cursor.fetchone() is not None:
+            run.steps_done += 1
+
+
+def _item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
+    """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
+            " available_at = %s, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
+            [QueueItem.DISCOVERY, available_at, item.pk],
+        )
+
+
+def _item_delete(item: QueueItem) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engine_queueitem WHERE id = %s", [item.pk])
+
+
+def _run_save_progress(run: Run) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_run SET force_step_plan = %s, steps_done = %s WHERE id = %s",
+            [run.force_step_plan, run.steps_done, run.pk],
+        )
+
+
+# Lock order is always run, then its items (run_cancel does the same): sibling steps answering together queue on
+# the run, and the one that ends the run can delete the others' items without waiting on a lock they hold.
+# (Locking `FOR UPDATE OF i, r` took the item first and deadlocked against a sibling failing the run.)
+_RUN_LOCK_SQL = "SELECT 1 FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE"
+_ITEM_LOCK_SQL = (
+    f"SELECT {sql_columns('i', ITEM_FIELDS)}, {sql_columns('r', RUN_FIELDS)}, {sql_columns('f', FUNCTION_FIELDS)}"  # noqa: S608
+    " FROM engine_queueitem i JOIN engine_run r ON r.id = i.run_id JOIN engine_function f ON f.id = r.function_id"
+    " WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i"
+)
+
+
+def _item_lock(*, item_id: int, owner: str) -> QueueItem | None:
+    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RUN_LOCK_SQL, [item_id])
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item_end, run_end = len(ITEM_FIELDS), len(ITEM_FIELDS) + len(RUN_FIELDS)
+    item = model_from_row(QueueItem, ITEM_FIELDS, row[:item_end])
+    run = model_from_row(Run, RUN_FIELDS, row[item_end:run_end])
+    function = model_from_row(Function, FUNCTION_FIELDS, row[run_end:])
+    Run.function.field.set_cached_value(run, function)
+    QueueItem.run.field.set_cached_value(item, run)
+    QueueItem.function.field.set_cached_value(item, function)
+    return item
+
+
+def _item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
+    item.attempt += 1
+    item.priority = 0
+    item.available_at = now + delay
+    item.lease_owner = item.lease_expires_at = None
+    item.save(update_fields=["attempt", "priority", "available_at", "lease_owner", "lease_expires_at"])
+
+
+def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
+    delay = parse_retry_after(response.retry_after, now=now) or backoff_delay(failed_attempt, rng=random.Random())  # noqa: S311
+    return scale_delay(delay, delay_scale())
+
+
+def _attempt_failed(answer: _Answer, error: dict[str, Any]) -> Outcome:
+    run, item, response, now = answer.run, answer.item, answer.response, answer.now
+    step_id, step_name = answer.step_span_ids()
+    # Like Inngest: obey no-retry; an SDK's 4xx is final; anything else (5xx, no answer, not the SDK) is retried.
+    final = response.no_retry or (response.from_sdk and response.status is not None and 400 <= response.status < 500)
+    if not final and item.attempt + 1 < item.max_attempts:
+        delay = _retry_delay(item.attempt, response, now=now)
+        answer.span(
+            op=FUNCTION_ERROR_OP,
+            status=SpanStatus.RETRYING,
+            step_id=step_id,
+            step_name=step_name,
+            error=error,
+            retry_at=now + delay,
+        )
+        _item_retry(item, delay, now=now)
+        return Outcome(
+            "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
+        )
+    answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, step_id=step_id, step_name=step_name, error=error)
+    run_fail(run, error, http_status=response.status, now=now)
+    return Outcome("failed", detail={"error": error.get("message", "")})
+
+
+def _responseerror_body(response: CallResponse) -> dict[str, Any]:
+    """The run's error: the SDK's error body exactly as sent (Inngest stores the body as the run's output)."""
+    body = response.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body
+    if response.status is None:
+        return error_body("RequestFailed", f"the serve endpoint could not be reached: {response.transport_error}")
+    if not response.from_sdk:
+        return error_body("InvalidResponse", f"HTTP {response.status} from something that is not the Inngest SDK")
+    return error_body("Error", f"HTTP {response.status} from the SDK")
