@@ -1,7 +1,7 @@
-"""A run's timeline, in one function, from what run tracking recorded (StepAttempt rows; any Inngest server).
+"""A run's timeline, in one function: from the local engine's trace where it runs (engine_timeline.py), else
+from what run tracking recorded (StepAttempt rows; any Inngest server).
 
-`run_timeline(job_run)` is the one place the run page gets its timeline from, so a richer source (the local
-engine's per-attempt trace) can replace the rows read here without touching the page.
+`run_timeline(job_run)` is the one place the run page gets its timeline from.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.utils import timezone
 from jobs.models import JobRun, StepAttempt
 
 from .base import format_duration
+from .engine_timeline import span_entry, spans_for
 
 # The policy's retry message ends with "(retry in 160.000s)"; on an attempt with no retry left it is not true.
 _RETRY_IN = re.compile(r"\s*\(retry in [\d.]+s\)")
@@ -79,7 +80,7 @@ def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
     )
 
 
-def _end_entry(run: JobRun, last: StepAttempt | None, *, now: datetime) -> TimelineEntry | None:
+def _end_entry(run: JobRun, next_retry_at: datetime | None, *, now: datetime) -> TimelineEntry | None:
     finished = run.finished_at
     if run.status == JobRun.Status.COMPLETED:
         return TimelineEntry("end", "", "Run completed", "completed", "completed", finished, "-")
@@ -105,33 +106,48 @@ def _end_entry(run: JobRun, last: StepAttempt | None, *, now: datetime) -> Timel
             finished,
             "-",
         )
-    if run.status == JobRun.Status.RETRYING and last is not None and last.next_retry_at:
+    if run.status == JobRun.Status.RETRYING and next_retry_at:
         return TimelineEntry(
-            "end", "", "Waiting to retry", "retrying", f"next attempt at {_clock(last.next_retry_at)}", None, "-"
+            "end", "", "Waiting to retry", "retrying", f"next attempt at {_clock(next_retry_at)}", None, "-"
         )
     return None
 
 
 def run_timeline(job_run: JobRun) -> list[TimelineEntry]:
-    """Every attempt and sleep of the run in order, then how it ended (completed, failed, cancelled, waiting)."""
+    """Every attempt and sleep of the run in order, then how it ended (completed, failed, cancelled, waiting).
+
+    The local engine's trace when it has this run (one span per request and op, the SDK's own error bodies);
+    otherwise run tracking's rows, which every Inngest server produces."""
     now = timezone.now()
-    attempts = list(job_run.step_attempts.order_by("started_at", "id"))
+    spans = spans_for(job_run.run_id)
+    if spans:
+        timed = []
+        for span in spans:
+            end = span.wake_at if span.op == "Sleep" and span.wake_at else span.ended_at
+            timed.append((span_entry(span, now=now, clock=_clock, entry_type=TimelineEntry), end))
+        next_retry_at = spans[-1].retry_at
+    else:
+        attempts = list(job_run.step_attempts.order_by("started_at", "id"))
+        timed = []
+        for attempt in attempts:
+            if attempt.step_name == "sleep" and attempt.next_retry_at:
+                end = attempt.next_retry_at
+            else:
+                end = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
+            timed.append((_attempt_entry(attempt, now=now), end))
+        next_retry_at = attempts[-1].next_retry_at if attempts else None
     entries: list[TimelineEntry] = []
     previous_end: datetime | None = None
-    for attempt in attempts:
-        entry = _attempt_entry(attempt, now=now)
+    for entry, end in timed:
         if previous_end is not None and entry.started_at is not None:
             gap = (entry.started_at - previous_end).total_seconds()
             if gap >= 0.001:
                 entry = TimelineEntry(**{**entry.__dict__, "gap_before": format_duration(gap)})
         entries.append(entry)
-        if attempt.step_name == "sleep" and attempt.next_retry_at:
-            previous_end = attempt.next_retry_at
-        else:
-            previous_end = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
-    end = _end_entry(job_run, attempts[-1] if attempts else None, now=now)
-    if end is not None:
-        entries.append(end)
+        previous_end = end
+    end_entry = _end_entry(job_run, next_retry_at, now=now)
+    if end_entry is not None:
+        entries.append(end_entry)
     return entries
 
 

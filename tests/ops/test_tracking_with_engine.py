@@ -8,6 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from jobs.admin.timeline import run_timeline
+from jobs.engine.models import Run
 from jobs.models import EventLog, JobRun
 from tenants.services import contact_assign_category
 from tests.engine.conftest import engine, engine_settings, recorder, wait_until  # noqa: F401 - the engine harness
@@ -55,3 +57,33 @@ def test_a_failed_run_through_the_engine_is_confirmed_by_on_failure(engine, tena
     assert run.error_type == "NonRetriableError" and gone in run.error["message"]
     assert run.step_attempts.get(step_id="resolve-tenant-context").status == "exhausted"
     assert event_id
+
+
+def test_the_run_pages_timeline_reads_the_engines_trace(engine, tenant, wait_until):  # noqa: F811
+    engine.start_dispatcher(app_urls=[settings.INNGEST_SERVE_URL])
+    gone = str(uuid.uuid4())  # a tenant that does not exist: the first step fails without retries
+    engine.send(
+        "contact/category.assigned",
+        {
+            "tenantId": gone,
+            "contactId": str(uuid.uuid4()),
+            "category": "seller",
+            "assignmentId": 1,
+            "source": "api",
+            "assignedAt": timezone.now().isoformat(),
+        },
+    )
+    # Both sides done: the app's tracking marks the run failed before the engine applies (and traces) the answer.
+    wait_until(
+        lambda: JobRun.objects.filter(status="failed").exists() and Run.objects.filter(status="failed").exists(),
+        message="the failed run, tracked and traced",
+    )
+
+    entries = run_timeline(JobRun.objects.get(status="failed"))
+
+    attempts = [entry for entry in entries if entry.kind == "attempt"]
+    # The engine's span: the SDK's answer as Inngest sees it (a NonRetriableError ends the function with a 500,
+    # opcode FunctionError) with its error body; run tracking's rows carry no opcode.
+    assert [entry.title for entry in attempts] == ["function body, attempt 1 (FunctionError)"]
+    assert attempts[0].status == "exhausted" and gone in attempts[0].error and attempts[0].traceback
+    assert entries[-1].title == "Run failed"

@@ -1,0 +1,77 @@
+"""The run page's timeline from the local engine's trace (`jobs.engine.selectors.run_trace`), where it runs.
+
+The trace is richer than run tracking: one span per request and per op, with the error body exactly as the SDK
+sent it, a sleep's wake time and a failed attempt's retry time. On Inngest Cloud or self-hosted Inngest there is
+no local trace, so `spans_for` returns nothing and the page falls back to run tracking (timeline.py).
+This is the one place outside `jobs/engine` that reads it, through its selector, only when the app is installed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.apps import apps
+
+from nurturehub.redaction import redact
+
+from .base import format_duration
+
+
+def spans_for(run_id: str) -> list:
+    """The engine's spans for this run (oldest first), or [] when the local engine is not installed."""
+    if not run_id or not apps.is_installed("jobs.engine"):
+        return []
+    from jobs.engine.selectors import run_trace
+
+    return run_trace(run_id)
+
+
+def span_entry(span, *, now: datetime, clock, entry_type):
+    """One span as a timeline entry (attempts are shown from 1, as run tracking counts them)."""
+    title = span.step_name or "function body"
+    if span.op == "Sleep":
+        wake = span.wake_at
+        woke = wake is not None and wake <= now
+        label = f"slept until {clock(wake)}" if woke else (f"sleeping until {clock(wake)}" if wake else "sleep")
+        return entry_type(
+            kind="sleep",
+            step_id=span.step_id,
+            title=f"{title} (sleep)",
+            status="completed" if woke else "sleeping",
+            status_label=label,
+            started_at=span.started_at,
+            duration=format_duration((wake - span.started_at).total_seconds()) if wake else "-",
+        )
+    error, traceback = _error_text(span.error)
+    if span.status == "completed":
+        label = "completed"
+    elif span.status == "planned":
+        label = "planned (parallel step)"
+    elif span.status == "retrying" and span.retry_at:
+        after = format_duration(max(0.0, (span.retry_at - span.ended_at).total_seconds()))
+        label = f"failed; retry at {clock(span.retry_at)} (after {after})"
+    elif span.status == "retrying":
+        label = "failed; will retry"
+    else:
+        label = "failed; no retries left"
+    return entry_type(
+        kind="attempt",
+        step_id=span.step_id,
+        title=f"{title}, attempt {span.attempt + 1} ({span.op})",
+        status="exhausted" if span.status == "failed" else ("failed" if span.status == "retrying" else span.status),
+        status_label=label,
+        started_at=span.started_at,
+        duration=format_duration((span.ended_at - span.started_at).total_seconds()),
+        error=error,
+        traceback=traceback,
+    )
+
+
+def _error_text(error: object) -> tuple[str, str]:
+    """The SDK's error body ({name, message, stack}) as a one-line error and a readable traceback."""
+    if not error:
+        return "", ""
+    if not isinstance(error, dict):
+        return redact(error), ""
+    name, message = error.get("name") or "Error", error.get("message") or ""
+    return redact(f"{name}: {message}"), redact(error.get("stack") or "")
