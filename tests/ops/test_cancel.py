@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import inngest.django
 import pytest
@@ -12,6 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse
+from django.utils import timezone
 
 from jobs.cancel import CancelError, api_origin, run_cancel_request
 from jobs.engine.models import QueueItem, Run
@@ -38,7 +38,9 @@ def canceller(staff_user):
 
 def _sleeping_run(engine, recorder, wait_until) -> Run:
     engine.start_dispatcher()
-    engine.send("test/sleeper", {"seconds": 1500})  # 1.5 s at the test delay scale
+    # 10 minutes at the test delay scale: the run must still be asleep when the admin cancels it, however slow
+    # the machine (tests that need it to wake move its queue item's time instead of waiting).
+    engine.send("test/sleeper", {"seconds": 600_000})
     wait_until(lambda: Run.objects.filter(function__slug__endswith="-sleeper").exists(), message="run started")
     run = Run.objects.get(function__slug__endswith="-sleeper")
     wait_until(
@@ -83,7 +85,20 @@ def test_a_sleeping_run_cancelled_from_the_admin_never_runs_its_next_step(
     assert job_run.status == JobRun.Status.CANCELLED and job_run.finished_at is not None
     engine_run.refresh_from_db()
     assert engine_run.status == Run.Status.CANCELLED
-    time.sleep(2.0)  # past the moment the sleep would have ended
+    # A barrier, not a clock: anything of the cancelled run still queued is made due now, then a second sleeper
+    # (a short nap) is sent; the engine serves due work oldest first, so once the second has run its next step,
+    # the cancelled run's would have run too.
+    QueueItem.objects.filter(run=engine_run).update(available_at=timezone.now())
+    engine.send("test/sleeper", {"seconds": 100})
+    wait_until(
+        lambda: any(
+            recorder.count(other, "after-sleep") == 1
+            for other in Run.objects.filter(function__slug__endswith="-sleeper")
+            .exclude(pk=engine_run.pk)
+            .values_list("run_id", flat=True)
+        ),
+        message="the second sleeper woke",
+    )
     assert recorder.steps_of(engine_run.run_id) == ["before-sleep"]
     engine_run.refresh_from_db()
     assert engine_run.status == Run.Status.CANCELLED
