@@ -34,18 +34,14 @@ class Table:
     stale: Callable[[datetime], models.QuerySet]
 
 
-def _days(setting: str) -> timedelta:
-    return timedelta(days=getattr(settings, setting))
-
-
 def _event_log(now: datetime) -> models.QuerySet:
-    cutoff = now - _days("JOBS_RETENTION_DAYS")
+    cutoff = now - timedelta(days=settings.JOBS_RETENTION_DAYS)
     return EventLog.objects.filter(created_at__lt=cutoff).exclude(status=EventLog.Status.PENDING)
 
 
 def _job_runs(now: datetime) -> models.QuerySet:
     """Finished runs (their step attempts go with them); a run still running or retrying stays."""
-    cutoff = now - _days("JOBS_RETENTION_DAYS")
+    cutoff = now - timedelta(days=settings.JOBS_RETENTION_DAYS)
     finished = [JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED]
     return JobRun.objects.filter(status__in=finished).filter(
         Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, started_at__lt=cutoff)
@@ -54,11 +50,11 @@ def _job_runs(now: datetime) -> models.QuerySet:
 
 def _crm_sync_log(now: datetime) -> models.QuerySet:
     sync_log = apps.get_model("crm_adapters", "CrmSyncLog")
-    return sync_log.objects.filter(created_at__lt=now - _days("CRM_SYNC_LOG_RETENTION_DAYS"))
+    return sync_log.objects.filter(created_at__lt=now - timedelta(days=settings.CRM_SYNC_LOG_RETENTION_DAYS))
 
 
 def _engine_cutoff(now: datetime) -> datetime:
-    return now - max(_days("ENGINE_RETENTION_DAYS"), MIN_ENGINE_RETENTION)
+    return now - max(timedelta(days=settings.ENGINE_RETENTION_DAYS), MIN_ENGINE_RETENTION)
 
 
 def _engine_runs(now: datetime) -> models.QuerySet:

@@ -3,7 +3,7 @@
 The trace is richer than run tracking: one span per request and per op, with the error body exactly as the SDK
 sent it, a sleep's wake time and a failed attempt's retry time. On Inngest Cloud or self-hosted Inngest there is
 no local trace, so `spans_for` returns nothing and the page falls back to run tracking (timeline.py).
-This is the one place outside `jobs/engine` that reads it, through its selector, only when the app is installed.
+Read through the engine app's config, only when it is installed: nothing here imports `jobs.engine`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ def spans_for(run_id: str) -> list:
     """The engine's spans for this run (oldest first), or [] when the local engine is not installed."""
     if not run_id or not apps.is_installed("jobs.engine"):
         return []
-    from jobs.engine.selectors import run_trace
-
-    return run_trace(run_id)
+    return apps.get_app_config("engine").run_trace(run_id)
 
 
 def span_entry(span, *, now: datetime, clock, entry_type):
