@@ -23,6 +23,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / ".data" / "screenshots"
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
 )
+# Chromium and the live server take both cores for a minute: `make test` (xdist --dist loadgroup) runs these on
+# the same worker as the timing-sensitive concurrency tests of tests/pipeline/test_e2e_pipeline.py, never beside.
+CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
 
 
 @pytest.fixture

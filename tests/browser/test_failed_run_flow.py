@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 
 from jobs.events import ContactCategoryAssigned
 from jobs.models import EventLog
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import CPU_HEAVY, needs_chromium
 
-pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
 
 def test_operator_finds_a_failed_run_sees_why_and_replays_it(

@@ -24,13 +24,13 @@ from crm_adapters.models import CrmConnection
 from jobs.emit import emit
 from jobs.events import CrmSyncPush, NurtureSequenceGenerate
 from jobs.models import EventLog, JobRun
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import CPU_HEAVY, needs_chromium
 from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory, UserFactory
 from tests.fakes.crm import FakeStreet
 from tests.fakes.openai_server import FakeOpenAI
 from tests.ops.serve_driver import drive_run, wire_event
 
-pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
 ATTEMPTS = {"crm-sync-push": 6, "nurture-sequence-generate": 5}  # the crm and ai policies' max attempts
 FUNCTION_OF = {CrmSyncPush.name: "crm-sync-push", NurtureSequenceGenerate.name: "nurture-sequence-generate"}

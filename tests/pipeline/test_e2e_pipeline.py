@@ -22,7 +22,12 @@ from tests.factories import CrmConnectionFactory, TenantFactory
 from tests.fakes.crm import FakeStreet
 from tests.fakes.openai_server import Scripted
 
-pytestmark = [pytest.mark.urls("tests.pipeline.urls"), pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.urls("tests.pipeline.urls"),
+    pytest.mark.django_db(transaction=True),
+    # Never beside the browser tests (tests/browser/conftest.py): their Chromium would skew the fairness timing.
+    pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive"),
+]
 
 
 @pytest.fixture
