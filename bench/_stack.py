@@ -1,5 +1,6 @@
-"""The process stack the engine, fairness and pipeline benchmarks run against: a web server (`manage.py
-runserver`) and one dispatcher (`manage.py run_engine`) as processes of their own, as in production, on the
+"""The process stack the engine, fairness, pipeline and scale benchmarks run against: the web server (gunicorn,
+as `make run` and production start it: `nurturehub/web.py`) and one dispatcher (`manage.py run_engine`) as
+processes of their own, as in production, on the
 bench's own database. One place starts, waits for and stops them, so the three scripts measure the same thing.
 
 Call `setup_django(...)` (bench/_setup.py) first: `Stack.start` reads the engine's tables to see the app synced.
@@ -29,6 +30,23 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process and its live children have used so far (Linux /proc): gunicorn's workers are
+    children of the process the stack started, so they are counted with it."""
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:
+            continue  # exited meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids.extend(int(child) for child in children)
+    return total
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -91,16 +109,17 @@ class Stack:
         import httpx
 
         from jobs.engine.models import Function
+        from nurturehub.web import web_server_command
 
         manage = [sys.executable, str(ROOT / "manage.py")]
         env = self.env()
         self.processes.append(
             subprocess.Popen(  # noqa: S603
-                [*manage, "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+                web_server_command(f"127.0.0.1:{self.port}"),
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # runserver logs every request there
+                stderr=subprocess.DEVNULL,
             )
         )
         probe = f"{self.url}{self.app_path or DEFAULT_SERVE_PATH}"

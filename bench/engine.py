@@ -1,6 +1,6 @@
 """Engine throughput: N runs of a three-step no-op function through web server + dispatcher + PostgreSQL.
 
-Starts the web server (`manage.py runserver`) and one dispatcher (`manage.py run_engine`) as processes of their
+Starts the web server (gunicorn, as `make run` does) and one dispatcher (`manage.py run_engine`) as processes of their
 own, as in production, on the bench's own database. Prints runs/s, steps/s, p50/p95 from event to completion and
 the per-step engine overhead (dispatch time minus the time the step itself took, from the SDK's Server-Timing).
 Baseline, measured in the same run: the same requests made straight to the serve endpoint by the same number
@@ -15,19 +15,12 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 from _setup import setup_django
-from _stack import TEST_APP_PATH, clear_engine_tables, percentile, send_events, test_app_stack
+from _stack import TEST_APP_PATH, clear_engine_tables, cpu_seconds, percentile, send_events, test_app_stack
 
 FUNCTION = "engine-tests-three-step"
 SERVE_PATH = TEST_APP_PATH
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), to report CPU per step per process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_completed(function: str, count: int, *, timeout: float = 1800) -> None:

@@ -1,6 +1,6 @@
 """The agent pipeline under a noisy neighbour: 1,000 category assignments for one agency and 10 for another.
 
-Starts the web server (`manage.py runserver`) and the local engine (`manage.py run_engine`) as processes of their
+Starts the web server (gunicorn, as `make run` does) and the local engine (`manage.py run_engine`) as processes of their
 own, on the bench's own database, with OPENAI_BASE_URL pointing at a local OpenAI-compatible server that answers
 every request in a fixed 200 ms. Each assignment runs `contact/category.assigned` then
 `nurture/sequence.generate` (resolve tenant -> build prompt -> call AI -> store; no CRM connected).
@@ -122,7 +122,6 @@ def main() -> None:
             "OPENAI_API_KEY": ai.api_key,
             "OPENAI_BASE_URL": ai.base_url,
             "OPENAI_TIMEOUT": "30",
-            # runserver serves each request in a new thread: persistent connections would pile up.
             "CONN_MAX_AGE": "0",
         },
         startup_timeout=90,

@@ -54,6 +54,8 @@ ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files before everything else, as whitenoise documents: no session or auth work for a CSS file.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,6 +122,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# whitenoise serves STATIC_ROOT (filled by `collectstatic`, which `run_all` runs); in development it also finds
+# files in the apps directly, so a new static file needs no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 
 # --- Email (hot-lead alerts) ----------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
@@ -157,12 +166,14 @@ CRM_RATE_LIMITS = env.json("CRM_RATE_LIMITS", default={})
 INNGEST_APP_ID = env.str("INNGEST_APP_ID", default="nurturehub")
 # Development mode: no signatures, and the SDK talks to INNGEST_BASE_URL (our local engine by default).
 INNGEST_DEV = env.bool("INNGEST_DEV", default=DEBUG)
+# Where `make run` serves the web app (and so, by default, the local engine's Inngest endpoints).
+WEB_ADDRESS = env.str("WEB_ADDRESS", default="127.0.0.1:8000")
 # Where the Inngest server (API and event intake) lives. Empty in production means Inngest Cloud.
-INNGEST_BASE_URL = env.str("INNGEST_BASE_URL", default="http://127.0.0.1:8000" if INNGEST_DEV else "")
+INNGEST_BASE_URL = env.str("INNGEST_BASE_URL", default=f"http://{WEB_ADDRESS}" if INNGEST_DEV else "")
 INNGEST_EVENT_KEY = env.str("INNGEST_EVENT_KEY", default="")
 INNGEST_SIGNING_KEY = env.str("INNGEST_SIGNING_KEY", default="")
 # The URL Inngest (or the local engine) calls to run functions.
-INNGEST_SERVE_URL = env.str("INNGEST_SERVE_URL", default="http://127.0.0.1:8000/api/inngest")
+INNGEST_SERVE_URL = env.str("INNGEST_SERVE_URL", default=f"http://{WEB_ADDRESS}/api/inngest")
 if not INNGEST_DEV and not (INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY):
     from django.core.exceptions import ImproperlyConfigured
 

@@ -5,7 +5,9 @@ It answers structured-output requests (`response_format: json_schema`) with thre
 answer the next requests with what real OpenAI sends on trouble: 429 with `retry-after-ms` / `retry-after` or
 without either, 500, 401 (bad key), 400, malformed content (not JSON, or two emails instead of three), each
 in OpenAI's documented error JSON. `delay` makes every answer slow; in-flight requests are counted, per
-agency too (read from the system prompt), so benchmarks and tests can see how much ran at once.
+agency too (read from the system prompt), so benchmarks and tests can see how much ran at once. `hold()` keeps
+every answer waiting until `release()`, and `wait_for_in_flight(...)` waits until given counts are inside at once:
+tests count concurrency instead of timing it.
 """
 
 from __future__ import annotations
@@ -44,8 +46,12 @@ class FakeOpenAI:
     max_in_flight: int = 0
     in_flight_by_agency: Counter = field(default_factory=Counter)
     max_in_flight_by_agency: Counter = field(default_factory=Counter)
+    held: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)  # notified whenever the counts or `held` change
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> FakeOpenAI:
@@ -74,6 +80,27 @@ class FakeOpenAI:
     def base_url(self) -> str:
         assert self._server is not None, "start() the server first"
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def hold(self) -> None:
+        """Keep every answer (those in flight and those to come) waiting until `release()`."""
+        with self._changed:
+            self.held = True
+
+    def release(self) -> None:
+        with self._changed:
+            self.held = False
+            self._changed.notify_all()
+
+    def wait_for_in_flight(self, by_agency: dict[str, int], *, timeout: float = 120) -> None:
+        """Wait until exactly these numbers of requests per agency are inside the server at once.
+
+        `timeout` only bounds a test that would otherwise hang; nothing is measured against it."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: all(self.in_flight_by_agency[agency] == count for agency, count in by_agency.items()),
+                timeout=timeout,
+            ):
+                raise AssertionError(f"in flight {dict(self.in_flight_by_agency)}, waited for {by_agency}")
 
     def then(self, *answers: Scripted | str) -> FakeOpenAI:
         """Queue the answers to the next requests (after them, every request succeeds)."""
@@ -105,6 +132,8 @@ class FakeOpenAI:
                 self.max_in_flight_by_agency[agency], self.in_flight_by_agency[agency]
             )
             scripted = self.script.popleft() if self.script else Scripted("ok")
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: not self.held)
         try:
             if self.delay:
                 time.sleep(self.delay)
@@ -114,6 +143,7 @@ class FakeOpenAI:
                 self.in_flight -= 1
                 self.in_flight_by_agency[agency] -= 1
                 self.answered[scripted.kind] += 1
+                self._changed.notify_all()
         self._send(request, status, payload, headers)
 
     def _answer(

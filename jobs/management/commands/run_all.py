@@ -1,8 +1,9 @@
 """`manage.py run_all` (what `make run` ends with): the web server and the local engine together.
 
-Starts the web server, waits until it answers, starts one engine dispatcher (when the local engine is
-enabled), assigns the demo contacts' categories so there is work to watch, prints the admin URL and login,
-and stops both processes on Ctrl-C (or when either of them dies).
+Collects static files, starts the web server (gunicorn with threaded workers, as in production:
+`nurturehub/web.py`), waits until it answers, starts one engine dispatcher (when the local engine is enabled),
+assigns the demo contacts' categories so there is work to watch, prints the admin URL and login, and stops both
+processes on Ctrl-C (or when either of them dies).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from nurturehub.web import web_server_command
+
 
 class Command(BaseCommand):
     help = "Run the web server and the local engine together; Ctrl-C stops both."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--addr", default=os.environ.get("WEB_ADDRESS", "127.0.0.1:8000"))
+        parser.add_argument("--addr", default=settings.WEB_ADDRESS)
         parser.add_argument("--no-demo", action="store_true", help="do not assign the demo contacts' categories")
 
     def handle(self, *args: object, addr: str, no_demo: bool, **options: object) -> None:
@@ -44,7 +47,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
         try:
-            children.append(subprocess.Popen([*manage, "runserver", addr, "--noreload"]))  # noqa: S603
+            call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves STATIC_ROOT
+            children.append(subprocess.Popen(web_server_command(addr)))  # noqa: S603
             self._wait_until_up(f"http://{addr}/api/inngest", children[0])
             if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
                 children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603

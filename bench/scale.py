@@ -1,0 +1,123 @@
+"""Many agencies at once with a slow AI provider: is each agency's own concurrency limit the only bound?
+
+`.venv/bin/python bench/scale.py [AGENCIES] [PER_AGENCY] [AI_SECONDS] [ENGINE_WORKERS]` (defaults 20 20 10, and
+the dispatcher's default workers). Starts the stack as `make run` does (gunicorn + one dispatcher, bench/_stack.py)
+on the bench's own database, with a local OpenAI-compatible server that answers every call after AI_SECONDS.
+Every agency assigns a category to PER_AGENCY contacts at once (interleaved across agencies), so each assignment
+runs `contact/category.assigned` -> `nurture/sequence.generate` with one AI call.
+
+The baseline is the ideal the agencies' own limits allow: AGENCIES x the `ai` policy's per-tenant limit calls in
+flight (fewer when PER_AGENCY is below the limit), each AI_SECONDS long, so ideal sequences/s = AGENCIES x limit /
+AI_SECONDS. Prints sequences/s, its ratio
+to that ideal, the most AI calls in flight across agencies (and its ratio to AGENCIES x limit), the CPU used per
+sequence by the web server (with its workers) and the dispatcher, and the machine's load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from _setup import ROOT, setup_django
+from _stack import Stack, clear_engine_tables, cpu_seconds
+
+
+def make_agencies(count: int, per_agency: int) -> list[tuple[object, list]]:
+    from tenants.models import CategoryAssignment, Contact, NurtureSequence, Tenant
+
+    agencies = []
+    for number in range(count):
+        slug = f"bench-scale-{number:03d}"
+        tenant, _ = Tenant.objects.get_or_create(
+            slug=slug, defaults={"name": f"Scale Agency {number:03d}", "brand_voice": "Plain and local."}
+        )
+        NurtureSequence.objects.filter(tenant=tenant).delete()
+        CategoryAssignment.objects.filter(tenant=tenant).delete()
+        Contact.objects.filter(tenant=tenant).delete()
+        Contact.objects.bulk_create(
+            Contact(tenant=tenant, first_name=f"Lead{n}", last_name="Scale", email=f"{slug}-{n}@x.example")
+            for n in range(per_agency)
+        )
+        agencies.append((tenant, list(Contact.objects.filter(tenant=tenant).order_by("id"))))
+    return agencies
+
+
+def main() -> None:
+    agencies_count = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    per_agency = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    ai_seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
+    setup_django("scale")
+    sys.path.insert(0, str(ROOT))
+    from django.conf import settings
+
+    from jobs.models import EventLog, JobRun
+    from jobs.policy import FunctionCategory, policy_for
+    from tenants.models import NurtureSequence
+    from tenants.services import contact_assign_category
+    from tests.fakes.openai_server import FakeOpenAI
+
+    workers = int(sys.argv[4]) if len(sys.argv) > 4 else settings.ENGINE_WORKERS
+    limit = policy_for(FunctionCategory.AI).tenant_concurrency
+    ai = FakeOpenAI(delay=ai_seconds).start()
+    clear_engine_tables()
+    EventLog.objects.all().delete()
+    JobRun.objects.all().delete()
+    agencies = make_agencies(agencies_count, per_agency)
+    tenants = [tenant for tenant, _ in agencies]
+    stack = Stack(
+        "scale",
+        workers,
+        synced_function="nurturehub-nurture-sequence-generate",
+        log_level="ERROR",
+        extra_env={
+            "OPENAI_API_KEY": ai.api_key,
+            "OPENAI_BASE_URL": ai.base_url,
+            "OPENAI_TIMEOUT": str(max(60.0, ai_seconds * 6)),
+            "CONN_MAX_AGE": "0",
+        },
+    )
+    settings.INNGEST_BASE_URL = stack.url
+    total = agencies_count * per_agency
+    lanes = agencies_count * min(limit, per_agency)  # AI calls the agencies' own limits let run at once
+    ideal = lanes / ai_seconds
+    print(
+        f"{agencies_count} agencies x {per_agency} assignments, AI answers after {ai_seconds:g} s, "
+        f"`ai` limit {limit} per agency, dispatcher workers {workers}"
+    )
+    stack.start()
+    try:
+        web, dispatcher = stack.processes
+        cpu_before = cpu_seconds(web.pid), cpu_seconds(dispatcher.pid)
+        started = time.perf_counter()
+        for position in range(per_agency):  # interleaved: every agency's first contact, then every second, ...
+            for tenant, contacts in agencies:
+                contact_assign_category(
+                    tenant=tenant, contact_id=contacts[position].id, category="landlord", source="api"
+                )
+        deadline = time.monotonic() + max(3600.0, 20 * total * ai_seconds / max(workers, 1))
+        while (done := NurtureSequence.objects.filter(tenant__in=tenants).count()) < total:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {done} of {total} sequences arrived in time")
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - started
+        web_cpu = cpu_seconds(web.pid) - cpu_before[0]
+        engine_cpu = cpu_seconds(dispatcher.pid) - cpu_before[1]
+    finally:
+        stack.stop()
+        ai.stop()
+
+    rate = total / elapsed
+    most = ai.max_in_flight
+    print(f"  sequences                  {total:8d} in {elapsed:.1f} s")
+    print(f"  sequences/s                {rate:8.2f}")
+    print(f"  ideal (agencies' limits)   {ideal:8.2f}   = {lanes} calls at once / {ai_seconds:g} s")
+    print(f"  ratio to ideal             {rate / ideal:8.3f}   (aim: 0.8 at 20 x 20 x 10 s)")
+    print(f"  most AI calls in flight    {most:8d}   of {lanes} allowed ({most / lanes:.2f})")
+    web_ms, engine_ms = web_cpu * 1000 / total, engine_cpu * 1000 / total
+    print(f"  CPU per sequence: web      {web_ms:8.1f} ms, dispatcher {engine_ms:.1f} ms")
+    print(f"  machine load (1 min avg)   {os.getloadavg()[0]:8.2f}   on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

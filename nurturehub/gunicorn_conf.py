@@ -1,0 +1,29 @@
+"""gunicorn's settings for NurtureHub (`gunicorn -c nurturehub/gunicorn_conf.py nurturehub.wsgi`).
+
+Threaded workers (`gthread`): most requests to `/api/inngest` are a step waiting seconds on an AI provider or a
+CRM, so each in-flight request holds a thread, not a process; CPU work is shared by `WEB_CONCURRENCY` processes.
+The Django app and the Inngest SDK's serve view are synchronous, so an ASGI server would run them on one thread
+per process (Django's `thread_sensitive` sync-to-async); gthread gives the same concurrency without that.
+gunicorn reads `WEB_CONCURRENCY` itself; the rest come from the environment here (deployment, not app settings).
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("WEB_ADDRESS", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "64"))
+# A worker that stops answering gunicorn's heartbeat for this long is restarted. With gthread the heartbeat comes
+# from the worker's main loop, not from a request, so a 20 s AI call does not count against it.
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+graceful_timeout = 30
+# The engine keeps one connection per host open between steps: keep idle keep-alive connections that long.
+keepalive = 75
+# Request lines and headers: gunicorn's own limits (400 past them) stay on.
+accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+errorlog = "-"
+# gunicorn 27's control socket has one default path per user: several servers on one machine (make run beside the
+# benchmarks or tests) would fight over it, and nothing here uses it.
+control_socket_disable = True
