@@ -28,7 +28,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
-from .protocol import canonical_json, sign_body
+from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import (
     WORK_CHANNEL,
     ClaimedItem,
@@ -321,11 +321,16 @@ class Dispatcher:
             self.on_dispatch(record)
         return outcome
 
+    def _encode(self, body: dict) -> bytes:
+        # Signed requests must be the RFC 8785 bytes the SDK re-derives; unsigned ones only need to be JSON.
+        return canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
+
     def _call(
         self, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
     ) -> tuple[CallResponse, float, float | None]:
-        # Signed requests must be the RFC 8785 bytes the SDK re-derives; unsigned ones only need to be JSON.
-        content = canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
+        content = self._encode(body)
+        if len(content) > MAX_SDK_REQUEST_BODY_BYTES:
+            content = self._encode(without_state_for_api(body))
         headers = {
             "Content-Type": "application/json",
             # One connection per step: Django's servers write headers and body in separate packets, and with

@@ -30,6 +30,9 @@ DEFAULT_RETRIES = 4
 MIN_TS_MS = 315_532_800_000
 MAX_TS_MS = 4_102_444_800_000
 DEDUPE_WINDOW = timedelta(hours=24)
+# A call request larger than this is sent without its events and memos; the SDK fetches them from
+# /v0/runs/<id>/batch and /actions (pkg/consts MaxSDKRequestBodySize, pkg/execution/driver/driver.go MarshalV1).
+MAX_SDK_REQUEST_BODY_BYTES = 4 * 1024 * 1024
 
 # Inngest's backoff table (pkg/backoff): delay after the n-th failed attempt, plus 0-30 s of jitter.
 BACKOFF_TABLE_SECONDS = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
@@ -280,6 +283,14 @@ def concurrency_queue_key(*, scope: str, function_slug: str, value: str | None) 
     if len(prefix) + len(value) > 200:
         value = hashlib.sha256(value.encode()).hexdigest()
     return f"{prefix}:{value}"
+
+
+def without_state_for_api(body: dict[str, Any]) -> dict[str, Any]:
+    """The call body with `use_api` set and the events and memos left out (the SDK fetches them), as Inngest does.
+
+    Inngest keeps `event` (the first event, for backwards compatibility) and empties `events` and `steps`.
+    """
+    return {**body, "events": [], "steps": {}, "use_api": True, "ctx": {**body["ctx"], "use_api": True}}
 
 
 # --- Signing --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from .models import QueueItem, RunSpan
+from .models import QueueItem, Run, RunSpan, StepMemo
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,20 @@ def _trace_span(span: RunSpan) -> TraceSpan:
         wake_at=span.wake_at,
         retry_at=span.retry_at,
     )
+
+
+# --- A run's state for an SDK told to fetch it (`use_api`) ----------------------------------------------
+
+
+def run_events(run_id: str) -> list[dict[str, object]] | None:
+    """The events a run was started with (`GET /v0/runs/<id>/batch`); None for an unknown run."""
+    events = Run.objects.filter(run_id=run_id).values_list("events", flat=True).first()
+    return None if events is None else list(events)
+
+
+def run_memos(run_id: str) -> dict[str, object] | None:
+    """The run's memos by hashed step id (`GET /v0/runs/<id>/actions`); None for an unknown run."""
+    run = Run.objects.filter(run_id=run_id).only("id").first()
+    if run is None:
+        return None
+    return dict(StepMemo.objects.filter(run=run).order_by("position").values_list("hashed_id", "memo"))

@@ -11,4 +11,6 @@ urlpatterns = [
     path("fn/register", views.function_register, name="engine-function-register"),
     path("v1/runs/<str:run_id>", views.run_cancel_view, name="engine-run-cancel"),
     path("v0/gql", gql.graphql_view, name="engine-graphql"),
+    path("v0/runs/<str:run_id>/batch", views.run_batch_view, name="engine-run-batch"),
+    path("v0/runs/<str:run_id>/actions", views.run_actions_view, name="engine-run-actions"),
 ]

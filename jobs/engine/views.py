@@ -15,11 +15,12 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .answers import RunAlreadyFinished, RunNotFound, run_cancel
 from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
 from .registry import app_register
+from .selectors import run_events, run_memos
 from .services import events_ingest
 
 logger = logging.getLogger(__name__)
@@ -100,3 +101,25 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
     except RunAlreadyFinished as error:
         return JsonResponse({"error": str(error), "status": error.status}, status=409)
     return JsonResponse({"data": {"run_id": run.run_id, "status": run.status}})
+
+
+@require_GET
+def run_batch_view(request: HttpRequest, run_id: str) -> JsonResponse:
+    """`GET /v0/runs/<run_id>/batch`: the run's events, for an SDK sent a request with `use_api` (too large)."""
+    if not signing_key_matches(request):
+        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    events = run_events(run_id)
+    if events is None:
+        return JsonResponse({"error": f"no run with id {run_id!r}"}, status=404)
+    return JsonResponse(events, safe=False)
+
+
+@require_GET
+def run_actions_view(request: HttpRequest, run_id: str) -> JsonResponse:
+    """`GET /v0/runs/<run_id>/actions`: the run's memos by hashed step id (see run_batch_view)."""
+    if not signing_key_matches(request):
+        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
+    memos = run_memos(run_id)
+    if memos is None:
+        return JsonResponse({"error": f"no run with id {run_id!r}"}, status=404)
+    return JsonResponse(memos)

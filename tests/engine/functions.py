@@ -165,6 +165,13 @@ def parallel(ctx: inngest.ContextSync) -> dict:
     return {"branches": list(branches), "total": total}
 
 
+@client.create_function(fn_id="big-state", trigger=inngest.TriggerEvent(event="test/big.state"), retries=0)
+def big_state(ctx: inngest.ContextSync) -> int:
+    """Memos over 4 MB in all: the engine must send `use_api` and let the SDK fetch them (as Inngest does)."""
+    sizes = [len(_step(ctx, f"chunk-{n}", value="x" * 2_200_000)) for n in range(2)]
+    return sum(sizes) + len(_step(ctx, "after", value=""))
+
+
 @client.create_function(
     fn_id="limited",
     trigger=inngest.TriggerEvent(event="test/limited"),
@@ -240,6 +247,7 @@ def nightly(ctx: inngest.ContextSync) -> dict:
 
 FUNCTIONS = [
     three_step,
+    big_state,
     flaky,
     always_fails,
     non_retriable,

@@ -125,7 +125,9 @@ def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live
     ],
     ids=["throttle", "debounce"],
 )
-def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(live_server, overrides, message):
+def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
+    live_server, overrides, message
+):
     body = _register_body(live_server, **overrides)
     plain = {**body["functions"][0], "id": "bad-app-plain"}
     for key in overrides:

@@ -180,3 +180,16 @@ def test_an_event_id_starts_runs_only_once_within_24_hours(engine, recorder):
     assert Event.objects.filter(external_id="order-7").count() == 2
     assert Event.objects.get(internal_id=second).duplicate is True
     assert Run.objects.filter(function__slug="engine-tests-three-step").count() == 1
+
+
+def test_a_run_whose_memos_pass_4_mb_gets_them_through_the_api_and_completes(engine, recorder):
+    engine.start_dispatcher()
+
+    engine.send("test/big.state")
+
+    (run,) = engine.wait_for_runs("-big-state", 1)
+    assert run.status == Run.Status.COMPLETED, run.error
+    assert run.output == 4_400_000
+    # The last request carries 4.4 MB of memos: sent inline, Django's 2.5 MB request limit would refuse it.
+    for chunk in ("chunk-0", "chunk-1", "after"):
+        assert recorder.count(run.run_id, chunk) == 1, chunk

@@ -32,7 +32,8 @@ query GetRunFromEventID($event_id: ID!) { event(query: {eventId: $event_id}) { f
 
 
 def _gql(engine, query: str, variables: dict, **headers: str) -> httpx.Response:
-    return httpx.post(f"{engine.url}/v0/gql", json={"query": query, "variables": variables}, headers=headers, timeout=30)
+    body = {"query": query, "variables": variables}
+    return httpx.post(f"{engine.url}/v0/gql", json=body, headers=headers, timeout=30)
 
 
 def _data(engine, query: str, variables: dict) -> dict:
