@@ -425,18 +425,30 @@ def _choose_fairly(
     return chosen, blocked
 
 
-def queue_renew(*, owner: str, item_ids: list[int], lease_seconds: float) -> int:
-    """Extend the leases this dispatcher holds (its heartbeat); returns how many it still holds."""
-    if not item_ids:
-        return 0
-    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
-    )
+def queue_renew(*, held: dict[int, str], lease_seconds: float) -> list[int]:
+    """Extend the leases held, each under its claim's token (a heartbeat); returns the item ids still held."""
+    if not held:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem i SET lease_expires_at = %s FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)"
+            " WHERE i.id = h.id AND i.lease_owner = h.token RETURNING i.id",
+            [timezone.now() + timedelta(seconds=lease_seconds), list(held), list(held.values())],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
-def queue_release(*, owner: str, item_ids: list[int]) -> int:
+def queue_release(*, held: dict[int, str]) -> int:
     """Give back leases without an answer (a dispatcher stopping): the items are ready again at once."""
-    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(lease_owner=None, lease_expires_at=None)
+    if not held:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem i SET lease_owner = NULL, lease_expires_at = NULL"
+            " FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) WHERE i.id = h.id AND i.lease_owner = h.token",
+            [list(held), list(held.values())],
+        )
+        return cursor.rowcount
 
 
 # --- Building a request ---------------------------------------------------------------------------------
@@ -454,7 +466,10 @@ class CallRequest:
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
-    """The SDK request for a leased item (None if the lease was lost meanwhile); one query, memos included."""
+    """The SDK request for a leased item (None if the lease was lost or ran out); one query, memos included.
+
+    `owner` is the claim's lease token: an item claimed again since (its lease ran out) has another.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -465,9 +480,9 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
               FROM engine_queueitem i
               JOIN engine_run r ON r.id = i.run_id
               JOIN engine_function f ON f.id = i.function_id
-             WHERE i.id = %s AND i.lease_owner = %s
+             WHERE i.id = %s AND i.lease_owner = %s AND i.lease_expires_at > %s
             """,
-            [item_id, owner],
+            [item_id, owner, timezone.now()],
         )
         row = cursor.fetchone()
     if row is None:

@@ -125,5 +125,5 @@ def test_graphql_needs_the_signing_key_outside_development(engine, settings):
 
 
 def test_an_unknown_run_is_null_in_graphql(engine):
-    assert _data(engine, "query { run(runID: \"01NOPE\") { status } }", {}) == {"run": None}
+    assert _data(engine, 'query { run(runID: "01NOPE") { status } }', {}) == {"run": None}
     assert Run.objects.count() == 0
