@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench db-stop clean venv
+.PHONY: run test lint format bench conformance db-stop clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## Inngest's own Python SDK suite (FastAPI and Django) and a TypeScript-SDK check (v3, v4) against a fresh local
+## engine on a database of its own; fails on any case outside conformance/expected_failures.txt.
+CONFORMANCE_SUITE ?= ../shared/conformance/inngest-py
+conformance: $(STAMP)
+	$(PY) conformance/run.py --suite $(CONFORMANCE_SUITE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

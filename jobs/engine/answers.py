@@ -3,7 +3,7 @@
 One transaction per answer. The state machine follows Inngest's executor (pkg/execution/executor/executor.go,
 `HandleGeneratorResponse` and `handleGenerator*`): a step's memo and the queue item that moves the run on are
 written together, so a crash repeats at most the one request whose answer was not yet stored, never a step whose
-memo was. Ending a run (completed, failed, cancelled) and the `inngest/function.*` events it emits live here too.
+memo was. Ending a run and the `inngest/function.*` events it emits are in endings.py.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .endings import FINISHED, error_body, run_complete, run_fail
 from .models import Function, QueueItem, Run, RunSpan, StepMemo
-from .protocol import IncomingEvent, backoff_delay, datetime_to_ms, parse_retry_after, parse_sleep_until, scale_delay
+from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
 from .services import (
     FUNCTION_FIELDS,
     ITEM_FIELDS,
@@ -27,7 +28,6 @@ from .services import (
     delay_scale,
     model_from_row,
     sql_columns,
-    system_events_store,
 )
 from .trace import Span, spans_insert
 
@@ -119,9 +119,9 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
         if item is None:
             return Outcome("lease-lost")
         answer = _Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
-        error = _error("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
+        error = error_body("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
         answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, error=error)
-        _run_fail(answer.run, error, http_status=None, now=now)
+        run_fail(answer.run, error, http_status=None, now=now)
         spans_insert(answer.run.pk, answer.spans)
     return Outcome("failed", detail={"error": error["message"]})
 
@@ -133,15 +133,15 @@ def _apply(answer: _Answer) -> Outcome:
         return Outcome("stale")
     if response.status == 200 and response.from_sdk:
         answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
-        _run_complete(run, response.body, now=answer.now)
+        run_complete(run, response.body, now=answer.now)
         return Outcome("completed")
     if response.status == 206 and response.from_sdk:
         ops = response.body if isinstance(response.body, list) else [response.body]
         if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
             _keep_request_version(run, response)
             return _apply_ops(answer, ops)
-        return _attempt_failed(answer, _error("InvalidResponse", "206 without opcodes from the SDK"))
-    return _attempt_failed(answer, _response_error(response))
+        return _attempt_failed(answer, error_body("InvalidResponse", "206 without opcodes from the SDK"))
+    return _attempt_failed(answer, _responseerror_body(response))
 
 
 def _keep_request_version(run: Run, response: CallResponse) -> None:
@@ -158,19 +158,19 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         if op["op"] in NOT_SUPPORTED_OPS or op["op"] not in SUPPORTED_OPS:
             what = NOT_SUPPORTED_OPS.get(op["op"], f"opcode {op['op']!r}")
             step = op.get("displayName") or op.get("name")
-            error = _error(
+            error = error_body(
                 "UnsupportedOperation",
                 f"{what} (step {step!r}) is not supported by the local engine; run this function on Inngest",
             )
             answer.span(op=str(op["op"]), status=SpanStatus.FAILED, step_id=str(op.get("id", "")), error=error)
-            _run_fail(run, error, http_status=None, now=now)
+            run_fail(run, error, http_status=None, now=now)
             return Outcome("failed", step=str(op.get("displayName", "")), detail={"error": error["message"]})
     complete = next((op for op in ops if op["op"] == "RunComplete"), None)
     if complete is not None:
         # The SDK ended the run inside a 206 (inngest-js v4 checkpointing); Inngest finalises the run with the op's
         # data as its output (executor.go handleGeneratorFunctionFinished, executor.go functionFinishedData).
         answer.span(op="RunComplete", status=SpanStatus.COMPLETED, output=complete.get("data"))
-        _run_complete(run, complete.get("data"), now=now)
+        run_complete(run, complete.get("data"), now=now)
         return Outcome("completed")
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
         return _step_run_inline_done(answer, ops[0])
@@ -197,7 +197,7 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
         elif kind in ("StepError", "StepFailed"):
             answer.span(op=kind, status=SpanStatus.FAILED, error=op.get("error"), **ids)
-            _memo_save(run, hashed_id, name, {"error": op.get("error") or _error("Error", "step failed")}, now=now)
+            _memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
             step_done = True
         elif kind == "Sleep":
             until = parse_sleep_until(op.get("name"), op.get("opts"), now=now)
@@ -206,11 +206,18 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             answer.span(op=kind, status=SpanStatus.SLEEPING, wake_at=wake, **ids)
             _memo_save(run, hashed_id, name, None, now=now)
         elif kind == "StepPlanned":
-            answer.span(op=kind, status=SpanStatus.PLANNED, attempt=0, **ids)
             planned.append(_planned_item(run, item, hashed_id, name, op, now=now))
     if planned:
         planned = _not_yet_planned(run, planned)
         QueueItem.objects.bulk_create(planned, ignore_conflicts=True)
+        for queued in planned:  # a step planned again (and ignored) adds nothing to the trace
+            answer.span(
+                op="StepPlanned",
+                status=SpanStatus.PLANNED,
+                attempt=0,
+                step_id=queued.step_id,
+                step_name=queued.step_name,
+            )
     if wake_at is not None and not planned:
         _item_to_discovery(item, available_at=wake_at)
         _run_save_progress(run)
@@ -419,143 +426,17 @@ def _attempt_failed(answer: _Answer, error: dict[str, Any]) -> Outcome:
             "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
         )
     answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, step_id=step_id, step_name=step_name, error=error)
-    _run_fail(run, error, http_status=response.status, now=now)
+    run_fail(run, error, http_status=response.status, now=now)
     return Outcome("failed", detail={"error": error.get("message", "")})
 
 
-def _response_error(response: CallResponse) -> dict[str, Any]:
+def _responseerror_body(response: CallResponse) -> dict[str, Any]:
     """The run's error: the SDK's error body exactly as sent (Inngest stores the body as the run's output)."""
     body = response.body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body
     if response.status is None:
-        return _error("RequestFailed", f"the serve endpoint could not be reached: {response.transport_error}")
+        return error_body("RequestFailed", f"the serve endpoint could not be reached: {response.transport_error}")
     if not response.from_sdk:
-        return _error("InvalidResponse", f"HTTP {response.status} from something that is not the Inngest SDK")
-    return _error("Error", f"HTTP {response.status} from the SDK")
-
-
-def _error(name: str, message: str) -> dict[str, Any]:
-    return {"name": name, "message": message}
-
-
-def failure_event_error(error: dict[str, Any], *, http_status: int | None) -> dict[str, Any]:
-    """The `error` of `inngest/function.failed` / `.finished`, shaped as Inngest shapes it.
-
-    Inngest sends `DriverResponse.StandardError()` (pkg/execution/state/driver_response.go): `error` is the
-    driver's error, "invalid status code: <n>" for a non-2xx answer (driver/httpdriver/httpdriver.go), then the
-    body's `name` (default "Error"), `message` (default "Function execution error") and `stack` (left out when
-    empty). The SDK's `code` is not part of it.
-    """
-    message = str(error.get("message") or "Function execution error")
-    shaped: dict[str, Any] = {
-        "error": f"invalid status code: {http_status}" if http_status else message,
-        "name": str(error.get("name") or "Error"),
-        "message": message,
-    }
-    if error.get("stack"):
-        shaped["stack"] = error["stack"]
-    return shaped
-
-
-# --- Ending runs ----------------------------------------------------------------------------------------
-
-
-def _run_complete(run: Run, output: Any, *, now: datetime) -> None:
-    run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_run SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s",
-            [run.status, json.dumps(output), now, run.steps_done, run.pk],
-        )
-        cursor.execute("DELETE FROM engine_queueitem WHERE run_id = %s", [run.pk])
-    if _announces_result(run):
-        system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
-
-
-def _run_fail(run: Run, error: dict[str, Any], *, http_status: int | None, now: datetime) -> None:
-    """Fail the run and emit Inngest's `function.failed` (its id is the run id) and `function.finished`."""
-    run.status, run.error, run.ended_at = Run.Status.FAILED, error, now
-    run.save(update_fields=["status", "error", "ended_at", "force_step_plan", "steps_done"])
-    QueueItem.objects.filter(run=run).delete()
-    shaped = failure_event_error(error, http_status=http_status)
-    failed = IncomingEvent(
-        name="inngest/function.failed",
-        data={**_run_event_data(run), "error": shaped, "_inngest": {"status": "failed"}},
-        ts=datetime_to_ms(now),
-        external_id=run.run_id,
-    )
-    if _announces_result(run):
-        system_events_store([failed, _finished_event(run, {"error": shaped}, now=now)], now=now)
-
-
-RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
-FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
-
-
-def _announces_result(run: Run) -> bool:
-    """Runs started by a finished/failed event announce nothing: a listener must not trigger itself forever."""
-    return not (run.events and run.events[0].get("name") in RESULT_EVENTS)
-
-
-def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
-    return IncomingEvent(
-        name="inngest/function.finished",
-        data={**_run_event_data(run), **result, "_inngest": {"status": run.status}},
-        ts=datetime_to_ms(now),
-        external_id="",
-    )
-
-
-def _run_event_data(run: Run) -> dict[str, Any]:
-    events = run.events or []
-    return {
-        "function_id": run.function.slug,
-        "run_id": run.run_id,
-        "event": {**events[0], "user": {}} if events else {},
-        "events": events,
-    }
-
-
-# --- Cancelling -----------------------------------------------------------------------------------------
-
-
-class RunNotFound(LookupError):
-    """No run has that id."""
-
-
-class RunAlreadyFinished(ValueError):
-    """The run has ended (completed, failed or cancelled): there is nothing to cancel."""
-
-    def __init__(self, run: Run) -> None:
-        super().__init__(f"run {run.run_id} already {run.status}; it cannot be cancelled")
-        self.status = run.status
-
-
-def run_cancel(*, run_id: str) -> Run:
-    """Cancel a queued, sleeping or between-steps run now (Inngest's `DELETE /v1/runs/{id}`).
-
-    Every queue item of the run goes, leased ones too: a step already executing finishes in the app, but its
-    answer then finds no lease and nothing follows it. Emits `inngest/function.cancelled` like Inngest does.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        run = Run.objects.select_for_update(of=("self",)).select_related("function").filter(run_id=run_id).first()
-        if run is None:
-            raise RunNotFound(f"no run with id {run_id!r}")
-        if run.status in FINISHED:
-            raise RunAlreadyFinished(run)
-        error = _error("FunctionCancelled", "function cancelled")
-        run.status, run.error, run.ended_at = Run.Status.CANCELLED, error, now
-        run.save(update_fields=["status", "error", "ended_at"])
-        removed, _ = QueueItem.objects.filter(run=run).delete()
-        cancelled = IncomingEvent(
-            name="inngest/function.cancelled",
-            data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},
-            ts=datetime_to_ms(now),
-            external_id=run.run_id,
-        )
-        if _announces_result(run):
-            system_events_store([cancelled, _finished_event(run, {"error": error}, now=now)], now=now)
-    logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
-    return run
+        return error_body("InvalidResponse", f"HTTP {response.status} from something that is not the Inngest SDK")
+    return error_body("Error", f"HTTP {response.status} from the SDK")

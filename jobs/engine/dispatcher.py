@@ -35,18 +35,10 @@ from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
+from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .executor import StepLoop
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
-from .services import (
-    WORK_CHANNEL,
-    ClaimedItem,
-    call_request_build,
-    cron_fire_due,
-    queue_claim,
-    queue_reap_expired,
-    queue_release,
-    queue_renew,
-)
+from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 
 logger = logging.getLogger("jobs.engine.dispatch")
 

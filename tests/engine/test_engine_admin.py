@@ -63,3 +63,12 @@ def test_the_engine_admin_is_read_only(admin_client, queued_work):
     response = admin_client.post(f"/admin/engine/function/{queued_work.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert Function.objects.filter(pk=queued_work.pk).exists()
+
+
+def test_a_refused_function_says_why_in_the_function_list(admin_client):
+    app = App.objects.create(name="suite", url="http://suite")
+    Function.objects.create(app=app, slug="suite-debounced", step_url="http://suite", refused="debounce not supported")
+
+    page = admin_client.get("/admin/engine/function/").content.decode()
+
+    assert "refused: debounce not supported" in page

@@ -13,9 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.engine.answers import CallResponse, call_response_apply
+from jobs.engine.claims import queue_claim
 from jobs.engine.models import App, Event, Function, QueueItem, Run, RunSpan, Trigger
 from jobs.engine.protocol import IncomingEvent
-from jobs.engine.services import call_request_build, queue_claim, system_events_store
+from jobs.engine.services import call_request_build, system_events_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,6 +97,7 @@ def test_a_step_planned_again_while_it_is_queued_or_running_is_not_queued_twice(
 
     steps = sorted(QueueItem.objects.exclude(step_id="step").values_list("step_id", flat=True))
     assert steps == ["hash-b", "hash-c"]  # before: hash-b, hash-b, hash-c, hash-c (each ran twice)
+    assert RunSpan.objects.filter(op="StepPlanned", step_id="hash-b").count() == 1  # the ignored plan is no span
 
 
 def test_a_done_step_planned_again_is_not_queued():
@@ -156,10 +158,13 @@ def test_a_sibling_failing_the_run_can_delete_the_other_siblings_item_while_that
         # Sibling A is ending the run: it holds the run's lock.
         sibling.execute("SELECT 1 FROM engine_run WHERE id = %s FOR UPDATE", [run.pk])
         answered = threading.Event()
+        errors: list[BaseException] = []
 
         def answer_b() -> None:
             try:
                 _answer(b, CallResponse(status=206, from_sdk=True, body=[{"op": "StepRun", "id": "hash-b", "data": 2}]))
+            except BaseException as error:  # the thread's failure is the test's: report it below
+                errors.append(error)
             finally:
                 connection.close()
                 answered.set()
@@ -176,6 +181,7 @@ def test_a_sibling_failing_the_run_can_delete_the_other_siblings_item_while_that
         assert answered.wait(30)
         worker.join()
 
+    assert errors == []  # before: DeadlockDetected in one of the two
     assert Run.objects.get(pk=run.pk).status == Run.Status.FAILED
     assert not QueueItem.objects.filter(pk=b).exists()
 

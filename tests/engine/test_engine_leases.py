@@ -11,9 +11,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.engine.claims import queue_claim, queue_reap_expired
 from jobs.engine.dispatcher import _Lease
 from jobs.engine.models import QueueItem, Run
-from jobs.engine.services import call_request_build, queue_claim, queue_reap_expired
+from jobs.engine.services import call_request_build
 
 from .capacity_functions import HOLDS
 

@@ -1,0 +1,144 @@
+"""Ending runs: completed, failed (emitting Inngest's `inngest/function.failed` and `.finished`) or cancelled.
+
+Called inside the transaction that applies an answer (answers.py) or, for a cancel, in its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import QueueItem, Run
+from .protocol import IncomingEvent, datetime_to_ms
+from .services import system_events_store
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(name: str, message: str) -> dict[str, Any]:
+    """An error the engine itself reports (the SDK's own error bodies are kept as sent)."""
+    return {"name": name, "message": message}
+
+
+def failure_event_error(error: dict[str, Any], *, http_status: int | None) -> dict[str, Any]:
+    """The `error` of `inngest/function.failed` / `.finished`, shaped as Inngest shapes it.
+
+    Inngest sends `DriverResponse.StandardError()` (pkg/execution/state/driver_response.go): `error` is the
+    driver's error, "invalid status code: <n>" for a non-2xx answer (driver/httpdriver/httpdriver.go), then the
+    body's `name` (default "Error"), `message` (default "Function execution error") and `stack` (left out when
+    empty). The SDK's `code` is not part of it.
+    """
+    message = str(error.get("message") or "Function execution error")
+    shaped: dict[str, Any] = {
+        "error": f"invalid status code: {http_status}" if http_status else message,
+        "name": str(error.get("name") or "Error"),
+        "message": message,
+    }
+    if error.get("stack"):
+        shaped["stack"] = error["stack"]
+    return shaped
+
+
+def run_complete(run: Run, output: Any, *, now: datetime) -> None:
+    run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_run SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s",
+            [run.status, json.dumps(output), now, run.steps_done, run.pk],
+        )
+        cursor.execute("DELETE FROM engine_queueitem WHERE run_id = %s", [run.pk])
+    if _announces_result(run):
+        system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
+
+
+def run_fail(run: Run, error: dict[str, Any], *, http_status: int | None, now: datetime) -> None:
+    """Fail the run and emit Inngest's `function.failed` (its id is the run id) and `function.finished`."""
+    run.status, run.error, run.ended_at = Run.Status.FAILED, error, now
+    run.save(update_fields=["status", "error", "ended_at", "force_step_plan", "steps_done"])
+    QueueItem.objects.filter(run=run).delete()
+    shaped = failure_event_error(error, http_status=http_status)
+    failed = IncomingEvent(
+        name="inngest/function.failed",
+        data={**_run_event_data(run), "error": shaped, "_inngest": {"status": "failed"}},
+        ts=datetime_to_ms(now),
+        external_id=run.run_id,
+    )
+    if _announces_result(run):
+        system_events_store([failed, _finished_event(run, {"error": shaped}, now=now)], now=now)
+
+
+RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
+FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
+
+
+def _announces_result(run: Run) -> bool:
+    """Runs started by a finished/failed event announce nothing: a listener must not trigger itself forever."""
+    return not (run.events and run.events[0].get("name") in RESULT_EVENTS)
+
+
+def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
+    return IncomingEvent(
+        name="inngest/function.finished",
+        data={**_run_event_data(run), **result, "_inngest": {"status": run.status}},
+        ts=datetime_to_ms(now),
+        external_id="",
+    )
+
+
+def _run_event_data(run: Run) -> dict[str, Any]:
+    events = run.events or []
+    return {
+        "function_id": run.function.slug,
+        "run_id": run.run_id,
+        "event": {**events[0], "user": {}} if events else {},
+        "events": events,
+    }
+
+
+# --- Cancelling -----------------------------------------------------------------------------------------
+
+
+class RunNotFound(LookupError):
+    """No run has that id."""
+
+
+class RunAlreadyFinished(ValueError):
+    """The run has ended (completed, failed or cancelled): there is nothing to cancel."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.run_id} already {run.status}; it cannot be cancelled")
+        self.status = run.status
+
+
+def run_cancel(*, run_id: str) -> Run:
+    """Cancel a queued, sleeping or between-steps run now (Inngest's `DELETE /v1/runs/{id}`).
+
+    Every queue item of the run goes, leased ones too: a step already executing finishes in the app, but its
+    answer then finds no lease and nothing follows it. Emits `inngest/function.cancelled` like Inngest does.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = Run.objects.select_for_update(of=("self",)).select_related("function").filter(run_id=run_id).first()
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        if run.status in FINISHED:
+            raise RunAlreadyFinished(run)
+        error = error_body("FunctionCancelled", "function cancelled")
+        run.status, run.error, run.ended_at = Run.Status.CANCELLED, error, now
+        run.save(update_fields=["status", "error", "ended_at"])
+        removed, _ = QueueItem.objects.filter(run=run).delete()
+        cancelled = IncomingEvent(
+            name="inngest/function.cancelled",
+            data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},
+            ts=datetime_to_ms(now),
+            external_id=run.run_id,
+        )
+        if _announces_result(run):
+            system_events_store([cancelled, _finished_event(run, {"error": error}, now=now)], now=now)
+    logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
+    return run
