@@ -284,53 +284,54 @@ class Dispatcher:
 
     # --- executing ----------------------------------------------------------------------------------------
 
-    def _lease_fresh(self, item_id: int) -> bool:
-        """Whether this dispatcher still holds the item's lease by its own clock, with a margin for the send."""
+    def _lease_fresh(self, lease: _Lease) -> bool:
+        """Whether this dispatcher still holds the lease by its own clock, with a margin for the send."""
         with self._lock:
-            lease = self._in_flight.get(item_id)
-            return lease is not None and time.monotonic() < lease.expires - min(1.0, self.lease_seconds / 10)
-
-    def _token(self, item_id: int) -> str:
-        with self._lock:
-            return self._in_flight[item_id].token
+            return time.monotonic() < lease.expires - min(1.0, self.lease_seconds / 10)
 
     async def _run_item(self, item: ClaimedItem) -> None:
+        with self._lock:
+            lease = self._in_flight[item.id]
         try:
             if self._stop.is_set():
-                await self._steps.db(queue_release, held={item.id: self._token(item.id)})
+                await self._steps.db(queue_release, held={item.id: lease.token})
             else:
-                await self.execute(item)
+                await self.execute(item, lease)
         except Exception:
             logger.exception("dispatch failed; the item's lease will run out and it will be retried")
         finally:
-            with self._lock:
-                self._in_flight.pop(item.id, None)
-                if self._spare_item == item.id:
-                    self._spare_item = None
+            self._done_with(item.id, lease)
             self._wake.set()
 
-    async def execute(self, item: ClaimedItem) -> Outcome:
+    def _done_with(self, item_id: int, lease: _Lease) -> None:
+        """Stop holding an item (once its request is over): a claim from now on starts a request of its own."""
+        with self._lock:
+            if self._in_flight.get(item_id) is lease:
+                del self._in_flight[item_id]
+                if self._spare_item == item_id:
+                    self._spare_item = None
+
+    async def execute(self, item: ClaimedItem, lease: _Lease) -> Outcome:
         """Make one step request and store its outcome; logs one structured line."""
         started = time.perf_counter()
-        request = await self._steps.db(call_request_build, item_id=item.id, owner=self._token(item.id))
+        request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
             return Outcome("lease-lost")
         if request.refused:
-            outcome = await self._steps.db(
-                run_refuse, item_id=item.id, owner=self._token(item.id), reason=request.refused
-            )
+            outcome = await self._steps.db(run_refuse, item_id=item.id, owner=lease.token, reason=request.refused)
             logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
             return outcome
-        if not self._lease_fresh(item.id):
+        if not self._lease_fresh(lease):
             # Frozen or stalled past the lease (another dispatcher may hold the item by now): send nothing.
             logger.warning("lease ran out before sending; not sent", extra={"run_id": request.run_id, "job": item.id})
             return Outcome("lease-lost")
         response, request_ms, function_ms = await self._call(
             request.url, request.body, run_id=request.run_id, job=item.id, request_version=request.request_version
         )
-        outcome = await self._steps.db(
-            call_response_apply, item_id=item.id, owner=self._token(item.id), response=response
-        )
+        # The request is over: the answer goes under the token the lease has now (a claim made while the request
+        # was in flight took it over), and a claim from here on is a new request (the item may be ready again).
+        self._done_with(item.id, lease)
+        outcome = await self._steps.db(call_response_apply, item_id=item.id, owner=lease.token, response=response)
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,

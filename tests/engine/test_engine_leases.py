@@ -97,8 +97,9 @@ def test_a_dispatcher_frozen_past_its_lease_sends_nothing(engine, recorder, hold
     def claim_and_execute(*, expires_in: float) -> str:
         (item,) = queue_claim(owner=f"{dispatcher.owner}/1", capacity=1, lease_seconds=60)
         # As a dispatcher finds it on waking from SIGSTOP: by its own clock, the lease ran out while it was frozen.
-        dispatcher._in_flight[item.id] = _Lease(f"{dispatcher.owner}/1", time.monotonic() + expires_in)
-        outcome = dispatcher._steps.submit(dispatcher.execute(item)).result(timeout=60)
+        lease = _Lease(f"{dispatcher.owner}/1", time.monotonic() + expires_in)
+        dispatcher._in_flight[item.id] = lease
+        outcome = dispatcher._steps.submit(dispatcher.execute(item, lease)).result(timeout=60)
         return outcome.result
 
     assert claim_and_execute(expires_in=-1) == "lease-lost"
