@@ -22,11 +22,15 @@ from .models import Run
 from .selectors import TraceSpan, TraceStep, run_trace, run_trace_steps, trace_span_get
 from .views import signing_key_matches
 
-RUN_STATUS = {"queued": "QUEUED", "running": "RUNNING", "completed": "COMPLETED", "failed": "FAILED"}
-RUN_STATUS["cancelled"] = "CANCELLED"
-# RunTraceSpanStatus (Inngest): a retried attempt is an attempt that FAILED; a sleep is WAITING.
-SPAN_STATUS = {"completed": "COMPLETED", "failed": "FAILED", "retrying": "FAILED", "sleeping": "WAITING"}
-SPAN_STATUS["planned"] = "QUEUED"
+# Inngest's FunctionRunStatus and RunTraceSpanStatus (a retried attempt FAILED; a sleep is WAITING).
+RUN_STATUS = {status: status.upper() for status in ("queued", "running", "completed", "failed", "cancelled")}
+SPAN_STATUS = {
+    "completed": "COMPLETED",
+    "failed": "FAILED",
+    "retrying": "FAILED",
+    "sleeping": "WAITING",
+    "planned": "QUEUED",
+}
 STEP_OP = {"StepRun": "RUN", "StepError": "RUN", "StepFailed": "RUN", "StepPlanned": "RUN", "Sleep": "SLEEP"}
 
 
