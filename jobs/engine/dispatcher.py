@@ -31,12 +31,11 @@ import httpx
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
-from .executor import StepLoop
+from .executor import Lease, StepLoop
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 
@@ -94,7 +93,7 @@ class Dispatcher:
         # slot behind another tenant's backlog when `max_in_flight` is reached.
         self._spare_item: int | None = None
         # Items in flight: their current lease token and when that lease runs out by this process's clock.
-        self._in_flight: dict[int, _Lease] = {}
+        self._in_flight: dict[int, Lease] = {}
         self._claims = itertools.count(1)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -243,7 +242,7 @@ class Dispatcher:
                     # again: the request in flight carries on under the new token instead of a second request.
                     held.token, held.expires = token, expires
                     continue
-                self._in_flight[item.id] = _Lease(token, expires)
+                self._in_flight[item.id] = Lease(token, expires)
                 if item.spare:
                     self._spare_item = item.id
                 started.append(item)
@@ -284,7 +283,7 @@ class Dispatcher:
 
     # --- executing ----------------------------------------------------------------------------------------
 
-    def _lease_fresh(self, lease: _Lease) -> bool:
+    def _lease_fresh(self, lease: Lease) -> bool:
         """Whether this dispatcher still holds the lease by its own clock, with a margin for the send."""
         with self._lock:
             return time.monotonic() < lease.expires - min(1.0, self.lease_seconds / 10)
@@ -303,7 +302,7 @@ class Dispatcher:
             self._done_with(item.id, lease)
             self._wake.set()
 
-    def _done_with(self, item_id: int, lease: _Lease) -> None:
+    def _done_with(self, item_id: int, lease: Lease) -> None:
         """Stop holding an item (once its request is over): a claim from now on starts a request of its own."""
         with self._lock:
             if self._in_flight.get(item_id) is lease:
@@ -311,7 +310,7 @@ class Dispatcher:
                 if self._spare_item == item_id:
                     self._spare_item = None
 
-    async def execute(self, item: ClaimedItem, lease: _Lease) -> Outcome:
+    async def execute(self, item: ClaimedItem, lease: Lease) -> Outcome:
         """Make one step request and store its outcome; logs one structured line."""
         started = time.perf_counter()
         request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
@@ -402,28 +401,6 @@ class Dispatcher:
             elapsed,
             float(timing.group(1)) if timing else None,
         )
-
-
-def _limit_idle_transactions(sender: object, connection: object, **kwargs: object) -> None:
-    """A dispatcher's own sessions end a transaction left idle for half a lease (a process frozen mid-claim).
-
-    Claims and answers are short transactions with no network call inside; a dispatcher stopped by SIGSTOP (or
-    paging) inside one would otherwise keep the claim lock and the item's row locks from every other dispatcher.
-    """
-    if not threading.current_thread().name.startswith("engine-"):
-        return
-    timeout_ms = max(int(settings.ENGINE_LEASE_SECONDS * 500), 1000)
-    with connection.cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
-
-
-connection_created.connect(_limit_idle_transactions, dispatch_uid="engine-idle-transactions")
-
-
-@dataclass
-class _Lease:
-    token: str
-    expires: float  # time.monotonic()
 
 
 def _int_or_none(value: str | None) -> int | None:

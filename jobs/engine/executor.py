@@ -13,10 +13,13 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+from django.conf import settings
 from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
 
 T = TypeVar("T")
 
@@ -97,3 +100,27 @@ def _with_connection_check(function: Callable[..., T], args: tuple, kwargs: dict
     except Exception:
         close_old_connections()
         raise
+
+
+@dataclass
+class Lease:
+    """A claim the dispatcher holds: its lease token, and when the lease runs out by this process's clock."""
+
+    token: str
+    expires: float  # time.monotonic()
+
+
+def _limit_idle_transactions(sender: object, connection: object, **kwargs: object) -> None:
+    """A dispatcher's own sessions end a transaction left idle for half a lease (a process frozen mid-claim).
+
+    Claims and answers are short transactions with no network call inside; a dispatcher stopped by SIGSTOP (or
+    paging) inside one would otherwise keep the claim lock and the item's row locks from every other dispatcher.
+    """
+    if not threading.current_thread().name.startswith("engine-"):
+        return
+    timeout_ms = max(int(settings.ENGINE_LEASE_SECONDS * 500), 1000)
+    with connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
+
+
+connection_created.connect(_limit_idle_transactions, dispatch_uid="engine-idle-transactions")

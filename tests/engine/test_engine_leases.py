@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.engine.claims import queue_claim, queue_reap_expired
-from jobs.engine.dispatcher import _Lease
+from jobs.engine.executor import Lease
 from jobs.engine.models import QueueItem, Run
 from jobs.engine.services import call_request_build
 
@@ -97,7 +97,7 @@ def test_a_dispatcher_frozen_past_its_lease_sends_nothing(engine, recorder, hold
     def claim_and_execute(*, expires_in: float) -> str:
         (item,) = queue_claim(owner=f"{dispatcher.owner}/1", capacity=1, lease_seconds=60)
         # As a dispatcher finds it on waking from SIGSTOP: by its own clock, the lease ran out while it was frozen.
-        lease = _Lease(f"{dispatcher.owner}/1", time.monotonic() + expires_in)
+        lease = Lease(f"{dispatcher.owner}/1", time.monotonic() + expires_in)
         dispatcher._in_flight[item.id] = lease
         outcome = dispatcher._steps.submit(dispatcher.execute(item, lease)).result(timeout=60)
         return outcome.result
