@@ -41,7 +41,10 @@ if LOCAL_ENGINE_ENABLED:
     INSTALLED_APPS.append("jobs.engine")
 
 # --- Local engine (jobs/engine; only read when LOCAL_ENGINE_ENABLED) -----------------------------------------
-# HTTP workers per dispatcher: each holds one in-flight step request.
+# Step requests one dispatcher keeps in flight at most (coroutines on one asyncio loop, not threads); below it,
+# only the functions' concurrency limits bound them. 500 is Inngest Business's concurrent steps.
+ENGINE_MAX_IN_FLIGHT = env.int("ENGINE_MAX_IN_FLIGHT", default=500)
+# Database threads per dispatcher (each with its own connection) that build requests and store answers.
 ENGINE_WORKERS = env.int("ENGINE_WORKERS", default=8)
 # Multiplies every delay (sleep, backoff, retry-after): 0.001 makes a 15 s backoff 15 ms (tests, demos).
 ENGINE_DELAY_SCALE = env.float("ENGINE_DELAY_SCALE", default=1.0)

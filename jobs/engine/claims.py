@@ -14,8 +14,6 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import QueueItem
-
 logger = logging.getLogger(__name__)
 
 # One claimer at a time computes in-flight counts and hands out slots, so limits hold across dispatchers.
@@ -207,15 +205,27 @@ def _choose_fairly(
     return chosen, blocked
 
 
-def queue_renew(*, owner: str, item_ids: list[int], lease_seconds: float) -> int:
-    """Extend the leases this dispatcher holds (its heartbeat); returns how many it still holds."""
-    if not item_ids:
-        return 0
-    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
-    )
+def queue_renew(*, held: dict[int, str], lease_seconds: float) -> list[int]:
+    """Extend the leases held, each under its claim's token (a heartbeat); returns the item ids still held."""
+    if not held:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem i SET lease_expires_at = %s FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)"
+            " WHERE i.id = h.id AND i.lease_owner = h.token RETURNING i.id",
+            [timezone.now() + timedelta(seconds=lease_seconds), list(held), list(held.values())],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
-def queue_release(*, owner: str, item_ids: list[int]) -> int:
+def queue_release(*, held: dict[int, str]) -> int:
     """Give back leases without an answer (a dispatcher stopping): the items are ready again at once."""
-    return QueueItem.objects.filter(id__in=item_ids, lease_owner=owner).update(lease_owner=None, lease_expires_at=None)
+    if not held:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem i SET lease_owner = NULL, lease_expires_at = NULL"
+            " FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) WHERE i.id = h.id AND i.lease_owner = h.token",
+            [list(held), list(held.values())],
+        )
+        return cursor.rowcount

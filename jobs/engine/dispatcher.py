@@ -1,17 +1,24 @@
 """The dispatcher: syncs apps, claims due work from PostgreSQL and calls the serve endpoint over HTTP.
 
-One main thread claims (in batches, up to the free workers), a pool of worker threads each make one step
-request at a time, and a heartbeat renews the leases of requests in flight. Any number of dispatchers may run
-against one database; a dead one's leases run out and its work is picked up by the others.
+One thread claims (in batches, up to `max_in_flight` requests in flight), the step requests run as coroutines on
+one asyncio loop (executor.py) with their database work on a small thread pool, and a heartbeat renews the
+leases of requests in flight. Any number of dispatchers may run against one database; a dead one's leases run
+out and its work is picked up by the others.
+
+Each claim has its own lease token (the dispatcher's name and a claim number, stored as the item's
+`lease_owner`): the request is built, and its answer applied, only under that token, so an answer to a claim
+that was lost (its lease ran out and the item was claimed again) is refused. The dispatcher also checks, just
+before sending, that the lease it holds has not run out by its own clock (a dispatcher frozen past its lease
+sends nothing), and an item it claims again while its first request is still in flight is not sent twice: the
+request in flight takes over the new token.
 """
 
 from __future__ import annotations
 
-import http.client
+import itertools
 import json
 import logging
 import os
-import queue
 import re
 import socket
 import threading
@@ -19,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -29,6 +35,7 @@ from django.utils import timezone
 
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
+from .executor import Lease, StepLoop
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 
@@ -63,6 +70,7 @@ class Dispatcher:
         *,
         app_urls: list[str] | None = None,
         workers: int | None = None,
+        max_in_flight: int | None = None,
         lease_seconds: float | None = None,
         poll_interval: float | None = None,
         step_timeout: float | None = None,
@@ -70,37 +78,36 @@ class Dispatcher:
         on_dispatch: Callable[[DispatchRecord], None] | None = None,
     ) -> None:
         self.app_urls = app_urls or list(settings.ENGINE_APP_URLS) or [settings.INNGEST_SERVE_URL]
-        self.workers = workers or settings.ENGINE_WORKERS
+        self.workers = workers or settings.ENGINE_WORKERS  # database threads beside the loop
+        self.max_in_flight = max_in_flight or settings.ENGINE_MAX_IN_FLIGHT
         self.lease_seconds = lease_seconds or settings.ENGINE_LEASE_SECONDS
         self.poll_interval = poll_interval or settings.ENGINE_POLL_INTERVAL
         self.step_timeout = step_timeout or settings.ENGINE_STEP_TIMEOUT
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
         self.on_dispatch = on_dispatch
         self.signing_key = "" if settings.INNGEST_DEV else settings.INNGEST_SIGNING_KEY
         self.server_kind = "dev" if settings.INNGEST_DEV else "cloud"
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._work: queue.Queue[ClaimedItem | None] = queue.Queue()
-        # One extra worker only for key queues with nothing in flight: a quiet tenant never waits for a free
-        # worker behind another tenant's backlog.
-        self._spare_work: queue.Queue[ClaimedItem | None] = queue.Queue()
+        # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
+        # slot behind another tenant's backlog when `max_in_flight` is reached.
         self._spare_item: int | None = None
-        self._in_flight: set[int] = set()
+        # Items in flight: their current lease token and when that lease runs out by this process's clock.
+        self._in_flight: dict[int, Lease] = {}
+        self._claims = itertools.count(1)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(self.step_timeout, connect=10),
-            limits=httpx.Limits(max_connections=self.workers + 2, max_keepalive_connections=self.workers + 2),
+        self._http = httpx.Client(timeout=httpx.Timeout(30, connect=10))  # app syncs only
+        self._steps = StepLoop(
+            db_threads=self.workers, max_connections=self.max_in_flight + 2, timeout=self.step_timeout
         )
         self._unsynced: set[str] = set(self.app_urls)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker and heartbeat threads and the claim loop in the background."""
-        for index in range(self.workers):
-            self._spawn(lambda: self._worker_loop(self._work), f"engine-worker-{index}")
-        self._spawn(lambda: self._worker_loop(self._spare_work), "engine-worker-spare")
+        """Start the step loop, the heartbeat, LISTEN and sync threads and the claim loop in the background."""
+        self._steps.start()
         self._spawn(self._heartbeat_loop, "engine-heartbeat")
         self._spawn(self._listen_loop, "engine-listen")
         self._spawn(self._sync_loop, "engine-sync")
@@ -122,15 +129,13 @@ class Dispatcher:
         return run
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop claiming, let requests in flight finish (up to `timeout`), give back what was not started."""
+        """Stop claiming, let requests in flight finish (up to `timeout`); unfinished leases run out."""
         self._stop.set()
         self._wake.set()
-        for _ in range(self.workers):
-            self._work.put(None)
-        self._spare_work.put(None)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.1))
+        self._steps.stop(max(deadline - time.monotonic(), 0.1))
         self._http.close()
 
     def run_forever(self) -> None:
@@ -218,21 +223,31 @@ class Dispatcher:
             self._stop.wait(2)
 
     def claim_once(self) -> int:
-        """Claim for the free workers, plus the spare worker when it is idle (see `queue_claim`)."""
+        """Claim up to the free in-flight slots, plus the spare slot when it is free (see `queue_claim`)."""
         with self._lock:
             spare_busy = self._spare_item is not None
-            free = self.workers - (len(self._in_flight) - (1 if spare_busy else 0))
+            free = self.max_in_flight - (len(self._in_flight) - (1 if spare_busy else 0))
         spare = 0 if spare_busy else 1
         if free <= 0 and not spare:
             return 0
-        items = queue_claim(owner=self.owner, capacity=free, lease_seconds=self.lease_seconds, spare=spare)
+        token = f"{self.owner}/{next(self._claims)}"
+        expires = time.monotonic() + self.lease_seconds
+        items = queue_claim(owner=token, capacity=max(free, 0), lease_seconds=self.lease_seconds, spare=spare)
+        started = []
         with self._lock:
-            self._in_flight.update(item.id for item in items)
             for item in items:
+                held = self._in_flight.get(item.id)
+                if held is not None:
+                    # Its lease ran out while its request was still in flight here, and this claim took it
+                    # again: the request in flight carries on under the new token instead of a second request.
+                    held.token, held.expires = token, expires
+                    continue
+                self._in_flight[item.id] = Lease(token, expires)
                 if item.spare:
                     self._spare_item = item.id
-        for item in items:
-            (self._spare_work if item.spare else self._work).put(item)
+                started.append(item)
+        for item in started:
+            self._steps.submit(self._run_item(item))
         return len(items)
 
     def _listen_loop(self) -> None:
@@ -251,50 +266,71 @@ class Dispatcher:
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
+            renewed_at = time.monotonic()
             with self._lock:
-                held = list(self._in_flight)
+                held = {item_id: lease.token for item_id, lease in self._in_flight.items()}
             try:
-                queue_renew(owner=self.owner, item_ids=held, lease_seconds=self.lease_seconds)
+                kept = queue_renew(held=held, lease_seconds=self.lease_seconds)
             except Exception:
                 logger.exception("lease renewal failed")
                 close_old_connections()
+                continue
+            with self._lock:
+                for item_id in kept:
+                    lease = self._in_flight.get(item_id)
+                    if lease is not None and lease.token == held[item_id]:
+                        lease.expires = max(lease.expires, renewed_at + self.lease_seconds)
 
     # --- executing ----------------------------------------------------------------------------------------
 
-    def _worker_loop(self, work: queue.Queue[ClaimedItem | None]) -> None:
-        while True:
-            item = work.get()
-            if item is None:
-                return
-            try:
-                if self._stop.is_set():
-                    queue_release(owner=self.owner, item_ids=[item.id])
-                else:
-                    self.execute(item)
-            except Exception:
-                logger.exception("dispatch failed; the item's lease will run out and it will be retried")
-                close_old_connections()
-            finally:
-                with self._lock:
-                    self._in_flight.discard(item.id)
-                    if self._spare_item == item.id:
-                        self._spare_item = None
-                self._wake.set()
+    def _lease_fresh(self, lease: Lease) -> bool:
+        """Whether this dispatcher still holds the lease by its own clock, with a margin for the send."""
+        with self._lock:
+            return time.monotonic() < lease.expires - min(1.0, self.lease_seconds / 10)
 
-    def execute(self, item: ClaimedItem) -> Outcome:
+    async def _run_item(self, item: ClaimedItem) -> None:
+        with self._lock:
+            lease = self._in_flight[item.id]
+        try:
+            if self._stop.is_set():
+                await self._steps.db(queue_release, held={item.id: lease.token})
+            else:
+                await self.execute(item, lease)
+        except Exception:
+            logger.exception("dispatch failed; the item's lease will run out and it will be retried")
+        finally:
+            self._done_with(item.id, lease)
+            self._wake.set()
+
+    def _done_with(self, item_id: int, lease: Lease) -> None:
+        """Stop holding an item (once its request is over): a claim from now on starts a request of its own."""
+        with self._lock:
+            if self._in_flight.get(item_id) is lease:
+                del self._in_flight[item_id]
+                if self._spare_item == item_id:
+                    self._spare_item = None
+
+    async def execute(self, item: ClaimedItem, lease: Lease) -> Outcome:
         """Make one step request and store its outcome; logs one structured line."""
         started = time.perf_counter()
-        request = call_request_build(item_id=item.id, owner=self.owner)
+        request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
             return Outcome("lease-lost")
         if request.refused:
-            outcome = run_refuse(item_id=item.id, owner=self.owner, reason=request.refused)
+            outcome = await self._steps.db(run_refuse, item_id=item.id, owner=lease.token, reason=request.refused)
             logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
             return outcome
-        response, request_ms, function_ms = self._call(
+        if not self._lease_fresh(lease):
+            # Frozen or stalled past the lease (another dispatcher may hold the item by now): send nothing.
+            logger.warning("lease ran out before sending; not sent", extra={"run_id": request.run_id, "job": item.id})
+            return Outcome("lease-lost")
+        response, request_ms, function_ms = await self._call(
             request.url, request.body, run_id=request.run_id, job=item.id, request_version=request.request_version
         )
-        outcome = call_response_apply(item_id=item.id, owner=self.owner, response=response)
+        # The request is over: the answer goes under the token the lease has now (a claim made while the request
+        # was in flight took it over), and a claim from here on is a new request (the item may be ready again).
+        self._done_with(item.id, lease)
+        outcome = await self._steps.db(call_response_apply, item_id=item.id, owner=lease.token, response=response)
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,
@@ -317,7 +353,7 @@ class Dispatcher:
         # Signed requests must be the RFC 8785 bytes the SDK re-derives; unsigned ones only need to be JSON.
         return canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
 
-    def _call(
+    async def _call(
         self, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
     ) -> tuple[CallResponse, float, float | None]:
         content = self._encode(body)
@@ -340,8 +376,9 @@ class Dispatcher:
         started = time.perf_counter()
         sent_at = timezone.now()
         try:
-            status, response_headers, raw = _post(url, content, headers, timeout=self.step_timeout)
-        except (OSError, http.client.HTTPException) as error:
+            response = await self._steps.http.post(url, content=content, headers=headers)
+            status, response_headers, raw = response.status_code, response.headers, response.content
+        except httpx.HTTPError as error:
             elapsed = (time.perf_counter() - started) * 1000
             failed = CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}", started_at=sent_at)
             return failed, elapsed, None
@@ -364,21 +401,6 @@ class Dispatcher:
             elapsed,
             float(timing.group(1)) if timing else None,
         )
-
-
-def _post(url: str, content: bytes, headers: dict[str, str], *, timeout: float) -> tuple[int, dict[str, str], bytes]:
-    """One POST on its own connection with the standard library: a fraction of a pooled client's CPU per call."""
-    parts = urlsplit(url)
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname or "localhost", parts.port, timeout=timeout)
-    try:
-        connection.request(
-            "POST", f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/", content, headers
-        )
-        response = connection.getresponse()
-        return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
-    finally:
-        connection.close()
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -248,7 +248,10 @@ class CallRequest:
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
-    """The SDK request for a leased item (None if the lease was lost meanwhile); one query, memos included."""
+    """The SDK request for a leased item (None if the lease was lost or ran out); one query, memos included.
+
+    `owner` is the claim's lease token: an item claimed again since (its lease ran out) has another.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -259,9 +262,9 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
               FROM engine_queueitem i
               JOIN engine_run r ON r.id = i.run_id
               JOIN engine_function f ON f.id = i.function_id
-             WHERE i.id = %s AND i.lease_owner = %s
+             WHERE i.id = %s AND i.lease_owner = %s AND i.lease_expires_at > %s
             """,
-            [item_id, owner],
+            [item_id, owner, timezone.now()],
         )
         row = cursor.fetchone()
     if row is None:

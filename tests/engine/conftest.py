@@ -5,11 +5,16 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from django.core.servers.basehttp import WSGIServer
 
 from jobs.engine.dispatcher import Dispatcher, DispatchRecord
 from jobs.engine.models import Run
 
 from .functions import RECORDER, SERVE_PATH
+
+# The live server's listen backlog as gunicorn's (2048), not Django's development 10: with hundreds of step
+# requests connecting at once, a backlog of 10 resets connections before the server has accepted them.
+WSGIServer.request_queue_size = 2048
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(trans
 
 
 def test_the_concurrency_limit_per_tenant_holds_and_nothing_is_dropped(engine, recorder):
-    engine.start_dispatcher(workers=8)
+    engine.start_dispatcher(max_in_flight=8)
 
     engine.send_many(
         [{"name": "test/limited", "data": {"tenantId": tenant, "pause": 0.05}} for tenant in ("a", "b") * 8]
@@ -29,7 +29,7 @@ def test_the_concurrency_limit_per_tenant_holds_and_nothing_is_dropped(engine, r
 
 def test_a_sleeping_run_holds_no_concurrency_slot(engine, recorder, settings):
     settings.ENGINE_DELAY_SCALE = 0.05  # the 60 s nap lasts 3 s: ample time for the other run to start
-    engine.start_dispatcher(workers=4)
+    engine.start_dispatcher(max_in_flight=4)
 
     engine.send_many([{"name": "test/sleepy.limited", "data": {"tenantId": "a", "seq": seq}} for seq in (1, 2)])
 
@@ -40,7 +40,7 @@ def test_a_sleeping_run_holds_no_concurrency_slot(engine, recorder, settings):
 
 
 def test_runs_of_one_key_start_in_the_order_their_events_arrived(engine, recorder):
-    dispatcher = engine.start_dispatcher(workers=6, start=False)  # synced; the backlog builds up first
+    dispatcher = engine.start_dispatcher(max_in_flight=6, start=False)  # synced; the backlog builds up first
     for batch in range(3):
         engine.send_many(
             [
@@ -58,8 +58,8 @@ def test_runs_of_one_key_start_in_the_order_their_events_arrived(engine, recorde
 
 
 def test_a_tenants_backlog_does_not_delay_another_tenants_run_beyond_one_dispatch_round(engine, recorder, wait_until):
-    workers = 4
-    engine.start_dispatcher(workers=workers)
+    max_in_flight = 4
+    engine.start_dispatcher(max_in_flight=max_in_flight)
     engine.send_many([{"name": "test/fair", "data": {"tenantId": "flood", "pause": 0.02}} for _ in range(400)])
     wait_until(lambda: len(recorder.executions) >= 20, message="the flood to be under way")
 
@@ -74,16 +74,16 @@ def test_a_tenants_backlog_does_not_delay_another_tenants_run_beyond_one_dispatc
         order = [e.get("tenant") for e in recorder.executions]
     single_at = order.index("single")
     flood_in_between = order[started_before:single_at].count("flood")
-    # About one dispatch round: what was already claimed when it arrived (at most one per worker) and what other
-    # workers started from the same claim that handed it out; none of the hundreds queued behind.
-    assert flood_in_between <= 2 * workers, (flood_in_between, started_before, single_at)
+    # About one dispatch round: what was already claimed when it arrived (at most one per slot) and what other
+    # slots started from the same claim that handed it out; none of the hundreds queued behind.
+    assert flood_in_between <= 2 * max_in_flight, (flood_in_between, started_before, single_at)
     remaining = Run.objects.filter(function__slug="engine-tests-fair", status__in=["queued", "running"]).count()
     assert remaining > 200  # the flood was far from drained when the single run went through
 
 
 def test_two_dispatchers_share_the_queue_and_never_run_a_step_twice(engine, recorder):
-    first = engine.start_dispatcher(workers=3)
-    second = engine.start_dispatcher(workers=3)
+    first = engine.start_dispatcher(max_in_flight=3)
+    second = engine.start_dispatcher(max_in_flight=3)
 
     engine.send_many([{"name": "test/three.step", "data": {"pause": 0.01}} for _ in range(30)])
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import inngest.django
 from django.urls import include, path
 
+from .capacity_functions import CAPACITY_FUNCTIONS
 from .functions import FUNCTIONS, SERVE_PATH, client
 
 urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("jobs.engine.urls")),
-    inngest.django.serve(client, FUNCTIONS, serve_path=SERVE_PATH),
+    inngest.django.serve(client, FUNCTIONS + CAPACITY_FUNCTIONS, serve_path=SERVE_PATH),
 ]

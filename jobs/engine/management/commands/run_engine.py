@@ -15,7 +15,10 @@ class Command(BaseCommand):
     help = "Run one local-engine dispatcher: sync the app(s), then dispatch steps until SIGTERM or Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--workers", type=int, default=None, help="concurrent step requests (ENGINE_WORKERS)")
+        parser.add_argument("--workers", type=int, default=None, help="database threads (ENGINE_WORKERS)")
+        parser.add_argument(
+            "--max-in-flight", type=int, default=None, help="step requests in flight at most (ENGINE_MAX_IN_FLIGHT)"
+        )
         parser.add_argument(
             "--app-url",
             action="append",
@@ -24,15 +27,23 @@ class Command(BaseCommand):
             help="a serve URL to sync and run (repeatable; default ENGINE_APP_URLS or INNGEST_SERVE_URL)",
         )
 
-    def handle(self, *args: object, workers: int | None, app_urls: list[str] | None, **options: object) -> None:
+    def handle(
+        self,
+        *args: object,
+        workers: int | None,
+        max_in_flight: int | None,
+        app_urls: list[str] | None,
+        **options: object,
+    ) -> None:
         if "jobs.engine" not in settings.INSTALLED_APPS:
             raise CommandError("the local engine is disabled (LOCAL_ENGINE_ENABLED=false): use Inngest instead")
-        dispatcher = Dispatcher(workers=workers, app_urls=app_urls)
+        dispatcher = Dispatcher(workers=workers, max_in_flight=max_in_flight, app_urls=app_urls)
         stop_requested = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
         signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
         self.stdout.write(
-            f"engine dispatcher {dispatcher.owner}: {dispatcher.workers} workers, apps {', '.join(dispatcher.app_urls)}"
+            f"engine dispatcher {dispatcher.owner}: up to {dispatcher.max_in_flight} steps in flight,"
+            f" {dispatcher.workers} database threads, apps {', '.join(dispatcher.app_urls)}"
         )
         dispatcher.start()
         while not stop_requested.wait(0.5):
