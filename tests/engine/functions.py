@@ -28,9 +28,11 @@ class Recorder:
     max_running: Counter = field(default_factory=Counter)
     failures: list[dict] = field(default_factory=list)
     results: dict = field(default_factory=dict)
+    barriers: dict = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
+            self.barriers.clear()
             self.executions.clear()
             self.running.clear()
             self.max_running.clear()
@@ -59,6 +61,13 @@ class Recorder:
     def leave(self, key: str) -> None:
         with self.lock:
             self.running[key] -= 1
+
+    def meet(self, key: str, parties: int) -> None:
+        """Wait until `parties` steps of `key` are here at once (a cyclic barrier): a test counts concurrency
+        instead of hoping a pause overlaps. Its timeout only ends a step that would otherwise hang."""
+        with self.lock:
+            barrier = self.barriers.setdefault(key, threading.Barrier(parties, timeout=120))
+        barrier.wait()
 
 
 RECORDER = Recorder()
@@ -185,6 +194,8 @@ def limited(ctx: inngest.ContextSync) -> None:
         RECORDER.enter(tenant)
         try:
             RECORDER.record(ctx, "work", tenant=tenant, seq=ctx.event.data.get("seq"))
+            if ctx.event.data.get("meet"):
+                RECORDER.meet(tenant, int(ctx.event.data["meet"]))
             time.sleep(float(ctx.event.data.get("pause", 0.03)))
         finally:
             RECORDER.leave(tenant)

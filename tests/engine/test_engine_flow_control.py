@@ -14,8 +14,10 @@ pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(trans
 def test_the_concurrency_limit_per_tenant_holds_and_nothing_is_dropped(engine, recorder):
     engine.start_dispatcher(max_in_flight=8)
 
+    # Each work step waits until two of its tenant's are inside at once (a barrier: the limit is reached however
+    # slow the machine), then stays a moment, in which an engine over the limit would let a third in (max_running).
     engine.send_many(
-        [{"name": "test/limited", "data": {"tenantId": tenant, "pause": 0.05}} for tenant in ("a", "b") * 8]
+        [{"name": "test/limited", "data": {"tenantId": tenant, "meet": 2, "pause": 0.2}} for tenant in ("a", "b") * 8]
     )
 
     runs = engine.wait_for_runs("-limited", 16)
