@@ -29,10 +29,12 @@ class Recorder:
     failures: list[dict] = field(default_factory=list)
     results: dict = field(default_factory=dict)
     barriers: dict = field(default_factory=dict)
+    gates: dict = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
             self.barriers.clear()
+            self.gates.clear()
             self.executions.clear()
             self.running.clear()
             self.max_running.clear()
@@ -62,6 +64,17 @@ class Recorder:
         with self.lock:
             self.running[key] -= 1
 
+    def _gate(self, key: str) -> threading.Event:
+        with self.lock:
+            return self.gates.setdefault(key, threading.Event())
+
+    def hold(self, key: str) -> None:
+        """Wait until the test opens gate `key` (the timeout only ends a step that would otherwise hang)."""
+        self._gate(key).wait(120)
+
+    def open(self, key: str) -> None:
+        self._gate(key).set()
+
     def meet(self, key: str, parties: int) -> None:
         """Wait until `parties` steps of `key` are here at once (a cyclic barrier): a test counts concurrency
         instead of hoping a pause overlaps. Its timeout only ends a step that would otherwise hang."""
@@ -80,9 +93,13 @@ client = inngest.Inngest(
 )
 
 
-def _step(ctx: inngest.ContextSync, name: str, value: object = None, pause: float = 0.0) -> object:
+def _step(
+    ctx: inngest.ContextSync, name: str, value: object = None, pause: float = 0.0, hold: str | None = None
+) -> object:
     def body() -> object:
         RECORDER.record(ctx, name)
+        if hold:
+            RECORDER.hold(hold)
         if pause:
             time.sleep(pause)
         return value if value is not None else name
@@ -93,7 +110,8 @@ def _step(ctx: inngest.ContextSync, name: str, value: object = None, pause: floa
 @client.create_function(fn_id="three-step", trigger=inngest.TriggerEvent(event="test/three.step"), retries=2)
 def three_step(ctx: inngest.ContextSync) -> dict:
     pause = float(ctx.event.data.get("pause", 0))
-    results = [_step(ctx, name, pause=pause) for name in ("one", "two", "three")]
+    hold = ctx.event.data.get("holdStepOne")  # step one waits at this gate until the test opens it
+    results = [_step(ctx, name, pause=pause, hold=hold if name == "one" else None) for name in ("one", "two", "three")]
     return {"results": results}
 
 

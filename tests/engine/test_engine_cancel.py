@@ -53,14 +53,15 @@ def test_a_sleeping_run_is_cancelled_at_once_and_never_runs_its_next_step(engine
 
 def test_a_step_already_executing_finishes_but_nothing_follows_it(engine, recorder, wait_until):
     engine.start_dispatcher()
-    engine.send("test/three.step", {"pause": 0.8})
+    engine.send("test/three.step", {"holdStepOne": "cancel-while-executing"})
     run = _run_of("-three-step", wait_until)
     wait_until(lambda: recorder.count(run.run_id, "one") == 1, message="step one executing")
 
     response = httpx.delete(f"{engine.url}/v1/runs/{run.run_id}", timeout=10)
 
     assert response.status_code == 200, response.text
-    time.sleep(1.2)  # step one's request ends; its answer must not schedule step two
+    recorder.open("cancel-while-executing")  # step one finishes now, after the cancel: never by the clock
+    wait_until(lambda: any(r.run_id == run.run_id for r in engine.records), message="step one's answer handled")
     assert recorder.steps_of(run.run_id) == ["one"]
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELLED
