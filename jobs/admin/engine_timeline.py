@@ -15,6 +15,7 @@ from django.apps import apps
 from nurturehub.redaction import redact
 
 from .base import format_duration
+from .timeline_entry import TimelineEntry, clock, sleep_entry
 
 
 def spans_for(run_id: str) -> list:
@@ -24,22 +25,11 @@ def spans_for(run_id: str) -> list:
     return apps.get_app_config("engine").run_trace(run_id)
 
 
-def span_entry(span, *, now: datetime, clock, entry_type):
+def span_entry(span, *, now: datetime) -> TimelineEntry:
     """One span as a timeline entry (attempts are shown from 1, as run tracking counts them)."""
     title = span.step_name or "function body"
     if span.op == "Sleep":
-        wake = span.wake_at
-        woke = wake is not None and wake <= now
-        label = f"slept until {clock(wake)}" if woke else (f"sleeping until {clock(wake)}" if wake else "sleep")
-        return entry_type(
-            kind="sleep",
-            step_id=span.step_id,
-            title=f"{title} (sleep)",
-            status="completed" if woke else "sleeping",
-            status_label=label,
-            started_at=span.started_at,
-            duration=format_duration((wake - span.started_at).total_seconds()) if wake else "-",
-        )
+        return sleep_entry(span.step_id, title, span.started_at, span.wake_at, now=now)
     error, traceback = _error_text(span.error)
     if span.status == "completed":
         label = "completed"
@@ -52,7 +42,7 @@ def span_entry(span, *, now: datetime, clock, entry_type):
         label = "failed; will retry"
     else:
         label = "failed; no retries left"
-    return entry_type(
+    return TimelineEntry(
         kind="attempt",
         step_id=span.step_id,
         title=f"{title}, attempt {span.attempt + 1} ({span.op})",

@@ -7,7 +7,6 @@ from what run tracking recorded (StepAttempt rows; any Inngest server).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -16,44 +15,16 @@ from jobs.models import JobRun, StepAttempt
 
 from .base import format_duration
 from .engine_timeline import span_entry, spans_for
+from .timeline_entry import TimelineEntry, clock, sleep_entry
 
 # The policy's retry message ends with "(retry in 160.000s)"; on an attempt with no retry left it is not true.
 _RETRY_IN = re.compile(r"\s*\(retry in [\d.]+s\)")
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    kind: str  # "attempt", "sleep" or "end"
-    step_id: str
-    title: str  # "push-contact, attempt 2"
-    status: str  # css class: completed, failed, exhausted, sleeping, cancelled, retrying...
-    status_label: str  # what happened, in words: "failed; retry at 10:02:15 (after 15.0 s)"
-    started_at: datetime | None
-    duration: str
-    error: str = ""
-    traceback: str = ""
-    gap_before: str = ""  # the wait between the previous entry's end and this one's start
-
-
-def _clock(moment: datetime) -> str:
-    return f"{timezone.localtime(moment):%H:%M:%S}"
-
-
 def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
     ended = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
     if attempt.step_name == "sleep":
-        wake = attempt.next_retry_at
-        woke = wake is not None and wake <= now
-        label = f"slept until {_clock(wake)}" if woke else (f"sleeping until {_clock(wake)}" if wake else "sleep")
-        return TimelineEntry(
-            kind="sleep",
-            step_id=attempt.step_id,
-            title=f"{attempt.step_id} (sleep)",
-            status="completed" if woke else "sleeping",
-            status_label=label,
-            started_at=attempt.started_at,
-            duration=format_duration((wake - attempt.started_at).total_seconds()) if wake else "-",
-        )
+        return sleep_entry(attempt.step_id, attempt.step_id, attempt.started_at, attempt.next_retry_at, now=now)
     title = "function body" if attempt.step_id == "(function)" else attempt.step_id
     error = attempt.error
     if attempt.status == StepAttempt.Status.COMPLETED:
@@ -61,7 +32,7 @@ def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
     elif attempt.status == StepAttempt.Status.FAILED:
         if attempt.next_retry_at:
             after = format_duration(max(0.0, (attempt.next_retry_at - ended).total_seconds()))
-            label = f"failed; retry at {_clock(attempt.next_retry_at)} (after {after})"
+            label = f"failed; retry at {clock(attempt.next_retry_at)} (after {after})"
         else:
             label = "failed; will retry"
     else:
@@ -108,7 +79,7 @@ def _end_entry(run: JobRun, next_retry_at: datetime | None, *, now: datetime) ->
         )
     if run.status == JobRun.Status.RETRYING and next_retry_at:
         return TimelineEntry(
-            "end", "", "Waiting to retry", "retrying", f"next attempt at {_clock(next_retry_at)}", None, "-"
+            "end", "", "Waiting to retry", "retrying", f"next attempt at {clock(next_retry_at)}", None, "-"
         )
     return None
 
@@ -124,7 +95,7 @@ def run_timeline(job_run: JobRun) -> list[TimelineEntry]:
         timed = []
         for span in spans:
             end = span.wake_at if span.op == "Sleep" and span.wake_at else span.ended_at
-            timed.append((span_entry(span, now=now, clock=_clock, entry_type=TimelineEntry), end))
+            timed.append((span_entry(span, now=now), end))
         next_retry_at = spans[-1].retry_at
     else:
         attempts = list(job_run.step_attempts.order_by("started_at", "id"))
