@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 
 import inngest.django
-import jcs
 import pytest
 from werkzeug import Request, Response
 
 from jobs.client import _build
 from jobs.functions import ALL_FUNCTIONS
 from jobs.policy import FunctionCategory, policy_for
-from tests.jobs.urls_production import SIGNING_KEY
+from tests.jobs.urls_production import call_body, sign
 
 
 def test_get_answers_introspection_in_dev_mode(client):
@@ -54,35 +50,15 @@ def test_put_syncs_every_function_with_tenant_concurrency_and_retries(client, se
     assert step["retries"]["attempts"] == policy_for(FunctionCategory.ROUTING).retries
 
 
-def _sign(body: bytes, key: str) -> str:
-    timestamp = str(int(time.time()))
-    canonical = jcs.canonicalize(json.loads(body))
-    raw_key = key.split("-", 2)[2].encode()
-    signature = hmac.new(raw_key, canonical + timestamp.encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp}&s={signature}"
-
-
 @pytest.fixture
 def production_urls(settings):
     settings.ROOT_URLCONF = "tests.jobs.urls_production"
 
 
-def _call_body() -> bytes:
-    return json.dumps(
-        {
-            "event": {"name": "contact/category.assigned", "data": {}, "id": "x", "ts": 1},
-            "events": [],
-            "steps": {},
-            "ctx": {"run_id": "r", "attempt": 0, "disable_immediate_execution": False, "stack": {"stack": []}},
-            "use_api": False,
-        }
-    ).encode()
-
-
 def test_production_endpoint_rejects_unsigned_calls(client, production_urls):
     response = client.post(
         "/api/inngest?fnId=nurturehub-contact-category-assigned&stepId=step",
-        data=_call_body(),
+        data=call_body(),
         content_type="application/json",
     )
     assert response.status_code == 401
@@ -90,24 +66,24 @@ def test_production_endpoint_rejects_unsigned_calls(client, production_urls):
 
 @pytest.mark.django_db
 def test_production_endpoint_rejects_a_signature_made_with_another_key(client, production_urls):
-    body = _call_body()
+    body = call_body()
     response = client.post(
         "/api/inngest?fnId=nurturehub-contact-category-assigned&stepId=step",
         data=body,
         content_type="application/json",
-        headers={"X-Inngest-Signature": _sign(body, "signkey-prod-" + "cd" * 32)},
+        headers={"X-Inngest-Signature": sign(body, key="signkey-prod-" + "cd" * 32)},
     )
     assert response.status_code == 401
 
 
 @pytest.mark.django_db
 def test_production_endpoint_accepts_a_correctly_signed_call(client, production_urls):
-    body = _call_body()
+    body = call_body()
     response = client.post(
         "/api/inngest?fnId=nurturehub-contact-category-assigned&stepId=step",
         data=body,
         content_type="application/json",
-        headers={"X-Inngest-Signature": _sign(body, SIGNING_KEY)},
+        headers={"X-Inngest-Signature": sign(body)},
     )
     # Signature accepted: the function itself runs and refuses the empty payload (no retry), it is not a 401.
     assert response.status_code == 500

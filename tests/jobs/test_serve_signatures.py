@@ -5,19 +5,15 @@ The SDK (0.5.19) verifies the HMAC but never the timestamp's age: every case bel
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import time
 from datetime import timedelta
 
-import jcs
 import pytest
 from django.utils import timezone
 
 from jobs.models import SignedRequestSeen
 from jobs.serve import MAX_SIGNATURE_AGE, forget_stale_signatures
-from tests.jobs.urls_production import SIGNING_KEY
+from tests.jobs.urls_production import call_body, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -29,35 +25,13 @@ def production_urls(settings):
     settings.ROOT_URLCONF = "tests.jobs.urls_production"
 
 
-def _body() -> bytes:
-    return json.dumps(
-        {
-            "event": {"name": "contact/category.assigned", "data": {}, "id": "x", "ts": 1},
-            "events": [],
-            "steps": {},
-            "ctx": {"run_id": "r", "attempt": 0, "disable_immediate_execution": False, "stack": {"stack": []}},
-            "use_api": False,
-        }
-    ).encode()
-
-
-def _signature(body: bytes, *, timestamp: str | None) -> str:
-    """Signed as Inngest signs (HMAC of the canonical body followed by t), for any t; as the SDK verifies it,
-    a t of 0 is left out of the MAC (the SDK folds t in only when it is non-zero)."""
-    canonical = jcs.canonicalize(json.loads(body))
-    raw_key = SIGNING_KEY.split("-", 2)[2].encode()
-    folded = "" if timestamp in (None, "0") else timestamp
-    mac = hmac.new(raw_key, canonical + folded.encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp}&s={mac}" if timestamp is not None else f"s={mac}"
-
-
 def _post(client, *, timestamp: str | None, url: str = URL):
-    body = _body()
+    body = call_body()
     return client.post(
         url,
         data=body,
         content_type="application/json",
-        headers={"X-Inngest-Signature": _signature(body, timestamp=timestamp)},
+        headers={"X-Inngest-Signature": sign(body, timestamp=timestamp)},
     )
 
 
