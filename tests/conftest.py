@@ -6,7 +6,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.factories import ContactFactory, MembershipFactory, TenantFactory, UserFactory
+from tests.fakes.crm import FakeStreet
 from tests.fakes.inngest_event_api import FakeEventApi
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture
@@ -47,3 +49,23 @@ def event_api(settings) -> FakeEventApi:
     server.clear()
     if server.is_running():
         server.stop()
+
+
+@pytest.fixture
+def openai_server(settings):
+    """A local OpenAI-compatible server; the AI step talks to it through the real `openai` client."""
+    server = FakeOpenAI().start()
+    settings.OPENAI_API_KEY = server.api_key
+    settings.OPENAI_BASE_URL = server.base_url
+    settings.OPENAI_MODEL = "gpt-4o-mini"
+    settings.OPENAI_TIMEOUT = 5.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def street():
+    """A fake Street CRM on its own threaded local server (tests/crm_adapters has its own, shared per session)."""
+    fake = FakeStreet().start()
+    yield fake
+    fake.stop()

@@ -17,7 +17,6 @@ import socket
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
-from pytest_httpserver import HTTPServer
 from ulid import ULID
 
 from crm_adapters.models import CrmConnection
@@ -26,34 +25,12 @@ from jobs.events import CrmSyncPush, NurtureSequenceGenerate
 from jobs.models import EventLog, JobRun
 from tests.browser.conftest import CPU_HEAVY, needs_chromium
 from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory, UserFactory
-from tests.fakes.crm import FakeStreet
-from tests.fakes.openai_server import FakeOpenAI
 from tests.ops.serve_driver import drive_run, wire_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
 ATTEMPTS = {"crm-sync-push": 6, "nurture-sequence-generate": 5}  # the crm and ai policies' max attempts
 FUNCTION_OF = {CrmSyncPush.name: "crm-sync-push", NurtureSequenceGenerate.name: "nurture-sequence-generate"}
-
-
-@pytest.fixture
-def street():
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    fake = FakeStreet(server=server).start()
-    yield fake
-    fake.stop()
-    if server.is_running():
-        server.stop()
-
-
-@pytest.fixture
-def openai_server(settings):
-    server = FakeOpenAI().start()
-    settings.OPENAI_API_KEY = server.api_key
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.OPENAI_TIMEOUT = 5.0
-    yield server
-    server.stop()
 
 
 def dead_port_url() -> str:

@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from pytest_httpserver import HTTPServer
 
 from tests.factories import CrmConnectionFactory
-from tests.fakes.crm import FakeStreet
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def street():
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    fake = FakeStreet(server=server).start()
-    yield fake
-    fake.stop()
-    if server.is_running():
-        server.stop()
 
 
 @pytest.fixture

@@ -2,20 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAI
 from tests.pipeline.driver import PipelineDriver
-
-
-@pytest.fixture
-def openai_server(settings):
-    """A local OpenAI-compatible server; the AI step talks to it through the real `openai` client."""
-    server = FakeOpenAI().start()
-    settings.OPENAI_API_KEY = server.api_key
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.OPENAI_MODEL = "gpt-4o-mini"
-    settings.OPENAI_TIMEOUT = 5.0
-    yield server
-    server.stop()
 
 
 @pytest.fixture

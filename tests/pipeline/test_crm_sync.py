@@ -14,7 +14,6 @@ from jobs.policy import FunctionCategory, policy_for
 from tenants.models import NurtureSequence
 from tenants.services import contact_assign_category, sequence_store
 from tests.factories import CrmConnectionFactory
-from tests.fakes.crm import FakeStreet
 from tests.pipeline.driver import wire_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,13 +36,6 @@ def crm_settings(settings) -> Iterator[None]:
     clear_token_cache()
     yield
     clear_token_cache()
-
-
-@pytest.fixture
-def street() -> Iterator[FakeStreet]:
-    fake = FakeStreet().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from jobs.policy import FunctionCategory, policy_for
 from tenants.models import HotLeadAlert, NurtureSequence
 from tenants.services import contact_assign_category, engagement_record
 from tests.factories import CrmConnectionFactory, TenantFactory
-from tests.fakes.crm import FakeStreet
 from tests.fakes.openai_server import Scripted
 
 pytestmark = [
@@ -43,13 +42,6 @@ def engine(live_server, settings) -> Iterator[Dispatcher]:
     yield dispatcher
     dispatcher.stop(timeout=10)
     clear_token_cache()
-
-
-@pytest.fixture
-def street() -> Iterator[FakeStreet]:
-    fake = FakeStreet().start()
-    yield fake
-    fake.stop()
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 30, message: str = "condition") -> None:
