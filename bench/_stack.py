@@ -175,6 +175,16 @@ class Stack:
         return records
 
 
+def ai_env(ai, *, timeout: float) -> dict[str, str]:
+    """The stack's settings for a local OpenAI-compatible server (tests/fakes/openai_server.py)."""
+    return {
+        "OPENAI_API_KEY": ai.api_key,
+        "OPENAI_BASE_URL": ai.base_url,
+        "OPENAI_TIMEOUT": str(timeout),
+        "CONN_MAX_AGE": "0",
+    }
+
+
 def test_app_stack(name: str, workers: int) -> Stack:
     """The stack of the engine benches: only the engine's test app, with the dispatcher's log kept."""
     return Stack(

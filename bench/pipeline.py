@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from _setup import ROOT, setup_django
-from _stack import Stack, clear_engine_tables
+from _stack import Stack, ai_env, clear_engine_tables
 
 AI_DELAY_SECONDS = 0.2
 
@@ -118,12 +118,7 @@ def main() -> None:
         workers,
         synced_function="nurturehub-nurture-sequence-generate",
         log_level="ERROR",
-        extra_env={
-            "OPENAI_API_KEY": ai.api_key,
-            "OPENAI_BASE_URL": ai.base_url,
-            "OPENAI_TIMEOUT": "30",
-            "CONN_MAX_AGE": "0",
-        },
+        extra_env=ai_env(ai, timeout=30),
         startup_timeout=90,
     )
     from django.conf import settings

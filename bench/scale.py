@@ -20,7 +20,7 @@ import sys
 import time
 
 from _setup import ROOT, setup_django
-from _stack import Stack, clear_engine_tables, cpu_seconds
+from _stack import Stack, ai_env, clear_engine_tables, cpu_seconds
 
 
 def make_agencies(count: int, per_agency: int) -> list[tuple[object, list]]:
@@ -70,12 +70,7 @@ def main() -> None:
         workers,
         synced_function="nurturehub-nurture-sequence-generate",
         log_level="ERROR",
-        extra_env={
-            "OPENAI_API_KEY": ai.api_key,
-            "OPENAI_BASE_URL": ai.base_url,
-            "OPENAI_TIMEOUT": str(max(60.0, ai_seconds * 6)),
-            "CONN_MAX_AGE": "0",
-        },
+        extra_env=ai_env(ai, timeout=max(60.0, ai_seconds * 6)),
     )
     settings.INNGEST_BASE_URL = stack.url
     total = agencies_count * per_agency
