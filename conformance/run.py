@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS), help="default: all")
     parser.add_argument("--skip-typescript", action="store_true")
     parser.add_argument("--skip-python", action="store_true", help="only the TypeScript check")
+    parser.add_argument("--case", action="append", default=[], help="only this case (repeatable); default: all")
     args = parser.parse_args()
     suite = Path(args.suite).resolve()
     if not (suite / SUITE_TESTS).is_dir():
@@ -54,7 +55,7 @@ def main() -> int:
     ok = True
     try:
         for framework in [] if args.skip_python else args.framework or list(FRAMEWORKS):
-            results = _run_suite(python, suite, framework, port)
+            results = _run_suite(python, suite, framework, port, cases=args.case)
             ok &= _report(framework, results, expected)
         if not args.skip_typescript:
             ok &= _typescript_check(port)
@@ -155,7 +156,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
     raise SystemExit(f"conformance: {url} did not answer within {timeout:.0f} s")
 
 
-def _run_suite(python: Path, suite: Path, framework: str, port: int) -> dict[str, tuple[str, str]]:
+def _run_suite(python: Path, suite: Path, framework: str, port: int, cases: list[str]) -> dict[str, tuple[str, str]]:
     """Run one framework's file unchanged; returns {case: (outcome, message)} from pytest's JUnit report."""
     report = DATA / f"{framework}.xml"
     report.unlink(missing_ok=True)
@@ -178,6 +179,8 @@ def _run_suite(python: Path, suite: Path, framework: str, port: int) -> dict[str
         f"--junitxml={report}",
         str(SUITE_TESTS / FRAMEWORKS[framework]),
     ]
+    if cases:
+        command += ["-k", " or ".join(cases)]
     with (DATA / f"{framework}.log").open("wb") as log:
         subprocess.run(command, cwd=suite, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)  # noqa: S603
     if not report.exists():

@@ -18,14 +18,9 @@ from croniter import croniter
 from django.db import transaction
 from django.utils import timezone
 
+from . import expressions
 from .models import App, Function, Trigger
-from .protocol import (
-    DEFAULT_RETRIES,
-    MAX_RETRIES,
-    ProtocolError,
-    check_concurrency_key,
-    check_trigger_expression,
-)
+from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 
 # Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
 UNSUPPORTED_OPTIONS = {
@@ -135,7 +130,7 @@ def _parse_triggers(triggers: object, fail: Any) -> tuple[list[tuple[str, str]],
             expression = trigger.get("expression") or ""
             if expression:
                 try:
-                    check_trigger_expression(expression)
+                    expressions.check(expression, what="trigger expression")
                 except ProtocolError as error:
                     raise fail(str(error)) from None
             events.append((trigger["event"], expression))
@@ -174,7 +169,7 @@ def _parse_concurrency(entries: object, fail: Any) -> list[dict[str, Any]]:
             raise fail(f"concurrency scope {scope!r} needs a `key`")
         if key is not None:
             try:
-                check_concurrency_key(key)
+                expressions.check(key, what="concurrency key")
             except ProtocolError as error:
                 raise fail(str(error)) from None
         parsed.append({"scope": scope, "key": key, "limit": limit})

@@ -16,14 +16,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
+from . import expressions
 from .models import Event, Function, QueueItem, Run, Trigger
 from .protocol import (
     DEDUPE_WINDOW,
     IncomingEvent,
     concurrency_queue_key,
     datetime_to_ms,
-    evaluate_concurrency_key,
-    evaluate_trigger_expression,
     event_ids_from_seed,
 )
 from .registry import cron_next
@@ -131,7 +130,7 @@ def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
         for expression, function in by_name.get(row.name, []):
             if function.pk in started:
                 continue
-            if expression and not evaluate_trigger_expression(expression, event_map):
+            if expression and not expressions.matches(expression, {"event": event_map}):
                 continue
             started.add(function.pk)
             starts.append((function, row))
@@ -149,7 +148,7 @@ def runs_start(starts: list[tuple[Function, Event]], *, now: datetime) -> list[R
                 "key": concurrency_queue_key(
                     scope=entry["scope"],
                     function_slug=function.slug,
-                    value=None if entry["key"] is None else evaluate_concurrency_key(entry["key"], event_map),
+                    value=None if entry["key"] is None else expressions.key_value(entry["key"], {"event": event_map}),
                 ),
                 "limit": entry["limit"],
             }

@@ -15,11 +15,7 @@ from jobs.engine.protocol import (
     ProtocolError,
     backoff_delay,
     canonical_json,
-    check_concurrency_key,
-    check_trigger_expression,
     concurrency_queue_key,
-    evaluate_concurrency_key,
-    evaluate_trigger_expression,
     event_ids_from_seed,
     parse_duration,
     parse_retry_after,
@@ -90,31 +86,6 @@ def test_durations(text, seconds):
 def test_a_bad_duration_is_an_error():
     with pytest.raises(ProtocolError, match="not a duration"):
         parse_duration("soon")
-
-
-def test_the_failure_handler_trigger_expression_matches_only_its_function():
-    expression = "event.data.function_id == 'app-send-email'"
-    check_trigger_expression(expression)
-    assert evaluate_trigger_expression(expression, {"data": {"function_id": "app-send-email"}})
-    assert not evaluate_trigger_expression(expression, {"data": {"function_id": "app-other"}})
-    assert evaluate_trigger_expression("event.data.n == 3 && event.name != 'x'", {"name": "y", "data": {"n": 3}})
-
-
-@pytest.mark.parametrize("expression", ["event.data.n > 3", "size(event.data) == 1", "event.data.a == 1 || true"])
-def test_expressions_outside_the_supported_subset_are_rejected(expression):
-    with pytest.raises(ProtocolError, match="not supported by the local engine"):
-        check_trigger_expression(expression)
-
-
-def test_concurrency_keys_are_event_data_paths_or_quoted_constants():
-    event = {"data": {"tenantId": "t-1", "nested": {"n": 7}}}
-    assert evaluate_concurrency_key("event.data.tenantId", event) == "t-1"
-    assert evaluate_concurrency_key("event.data.nested.n", event) == "7"
-    assert evaluate_concurrency_key('"openai"', event) == "openai"
-    assert evaluate_concurrency_key("event.data.missing", event) == ""
-    for bad in ("event.user.id", "event.data.a + event.data.b", "tenant"):
-        with pytest.raises(ProtocolError, match="not supported"):
-            check_concurrency_key(bad)
 
 
 def test_env_and_account_scopes_share_a_key_across_functions_fn_scope_does_not():

@@ -1,0 +1,78 @@
+"""Inngest's expressions, which are CEL, evaluated with a CEL library (`common-expression-language`, the Rust
+`cel` crate) instead of a home-made parser.
+
+Inngest compiles every expression of a function config when it is synced and evaluates it against an activation
+of named variables (pkg/expressions/expressions.go `NewExpressionEvaluator`, `Evaluate`): `event` for triggers,
+keys and priority; `event` and `async` (the incoming event) for cancel-on and `step.wait_for_event`. The rules
+followed here:
+- a syntax error, or a variable the place does not offer, is a sync error (Inngest rejects the config);
+- a boolean expression that cannot be evaluated (a missing field, a type error) is false: an `if` that errors
+  matches nothing, it never fails the run;
+- a key that cannot be evaluated is "" (the old engine's rule for a missing path, kept).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+from .protocol import ProtocolError
+
+MAX_EXPRESSION_LENGTH = 4096
+
+
+class ExpressionError(ValueError):
+    """An expression that compiled but could not be evaluated against this activation."""
+
+
+@lru_cache(maxsize=1024)
+def _compile(text: str) -> Any:
+    return cel.compile(text)
+
+
+def check(text: str, *, what: str, variables: Iterable[str] = ("event",)) -> None:
+    """Raise ProtocolError unless `text` is CEL that uses only `variables`; `what` names it in the message."""
+    if not isinstance(text, str) or not text.strip():
+        raise ProtocolError(f"{what} must be a non-empty CEL expression")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ProtocolError(f"{what} is longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        program = _compile(text)
+    except ValueError as error:
+        raise ProtocolError(f"{what} {text!r} is not valid CEL: {str(error).splitlines()[0]}") from None
+    allowed = set(variables)
+    unknown = sorted(set(program.variables()) - allowed)
+    if unknown:
+        names = ", ".join(f"`{name}`" for name in sorted(allowed))
+        raise ProtocolError(f"{what} {text!r} uses {', '.join(unknown)}; only {names} can be used here")
+
+
+def evaluate(text: str, activation: dict[str, Any]) -> Any:
+    """The expression's value; ExpressionError when it cannot be evaluated (a missing field, a type error)."""
+    try:
+        return _compile(text).execute(activation)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ExpressionError(f"{text!r}: {type(error).__name__}: {error}") from None
+
+
+def matches(text: str, activation: dict[str, Any]) -> bool:
+    """Whether a boolean expression holds; an evaluation error is no match, as in Inngest."""
+    try:
+        return evaluate(text, activation) is True
+    except ExpressionError:
+        return False
+
+
+def key_value(text: str, activation: dict[str, Any]) -> str:
+    """A key expression's value as a string (strings as they are, others as JSON); "" when it cannot be evaluated."""
+    try:
+        value = evaluate(text, activation)
+    except ExpressionError:
+        return ""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
