@@ -63,6 +63,8 @@ def main() -> None:
                 "contactId": str(uuid.uuid4()),
                 "category": "seller",
                 "brandVoice": "Warm, plain-spoken and local.",
+                "assignmentId": 1,
+                "source": "csv-import",
                 "triggeredAt": now,
             }
             for _ in range(count)

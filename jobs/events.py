@@ -39,6 +39,8 @@ NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
 Score = Annotated[StrictInt, Field(ge=0, le=100)]
 PositiveId = Annotated[StrictInt, Field(gt=0)]
+#: Where a category assignment came from: an agent (manual, api, admin) or bulk work (csv-import, crm).
+AssignmentSource = Literal["manual", "api", "admin", "csv-import", "crm"]
 
 _DOMAIN = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _SEGMENT = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
@@ -140,13 +142,19 @@ def event_type(name: str) -> type[Event]:
 
 
 class NurtureSequenceGenerate(Event):
-    """Generate the three-email nurture sequence for a contact in its category, in the agency's voice."""
+    """Generate the three-email nurture sequence for a contact in its category, in the agency's voice.
+
+    It carries the assignment it answers: one assignment yields at most one sequence (the function's
+    idempotency key), a newer assignment of the contact cancels it, and its `source` sets its priority.
+    """
 
     name: ClassVar[str] = "nurture/sequence.generate"
 
     contact_id: UUID
     category: Category
     brand_voice: NonEmptyStr
+    assignment_id: PositiveId
+    source: AssignmentSource
     triggered_at: Timestamp
 
 
@@ -160,7 +168,7 @@ class ContactCategoryAssigned(Event):
     previous_category: Category | None = None
     assignment_id: PositiveId
     assigned_by: PositiveId | None = None
-    source: Literal["manual", "api", "admin", "csv-import", "crm"]
+    source: AssignmentSource
     assigned_at: Timestamp
 
 

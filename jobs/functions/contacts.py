@@ -1,4 +1,4 @@
-"""Functions of the contact domain."""
+"""Functions of the contact domain: a category assignment starts its nurture sequence."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAs
                 "contact_id": event.contact_id,
                 "category": event.category,
                 "brand_voice": tenant["brand_voice"]["text"],
+                "assignment_id": event.assignment_id,
+                "source": event.source,
                 "triggered_at": timezone.now(),
             },
             category=FunctionCategory.ROUTING,

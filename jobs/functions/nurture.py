@@ -1,6 +1,9 @@
 """Functions of the nurture domain: the AI-written three-email sequence, steps exactly as the job contract draws.
 
 resolve tenant context -> build AI prompt -> call AI API -> store sequence -> emit crm/sync.push
+
+A run whose assignment was replaced before it started (an older routing run finishing late) skips at the prompt
+step, before paying for an AI call.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory, PermanentJobError
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
 from tenants.models import Category
-from tenants.selectors import contact_get
+from tenants.selectors import category_assignment_current, contact_get
 from tenants.services import sequence_record_failure, sequence_store
 
 from .base import job_function
@@ -57,7 +60,15 @@ def nurture_sequence_generate(ctx: inngest.ContextSync, event: NurtureSequenceGe
         tenant = step_tenant_context(ctx, event.tenant_id)
         brand_voice = {**tenant["brand_voice"], "text": event.brand_voice}
         prompt = policy_step(
-            ctx, "build-ai-prompt", AI, _build_prompt, tenant, brand_voice, str(event.contact_id), event.category
+            ctx,
+            "build-ai-prompt",
+            AI,
+            _build_prompt,
+            tenant,
+            brand_voice,
+            str(event.contact_id),
+            event.category,
+            event.assignment_id,
         )
         if prompt.get("skip"):
             return {"skipped": prompt["skip"]}
@@ -95,11 +106,16 @@ def nurture_sequence_generate(ctx: inngest.ContextSync, event: NurtureSequenceGe
 
 
 def _build_prompt(
-    tenant: dict[str, Any], brand_voice: dict[str, Any], contact_id: str, category: str
+    tenant: dict[str, Any], brand_voice: dict[str, Any], contact_id: str, category: str, assignment_id: int
 ) -> dict[str, Any]:
-    contact = contact_get(tenant=tenant_for_step(tenant["tenant_id"]), contact_id=contact_id)
+    agency = tenant_for_step(tenant["tenant_id"])
+    contact = contact_get(tenant=agency, contact_id=contact_id)
     if contact.is_archived:
         return {"skip": "contact archived"}
+    current = category_assignment_current(tenant=agency, contact=contact)
+    if current is not None and current.pk != assignment_id:
+        # A newer assignment was made: its own run writes the contact's sequence; do not pay for this one.
+        return {"skip": f"assignment {assignment_id} was replaced by assignment {current.pk}"}
     if contact.category != category:
         # Re-categorised since this event was sent: its own run writes the right sequence; do not pay for this one.
         return {"skip": f"contact is now in category {contact.category or '(none)'}"}

@@ -81,6 +81,8 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
             contact_id=contact.id,
             category="seller",
             brand_voice=ai_down.brand_voice,
+            assignment_id=1,
+            source="api",
             triggered_at=timezone.now(),
         )
         failed.append(run_event(live_server, emit(NurtureSequenceGenerate, event)))

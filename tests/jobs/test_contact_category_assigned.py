@@ -19,7 +19,7 @@ def assigned(tenant, make_contact):
         tenant_id=tenant.id,
         contact_id=contact.id,
         category="seller",
-        assignment_id=1,
+        assignment_id=41,
         source="manual",
         assigned_at=timezone.now(),
     )
@@ -36,6 +36,8 @@ def test_category_assigned_emits_sequence_generate_with_the_tenant_brand_voice(c
     assert sent["data"]["brandVoice"] == tenant.brand_voice
     assert sent["data"]["contactId"] == str(assigned.contact_id)
     assert sent["data"]["category"] == "seller"
+    # The assignment it answers (its idempotency key and what cancels it) and its source (its priority).
+    assert (sent["data"]["assignmentId"], sent["data"]["source"]) == (assigned.assignment_id, "manual")
     assert run.output == {"sequenceGenerateEventId": sent["id"]}
     assert EventLog.objects.get(event_id=sent["id"]).source == "run:01TESTRUN"
 

@@ -21,6 +21,8 @@ def generate_payload(tenant, **overrides):
         "contact_id": uuid.uuid4(),
         "category": "seller",
         "brand_voice": "Warm and local.",
+        "assignment_id": 1,
+        "source": "api",
         "triggered_at": timezone.now(),
         **overrides,
     }

@@ -31,6 +31,8 @@ VALID = {
         "contactId": CONTACT,
         "category": "seller",
         "brandVoice": "Warm and local.",
+        "assignmentId": 7,
+        "source": "csv-import",
         "triggeredAt": NOW,
     },
     ContactCategoryAssigned: {
@@ -149,6 +151,9 @@ INVALID_FIELDS = [
     (NurtureSequenceGenerate, "brandVoice", "   "),
     (NurtureSequenceGenerate, "triggeredAt", "2026-11-24T09:30:00"),  # no timezone
     (NurtureSequenceGenerate, "triggeredAt", "yesterday"),
+    (NurtureSequenceGenerate, "assignmentId", None),  # every generation answers one assignment
+    (NurtureSequenceGenerate, "assignmentId", "7"),
+    (NurtureSequenceGenerate, "source", "fax"),
     (ContactCategoryAssigned, "previousCategory", "realtor"),
     (ContactCategoryAssigned, "assignmentId", 0),
     (ContactCategoryAssigned, "source", "fax"),
@@ -194,6 +199,8 @@ def test_python_names_are_accepted_too():
         contact_id=uuid.UUID(CONTACT),
         category="vendor",
         brand_voice="Crisp.",
+        assignment_id=3,
+        source="admin",
         triggered_at=datetime(2026, 11, 24, tzinfo=UTC),
     )
     assert event.to_wire()["category"] == "vendor"

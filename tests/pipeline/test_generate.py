@@ -32,13 +32,15 @@ def assign(tenant, contact, category="seller"):
     contact_assign_category(tenant=tenant, contact_id=contact.id, category=category)
 
 
-def generate_event(tenant, contact, category="seller"):
+def generate_event(tenant, contact, category="seller", assignment_id=1):
     return wire_event(
         NurtureSequenceGenerate(
             tenant_id=tenant.id,
             contact_id=contact.id,
             category=category,
             brand_voice=tenant.brand_voice,
+            assignment_id=assignment_id,
+            source="api",
             triggered_at=timezone.now(),
         )
     )
@@ -353,10 +355,30 @@ def test_runs_of_quick_reassignments_finishing_out_of_order_leave_the_newest_seq
     pipeline.dispatch(first)  # then the older assignment's run arrives late
     late_generate = pipeline.dispatch(event_api.received[-1])
 
-    assert late_generate[0].output == {"skipped": "contact is now in category landlord"}
+    older, newer = (event["data"]["assignmentId"] for event in (first, second))
+    assert late_generate[0].output == {"skipped": f"assignment {older} was replaced by assignment {newer}"}
     sequences = list(NurtureSequence.objects.filter(contact=contact).values_list("category", "status"))
     assert sequences == [("landlord", "draft")]
     assert len(openai_server.requests) == 1
+
+
+def test_a_generation_that_starts_after_its_assignment_was_replaced_costs_no_ai_call_even_in_the_same_category(
+    pipeline, event_api, tenant, make_contact, openai_server
+):
+    """Seller -> landlord -> seller: the first assignment's generation, started late, asks for the contact's
+    current category, yet its assignment is not the current one (the third's generation writes that sequence).
+    Cancel-on cannot catch it: it started after the newer assignments were sent."""
+    contact = make_contact(tenant=tenant)
+    for category in ("seller", "landlord", "seller"):
+        assign(tenant, contact, category)
+    first = event_api.received[0]
+
+    pipeline.dispatch(first)  # the first assignment's routing run, late
+    late_generate = pipeline.dispatch(event_api.received[-1])
+
+    assert late_generate[0].output["skipped"].startswith(f"assignment {first['data']['assignmentId']} was replaced")
+    assert openai_server.requests == []
+    assert not NurtureSequence.objects.exists()
 
 
 def test_a_follow_on_event_inngest_refuses_is_retried_on_the_ai_policy_and_sent_once(
@@ -386,6 +408,8 @@ def test_a_run_for_an_agency_that_no_longer_exists_fails_cleanly(pipeline, selle
             contact_id=seller.id,
             category="seller",
             brand_voice="Plain.",
+            assignment_id=1,
+            source="api",
             triggered_at=timezone.now(),
         )
     )

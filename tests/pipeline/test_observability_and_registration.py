@@ -32,6 +32,8 @@ def test_log_lines_in_a_run_carry_run_function_step_attempt_and_tenant(
             contact_id=contact.id,
             category="buyer",
             brand_voice="Calm.",
+            assignment_id=1,
+            source="api",
             triggered_at=timezone.now(),
         )
     )
