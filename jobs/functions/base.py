@@ -1,6 +1,7 @@
 """`job_function`: how every NurtureHub function is declared, so none drifts from the shared contract.
 
-It triggers on one catalogue event, applies its category's retries and per-tenant concurrency, records the run's
+It triggers on one catalogue event, applies its category's retries and per-tenant concurrency and the flow control
+it asks for (`flow`: cancel-on, idempotency, debounce, rate limit, priority; jobs/flow_control.py), records the run's
 final failure (the default `on_failure` recorder), honours the tenant's "pause new work" switch, and calls the
 handler with the validated, typed payload (a payload that fails validation cannot succeed on retry: no retry).
 
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from jobs.client import inngest_client
 from jobs.events import Event
+from jobs.flow_control import FlowControl, flow_options
 from jobs.policy import FunctionCategory, function_options
 from jobs.tracking import record_failure
 from tenants.models import Tenant
@@ -74,6 +76,7 @@ def job_function(
     event: type[E],
     category: FunctionCategory,
     on_failure: FailureHandler | None = None,
+    flow: FlowControl | None = None,
     **extra: Any,
 ) -> Callable[[Handler[E]], inngest.Function[Any]]:
     def decorator(handler: Handler[E]) -> inngest.Function[Any]:
@@ -93,6 +96,7 @@ def job_function(
             trigger=inngest.TriggerEvent(event=event.name),
             on_failure=with_failure_recorder(on_failure),
             **function_options(category),
+            **flow_options(flow, event),
             **extra,
         )(run)
 
