@@ -3,23 +3,18 @@ OpenAI-compatible server and a fake CRM, on real PostgreSQL. Retry delays are co
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-
 import pytest
 from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
 from crm_adapters.models import Provider
-from crm_adapters.oauth import clear_token_cache
-from jobs.engine.dispatcher import Dispatcher
-from jobs.engine.models import Run
 from jobs.policy import FunctionCategory, policy_for
 from tenants.models import HotLeadAlert, NurtureSequence
 from tenants.services import contact_assign_category, engagement_record
 from tests.factories import CrmConnectionFactory, TenantFactory
 from tests.fakes.openai_server import Scripted
+from tests.pipeline.engine_runs import finished, wait_for
 
 pytestmark = [
     pytest.mark.urls("tests.pipeline.urls"),
@@ -27,35 +22,6 @@ pytestmark = [
     # Never beside the browser tests (tests/browser/conftest.py): their Chromium would skew the fairness timing.
     pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive"),
 ]
-
-
-@pytest.fixture
-def engine(live_server, settings) -> Iterator[Dispatcher]:
-    settings.ENGINE_DELAY_SCALE = 0.001
-    settings.ENGINE_LEASE_SECONDS = 5.0
-    settings.ENGINE_POLL_INTERVAL = 0.02
-    settings.CRM_RATE_LIMIT_MAX_WAIT = 2.0
-    clear_token_cache()
-    dispatcher = Dispatcher(app_urls=[settings.INNGEST_SERVE_URL], workers=12)
-    assert dispatcher.sync_apps() == {}
-    dispatcher.start()
-    yield dispatcher
-    dispatcher.stop(timeout=10)
-    clear_token_cache()
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 30, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.05)
-
-
-def finished(function: str) -> list[Run]:
-    return list(
-        Run.objects.filter(function__slug__endswith=function, status__in=["completed", "failed"]).order_by("id")
-    )
 
 
 def test_assigning_a_category_yields_a_draft_sequence_and_a_crm_push(
