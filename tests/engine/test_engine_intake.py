@@ -115,8 +115,21 @@ def _register_body(live_server, **function_overrides) -> dict:
         ({"concurrency": [{"limit": 1, "scope": "env"}]}, "scope 'env' needs a `key`"),
         ({"triggers": [{"event": "a/b", "expression": "event.data.n > 3"}]}, "trigger expression"),
         ({"triggers": [{"cron": "every day at two"}]}, "invalid cron"),
+        ({"debounce": {"period": "500ms"}}, "debounce `period` must be from 1s to 7d"),
+        ({"debounce": {"period": "5s", "key": "event.data.("}}, "debounce `key`"),
+        ({"batchEvents": {"maxSize": 1, "timeout": "5s"}}, "`maxSize` must be an integer of at least 2"),
+        ({"batchEvents": {"maxSize": 5}, "debounce": {"period": "5s"}}, "batching and debouncing are mutually"),
     ],
-    ids=["concurrency-key", "scope-without-key", "expression", "cron"],
+    ids=[
+        "concurrency-key",
+        "scope-without-key",
+        "expression",
+        "cron",
+        "debounce-period",
+        "debounce-key",
+        "batch-size",
+        "batch-and-debounce",
+    ],
 )
 def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live_server, overrides, message):
     response = httpx.post(f"{live_server.url}/fn/register", json=_register_body(live_server, **overrides), timeout=30)
@@ -133,9 +146,8 @@ def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live
     ("overrides", "message"),
     [
         ({"throttle": {"limit": 1, "period": "10s"}}, "throttling not supported by the local engine"),
-        ({"debounce": {"period": "5s"}}, "debounce not supported by the local engine"),
     ],
-    ids=["throttle", "debounce"],
+    ids=["throttle"],
 )
 def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
     live_server, overrides, message
