@@ -111,9 +111,12 @@ def _register_body(live_server, **function_overrides) -> dict:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"concurrency": [{"key": "event.user.id", "limit": 1}]}, "concurrency key 'event.user.id' is not supported"),
+        (
+            {"concurrency": [{"key": "event.data.id +", "limit": 1}]},
+            "concurrency key 'event.data.id +' is not valid CEL",
+        ),
         ({"concurrency": [{"limit": 1, "scope": "env"}]}, "scope 'env' needs a `key`"),
-        ({"triggers": [{"event": "a/b", "expression": "event.data.n > 3"}]}, "trigger expression"),
+        ({"triggers": [{"event": "a/b", "expression": "async.data.n > 3"}]}, "only `event` can be used here"),
         ({"triggers": [{"cron": "every day at two"}]}, "invalid cron"),
         ({"debounce": {"period": "500ms"}}, "debounce `period` must be from 1s to 7d"),
         ({"debounce": {"period": "5s", "key": "event.data.("}}, "debounce `key`"),
