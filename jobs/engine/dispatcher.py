@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
+from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
@@ -189,6 +190,7 @@ class Dispatcher:
                 if now >= next_cron:
                     queue_reap_expired()
                     cron_fire_due()
+                    delayed_fire_due()  # debounces and batches that are due (delayed.py)
                     next_cron = now + 1
                 claimed = self.claim_once()
             except Exception:

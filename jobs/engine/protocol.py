@@ -20,8 +20,11 @@ from typing import Any
 import jcs
 from ulid import ULID
 
-# Inngest's limits (pkg/consts): request body, events per request, event name length.
-MAX_EVENT_BODY_BYTES = 512 * 1024
+# Inngest's limits (pkg/consts): event size, events per request, event name length. The dev server's intake
+# (pkg/api/api.go, eventstream.ParseStream) bounds each event of the array at AbsoluteMaxEventSize (3 MiB), not the
+# request; the engine reads a request whole, so it also bounds the request (its own limit, not Inngest's).
+MAX_EVENT_BYTES = 3 * 1024 * 1024
+MAX_EVENT_BODY_BYTES = 64 * 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 5000
 MAX_EVENT_NAME_LENGTH = 512
 MAX_RETRIES = 20
@@ -94,7 +97,7 @@ class IncomingEvent:
 def parse_event_batch(body: bytes, *, now_ms: int) -> list[IncomingEvent]:
     """Validate a `POST /e/<key>` body as a whole: any bad event rejects the batch (nothing is stored)."""
     if len(body) > MAX_EVENT_BODY_BYTES:
-        raise ProtocolError(f"request body is {len(body)} bytes; the limit is {MAX_EVENT_BODY_BYTES} bytes (512 KB)")
+        raise ProtocolError(f"request body is {len(body)} bytes; the limit is {MAX_EVENT_BODY_BYTES} bytes (64 MiB)")
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
@@ -105,6 +108,13 @@ def parse_event_batch(body: bytes, *, now_ms: int) -> list[IncomingEvent]:
         raise ProtocolError("request body is an empty array: send at least one event")
     if len(payload) > MAX_EVENTS_PER_REQUEST:
         raise ProtocolError(f"{len(payload)} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}")
+    if len(body) > MAX_EVENT_BYTES:  # only then can one event be over the limit
+        for index, item in enumerate(payload):
+            size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+            if size > MAX_EVENT_BYTES:
+                raise ProtocolError(
+                    f"event [{index}] is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes (3 MiB) per event"
+                )
     return [_parse_event(item, index, now_ms=now_ms) for index, item in enumerate(payload)]
 
 

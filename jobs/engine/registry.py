@@ -19,14 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import expressions
+from .batching import batch_config
+from .debounce import debounce_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 
 # Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
 UNSUPPORTED_OPTIONS = {
-    "batchEvents": "event batching",
     "cancel": "cancel-on events",
-    "debounce": "debounce",
     "idempotency": "idempotency keys",
     "priority": "run priority",
     "rateLimit": "rate limiting",
@@ -107,6 +107,11 @@ def _parse_function(config: object) -> FunctionSpec:
         raise fail(f"retries must be an integer from 0 to {MAX_RETRIES}")
     events, crons = _parse_triggers(config.get("triggers"), fail)
     concurrency = _parse_concurrency(config.get("concurrency"), fail)
+    try:  # debounce and batchEvents are checked as Inngest checks them (their rules are in those modules)
+        debounce_config(config)
+        batch_config(config)
+    except ProtocolError as error:
+        raise fail(str(error)) from None
     return FunctionSpec(
         slug=slug,
         name=str(config.get("name") or slug),

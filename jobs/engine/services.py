@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from . import expressions
+from . import delayed, expressions
 from .models import Event, Function, QueueItem, Run, Trigger
 from .protocol import (
     DEDUPE_WINDOW,
@@ -134,14 +134,18 @@ def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
                 continue
             started.add(function.pk)
             starts.append((function, row))
-    return runs_start(starts, now=now)
+    # Debounced and batching functions' events are held, not started (jobs/engine/delayed.py).
+    return runs_start(delayed.starts_hold(starts, now=now), now=now)
 
 
-def runs_start(starts: list[tuple[Function, Event]], *, now: datetime) -> list[Run]:
-    """Create runs and their first discovery items; concurrency keys are evaluated here, once per run."""
+def runs_start(starts: list[tuple], *, now: datetime) -> list[Run]:
+    """Create runs and their first discovery items; concurrency keys are evaluated here, once per run.
+
+    Each start is (function, event), or (function, first event, every event's map) for a batch.
+    """
     runs: list[Run] = []
     items: list[QueueItem] = []
-    for function, event in starts:
+    for function, event, *batch in starts:
         event_map = event.to_inngest()
         keys = [
             {
@@ -158,7 +162,7 @@ def runs_start(starts: list[tuple[Function, Event]], *, now: datetime) -> list[R
             run_id=str(ULID()),
             function=function,
             event=event,
-            events=[event_map],
+            events=batch[0] if batch else [event_map],
             concurrency=keys,
             created_at=now,
         )

@@ -1,0 +1,151 @@
+"""Event batching (`batchEvents: {maxSize, timeout, key, if}`): one run for many events, with all of them.
+
+Follows inngest/inngest pkg/execution/batch (redis.go `Append`, lua/append.lua) and executor.go
+`AppendAndScheduleBatch` / `RetrieveAndScheduleBatch`, with one PostgreSQL row per open batch:
+- the first event opens the key's batch and schedules it `timeout` later (status "new");
+- an event that fills it (`maxSize` events, or 10 MiB of events: `defaultBatchSizeLimit`) starts its run at once
+  and the next event opens a new batch (status "full" / "maxsize");
+- the key is `batchEvents.key` evaluated on the event ("default" without one); runner.go: an event for which
+  `batchEvents.if` is not true (or errors) is not batched and starts a run of its own at once;
+- the run gets every event (`events`) and the first as `event`.
+pkg/inngest/function.go Validate and batch.go IsValid are the sync rules: maxSize of at least 2, timeout of at
+least 1s, and no batching together with cancel-on, debounce, singleton or a priority `run` expression.
+Where Inngest drops an event whose batch key cannot be evaluated (batchPointer errors), the engine batches it
+under "<invalid>" instead, so no event is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from . import expressions
+from .models import Event, Function, PendingBatch
+from .protocol import ProtocolError, parse_duration, scale_delay
+
+DEFAULT_TIMEOUT = timedelta(seconds=60)  # pkg/consts DefaultBatchTimeout
+MIN_TIMEOUT = timedelta(seconds=1)
+BATCH_SIZE_LIMIT_BYTES = 10 * 1024 * 1024  # batch/redis.go defaultBatchSizeLimit
+MAX_KEY_LENGTH = 200
+DEFAULT_KEY = "default"
+INVALID_KEY = "<invalid>"
+EXCLUSIVE_OPTIONS = {"cancel": "cancellation", "debounce": "debouncing", "singleton": "singletons"}
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    max_size: int
+    timeout: timedelta
+    key: str | None
+    if_expression: str | None
+
+
+def batch_config(config: dict[str, Any]) -> BatchConfig | None:
+    """The function's batching, or None; raises ProtocolError when it is invalid (checked at sync)."""
+    raw = config.get("batchEvents")
+    if raw in (None, {}):
+        return None
+    if not isinstance(raw, dict):
+        raise ProtocolError("batchEvents must be an object with `maxSize`")
+    max_size = raw.get("maxSize")
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2:
+        raise ProtocolError(f"batchEvents `maxSize` must be an integer of at least 2, not {max_size!r}")
+    timeout = DEFAULT_TIMEOUT
+    if raw.get("timeout"):
+        if not isinstance(raw["timeout"], str):
+            raise ProtocolError("batchEvents `timeout` must be a duration such as '10s'")
+        timeout = parse_duration(raw["timeout"])
+        if timeout < MIN_TIMEOUT:
+            raise ProtocolError("batchEvents `timeout` should be at least 1s")
+    key = raw.get("key") or None
+    if key is not None:
+        expressions.check(key, what="batchEvents `key`")
+    if_expression = raw.get("if") or None
+    if if_expression is not None:
+        expressions.check(if_expression, what="batchEvents `if`")
+    for option, label in EXCLUSIVE_OPTIONS.items():
+        if config.get(option) not in (None, [], {}):
+            raise ProtocolError(f"batching and {label} are mutually exclusive (as on Inngest)")
+    if isinstance(config.get("priority"), dict) and config["priority"].get("run"):
+        raise ProtocolError("a function cannot specify priority `run` and batchEvents together (as on Inngest)")
+    return BatchConfig(max_size=max_size, timeout=timeout, key=key, if_expression=if_expression)
+
+
+def batch_eligible(config: BatchConfig, event_map: dict[str, Any]) -> bool:
+    """runner.go: without `if` every event is batched; with it, only events for which it is true."""
+    return config.if_expression is None or expressions.matches(config.if_expression, {"event": event_map})
+
+
+def batch_key(config: BatchConfig, event_map: dict[str, Any]) -> str:
+    if config.key is None:
+        return DEFAULT_KEY
+    try:
+        value = expressions.evaluate(config.key, {"event": event_map})
+    except expressions.ExpressionError:
+        return INVALID_KEY
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= MAX_KEY_LENGTH else hashlib.sha256(text.encode()).hexdigest()
+
+
+_APPEND_SQL = """
+INSERT INTO engine_pendingbatch (function_id, key, event_ids, size_bytes, fire_at, created_at)
+VALUES (%(function)s, %(key)s, jsonb_build_array(%(event)s), %(bytes)s, %(fire_at)s, %(now)s)
+ON CONFLICT (function_id, key) DO UPDATE
+   SET event_ids = engine_pendingbatch.event_ids || EXCLUDED.event_ids,
+       size_bytes = engine_pendingbatch.size_bytes + EXCLUDED.size_bytes
+RETURNING id, jsonb_array_length(event_ids), size_bytes
+"""
+
+
+def batch_append(
+    function: Function, config: BatchConfig, event: Event, *, now: datetime, scale: float
+) -> list[Event] | None:
+    """Add the event to its key's open batch; returns the batch's events when this one filled it (it is closed)."""
+    event_map = event.to_inngest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _APPEND_SQL,
+            {
+                "function": function.pk,
+                "key": batch_key(config, event_map),
+                "event": event.pk,
+                "bytes": len(json.dumps(event_map)),
+                "fire_at": now + scale_delay(config.timeout, scale),
+                "now": now,
+            },
+        )
+        batch_id, count, size_bytes = cursor.fetchone()
+    if count < config.max_size and size_bytes < BATCH_SIZE_LIMIT_BYTES:
+        return None
+    return _batch_close(batch_id)
+
+
+def _batch_close(batch_id: int) -> list[Event]:
+    """Delete the batch (its row is locked by this transaction) and return its events in arrival order."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engine_pendingbatch WHERE id = %s RETURNING event_ids", [batch_id])
+        (event_ids,) = cursor.fetchone()
+    event_ids = json.loads(event_ids) if isinstance(event_ids, str | bytes) else event_ids
+    events = Event.objects.in_bulk(event_ids)
+    return [events[event_id] for event_id in event_ids if event_id in events]
+
+
+def batches_take_due(*, now: datetime, limit: int = 100) -> list[tuple[Function, list[Event]]]:
+    """Close the batches whose timeout has passed (skipping rows an intake holds); their functions and events."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM engine_pendingbatch WHERE fire_at <= %s ORDER BY fire_at, id"
+            " LIMIT %s FOR UPDATE SKIP LOCKED",
+            [now, limit],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    functions = {
+        batch.pk: batch.function for batch in PendingBatch.objects.filter(id__in=ids).select_related("function")
+    }
+    closed = [(functions[batch_id], _batch_close(batch_id)) for batch_id in ids]
+    return [(function, events) for function, events in closed if events and function.archived_at is None]

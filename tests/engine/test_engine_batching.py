@@ -1,0 +1,30 @@
+"""Event batching through the real engine: per key, a run when maxSize events arrived or at the timeout."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.engine.models import PendingBatch, Run
+
+from .delayed_functions import DELAYED_SERVE_PATH
+
+pytestmark = [pytest.mark.urls("tests.engine.delayed_urls"), pytest.mark.django_db(transaction=True)]
+
+
+def test_a_full_batch_starts_at_once_and_a_partial_one_at_its_timeout(engine, recorder):
+    dispatcher = engine.start_dispatcher(app_urls=[f"{engine.url}{DELAYED_SERVE_PATH}"], start=False)
+    for seq, tenant in enumerate(["a", "b", "a", "b", "a", "a"], start=1):
+        engine.send("test/batched", {"tenantId": tenant, "seq": seq})
+
+    # Key a filled its batch of 3 (seq 1, 3, 5) at intake; seq 6 opened a's next batch; b holds 2 of 3.
+    (full,) = Run.objects.filter(function__slug__endswith="-batched")
+    assert [event["data"]["seq"] for event in full.events] == [1, 3, 5]
+    assert full.event.data["seq"] == 1
+    assert sorted(len(batch.event_ids) for batch in PendingBatch.objects.all()) == [1, 2]
+
+    dispatcher.start()
+    runs = engine.wait_for_runs("-batched", 3)
+
+    assert {run.status for run in runs} == {Run.Status.COMPLETED}
+    assert sorted(e["seqs"] for e in recorder.executions) == [[1, 3, 5], [2, 4], [6]]
+    assert not PendingBatch.objects.exists()

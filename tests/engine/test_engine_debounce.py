@@ -1,0 +1,74 @@
+"""Debounce through the real engine: a burst for one key starts one run, with the last event, after the period."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.engine.models import PendingDebounce, Run
+
+from .delayed_functions import DELAYED_SERVE_PATH
+
+pytestmark = [pytest.mark.urls("tests.engine.delayed_urls"), pytest.mark.django_db(transaction=True)]
+
+
+def _dispatcher(engine, *, start: bool):
+    return engine.start_dispatcher(app_urls=[f"{engine.url}{DELAYED_SERVE_PATH}"], start=start)
+
+
+def test_a_burst_per_key_debounces_into_one_run_each_with_the_last_event(engine, recorder):
+    # Synced but not started: nothing can fire while the burst arrives, however slow the machine.
+    dispatcher = _dispatcher(engine, start=False)
+    for seq in range(1, 6):
+        engine.send("test/debounced", {"contactId": "c-1", "seq": seq})
+        engine.send("test/debounced", {"contactId": "c-2", "seq": 10 + seq})
+    assert PendingDebounce.objects.count() == 2
+    assert not Run.objects.exists()
+
+    dispatcher.start()
+    runs = engine.wait_for_runs("-debounced", 2)
+
+    assert [run.status for run in runs] == [Run.Status.COMPLETED] * 2
+    assert sorted(run.output["seq"] for run in runs) == [5, 15]  # each key's last event, one run per key
+    assert sorted(e["seqs"] for e in recorder.executions) == [[5], [15]]
+    assert not PendingDebounce.objects.exists()
+
+
+def test_each_event_pushes_the_deadline_and_an_older_event_changes_nothing(engine):
+    _dispatcher(engine, start=False)
+    engine.send("test/debounced", {"contactId": "c-1", "seq": 1}, ts=1_800_000_000_000)
+    first = PendingDebounce.objects.get()
+    engine.send("test/debounced", {"contactId": "c-1", "seq": 2}, ts=1_800_000_000_500)
+    second = PendingDebounce.objects.get()
+    engine.send("test/debounced", {"contactId": "c-1", "seq": 0}, ts=1_700_000_000_000)  # out of order
+    third = PendingDebounce.objects.get()
+
+    assert second.fire_at > first.fire_at
+    assert second.event.data["seq"] == 2
+    assert (third.event_id, third.fire_at) == (second.event_id, second.fire_at)
+
+
+def test_the_timeout_caps_the_delay_from_the_first_event(engine, recorder, engine_settings):
+    dispatcher = _dispatcher(engine, start=False)
+    engine.send("test/debounced.capped", {"contactId": "c-1", "seq": 1})
+    engine.send("test/debounced.capped", {"contactId": "c-1", "seq": 2})
+
+    pending = PendingDebounce.objects.get()
+    scale = engine_settings.ENGINE_DELAY_SCALE
+    # A day's period (86 s at this scale) would push the run past the wait below; the 5 s timeout caps it.
+    assert pending.fire_at == pending.timeout_at
+    assert (pending.timeout_at - pending.created_at).total_seconds() == pytest.approx(5 * scale)
+
+    dispatcher.start()
+    (run,) = engine.wait_for_runs("-debounced-capped", 1)
+    assert run.output == {"seq": 2}
+    assert [e["seqs"] for e in recorder.executions] == [[2]]
+
+
+def test_an_event_after_the_run_started_opens_a_new_debounce(engine, recorder, wait_until):
+    _dispatcher(engine, start=True)
+    engine.send("test/debounced", {"contactId": "c-1", "seq": 1})
+    engine.wait_for_runs("-debounced", 1)
+    engine.send("test/debounced", {"contactId": "c-1", "seq": 2})
+
+    runs = engine.wait_for_runs("-debounced", 2)
+    assert [run.output["seq"] for run in runs] == [1, 2]
