@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from jobs.client import inngest_client
 from jobs.events import AlertHotLeadFire, LeadIntentScore
+from jobs.flow_control import FlowControl, score_debounce
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory, policy_for
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
@@ -26,9 +27,15 @@ SCORING = FunctionCategory.SCORING
 MAX_DECAY_BATCHES = 900
 
 
-@job_function(fn_id=FN_ID, event=LeadIntentScore, category=SCORING)
+@job_function(
+    fn_id=FN_ID, event=LeadIntentScore, category=SCORING, flow=FlowControl(debounce_per_contact=score_debounce())
+)
 def lead_intent_score(ctx: inngest.ContextSync, event: LeadIntentScore) -> dict[str, Any]:
-    """Score from all engagement, stored with its breakdown; crossing the hot threshold fires one alert."""
+    """Score from all engagement, stored with its breakdown; crossing the hot threshold fires one alert.
+
+    Debounced per contact: a burst of engagement starts one run, with the burst's last event; every engagement
+    row is stored when it arrives (tenants.services.engagement_record), and the score reads them all.
+    """
     with run_log_context(ctx, function=FN_ID, tenant=event.tenant_id):
         tenant = step_tenant_context(ctx, event.tenant_id)
         stored = policy_step(

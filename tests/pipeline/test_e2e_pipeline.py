@@ -101,8 +101,9 @@ def test_engagement_to_hot_lead_alert_end_to_end(engine, tenant, make_contact, a
     engagement_record(tenant=tenant, contact_id=contact.id, kind="email.reply", occurred_at=now)
     engagement_record(tenant=tenant, contact_id=contact.id, kind="valuation.booked", occurred_at=now)
 
+    # Only a score over both rows crosses the hot threshold, so the alert means that score is stored. How many
+    # scoring runs it took depends on the debounce (one per burst); tests/pipeline/test_e2e_flow_control.py counts.
     wait_for(lambda: HotLeadAlert.objects.filter(emailed_at__isnull=False).exists(), message="the alert email")
-    wait_for(lambda: len(finished("lead-intent-score")) == 2, message="both scoring runs")
     assert HotLeadAlert.objects.count() == 1
     assert [message.to for message in mail.outbox] == [[agent.email]]
     contact.refresh_from_db()
