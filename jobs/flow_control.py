@@ -67,8 +67,12 @@ class FlowControl:
     interactive_first: bool = False
 
 
-def score_debounce() -> Debounce:
-    """Engagement arrives in bursts (an open, then clicks): score a contact once per burst, on its latest state."""
+def score_debounce() -> Debounce | None:
+    """Engagement arrives in bursts (an open, then clicks): score a contact once per burst, on its latest state.
+
+    A period of 0 turns it off (every engagement scored on its own: the benchmark's baseline)."""
+    if float(settings.JOBS_SCORE_DEBOUNCE_SECONDS) <= 0:
+        return None
     return Debounce(
         period=timedelta(seconds=float(settings.JOBS_SCORE_DEBOUNCE_SECONDS)),
         timeout=timedelta(seconds=float(settings.JOBS_SCORE_DEBOUNCE_TIMEOUT_SECONDS)),

@@ -214,7 +214,8 @@ JOBS_POLICY = {
     for category in ("ai", "crm", "scoring", "alert", "routing")
 }
 # Flow control of the pipeline (jobs/flow_control.py): a contact's burst of engagement is scored once, this many
-# seconds after its last event (and at most this long after its first); hot-lead alert runs per contact per window.
+# seconds after its last event (0: no debounce) and at most this long after its first; hot-lead alert runs per
+# contact per window (a backstop behind each agency's cooldown).
 JOBS_SCORE_DEBOUNCE_SECONDS = env.float("JOBS_SCORE_DEBOUNCE_SECONDS", default=5.0)
 JOBS_SCORE_DEBOUNCE_TIMEOUT_SECONDS = env.float("JOBS_SCORE_DEBOUNCE_TIMEOUT_SECONDS", default=60.0)
 JOBS_ALERT_RATE_LIMIT = env.int("JOBS_ALERT_RATE_LIMIT", default=1)

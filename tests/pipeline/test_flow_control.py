@@ -112,6 +112,13 @@ def test_periods_come_from_settings(settings):
     assert (options["rate_limit"].limit, options["rate_limit"].period) == (2, timedelta(minutes=30))
 
 
+def test_a_debounce_period_of_zero_turns_it_off(settings):
+    settings.JOBS_SCORE_DEBOUNCE_SECONDS = 0
+
+    assert score_debounce() is None
+    assert flow_options(FlowControl(debounce_per_contact=score_debounce()), LeadIntentScore) == {}
+
+
 def test_a_period_under_a_second_is_refused():
     with pytest.raises(FlowControlError, match="at least 1 s"):
         flow_options(
