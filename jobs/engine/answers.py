@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import ai_gateway
 from .endings import FINISHED, error_body, run_complete, run_fail
 from .models import Function, QueueItem, Run, RunSpan, StepMemo
 from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
@@ -36,9 +37,8 @@ logger = logging.getLogger(__name__)
 NOT_SUPPORTED_OPS = {
     "WaitForEvent": "step.wait_for_event",
     "InvokeFunction": "step.invoke",
-    "AIGateway": "step.ai.infer",
 }
-SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete")
+SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete", "AIGateway")
 FUNCTION_ERROR_OP = "FunctionError"  # a span for a 4xx/5xx (or no) answer: no opcode, an error body
 RETURN_OP = "RunComplete"  # a span for a 200 answer: Inngest treats it as the RunComplete opcode
 
@@ -207,6 +207,9 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             _memo_save(run, hashed_id, name, None, now=now)
         elif kind == "StepPlanned":
             planned.append(_planned_item(run, item, hashed_id, name, op, now=now))
+        elif kind == "AIGateway":  # step.ai.infer: planned as a step the engine itself runs (ai_gateway.py)
+            ai_gateway.gateway_request_store(run, hashed_id, op, now=now)
+            planned.append(_planned_item(run, item, hashed_id, name, {}, now=now))
     if planned:
         planned = _not_yet_planned(run, planned)
         QueueItem.objects.bulk_create(planned, ignore_conflicts=True)

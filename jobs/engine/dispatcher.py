@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from .ai_gateway import gateway_answer_apply, gateway_call
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .delayed import delayed_fire_due
@@ -326,6 +327,12 @@ class Dispatcher:
             # Frozen or stalled past the lease (another dispatcher may hold the item by now): send nothing.
             logger.warning("lease ran out before sending; not sent", extra={"run_id": request.run_id, "job": item.id})
             return Outcome("lease-lost")
+        if request.ai_request is not None:  # step.ai.infer: the provider request, on this loop (ai_gateway.py)
+            result = await gateway_call(self._steps.http, request.ai_request)
+            self._done_with(item.id, lease)
+            outcome = await self._steps.db(gateway_answer_apply, item_id=item.id, owner=lease.token, result=result)
+            logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
+            return outcome
         response, request_ms, function_ms = await self._call(
             request.url, request.body, run_id=request.run_id, job=item.id, request_version=request.request_version
         )

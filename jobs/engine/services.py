@@ -248,6 +248,7 @@ class CallRequest:
     step_name: str
     request_version: int = -1
     refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
+    ai_request: dict[str, Any] | None = None  # a step.ai.infer step: the engine calls the provider (ai_gateway.py)
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
@@ -261,7 +262,8 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
             SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.force_step_plan,
                    r.request_version, f.id, f.slug, f.step_url, f.refused,
                    (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
-                      FROM engine_stepmemo m WHERE m.run_id = r.id)
+                      FROM engine_stepmemo m WHERE m.run_id = r.id),
+                   (SELECT g.opts FROM engine_gatewayrequest g WHERE g.run_id = r.id AND g.hashed_id = i.step_id)
               FROM engine_queueitem i
               JOIN engine_run r ON r.id = i.run_id
               JOIN engine_function f ON f.id = i.function_id
@@ -286,6 +288,7 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         step_url,
         refused,
         memos,
+        ai_request,
     ) = row
     events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
     memos = _json(memos) or []
@@ -318,6 +321,7 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         step_name=step_name or step_id,
         request_version=request_version,
         refused=refused,
+        ai_request=_json(ai_request),
     )
 
 

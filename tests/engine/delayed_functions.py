@@ -67,6 +67,17 @@ def batched(ctx: inngest.ContextSync) -> dict:
     return {"count": len(ctx.events)}
 
 
+@client.create_function(
+    fn_id="batched-bulk-only",
+    trigger=inngest.TriggerEvent(event="test/batched.bulk.only"),
+    batch_events=inngest.Batch(max_size=3, timeout=datetime.timedelta(hours=1), if_exp="event.data.source == 'bulk'"),
+    retries=0,
+)
+def batched_bulk_only(ctx: inngest.ContextSync) -> dict:
+    _record_events(ctx, "batched-bulk-only")
+    return {"count": len(ctx.events)}
+
+
 def _infer_body(first_name: str) -> dict:
     return {
         "messages": [{"role": "user", "content": f'Write to the contact with first name "{first_name}".'}],
@@ -84,4 +95,4 @@ def ai_infer(ctx: inngest.ContextSync) -> dict:
     return {"content": answer["choices"][0]["message"]["content"]}
 
 
-DELAYED_FUNCTIONS = [debounced, debounced_capped, batched, ai_infer]
+DELAYED_FUNCTIONS = [debounced, debounced_capped, batched, batched_bulk_only, ai_infer]

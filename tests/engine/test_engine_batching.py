@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from jobs.engine.delayed import delayed_fire_due
 from jobs.engine.models import PendingBatch, Run
 
 from .delayed_functions import DELAYED_SERVE_PATH
@@ -27,4 +31,28 @@ def test_a_full_batch_starts_at_once_and_a_partial_one_at_its_timeout(engine, re
 
     assert {run.status for run in runs} == {Run.Status.COMPLETED}
     assert sorted(e["seqs"] for e in recorder.executions) == [[1, 3, 5], [2, 4], [6]]
+    assert not PendingBatch.objects.exists()
+
+
+def test_an_event_the_batch_if_does_not_match_starts_a_run_of_its_own_at_once(engine):
+    engine.start_dispatcher(app_urls=[f"{engine.url}{DELAYED_SERVE_PATH}"], start=False)
+    engine.send("test/batched.bulk.only", {"source": "bulk", "seq": 1})
+    engine.send("test/batched.bulk.only", {"source": "api", "seq": 2})
+    engine.send("test/batched.bulk.only", {"source": "bulk", "seq": 3})
+
+    (alone,) = Run.objects.filter(function__slug__endswith="-batched-bulk-only")
+    assert [event["data"]["seq"] for event in alone.events] == [2]
+    (pending,) = PendingBatch.objects.all()
+    assert len(pending.event_ids) == 2
+
+
+def test_one_tick_starts_every_due_batch_however_many(engine):
+    engine.start_dispatcher(app_urls=[f"{engine.url}{DELAYED_SERVE_PATH}"], start=False)
+    engine.send_many([{"name": "test/batched", "data": {"tenantId": f"t-{n}", "seq": n}} for n in range(250)])
+    assert PendingBatch.objects.count() == 250
+
+    fired = delayed_fire_due(now=timezone.now() + timedelta(days=1))  # 100 per transaction
+
+    assert fired == 250
+    assert Run.objects.filter(function__slug__endswith="-batched").count() == 250
     assert not PendingBatch.objects.exists()
