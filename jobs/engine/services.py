@@ -78,7 +78,17 @@ def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fres
             for internal_id, event in pairs
         ]
     )
-    return _runs_trigger([row for row in rows if not row.duplicate], now=now)
+    fresh = [row for row in rows if not row.duplicate]
+    _events_match_waiting_runs(fresh, now=now)
+    return _runs_trigger(fresh, now=now)
+
+
+def _events_match_waiting_runs(rows: list[Event], *, now: datetime) -> None:
+    """Resume runs waiting on these events (wait_for_event, invoke). Imported here: pauses.py builds on this module."""
+    from .pauses import pauses_resume_for_events
+
+    if rows:
+        pauses_resume_for_events(rows, now=now)
 
 
 def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> set[str]:
@@ -244,6 +254,7 @@ class CallRequest:
     step_name: str
     request_version: int = -1
     refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
+    pause_timeout: bool = False  # a wait's or invoke's timeout (pauses.py): no request, the pause times out
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
@@ -283,6 +294,8 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         refused,
         memos,
     ) = row
+    if step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX):
+        return CallRequest(url="", body={}, run_id=run_id, function_slug=slug, step_name=step_name, pause_timeout=True)
     events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
     memos = _json(memos) or []
     stack = [hashed_id for hashed_id, _ in memos]
