@@ -84,11 +84,17 @@ def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fres
 
 
 def _events_match_waiting_runs(rows: list[Event], *, now: datetime) -> None:
-    """Resume runs waiting on these events (wait_for_event, invoke). Imported here: pauses.py builds on this module."""
+    """Resume runs waiting on these events (wait_for_event, invoke) and cancel runs they cancel (cancel-on).
+
+    Before the new runs are started: an event never cancels a run it starts itself (Inngest compares the event's id
+    with the run's, executor.go handlePause). Imported here: both modules build on this one.
+    """
+    from .cancellation import runs_cancel_for_events
     from .pauses import pauses_resume_for_events
 
     if rows:
         pauses_resume_for_events(rows, now=now)
+        runs_cancel_for_events(rows, now=now)
 
 
 def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> set[str]:

@@ -1,4 +1,4 @@
-"""Test-only functions for step.wait_for_event and step.invoke (served by tests/engine/urls.py).
+"""Test-only functions for step.wait_for_event, step.invoke and cancel-on (served by tests/engine/urls.py).
 
 Timeouts come from the event (`timeoutSeconds`) so each test picks one; a step that must not finish before the test
 has done something holds on a gate the test opens.
@@ -65,4 +65,29 @@ def invoker(ctx: inngest.ContextSync) -> dict:
     return {"result": result}
 
 
-PAUSE_FUNCTIONS = [approval, doubler, invoker]
+@client.create_function(
+    fn_id="cancellable",
+    trigger=inngest.TriggerEvent(event="test/cancellable"),
+    cancel=[
+        inngest.Cancel(
+            event="test/cancellable.stop",
+            if_exp="event.data.orderId == async.data.orderId",
+            timeout=timedelta(hours=1),
+        )
+    ],
+    retries=0,
+)
+def cancellable(ctx: inngest.ContextSync) -> str:
+    """Its first step holds on the gate named in the event; `second` runs only if the run was not cancelled."""
+
+    def first() -> str:
+        RECORDER.record(ctx, "first")
+        RECORDER.hold(ctx.event.data["gate"])
+        return "first"
+
+    ctx.step.run("first", first)
+    ctx.step.run("second", lambda: RECORDER.record(ctx, "second"))
+    return "done"
+
+
+PAUSE_FUNCTIONS = [approval, doubler, invoker, cancellable]
