@@ -35,6 +35,8 @@ def span_entry(span, *, now: datetime) -> TimelineEntry:
         label = "completed"
     elif span.status == "planned":
         label = "planned (parallel step)"
+    elif span.status == "sleeping":  # a wait_for_event or invoke, waiting until its timeout at the latest
+        label = f"waiting, at most until {clock(span.wake_at)}" if span.wake_at else "waiting"
     elif span.status == "retrying" and span.retry_at:
         after = format_duration(max(0.0, (span.retry_at - span.ended_at).total_seconds()))
         label = f"failed; retry at {clock(span.retry_at)} (after {after})"

@@ -21,6 +21,7 @@ from django.utils import timezone
 from . import ai_gateway
 from .endings import FINISHED, error_body, run_complete, run_fail
 from .models import Function, QueueItem, Run, RunSpan, StepMemo
+from .pauses import PAUSE_OPS, pause_begin
 from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
 from .services import (
     FUNCTION_FIELDS,
@@ -34,11 +35,8 @@ from .trace import Span, spans_insert
 
 logger = logging.getLogger(__name__)
 
-NOT_SUPPORTED_OPS = {
-    "WaitForEvent": "step.wait_for_event",
-    "InvokeFunction": "step.invoke",
-}
-SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete", "AIGateway")
+NOT_SUPPORTED_OPS: dict[str, str] = {}
+SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete", "AIGateway", *PAUSE_OPS)
 FUNCTION_ERROR_OP = "FunctionError"  # a span for a 4xx/5xx (or no) answer: no opcode, an error body
 RETURN_OP = "RunComplete"  # a span for a 200 answer: Inngest treats it as the RunComplete opcode
 
@@ -179,6 +177,7 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
     step_done = False
     planned: list[QueueItem] = []
     wake_at: datetime | None = None
+    waiting = False  # a wait_for_event or invoke is pending (pauses.py): its timeout item is queued
     step_name = ""
     for op in ops:
         kind, hashed_id = op["op"], str(op.get("id", ""))
@@ -210,6 +209,13 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         elif kind == "AIGateway":  # step.ai.infer: planned as a step the engine itself runs (ai_gateway.py)
             ai_gateway.gateway_request_store(run, hashed_id, op, now=now)
             planned.append(_planned_item(run, item, hashed_id, name, {}, now=now))
+        elif kind in PAUSE_OPS:
+            begun = pause_begin(answer, op, hashed_id, name)
+            if begun is True:
+                waiting = True
+            else:  # answered at once (an invalid op, an unknown function): the SDK raises the error
+                _memo_save(run, hashed_id, name, begun, now=now)
+                step_done = True
     if planned:
         planned = _not_yet_planned(run, planned)
         QueueItem.objects.bulk_create(planned, ignore_conflicts=True)
@@ -221,13 +227,15 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
                 step_id=queued.step_id,
                 step_name=queued.step_name,
             )
-    if wake_at is not None and not planned:
+    if wake_at is not None and not planned and not waiting:
         _item_to_discovery(item, available_at=wake_at)
         _run_save_progress(run)
         return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
-    if planned:
+    if planned or (waiting and not step_done):
         _item_delete(item)
         _run_save_progress(run)
+        if not planned:
+            return Outcome("waiting", step=step_name)
         return Outcome("planned", detail={"planned": len(planned)})
     if step_done:
         return _step_done(run, item, step_name, now=now)

@@ -38,6 +38,7 @@ from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
+from .pauses import pause_timeout_apply
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 
@@ -319,8 +320,11 @@ class Dispatcher:
         request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
             return Outcome("lease-lost")
-        if request.refused:
-            outcome = await self._steps.db(run_refuse, item_id=item.id, owner=lease.token, reason=request.refused)
+        if request.refused or request.pause_timeout:
+            if request.pause_timeout:
+                outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
+            else:
+                outcome = await self._steps.db(run_refuse, item_id=item.id, owner=lease.token, reason=request.refused)
             logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
             return outcome
         if not self._lease_fresh(lease):

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import QueueItem, Run
+from .models import Pause, QueueItem, Run
 from .protocol import IncomingEvent, datetime_to_ms
 from .services import system_events_store
 
@@ -82,9 +82,19 @@ def _announces_result(run: Run) -> bool:
 
 
 def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
+    # An invoked run's finish carries the invoke's correlation id, which resumes its caller (pauses.py); Inngest
+    # copies it from the invocation event's `_inngest` (executor.go functionFinishedData `correlation_id`).
+    data = (run.events or [{}])[0].get("data")
+    meta = data.get("_inngest") if isinstance(data, dict) else None
+    correlation = meta.get("correlation_id") if isinstance(meta, dict) else None
     return IncomingEvent(
         name="inngest/function.finished",
-        data={**_run_event_data(run), **result, "_inngest": {"status": run.status}},
+        data={
+            **_run_event_data(run),
+            **result,
+            **({"correlation_id": correlation} if isinstance(correlation, str) and correlation else {}),
+            "_inngest": {"status": run.status},
+        },
         ts=datetime_to_ms(now),
         external_id="",
     )
@@ -132,6 +142,7 @@ def run_cancel(*, run_id: str) -> Run:
         run.status, run.error, run.ended_at = Run.Status.CANCELLED, error, now
         run.save(update_fields=["status", "error", "ended_at"])
         removed, _ = QueueItem.objects.filter(run=run).delete()
+        Pause.objects.filter(run=run).delete()  # a wait or invoke it had pending ends with it
         cancelled = IncomingEvent(
             name="inngest/function.cancelled",
             data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},

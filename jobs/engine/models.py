@@ -178,6 +178,8 @@ class QueueItem(models.Model):
     """
 
     DISCOVERY = "step"
+    # A pause's timeout (pauses.py): `timeout:<step hash>`, due when the wait or invoke expires; no SDK request.
+    PAUSE_TIMEOUT_PREFIX = "timeout:"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="queue_items")
     function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="queue_items")
@@ -228,6 +230,10 @@ class QueueItem(models.Model):
     @property
     def is_discovery(self) -> bool:
         return self.step_id == self.DISCOVERY
+
+    @property
+    def is_pause_timeout(self) -> bool:
+        return self.step_id.startswith(self.PAUSE_TIMEOUT_PREFIX)
 
 
 class KeyQueue(models.Model):
@@ -337,3 +343,37 @@ class GatewayRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.hashed_id} (ai.infer)"
+
+
+class Pause(models.Model):
+    """A run waiting on an event: `step.wait_for_event`, or `step.invoke` waiting for the invoked run to end.
+
+    Inngest's pauses (pkg/execution/state/pause.go): a wait is found by the incoming event's name, an invoke by its
+    correlation id (`<run id>.<step hash>`, which the invoked run's `inngest/function.finished` carries). Consumed
+    once: by a matching event, or by its timeout item (`QueueItem` `timeout:<step hash>`), whichever locks first.
+    """
+
+    class Kind(models.TextChoices):
+        WAIT_FOR_EVENT = "wait", "step.wait_for_event"
+        INVOKE = "invoke", "step.invoke"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pauses")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    step_id = models.CharField(max_length=64, help_text="The step's hashed id (its memo's key).")
+    step_name = models.CharField(max_length=255, blank=True)
+    event_name = models.CharField(max_length=512, blank=True, help_text="The event a wait waits for.")
+    expression = models.TextField(blank=True, help_text="A wait's `if` (CEL over `event` and `async`).")
+    correlation_id = models.CharField(max_length=100, blank=True, help_text="An invoke's `<run id>.<step hash>`.")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["event_name"], name="engine_pause_event", condition=models.Q(kind="wait")),
+            models.Index(fields=["correlation_id"], name="engine_pause_invoke", condition=models.Q(kind="invoke")),
+        ]
+        constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="engine_pause_one_per_step")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.step_name or self.step_id} ({self.kind})"

@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from . import expressions
 from .batching import batch_config
+from .cancellation import cancel_entries_check
 from .debounce import debounce_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 
 # Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
 UNSUPPORTED_OPTIONS = {
-    "cancel": "cancel-on events",
     "idempotency": "idempotency keys",
     "priority": "run priority",
     "rateLimit": "rate limiting",
@@ -106,6 +106,10 @@ def _parse_function(config: object) -> FunctionSpec:
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
         raise fail(f"retries must be an integer from 0 to {MAX_RETRIES}")
     events, crons = _parse_triggers(config.get("triggers"), fail)
+    try:
+        cancel_entries_check(config.get("cancel"))
+    except ProtocolError as error:
+        raise fail(str(error)) from None
     concurrency = _parse_concurrency(config.get("concurrency"), fail)
     try:  # debounce and batchEvents are checked as Inngest checks them (their rules are in those modules)
         debounce_config(config)

@@ -78,7 +78,23 @@ def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fres
             for internal_id, event in pairs
         ]
     )
-    return _runs_trigger([row for row in rows if not row.duplicate], now=now)
+    fresh = [row for row in rows if not row.duplicate]
+    _events_match_waiting_runs(fresh, now=now)
+    return _runs_trigger(fresh, now=now)
+
+
+def _events_match_waiting_runs(rows: list[Event], *, now: datetime) -> None:
+    """Resume runs waiting on these events (wait_for_event, invoke) and cancel runs they cancel (cancel-on).
+
+    Before the new runs are started: an event never cancels a run it starts itself (Inngest compares the event's id
+    with the run's, executor.go handlePause). Imported here: both modules build on this one.
+    """
+    from .cancellation import runs_cancel_for_events
+    from .pauses import pauses_resume_for_events
+
+    if rows:
+        pauses_resume_for_events(rows, now=now)
+        runs_cancel_for_events(rows, now=now)
 
 
 def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> set[str]:
@@ -249,6 +265,7 @@ class CallRequest:
     request_version: int = -1
     refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
     ai_request: dict[str, Any] | None = None  # a step.ai.infer step: the engine calls the provider (ai_gateway.py)
+    pause_timeout: bool = False  # a wait's or invoke's timeout (pauses.py): no request, the pause times out
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
@@ -290,6 +307,8 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         memos,
         ai_request,
     ) = row
+    if step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX):
+        return CallRequest(url="", body={}, run_id=run_id, function_slug=slug, step_name=step_name, pause_timeout=True)
     events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
     memos = _json(memos) or []
     stack = [hashed_id for hashed_id, _ in memos]

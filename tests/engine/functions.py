@@ -263,11 +263,6 @@ def sleepy_limited(ctx: inngest.ContextSync) -> None:
     ctx.step.run("end", lambda: RECORDER.record(ctx, "end", seq=seq))
 
 
-@client.create_function(fn_id="waits", trigger=inngest.TriggerEvent(event="test/waits"), retries=0)
-def waits(ctx: inngest.ContextSync) -> None:
-    ctx.step.wait_for_event("approval", event="test/approved", timeout=timedelta(minutes=1))
-
-
 @client.create_function(fn_id="nightly", trigger=inngest.TriggerCron(cron="0 2 * * *"), retries=0)
 def nightly(ctx: inngest.ContextSync) -> dict:
     RECORDER.record(ctx, "nightly", event=ctx.event.name)
@@ -287,6 +282,5 @@ FUNCTIONS = [
     fifo,
     fair,
     sleepy_limited,
-    waits,
     nightly,
 ]

@@ -135,17 +135,6 @@ def test_a_parallel_group_runs_every_branch_once(engine, recorder):
     assert sorted(r.step for r in branch_records) == ["branch-0", "branch-1", "branch-2"]
 
 
-def test_an_unsupported_step_kind_fails_the_run_with_a_clear_message(engine, recorder):
-    engine.start_dispatcher()
-
-    engine.send("test/waits")
-
-    (run,) = engine.wait_for_runs("-waits", 1)
-    assert run.status == Run.Status.FAILED
-    assert "step.wait_for_event" in run.error["message"]
-    assert "not supported by the local engine" in run.error["message"]
-
-
 def test_a_due_cron_trigger_starts_a_scheduled_timer_run_and_is_rescheduled(engine, recorder):
     from datetime import timedelta
 

@@ -1,0 +1,124 @@
+"""Cancel-on: a function's `cancel` entries (event, `if`, timeout) cancel its runs when a matching event arrives.
+
+Inngest stores one cancellation pause per entry when a run is scheduled (executor.go `createCancellationPauses`)
+and matches incoming events against them (executor.go `handlePause`). The same rules here, without a row per run:
+the functions whose `cancel` names the event are read from their stored config, then their unfinished runs, so
+starting a run costs nothing extra. The rules kept:
+- `if` is CEL over `event` (the run's triggering event) and `async` (the incoming one);
+- only an event that arrived after the run matches: Inngest compares the event's ULID with the run's;
+- an entry's timeout counts from the run's start (the pause expires then); without one, a year
+  (consts.CancelTimeout);
+- the cancel itself is `DELETE /v1/runs/<id>`'s (endings.py `run_cancel`): status cancelled,
+  `inngest/function.cancelled` emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from . import expressions
+from .models import Event
+from .protocol import ProtocolError, parse_duration
+
+logger = logging.getLogger(__name__)
+
+MAX_CANCELLATIONS = 5  # consts.MaxCancellations; more is a sync error in Inngest (inngest/function.go Validate)
+CANCEL_DEFAULT_TIMEOUT = timedelta(days=365)  # consts.CancelTimeout
+
+_CANCELLERS_SQL = """
+SELECT f.id, f.config -> 'cancel'
+  FROM engine_function f
+ WHERE f.archived_at IS NULL AND f.refused = '' AND jsonb_typeof(f.config -> 'cancel') = 'array'
+   AND EXISTS (SELECT 1 FROM jsonb_array_elements(f.config -> 'cancel') c WHERE c ->> 'event' = ANY(%s))
+"""
+_ACTIVE_RUNS_SQL = """
+SELECT r.run_id, r.created_at, r.events -> 0
+  FROM engine_run r
+ WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
+ ORDER BY r.id
+"""
+
+
+def cancel_entries_check(entries: object) -> None:
+    """Validate a function's `cancel` config at sync; ProtocolError says what is wrong."""
+    if entries in (None, []):
+        return
+    if not isinstance(entries, list):
+        raise ProtocolError("`cancel` must be a list of {event, if, timeout}")
+    if len(entries) > MAX_CANCELLATIONS:
+        raise ProtocolError(f"at most {MAX_CANCELLATIONS} cancel entries are allowed (Inngest's limit)")
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("event"), str) or not entry["event"]:
+            raise ProtocolError("each cancel entry needs an `event` name")
+        if entry.get("if"):
+            expressions.check(entry["if"], what="cancel `if`", variables=("event", "async"))
+        if entry.get("timeout") is not None:
+            _timeout(entry)
+
+
+def _timeout(entry: dict[str, Any]) -> timedelta:
+    timeout = entry.get("timeout")
+    if timeout is None:
+        return CANCEL_DEFAULT_TIMEOUT
+    # Inngest also takes an RFC 3339 time here (util/strtimeout): a fixed instant for every run, which the Python
+    # SDK never sends; a duration is all this engine accepts, so anything else is refused at sync, not guessed.
+    if not isinstance(timeout, str):
+        raise ProtocolError("cancel `timeout` must be a duration string such as '30m'")
+    try:
+        return parse_duration(timeout)
+    except ProtocolError as error:
+        raise ProtocolError(f"cancel `timeout`: {error}") from None
+
+
+def runs_cancel_for_events(rows: list[Event], *, now: datetime) -> int:
+    """Cancel the unfinished runs these just-stored events cancel; returns how many were cancelled."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CANCELLERS_SQL, [list({row.name for row in rows})])
+        cancellers = cursor.fetchall()
+    cancelled = 0
+    for function_pk, entries in cancellers:
+        entries = [entry for entry in _json(entries) if any(row.name == entry.get("event") for row in rows)]
+        oldest = now - max(_timeout(entry) for entry in entries)
+        with connection.cursor() as cursor:
+            cursor.execute(_ACTIVE_RUNS_SQL, [function_pk, oldest])
+            runs = cursor.fetchall()
+        for run_id, created_at, trigger in runs:
+            trigger = _json(trigger) or {}
+            if any(_cancels(row, entry, run_id, created_at, trigger, now=now) for row in rows for entry in entries):
+                cancelled += _cancel(run_id)
+    return cancelled
+
+
+def _cancels(
+    row: Event, entry: dict[str, Any], run_id: str, created_at: datetime, trigger: dict, *, now: datetime
+) -> bool:
+    if row.name != entry.get("event"):
+        return False
+    if row.internal_id <= run_id:  # received before the run (executor.go handlePause: evtID <= RunID)
+        return False
+    if created_at + _timeout(entry) <= now:  # the cancellation pause has expired
+        return False
+    expression = entry.get("if")
+    return not expression or expressions.matches(expression, {"event": trigger, "async": row.to_inngest()})
+
+
+def _cancel(run_id: str) -> int:
+    # Imported here: the registry imports this module for `cancel_entries_check`, and endings builds on services,
+    # which imports the registry.
+    from .endings import RunAlreadyFinished, RunNotFound, run_cancel
+
+    try:
+        run_cancel(run_id=run_id)
+    except (RunAlreadyFinished, RunNotFound):
+        return 0  # it ended meanwhile: nothing to cancel (Inngest ignores ErrFunctionComplete the same way)
+    logger.info("run cancelled by an event", extra={"run_id": run_id})
+    return 1
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
