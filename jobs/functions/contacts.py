@@ -21,6 +21,8 @@ def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAs
     """A new category starts a new nurture sequence in the agency's brand voice; the old one is superseded."""
     with run_log_context(ctx, function=FN_ID, tenant=event.tenant_id):
         tenant = step_tenant_context(ctx, event.tenant_id)
+        # An older generation still running is cancelled by this very event (nurture-sequence-generate's
+        # cancel-on); what cancel cannot reach is a sequence an older generation already stored: retired here.
         policy_step(
             ctx,
             "supersede-previous-sequence",

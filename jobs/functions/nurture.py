@@ -2,8 +2,9 @@
 
 resolve tenant context -> build AI prompt -> call AI API -> store sequence -> emit crm/sync.push
 
-A run whose assignment was replaced before it started (an older routing run finishing late) skips at the prompt
-step, before paying for an AI call.
+Flow control (jobs/flow_control.py): a newer `contact/category.assigned` for the same contact cancels a run in
+flight (cancel-on). What cancel cannot see, a run that starts after the newer assignment was sent (an older
+routing run finishing late), is caught by the prompt step, which skips a replaced assignment before the AI call.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.utils import timezone
 
 from jobs.ai.prompts import build_prompt
 from jobs.ai.writers import writer_from_settings
-from jobs.events import CrmSyncPush, NurtureSequenceGenerate
+from jobs.events import ContactCategoryAssigned, CrmSyncPush, NurtureSequenceGenerate
+from jobs.flow_control import CancelOnNewer, FlowControl
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory, PermanentJobError
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
@@ -27,6 +29,7 @@ from .base import job_function
 
 FN_ID = "nurture-sequence-generate"
 AI = FunctionCategory.AI
+FLOW = FlowControl(cancel_on_newer=CancelOnNewer(ContactCategoryAssigned, newer_field="assignmentId"))
 
 
 def _on_generation_failed(ctx: inngest.ContextSync) -> dict[str, Any]:
@@ -53,7 +56,7 @@ def _on_generation_failed(ctx: inngest.ContextSync) -> dict[str, Any]:
     return {"recorded": stored is not None}
 
 
-@job_function(fn_id=FN_ID, event=NurtureSequenceGenerate, category=AI, on_failure=_on_generation_failed)
+@job_function(fn_id=FN_ID, event=NurtureSequenceGenerate, category=AI, on_failure=_on_generation_failed, flow=FLOW)
 def nurture_sequence_generate(ctx: inngest.ContextSync, event: NurtureSequenceGenerate) -> dict[str, Any]:
     """Three emails in the agency's voice, stored as drafts, then synced to the CRM; each step memoized."""
     with run_log_context(ctx, function=FN_ID, tenant=event.tenant_id):
@@ -114,7 +117,7 @@ def _build_prompt(
         return {"skip": "contact archived"}
     current = category_assignment_current(tenant=agency, contact=contact)
     if current is not None and current.pk != assignment_id:
-        # A newer assignment was made: its own run writes the contact's sequence; do not pay for this one.
+        # A newer assignment was made before this run started, so its event could not cancel it: skip, unpaid.
         return {"skip": f"assignment {assignment_id} was replaced by assignment {current.pk}"}
     if contact.category != category:
         # Re-categorised since this event was sent: its own run writes the right sequence; do not pay for this one.

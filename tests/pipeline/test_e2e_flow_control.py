@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from tenants.models import EngagementEvent, HotLeadAlert, IntentScore
-from tenants.services import engagement_record, intent_score_recompute
+from tenants.models import EngagementEvent, HotLeadAlert, IntentScore, NurtureSequence
+from tenants.services import contact_assign_category, engagement_record, intent_score_recompute
 from tests.pipeline.engine_runs import event_data, finished, runs_of, wait_for
 
 pytestmark = [
@@ -17,6 +17,37 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive"),
 ]
+
+
+GENERATE = "nurture-sequence-generate"
+
+
+def generation_of(assignment_id: int):
+    (run,) = [run for run in runs_of(GENERATE) if event_data(run)["assignmentId"] == assignment_id]
+    return run
+
+
+def test_a_newer_assignment_during_a_generation_leaves_exactly_one_current_sequence(
+    engine, tenant, make_contact, openai_server, settings
+):
+    settings.OPENAI_TIMEOUT = 600  # a held call must not time out and retry however slow the machine is
+    contact = make_contact(tenant=tenant, first_name="Imogen")
+    openai_server.hold()
+    older = contact_assign_category(tenant=tenant, contact_id=contact.id, category="seller", source="api")
+    openai_server.wait_for_in_flight({tenant.name: 1})  # the older generation is inside its AI call
+
+    newer = contact_assign_category(tenant=tenant, contact_id=contact.id, category="landlord", source="api")
+
+    # The newer assignment's event cancels the older generation (cancel-on), while its AI call is still held.
+    wait_for(lambda: generation_of(older.pk).status == "cancelled", message="the older generation cancelled")
+    openai_server.wait_for_in_flight({tenant.name: 2})  # the newer generation's own call is held too
+    openai_server.release()
+    wait_for(lambda: generation_of(newer.pk).status == "completed", message="the newer generation")
+
+    sequences = list(NurtureSequence.objects.filter(contact=contact).values_list("category", "status"))
+    assert sequences == [("landlord", "draft")]  # the older call's answer was never stored
+    assert generation_of(older.pk).status == "cancelled"
+    assert len(openai_server.requests) == 2
 
 
 def test_a_burst_of_engagement_is_scored_once_on_every_row(idle_engine, tenant, make_contact, agent):
