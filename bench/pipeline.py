@@ -11,6 +11,12 @@ sequences/min overall and per agency, the quiet agency's wait (assignment -> sto
 together and alone, and their ratio (how much the busy neighbour slows the quiet agency down), plus how many AI
 calls ran at once per agency.
 Run: `.venv/bin/python bench/pipeline.py [busy] [quiet] [workers]` (defaults 1000, 10, 16).
+
+Flow control (bench/_flow_scenarios.py, each with its own same-run baseline):
+`bench/pipeline.py priority [workers]`: an agency's 1,000-contact import beside its agent's API assignments (the
+agent's wait beside the import against alone; aim <= 1.5x). `bench/pipeline.py debounce`: 1,000 engagement events
+for 100 contacts in 10 s, score computations with the per-contact debounce against without.
+`bench/pipeline.py all` runs the three.
 """
 
 from __future__ import annotations
@@ -99,11 +105,26 @@ def run_phase(plan: list[tuple], *, timeout: float = 3600) -> Phase:
 
 
 def main() -> None:
-    busy_count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    quiet_count = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+    scenario = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].isdigit() else "neighbour"
+    numbers = [int(arg) for arg in sys.argv[1:] if arg.isdigit()]
+    if scenario not in ("neighbour", "priority", "debounce", "all"):
+        raise SystemExit(f"unknown scenario {scenario!r}: neighbour, priority, debounce or all")
     setup_django("pipeline")
     sys.path.insert(0, str(ROOT))
+    import _flow_scenarios
+
+    if scenario == "neighbour":
+        neighbour(*numbers[:3])
+    elif scenario == "priority":
+        _flow_scenarios.priority(*(numbers[:1] or [16]))
+    elif scenario == "all":
+        neighbour()
+        _flow_scenarios.priority(16)
+    if scenario in ("debounce", "all"):
+        _flow_scenarios.debounce()
+
+
+def neighbour(busy_count: int = 1000, quiet_count: int = 10, workers: int = 16) -> None:
     from jobs.policy import FunctionCategory, policy_for
     from tenants.models import Contact
     from tests.fakes.openai_server import FakeOpenAI
