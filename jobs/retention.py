@@ -3,7 +3,8 @@
 Each batch is one short transaction deleting at most `batch_size` rows picked by primary key, so pruning never
 holds a lock the queue or the run tracking waits on for long. What is still in progress is never pruned:
 `pending` events (the outbox), runs that are not finished, engine runs that are not finished or still have queue
-items, engine events such a run came from, and queue items themselves (they go with their finished run only).
+items, engine events such a run came from or a pending debounce or open batch holds, and queue items themselves
+(they go with their finished run only).
 
 The daily cron (`jobs.functions.retention`) and `manage.py prune_history` both call `prune_table`; the serve
 endpoint's replay records are pruned with them (`jobs.serve.forget_stale_signatures`).
@@ -19,6 +20,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.expressions import RawSQL
 
 from .models import EventLog, JobRun
 
@@ -69,10 +71,17 @@ def _engine_runs(now: datetime) -> models.QuerySet:
 
 
 def _engine_events(now: datetime) -> models.QuerySet:
-    """Received events no unfinished run came from."""
+    """Received events no unfinished run came from, and no pending debounce or open batch holds for its run."""
     event, run = apps.get_model("engine", "Event"), apps.get_model("engine", "Run")
     unfinished = run.objects.filter(event=OuterRef("pk"), status__in=[run.Status.QUEUED, run.Status.RUNNING])
-    return event.objects.filter(received_at__lt=_engine_cutoff(now)).exclude(Exists(unfinished))
+    debounced = apps.get_model("engine", "PendingDebounce").objects.filter(event=OuterRef("pk"))
+    batched = RawSQL("SELECT jsonb_array_elements_text(event_ids)::bigint FROM engine_pendingbatch", [])
+    return (
+        event.objects.filter(received_at__lt=_engine_cutoff(now))
+        .exclude(Exists(unfinished))
+        .exclude(Exists(debounced))
+        .exclude(pk__in=batched)
+    )
 
 
 def _engine_idempotency(now: datetime) -> models.QuerySet:

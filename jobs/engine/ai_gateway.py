@@ -124,6 +124,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
     ids = {"step_id": item.step_id, "step_name": item.step_name}
     if run.status in FINISHED:
         answers._item_delete(item)
+        GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
         return answers.Outcome("stale")
     if result.ok:
         answer.span(op=OP, status=RunSpan.Status.COMPLETED, output=result.body, **ids)

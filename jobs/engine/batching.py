@@ -103,7 +103,7 @@ RETURNING id, jsonb_array_length(event_ids), size_bytes
 
 
 def batch_append(
-    function: Function, config: BatchConfig, event: Event, *, now: datetime, scale: float
+    function: Function, config: BatchConfig, event: Event, *, key: str, now: datetime, scale: float
 ) -> list[Event] | None:
     """Add the event to its key's open batch; returns the batch's events when this one filled it (it is closed)."""
     event_map = event.to_inngest()
@@ -112,7 +112,7 @@ def batch_append(
             _APPEND_SQL,
             {
                 "function": function.pk,
-                "key": batch_key(config, event_map),
+                "key": key,
                 "event": event.pk,
                 "bytes": len(json.dumps(event_map)),
                 "fire_at": now + scale_delay(config.timeout, scale),

@@ -89,7 +89,9 @@ ON CONFLICT (function_id, key) DO UPDATE
 """
 
 
-def debounce_hold(function: Function, config: DebounceConfig, event: Event, *, now: datetime, scale: float) -> None:
+def debounce_hold(
+    function: Function, config: DebounceConfig, event: Event, *, key: str, now: datetime, scale: float
+) -> None:
     """Hold the event as its key's latest (or open the key's debounce); inside the intake transaction."""
     timeout_at = now + scale_delay(config.timeout, scale) if config.timeout else None
     with connection.cursor() as cursor:
@@ -97,7 +99,7 @@ def debounce_hold(function: Function, config: DebounceConfig, event: Event, *, n
             _UPSERT_SQL,
             {
                 "function": function.pk,
-                "key": debounce_key(config, function, event.to_inngest()),
+                "key": key,
                 "event": event.pk,
                 "ts": event.ts,
                 "due": now + scale_delay(config.period, scale),

@@ -14,31 +14,43 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import services
-from .batching import batch_append, batch_config, batch_eligible, batches_take_due
-from .debounce import debounce_config, debounce_hold, debounces_take_due
+from .batching import batch_append, batch_config, batch_eligible, batch_key, batches_take_due
+from .debounce import DebounceConfig, debounce_config, debounce_hold, debounce_key, debounces_take_due
 from .models import Event, Function
 
 Start = tuple[Function, Event] | tuple[Function, Event, list[dict[str, Any]]]
 
 
 def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime) -> list[Start]:
-    """The runs to start now (a full batch among them); debounced and batched events are held. In a transaction."""
+    """The runs to start now (a full batch among them); debounced and batched events are held. In a transaction.
+
+    The rows are written in (function, key) order, each key's events in arrival order: two intakes holding
+    events for the same keys lock the rows in the same order, so they queue instead of deadlocking.
+    """
     immediate: list[Start] = []
-    scale = services.delay_scale()
-    for function, event in starts:
+    holds: list[tuple[str, str, int, Function, Any, Event]] = []
+    for position, (function, event) in enumerate(starts):
         config = function.config or {}
         if not (config.get("debounce") or config.get("batchEvents")):
             immediate.append((function, event))
             continue
+        event_map = event.to_inngest()
         debounce = debounce_config(config)
         if debounce is not None:
-            debounce_hold(function, debounce, event, now=now, scale=scale)
+            key = debounce_key(debounce, function, event_map)
+            holds.append((str(function.pk), key, position, function, debounce, event))
             continue
         batching = batch_config(config)
-        if batching is None or not batch_eligible(batching, event.to_inngest()):
+        if batching is None or not batch_eligible(batching, event_map):
             immediate.append((function, event))
             continue
-        batch = batch_append(function, batching, event, now=now, scale=scale)
+        holds.append((str(function.pk), batch_key(batching, event_map), position, function, batching, event))
+    scale = services.delay_scale()
+    for _, key, _, function, config, event in sorted(holds, key=lambda hold: hold[:3]):
+        if isinstance(config, DebounceConfig):
+            debounce_hold(function, config, event, key=key, now=now, scale=scale)
+            continue
+        batch = batch_append(function, config, event, key=key, now=now, scale=scale)
         if batch:
             immediate.append((function, batch[0], [item.to_inngest() for item in batch]))
     return immediate

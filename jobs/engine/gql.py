@@ -31,7 +31,14 @@ SPAN_STATUS = {
     "sleeping": "WAITING",
     "planned": "QUEUED",
 }
-STEP_OP = {"StepRun": "RUN", "StepError": "RUN", "StepFailed": "RUN", "StepPlanned": "RUN", "Sleep": "SLEEP"}
+STEP_OP = {
+    "StepRun": "RUN",
+    "StepError": "RUN",
+    "StepFailed": "RUN",
+    "StepPlanned": "RUN",
+    "Sleep": "SLEEP",
+    "AIGateway": "AI_GATEWAY",  # coreapi gql.schema.graphql StepOp
+}
 
 
 def _json_text(value: object) -> str:

@@ -85,8 +85,7 @@ def _infer_body(first_name: str) -> dict:
     }
 
 
-@client.create_function(fn_id="ai-infer", trigger=inngest.TriggerEvent(event="test/ai.infer"), retries=1)
-def ai_infer(ctx: inngest.ContextSync) -> dict:
+def _infer(ctx: inngest.ContextSync) -> dict:
     adapter = ai.openai.Adapter(
         auth_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL, model=settings.OPENAI_MODEL
     )
@@ -95,4 +94,19 @@ def ai_infer(ctx: inngest.ContextSync) -> dict:
     return {"content": answer["choices"][0]["message"]["content"]}
 
 
-DELAYED_FUNCTIONS = [debounced, debounced_capped, batched, batched_bulk_only, ai_infer]
+@client.create_function(fn_id="ai-infer", trigger=inngest.TriggerEvent(event="test/ai.infer"), retries=1)
+def ai_infer(ctx: inngest.ContextSync) -> dict:
+    return _infer(ctx)
+
+
+@client.create_function(
+    fn_id="ai-infer-limited",
+    trigger=inngest.TriggerEvent(event="test/ai.infer.limited"),
+    concurrency=[inngest.Concurrency(key="event.data.tenantId", limit=1)],
+    retries=0,
+)
+def ai_infer_limited(ctx: inngest.ContextSync) -> dict:
+    return _infer(ctx)
+
+
+DELAYED_FUNCTIONS = [debounced, debounced_capped, batched, batched_bulk_only, ai_infer, ai_infer_limited]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.engine.claims import queue_claim
 from jobs.engine.models import GatewayRequest, Run, RunSpan, StepMemo
 
 from .delayed_functions import DELAYED_SERVE_PATH
@@ -86,3 +87,19 @@ def test_the_provider_request_carries_the_key_as_inngests_gateway_does(fmt, url,
     if header:
         assert headers[header] == value
     assert content == b'{"a": 1}'
+
+
+def test_the_provider_request_holds_the_runs_concurrency_slot_like_a_step(ai_engine, openai_server):
+    openai_server.hold()
+    ai_engine.send("test/ai.infer.limited", {"tenantId": "t-1", "firstName": "Ada"})
+    openai_server.wait_for_in_flight({"": 1})
+    ai_engine.send("test/ai.infer.limited", {"tenantId": "t-1", "firstName": "Bob"})
+
+    # The limit is 1 per tenant and the first run's provider request is in flight: nothing of t-1 may be claimed.
+    claimed = queue_claim(owner="probe/1", capacity=10, lease_seconds=5)
+    openai_server.release()
+
+    assert claimed == []
+    runs = ai_engine.wait_for_runs("-ai-infer-limited", 2)
+    assert {run.status for run in runs} == {Run.Status.COMPLETED}
+    assert openai_server.max_in_flight == 1

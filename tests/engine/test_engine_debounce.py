@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import threading
+from datetime import timedelta
 
+import pytest
+from django.db import connections, transaction
+from django.utils import timezone
+
+from jobs.engine.debounce import debounces_take_due
 from jobs.engine.models import PendingDebounce, Run
+from jobs.engine.services import runs_start
 
 from .delayed_functions import DELAYED_SERVE_PATH
 
@@ -72,3 +79,40 @@ def test_an_event_after_the_run_started_opens_a_new_debounce(engine, recorder, w
 
     runs = engine.wait_for_runs("-debounced", 2)
     assert [run.output["seq"] for run in runs] == [1, 2]
+
+
+def test_an_event_arriving_while_the_debounced_run_starts_opens_a_new_debounce(engine, wait_until):
+    # start.lua: once a debounce starts its run, a new event for the key opens a new debounce; it never joins
+    # the run that is starting, and is never lost. The starting transaction holds the row while the event arrives.
+    _dispatcher(engine, start=False)
+    engine.send("test/debounced", {"contactId": "c-1", "seq": 1})
+    arrived = threading.Event()
+
+    def send_second() -> None:
+        engine.send("test/debounced", {"contactId": "c-1", "seq": 2})
+        arrived.set()
+
+    with transaction.atomic():
+        (due,) = debounces_take_due(now=timezone.now() + timedelta(days=1))
+        runs_start([due], now=timezone.now())
+        sender = threading.Thread(target=send_second)
+        sender.start()
+        wait_until(_an_intake_waits_on_a_row_lock, message="the second event's intake to wait on the debounce row")
+        assert not arrived.is_set()
+    sender.join(30)
+
+    assert arrived.is_set()
+    (run,) = Run.objects.filter(function__slug__endswith="-debounced")
+    assert run.event.data["seq"] == 1
+    pending = PendingDebounce.objects.get()
+    assert pending.event.data["seq"] == 2
+
+
+def _an_intake_waits_on_a_row_lock() -> bool:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # the view is a snapshot per transaction otherwise
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            ["%engine_pendingdebounce%"],
+        )
+        return cursor.fetchone()[0] > 0

@@ -12,7 +12,17 @@ from django.utils import timezone
 from ulid import ULID
 
 from crm_adapters.models import CrmSyncLog, Provider
-from jobs.engine.models import App, Event, EventIdempotency, Function, QueueItem, Run, StepMemo
+from jobs.engine.models import (
+    App,
+    Event,
+    EventIdempotency,
+    Function,
+    PendingBatch,
+    PendingDebounce,
+    QueueItem,
+    Run,
+    StepMemo,
+)
 from jobs.models import EventLog, JobRun, StepAttempt
 from jobs.retention import prune_table
 from tests.factories import CrmConnectionFactory
@@ -119,6 +129,23 @@ def test_engine_rows_in_progress_or_queued_are_never_pruned(engine_function):
     assert QueueItem.objects.count() == 3
     assert list(Event.objects.values_list("pk", flat=True)) == [event_of_a_running_run.pk]
     assert list(EventIdempotency.objects.values_list("key", flat=True)) == ["fresh"]
+
+
+def test_engine_events_held_by_a_debounce_or_an_open_batch_are_never_pruned(engine_function):
+    def old_event():
+        return Event.objects.create(internal_id=str(ULID()), name="x", ts=0, received_at=OLD)
+
+    debounced, batched, free = old_event(), old_event(), old_event()
+    PendingDebounce.objects.create(
+        function=engine_function, key="k", event=debounced, event_ts=0, fire_at=NOW, created_at=OLD
+    )
+    PendingBatch.objects.create(function=engine_function, key="k", event_ids=[batched.pk], fire_at=NOW, created_at=OLD)
+
+    call_command("prune_history", stdout=io.StringIO())
+
+    assert set(Event.objects.values_list("pk", flat=True)) == {debounced.pk, batched.pk}
+    assert free.pk not in set(Event.objects.values_list("pk", flat=True))
+    assert PendingDebounce.objects.count() == PendingBatch.objects.count() == 1
 
 
 def test_engine_idempotency_keys_outlive_inngests_24_hours_whatever_the_setting(settings, engine_function):
