@@ -277,3 +277,6 @@ class RunSpan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.step_name or self.op} #{self.attempt}"
+
+
+from .gate_models import GcraKey, RunSingleton, SkippedRun  # noqa: E402, F401  (registered with the engine app)

@@ -18,7 +18,7 @@ from croniter import croniter
 from django.db import transaction
 from django.utils import timezone
 
-from . import expressions
+from . import expressions, gate_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 
@@ -27,12 +27,6 @@ UNSUPPORTED_OPTIONS = {
     "batchEvents": "event batching",
     "cancel": "cancel-on events",
     "debounce": "debounce",
-    "idempotency": "idempotency keys",
-    "priority": "run priority",
-    "rateLimit": "rate limiting",
-    "throttle": "throttling",
-    "singleton": "singleton runs",
-    "timeouts": "start/finish timeouts",
 }
 
 
@@ -107,6 +101,10 @@ def _parse_function(config: object) -> FunctionSpec:
         raise fail(f"retries must be an integer from 0 to {MAX_RETRIES}")
     events, crons = _parse_triggers(config.get("triggers"), fail)
     concurrency = _parse_concurrency(config.get("concurrency"), fail)
+    try:
+        gate_config.check(config)  # idempotency, rateLimit, throttle, singleton, priority, timeouts
+    except ProtocolError as error:
+        raise fail(str(error)) from None
     return FunctionSpec(
         slug=slug,
         name=str(config.get("name") or slug),

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from . import expressions
+from . import expressions, gates
 from .models import Event, Function, QueueItem, Run, Trigger
 from .protocol import (
     DEDUPE_WINDOW,
@@ -141,7 +141,8 @@ def runs_start(starts: list[tuple[Function, Event]], *, now: datetime) -> list[R
     """Create runs and their first discovery items; concurrency keys are evaluated here, once per run."""
     runs: list[Run] = []
     items: list[QueueItem] = []
-    for function, event in starts:
+    admission = gates.admit(starts, now=now)  # rate limit, idempotency, singleton; priority and throttle
+    for function, event, ready_at in admission.starts:
         event_map = event.to_inngest()
         keys = [
             {
@@ -163,11 +164,12 @@ def runs_start(starts: list[tuple[Function, Event]], *, now: datetime) -> list[R
             created_at=now,
         )
         runs.append(run)
-        items.append(_discovery_item(run, function, now=now, continuing=False))
+        items.append(_discovery_item(run, function, now=ready_at, continuing=False))
     Run.objects.bulk_create(runs)
     for item, run in zip(items, runs, strict=True):
         item.run = run
     QueueItem.objects.bulk_create(items)
+    admission.finish(runs)
     return runs
 
 

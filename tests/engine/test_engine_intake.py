@@ -123,10 +123,9 @@ def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"throttle": {"limit": 1, "period": "10s"}}, "throttling not supported by the local engine"),
         ({"debounce": {"period": "5s"}}, "debounce not supported by the local engine"),
     ],
-    ids=["throttle", "debounce"],
+    ids=["debounce"],
 )
 def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
     live_server, overrides, message
