@@ -38,6 +38,7 @@ from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release,
 from .executor import Lease, StepLoop
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
+from .timeouts import timeouts_enforce
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
@@ -189,6 +190,7 @@ class Dispatcher:
                 if now >= next_cron:
                     queue_reap_expired()
                     cron_fire_due()
+                    timeouts_enforce()
                     next_cron = now + 1
                 claimed = self.claim_once()
             except Exception:
