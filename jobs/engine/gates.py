@@ -96,7 +96,7 @@ def _rate_limit(function: Function, gates: Gates, activation: dict, *, now: date
     key = f"r:{function.slug}"
     if limit.key:
         try:
-            value = expressions.evaluate(limit.key, activation)
+            value = _key_value(limit.key, activation)
         except expressions.ExpressionError as error:
             return reason, f"key could not be evaluated: {error}"
         if value is False:
@@ -146,7 +146,7 @@ def _singleton_key(function: Function, gates: Gates, activation: dict) -> str | 
     if not gates.singleton_key:
         return f"s:{function.slug}"
     try:
-        value = expressions.evaluate(gates.singleton_key, activation)
+        value = _key_value(gates.singleton_key, activation)
     except expressions.ExpressionError:
         logger.warning("singleton key could not be evaluated; run starts normally", extra={"fn": function.slug})
         return None
@@ -268,6 +268,18 @@ def _skip(function: Function, event: Event, reason: str, detail: str, *, now: da
         "run skipped",
         extra={"fn": function.slug, "event_id": event.internal_id, "reason": reason, "detail": detail},
     )
+
+
+def _key_value(expression: str, activation: dict) -> Any:
+    """A rate-limit or singleton key's value. A field the event lacks is null, not an error: Inngest evaluates
+    unknowns "as values similar to null" (pkg/expressions/cel.go `eval`), so such events share one key. Any other
+    evaluation error (a type error) is raised."""
+    try:
+        return expressions.evaluate(expression, activation)
+    except expressions.ExpressionError as error:
+        if ": KeyError:" in str(error):  # the cel library's missing field or key
+            return None
+        raise
 
 
 def _hash(value: object) -> str:
