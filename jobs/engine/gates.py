@@ -102,6 +102,7 @@ def _rate_limit(function: Function, gates: Gates, activation: dict, *, now: date
         if value is False:
             return None
         key = f"{key}:{_hash(value)}"
+    key = _bounded(key)
     now_ns = _ns(_clock(now))
     with connection.cursor() as cursor:
         tat = _gcra_lock(cursor, key)
@@ -144,7 +145,7 @@ def _singleton_key(function: Function, gates: Gates, activation: dict) -> str | 
     """pkg/execution/singleton/singleton.go `SingletonKey`: the function's own key without an expression; an
     expression that is false means no singleton, and one that cannot be evaluated is ignored (executor.go)."""
     if not gates.singleton_key:
-        return f"s:{function.slug}"
+        return _bounded(f"s:{function.slug}")
     try:
         value = _key_value(gates.singleton_key, activation)
     except expressions.ExpressionError:
@@ -152,7 +153,7 @@ def _singleton_key(function: Function, gates: Gates, activation: dict) -> str | 
         return None
     if value is False:
         return None
-    return f"s:{function.slug}:{_hash(value)}"
+    return _bounded(f"s:{function.slug}:{_hash(value)}")
 
 
 def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admission) -> tuple[str, str] | None:
@@ -224,6 +225,7 @@ def _throttle(function: Function, throttle: Limit, activation: dict, *, now: dat
     key = f"t:{function.slug}"
     if throttle.key:
         key = f"{key}:{_hash(expressions.key_value(throttle.key, activation))}"
+    key = _bounded(key)
     now_ns = _ns(_clock(now))
     limit = max(throttle.limit, 1)
     emission = _ns_of(_scaled(throttle.period)) // limit
@@ -290,6 +292,11 @@ def _hash(value: object) -> str:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def _bounded(key: str) -> str:
+    """Keys fit their 255-character columns: a long function id is hashed along with the rest."""
+    return key if len(key) <= 255 else f"{key[:2]}{_hash(key)}"
 
 
 def _ns(moment: datetime) -> int:
