@@ -102,3 +102,6 @@ class FunctionAdmin(ReadOnlyAdmin):
     @admin.display(description="queued", ordering="queued")
     def queued(self, function: Function) -> int:
         return function.queued
+
+
+from . import gate_admin  # noqa: E402, F401  (skipped runs: registered beside the engine's other tables)

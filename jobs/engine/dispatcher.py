@@ -41,6 +41,7 @@ from .executor import Lease, StepLoop
 from .pauses import pause_timeout_apply
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
+from .timeouts import timeouts_enforce
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
@@ -193,6 +194,7 @@ class Dispatcher:
                     queue_reap_expired()
                     cron_fire_due()
                     delayed_fire_due()  # debounces and batches that are due (delayed.py)
+                    timeouts_enforce()
                     next_cron = now + 1
                 claimed = self.claim_once()
             except Exception:

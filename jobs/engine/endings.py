@@ -125,10 +125,11 @@ class RunAlreadyFinished(ValueError):
         self.status = run.status
 
 
-def run_cancel(*, run_id: str) -> Run:
+def run_cancel(*, run_id: str, reason: str = "") -> Run:
     """Cancel a queued, sleeping or between-steps run now (Inngest's `DELETE /v1/runs/{id}`).
 
-    Every queue item of the run goes, leased ones too: a step already executing finishes in the app, but its
+    `reason` says why when the engine itself cancels (a timeout, a singleton). Every queue item of the run goes,
+    leased ones too: a step already executing finishes in the app, but its
     answer then finds no lease and nothing follows it. Emits `inngest/function.cancelled` like Inngest does.
     """
     now = timezone.now()
@@ -139,7 +140,9 @@ def run_cancel(*, run_id: str) -> Run:
         if run.status in FINISHED:
             raise RunAlreadyFinished(run)
         error = error_body("FunctionCancelled", "function cancelled")
-        run.status, run.error, run.ended_at = Run.Status.CANCELLED, error, now
+        # Why the engine cancelled it (a timeout, a singleton), kept on the run; the event's error is Inngest's.
+        kept = {**error, "reason": reason} if reason else error
+        run.status, run.error, run.ended_at = Run.Status.CANCELLED, kept, now
         run.save(update_fields=["status", "error", "ended_at"])
         removed, _ = QueueItem.objects.filter(run=run).delete()
         Pause.objects.filter(run=run).delete()  # a wait or invoke it had pending ends with it

@@ -377,3 +377,6 @@ class Pause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.step_name or self.step_id} ({self.kind})"
+
+
+from .gate_models import GcraKey, RunSingleton, SkippedRun  # noqa: E402, F401  (registered with the engine app)

@@ -18,7 +18,7 @@ from croniter import croniter
 from django.db import transaction
 from django.utils import timezone
 
-from . import expressions
+from . import expressions, gate_config
 from .batching import batch_config
 from .cancellation import cancel_entries_check
 from .debounce import debounce_config
@@ -26,14 +26,7 @@ from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 
 # Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
-UNSUPPORTED_OPTIONS = {
-    "idempotency": "idempotency keys",
-    "priority": "run priority",
-    "rateLimit": "rate limiting",
-    "throttle": "throttling",
-    "singleton": "singleton runs",
-    "timeouts": "start/finish timeouts",
-}
+UNSUPPORTED_OPTIONS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -114,6 +107,7 @@ def _parse_function(config: object) -> FunctionSpec:
     try:  # debounce and batchEvents are checked as Inngest checks them (their rules are in those modules)
         debounce_config(config)
         batch_config(config)
+        gate_config.check(config)  # idempotency, rateLimit, throttle, singleton, priority, timeouts
     except ProtocolError as error:
         raise fail(str(error)) from None
     return FunctionSpec(

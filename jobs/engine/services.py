@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from . import delayed, expressions
+from . import delayed, expressions, gates
 from .models import Event, Function, QueueItem, Run, Trigger
 from .protocol import (
     DEDUPE_WINDOW,
@@ -161,7 +161,11 @@ def runs_start(starts: list[tuple], *, now: datetime) -> list[Run]:
     """
     runs: list[Run] = []
     items: list[QueueItem] = []
-    for function, event, *batch in starts:
+    # A batch's start carries every event's map; the gates decide on (function, first event) pairs.
+    batches = {(start[0].pk, start[1].pk): start[2] for start in starts if len(start) > 2}
+    admission = gates.admit([(start[0], start[1]) for start in starts], now=now)
+    for function, event, ready_at in admission.starts:
+        batch = batches.get((function.pk, event.pk))
         event_map = event.to_inngest()
         keys = [
             {
@@ -178,16 +182,17 @@ def runs_start(starts: list[tuple], *, now: datetime) -> list[Run]:
             run_id=str(ULID()),
             function=function,
             event=event,
-            events=batch[0] if batch else [event_map],
+            events=batch if batch is not None else [event_map],
             concurrency=keys,
             created_at=now,
         )
         runs.append(run)
-        items.append(_discovery_item(run, function, now=now, continuing=False))
+        items.append(_discovery_item(run, function, now=ready_at, continuing=False))
     Run.objects.bulk_create(runs)
     for item, run in zip(items, runs, strict=True):
         item.run = run
     QueueItem.objects.bulk_create(items)
+    admission.finish(runs)
     return runs
 
 

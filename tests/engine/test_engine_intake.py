@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from jobs.engine import registry
 from jobs.engine.models import App, Event, Function, Run
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
@@ -148,13 +149,15 @@ def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"throttle": {"limit": 1, "period": "10s"}}, "throttling not supported by the local engine"),
+        ({"experimentalOption": {"on": True}}, "an experimental option not supported by the local engine"),
     ],
-    ids=["throttle"],
+    ids=["an-option-the-engine-lacks"],
 )
 def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
-    live_server, overrides, message
+    live_server, overrides, message, monkeypatch
 ):
+    # Every option the Python SDK sends is supported now: the refusal is shown with an option made up for it.
+    monkeypatch.setattr(registry, "UNSUPPORTED_OPTIONS", {"experimentalOption": "an experimental option"})
     body = _register_body(live_server, **overrides)
     plain = {**body["functions"][0], "id": "bad-app-plain"}
     for key in overrides:

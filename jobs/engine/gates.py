@@ -1,0 +1,307 @@
+"""Deciding whether, and when, a triggered run starts: rate limit and idempotency, singleton, priority, throttle.
+
+`admit` is called by `services.runs_start` inside its transaction, before the runs are created; `Admission.finish`
+after. Each start is decided in the order Inngest's executor decides it (pkg/execution/executor/executor.go
+`schedule`): the rate limit (idempotency is one) first, then the singleton, then the queue position (priority,
+throttle). A start that is kept from running is stored as a SkippedRun and logged, saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from . import expressions, gate_config
+from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates, Limit
+from .gate_models import RunSingleton, SkippedRun
+from .models import Event, Function, Run
+
+logger = logging.getLogger(__name__)
+
+
+def _clock(now: datetime) -> datetime:
+    """The time flow control reads: the caller's `now` (a test shifts it to step past a period without waiting)."""
+    return now
+
+
+def _scaled(period: timedelta) -> timedelta:
+    """Periods shrink with ENGINE_DELAY_SCALE like every other engine delay (tests and demos; 1 in production)."""
+    return period * float(getattr(settings, "ENGINE_DELAY_SCALE", 1.0))
+
+
+@dataclass
+class Admission:
+    """The starts that go ahead, each with the time its first step becomes ready."""
+
+    now: datetime
+    starts: list[tuple[Function, Event, datetime]] = field(default_factory=list)
+    singleton_keys: list[str | None] = field(default_factory=list)
+    cancel_after_create: set[int] = field(default_factory=set)  # indexes into `starts` (same-batch singletons)
+
+    def finish(self, runs: list[Run]) -> None:
+        """Record the singleton keys the new runs hold; cancel those a later start of the same batch replaced."""
+        held = [RunSingleton(run=run, key=key) for run, key in zip(runs, self.singleton_keys, strict=True) if key]
+        if held:
+            RunSingleton.objects.bulk_create(held)
+        for index in sorted(self.cancel_after_create):
+            _cancel(runs[index].run_id, reason="singleton: replaced by a newer run")
+
+
+def admit(starts: list[tuple[Function, Event]], *, now: datetime) -> Admission:
+    admission = Admission(now=now)
+    pending: dict[str, int] = {}  # singleton key -> index of the start in this batch holding it
+    for function, event in starts:
+        gates = gate_config.gates_of(function.config)
+        if gates is None:
+            admission.starts.append((function, event, now))
+            admission.singleton_keys.append(None)
+            continue
+        activation = {"event": event.to_inngest()}
+        skipped = _rate_limit(function, gates, activation, now=now)
+        singleton_key = None
+        if skipped is None and gates.singleton_mode:
+            singleton_key = _singleton_key(function, gates, activation)
+            if singleton_key is not None:
+                skipped = _singleton(gates.singleton_mode, singleton_key, pending, admission)
+        if skipped is not None:
+            _skip(function, event, *skipped, now=now)
+            continue
+        if singleton_key is not None:
+            pending[singleton_key] = len(admission.starts)
+        admission.starts.append((function, event, _ready_at(function, gates, activation, now=now)))
+        admission.singleton_keys.append(singleton_key)
+    return admission
+
+
+# --- Rate limit and idempotency -------------------------------------------------------------------------
+
+
+def _rate_limit(function: Function, gates: Gates, activation: dict, *, now: datetime) -> tuple[str, str] | None:
+    """(reason, detail) when the rate limit (or idempotency key) keeps this run from starting.
+
+    pkg/execution/ratelimit/ratelimit.go `RateLimitKey`: no key means the function's; a key that evaluates to
+    false is not rate limited; one that cannot be evaluated fails the schedule (no run).
+    """
+    limit = gates.rate_limit
+    if limit is None:
+        return None
+    reason = SkippedRun.Reason.IDEMPOTENCY if gates.idempotent else SkippedRun.Reason.RATE_LIMIT
+    key = f"r:{function.slug}"
+    if limit.key:
+        try:
+            value = _key_value(limit.key, activation)
+        except expressions.ExpressionError as error:
+            return reason, f"key could not be evaluated: {error}"
+        if value is False:
+            return None
+        key = f"{key}:{_hash(value)}"
+    key = _bounded(key)
+    now_ns = _ns(_clock(now))
+    with connection.cursor() as cursor:
+        tat = _gcra_lock(cursor, key)
+        new_tat = gcra_rate_limit(tat, now_ns, _ns_of(_scaled(limit.period)), limit.limit, limit.burst)
+        if new_tat is None:
+            what = (
+                "idempotency key already used"
+                if gates.idempotent
+                else f"over {limit.limit} per {limit.period.total_seconds():g}s"
+            )
+            return reason, f"{what} (key {key})"
+        _gcra_store(cursor, key, new_tat)
+    return None
+
+
+def gcra_rate_limit(tat: int | None, now: int, period: int, limit: int, burst: int) -> int | None:
+    """The key's new TAT if one more request is admitted now, else None (nanoseconds).
+
+    pkg/execution/ratelimit/lua/ratelimit.lua: capacity first (`gcraCapacity`, the remaining count at `now`),
+    then the update (`gcraUpdate` with quantity 1), which moves the TAT on by one emission interval.
+    """
+    emission = period // max(limit, 1)  # whole nanoseconds: epoch nanoseconds are beyond a float's precision
+    dvt = emission * (burst + 1)
+    tat = now if tat is None else tat
+    ttl = tat - now
+    following = dvt - ttl
+    remaining = following // emission if following > -emission else 0
+    if remaining <= 0:
+        return None
+    new_tat = max(now, tat) + emission
+    if now - (new_tat - dvt) < 0:
+        return None
+    return new_tat
+
+
+# --- Singleton ------------------------------------------------------------------------------------------
+
+
+def _singleton_key(function: Function, gates: Gates, activation: dict) -> str | None:
+    """pkg/execution/singleton/singleton.go `SingletonKey`: the function's own key without an expression; an
+    expression that is false means no singleton, and one that cannot be evaluated is ignored (executor.go)."""
+    if not gates.singleton_key:
+        return _bounded(f"s:{function.slug}")
+    try:
+        value = _key_value(gates.singleton_key, activation)
+    except expressions.ExpressionError:
+        logger.warning("singleton key could not be evaluated; run starts normally", extra={"fn": function.slug})
+        return None
+    if value is False:
+        return None
+    return _bounded(f"s:{function.slug}:{_hash(value)}")
+
+
+def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admission) -> tuple[str, str] | None:
+    """Skip mode: a run holding the key (queued or running) keeps this one from starting. Cancel mode: the
+    holder is cancelled and this one starts (executor.go `schedule`, singleton.go `singleton`)."""
+    with connection.cursor() as cursor:
+        # Two intakes at once must see each other's holder: one at a time per key, until the transaction ends.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        cursor.execute(
+            "SELECT r.run_id FROM engine_runsingleton s JOIN engine_run r ON r.id = s.run_id"
+            " WHERE s.key = %s AND r.status IN ('queued', 'running')",
+            [key],
+        )
+        holders = [row[0] for row in cursor.fetchall()]
+    in_batch = pending.get(key)
+    if mode == "skip":
+        holder = holders[0] if holders else (None if in_batch is None else "an earlier event of the same send")
+        return None if holder is None else (SkippedRun.Reason.SINGLETON, f"run {holder} holds key {key}")
+    for run_id in holders:
+        _cancel(run_id, reason="singleton: replaced by a newer run")
+    if in_batch is not None:
+        admission.cancel_after_create.add(in_batch)
+    return None
+
+
+def _cancel(run_id: str, *, reason: str) -> None:
+    from .endings import RunAlreadyFinished, run_cancel  # endings imports services, which imports this module
+
+    try:
+        run_cancel(run_id=run_id, reason=reason)
+    except RunAlreadyFinished:
+        pass
+
+
+# --- Queue position: priority and throttle --------------------------------------------------------------
+
+
+def _ready_at(function: Function, gates: Gates, activation: dict, *, now: datetime) -> datetime:
+    """When the run's first step may be claimed: shifted by its priority factor, or delayed by its throttle."""
+    if gates.throttle is not None:
+        return _throttle(function, gates.throttle, activation, now=now)
+    if gates.priority_run:
+        return now - timedelta(seconds=priority_factor(gates.priority_run, activation))
+    return now
+
+
+def priority_factor(expression: str, activation: dict) -> int:
+    """pkg/inngest/function.go `RunPriorityFactor`: an int, clamped; anything else (or an error) is 0.
+
+    pkg/execution/queue/enqueue.go moves a run's first item earlier by the factor (`qi.AtMS -= factor`): ahead of
+    runs queued up to that many seconds before it in the same queue, and a negative factor delays it. Claims
+    order a key queue's new runs by that time (claims.py), so the factor applies within each concurrency key.
+    """
+    try:
+        value = expressions.evaluate(expression, activation)
+    except expressions.ExpressionError:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return min(max(value, PRIORITY_MIN), PRIORITY_MAX)
+
+
+def _throttle(function: Function, throttle: Limit, activation: dict, *, now: datetime) -> datetime:
+    """Reserve the run's throttle slot: the first time Inngest's GCRA would let it start, FIFO per key.
+
+    pkg/constraintapi/lua/acquire.lua (kind 3) with helper/gcra.lua `throttle`: a capacity of `limit + burst` at
+    once (`maxBurst = limit + burst - 1`), then one per `period / limit`. Throttled runs wait; none is dropped.
+    """
+    key = f"t:{function.slug}"
+    if throttle.key:
+        key = f"{key}:{_hash(expressions.key_value(throttle.key, activation))}"
+    key = _bounded(key)
+    now_ns = _ns(_clock(now))
+    limit = max(throttle.limit, 1)
+    emission = _ns_of(_scaled(throttle.period)) // limit
+    dvt = emission * (limit + throttle.burst)
+    with connection.cursor() as cursor:
+        tat = _gcra_lock(cursor, key)
+        tat = now_ns if tat is None else tat
+        start_ns = max(now_ns, tat + emission - dvt)
+        _gcra_store(cursor, key, max(tat, now_ns) + emission)
+    return now + timedelta(microseconds=(start_ns - now_ns) // 1000)
+
+
+# --- GCRA state and helpers -----------------------------------------------------------------------------
+
+
+def _gcra_lock(cursor: Any, key: str) -> int | None:
+    """Lock the key until the transaction ends and read its TAT (None when it has none)."""
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", [key])
+    cursor.execute("SELECT tat_ns FROM engine_gcrakey WHERE key = %s", [key])
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _gcra_store(cursor: Any, key: str, tat_ns: int) -> None:
+    cursor.execute(
+        "INSERT INTO engine_gcrakey (key, tat_ns) VALUES (%s, %s)"
+        " ON CONFLICT (key) DO UPDATE SET tat_ns = EXCLUDED.tat_ns",
+        [key, tat_ns],
+    )
+
+
+def gcra_prune(*, now: datetime) -> int:
+    """Drop keys whose TAT has passed: a missing key behaves exactly like one (ratelimit.lua starts it at now)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engine_gcrakey WHERE tat_ns < %s", [_ns(_clock(now))])
+        return cursor.rowcount
+
+
+def _skip(function: Function, event: Event, reason: str, detail: str, *, now: datetime) -> None:
+    SkippedRun.objects.create(function=function, event=event, reason=reason, detail=detail[:2000], created_at=now)
+    logger.info(
+        "run skipped",
+        extra={"fn": function.slug, "event_id": event.internal_id, "reason": reason, "detail": detail},
+    )
+
+
+def _key_value(expression: str, activation: dict) -> Any:
+    """A rate-limit or singleton key's value. A field the event lacks is null, not an error: Inngest evaluates
+    unknowns "as values similar to null" (pkg/expressions/cel.go `eval`), so such events share one key. Any other
+    evaluation error (a type error) is raised."""
+    try:
+        return expressions.evaluate(expression, activation)
+    except expressions.ExpressionError as error:
+        if ": KeyError:" in str(error):  # the cel library's missing field or key
+            return None
+        raise
+
+
+def _hash(value: object) -> str:
+    """A key's value, hashed (Inngest hashes it with xxhash, ratelimit.go `hash`): bounded, and no data in keys."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _bounded(key: str) -> str:
+    """Keys fit their 255-character columns: a long function id is hashed along with the rest."""
+    return key if len(key) <= 255 else f"{key[:2]}{_hash(key)}"
+
+
+def _ns(moment: datetime) -> int:
+    return _ns_of(moment - _EPOCH)
+
+
+def _ns_of(period: timedelta) -> int:
+    return period // _MICROSECOND * 1000  # exact: no float seconds
