@@ -237,7 +237,7 @@ class Dispatcher:
         with self._lock:
             for item in items:
                 held = self._in_flight.get(item.id)
-                if held is not None:
+                if held is not None and not held.answered:
                     # Its lease ran out while its request was still in flight here, and this claim took it
                     # again: the request in flight carries on under the new token instead of a second request.
                     held.token, held.expires = token, expires
@@ -245,6 +245,8 @@ class Dispatcher:
                 self._in_flight[item.id] = Lease(token, expires)
                 if item.spare:
                     self._spare_item = item.id
+                elif self._spare_item == item.id:
+                    self._spare_item = None
                 started.append(item)
         for item in started:
             self._steps.submit(self._run_item(item))
@@ -303,7 +305,7 @@ class Dispatcher:
             self._wake.set()
 
     def _done_with(self, item_id: int, lease: Lease) -> None:
-        """Stop holding an item (once its request is over): a claim from now on starts a request of its own."""
+        """Stop holding an item (once its answer is stored): a claim from now on starts a request of its own."""
         with self._lock:
             if self._in_flight.get(item_id) is lease:
                 del self._in_flight[item_id]
@@ -328,9 +330,11 @@ class Dispatcher:
             request.url, request.body, run_id=request.run_id, job=item.id, request_version=request.request_version
         )
         # The request is over: the answer goes under the token the lease has now (a claim made while the request
-        # was in flight took it over), and a claim from here on is a new request (the item may be ready again).
-        self._done_with(item.id, lease)
-        outcome = await self._steps.db(call_response_apply, item_id=item.id, owner=lease.token, response=response)
+        # was in flight took it over); the lease is renewed until the answer is stored (see `Lease.answered`).
+        with self._lock:
+            lease.answered = True
+            token = lease.token
+        outcome = await self._steps.db(call_response_apply, item_id=item.id, owner=token, response=response)
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,

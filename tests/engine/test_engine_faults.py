@@ -82,6 +82,31 @@ def _assert_all_completed(runs: list[Run]) -> None:
     assert not QueueItem.objects.exists()
 
 
+def test_a_dispatcher_killed_with_300_steps_in_flight_loses_nothing_and_reruns_no_completed_step(
+    engine, recorder, wait_until
+):
+    engine.start_dispatcher(start=False)  # syncs the app only
+    _send_relays(engine, 300, gate="g")
+    doomed = dispatcher_process(engine)
+    try:
+        wait_until(lambda: _ran(recorder, "held") == 300, timeout=240, message="300 held steps in flight")
+        assert StepMemo.objects.filter(name="before").count() == 300  # stored before their runs' next request
+    finally:
+        doomed.kill()
+        doomed.wait()
+    recorder.open("g")  # the 300 requests finish in the live server; their answers go nowhere
+
+    survivor = dispatcher_process(engine)
+    try:
+        runs = engine.wait_for_runs("-relay", 300, timeout=240)
+    finally:
+        assert stop_process(survivor) == 0
+
+    _assert_all_completed(runs)
+    # `before` was stored before the kill and never ran again; `held` was in flight, so it ran again, once.
+    assert _per_step(_executions(recorder), runs) == {"before": {1: 300}, "held": {2: 300}, "after": {1: 300}}
+
+
 def test_a_dispatcher_frozen_between_claim_and_send_sends_nothing_when_it_thaws(engine, recorder, wait_until, tmp_path):
     engine.start_dispatcher(start=False)
     recorder.open("open")
