@@ -70,6 +70,8 @@ class Stack:
     log_level: str = "WARNING"
     #: Keep the dispatcher's log (at INFO: one JSON line per dispatch) in a temp file for `dispatch_records`.
     capture_engine_log: bool = False
+    #: Start a dispatcher process too (a bench that runs its own dispatcher in-process says False).
+    with_dispatcher: bool = True
     #: Seconds for the web server to answer and the dispatcher to sync, together.
     startup_timeout: float = 180
     port: int = field(default_factory=_free_port)
@@ -134,6 +136,8 @@ class Stack:
             if time.monotonic() > deadline:
                 raise SystemExit("the web server did not start")
             time.sleep(0.2)
+        if not self.with_dispatcher:
+            return
         if self.capture_engine_log:
             self.engine_log = Path(tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")[1])
             env["LOG_LEVEL"] = "INFO"  # one JSON line per dispatch, parsed for the overhead figures

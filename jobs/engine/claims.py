@@ -51,7 +51,6 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
         if not cursor.fetchone()[0]:
             return []
-        in_flight, busy_queues = _in_flight_counts(cursor)
         cursor.execute(
             """
             WITH RECURSIVE keys(k) AS (
@@ -86,32 +85,39 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         candidates: dict[str, deque[tuple]] = {}
         for row in cursor.fetchall():
             candidates.setdefault(row[1], deque()).append(row)
+        if not candidates:
+            return []  # nothing ready: no need to count what is in flight
+        in_flight, busy_queues = _in_flight_counts(cursor)
         chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
         spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
         chosen += spares
         # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
         # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
         visited = list(dict.fromkeys([*(row[1] for row in chosen), *blocked]))
-        if visited:
-            cursor.execute(
-                """
-                INSERT INTO engine_keyqueue (key, last_served_at)
-                SELECT k, %s + (n * interval '1 microsecond') FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)
-                ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
-                """,
-                [now, visited],
-            )
-        if not chosen:
+        if not visited:
             return []
+        # One statement (one round trip): the key queues' turns, the leases, and the runs that start.
         cursor.execute(
             """
-            WITH claimed AS (
-              UPDATE engine_queueitem SET lease_owner = %s, lease_expires_at = %s WHERE id = ANY(%s) RETURNING run_id
+            WITH served AS (
+              INSERT INTO engine_keyqueue (key, last_served_at)
+              SELECT k, %(now)s + (n * interval '1 microsecond')
+                FROM unnest(%(visited)s::text[]) WITH ORDINALITY AS t(k, n)
+              ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
+            ), claimed AS (
+              UPDATE engine_queueitem SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+               WHERE id = ANY(%(ids)s) RETURNING run_id
             )
-            UPDATE engine_run SET status = 'running', started_at = %s
+            UPDATE engine_run SET status = 'running', started_at = %(now)s
              WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
             """,
-            [owner, now + timedelta(seconds=lease_seconds), [row[0] for row in chosen], now],
+            {
+                "now": now,
+                "visited": visited,
+                "owner": owner,
+                "expires": now + timedelta(seconds=lease_seconds),
+                "ids": [row[0] for row in chosen],
+            },
         )
     spare_ids = {row[0] for row in spares}
     return [

@@ -108,6 +108,10 @@ class Lease:
 
     token: str
     expires: float  # time.monotonic()
+    # Its request is over and its answer is being stored: the heartbeat still renews the lease (a backlog of
+    # answers waiting for a database thread must not let it run out), but a claim of the item from now on is new
+    # work (the answer was stored, or the lease was lost after all) and starts a request of its own.
+    answered: bool = False
 
 
 def _limit_idle_transactions(sender: object, connection: object, **kwargs: object) -> None:

@@ -4,56 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from jobs.engine.models import QueueItem, Run, StepMemo
 
+from .dispatcher_process import dispatcher_process
+
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
-
-
-def _dispatcher_process(engine) -> subprocess.Popen[bytes]:
-    """`manage.py run_engine` in its own process, on this test's database, calling this test's live server."""
-    env = dict(os.environ)
-    test_db = connection.settings_dict["NAME"]
-    if env.get("DATABASE_URL"):
-        parts = urlsplit(env["DATABASE_URL"])
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{test_db}"))
-    else:
-        env["EMBEDDED_DB_NAME"] = test_db
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "nurturehub.settings",
-            "DEBUG": "true",
-            "LOCAL_ENGINE_ENABLED": "true",
-            "INNGEST_DEV": "true",
-            "INNGEST_BASE_URL": engine.url,
-            "ENGINE_APP_URLS": engine.serve_url,
-            "ENGINE_WORKERS": "4",
-            "ENGINE_DELAY_SCALE": "0.001",
-            "ENGINE_LEASE_SECONDS": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return subprocess.Popen(  # noqa: S603
-        [sys.executable, str(settings.BASE_DIR / "manage.py"), "run_engine"],
-        env=env,
-        cwd=settings.BASE_DIR,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def test_a_dispatcher_killed_mid_run_loses_nothing_and_reruns_no_completed_step(engine, recorder, wait_until):
     engine.start_dispatcher(start=False)  # sync only
     engine.send_many([{"name": "test/three.step", "data": {"pause": 0.05}} for _ in range(16)])
-    process = _dispatcher_process(engine)
+    process = dispatcher_process(engine)
     try:
         wait_until(lambda: StepMemo.objects.count() >= 12, timeout=60, message="the dispatcher to store some steps")
     finally:

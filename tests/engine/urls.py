@@ -9,11 +9,14 @@ import inngest.django
 from django.urls import include, path
 
 from .capacity_functions import CAPACITY_FUNCTIONS
+from .fault_functions import FAULT_FUNCTIONS
 from .functions import FUNCTIONS, SERVE_PATH, client
 from .pause_functions import PAUSE_FUNCTIONS
 
 urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("jobs.engine.urls")),
-    inngest.django.serve(client, FUNCTIONS + CAPACITY_FUNCTIONS + PAUSE_FUNCTIONS, serve_path=SERVE_PATH),
+    inngest.django.serve(
+        client, FUNCTIONS + CAPACITY_FUNCTIONS + PAUSE_FUNCTIONS + FAULT_FUNCTIONS, serve_path=SERVE_PATH
+    ),
 ]
