@@ -132,7 +132,9 @@ def priority(workers: int) -> None:
         startup_timeout=120,
     )
     settings.INNGEST_BASE_URL = stack.url
-    tenant, _ = Tenant.objects.get_or_create(slug="bench-importer", defaults={"name": "Importing Lettings"})
+    tenant, _ = Tenant.objects.update_or_create(
+        slug="bench-importer", defaults={"name": "Importing Lettings", "brand_voice": "Plain and local."}
+    )
     tenant.contacts.all().delete()
     clear_engine_tables()
     print(
@@ -249,7 +251,9 @@ def debounce() -> None:
 
     from tenants.models import Contact, Tenant
 
-    tenant, _ = Tenant.objects.get_or_create(slug="bench-engaged", defaults={"name": "Engaged Homes"})
+    tenant, _ = Tenant.objects.update_or_create(
+        slug="bench-engaged", defaults={"name": "Engaged Homes", "brand_voice": "Plain and local."}
+    )
     if Contact.objects.filter(tenant=tenant).count() != ENGAGEMENT_CONTACTS:
         tenant.contacts.all().delete()
         _fresh_contacts(tenant, ENGAGEMENT_CONTACTS, "Engaged")
