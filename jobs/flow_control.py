@@ -17,7 +17,6 @@ from django.conf import settings
 
 from jobs.events import Event
 
-TENANT_ID = "event.data.tenantId"
 #: One key per contact of one agency.
 PER_CONTACT_KEY = 'event.data.tenantId + ":" + event.data.contactId'
 #: Assignments an agent makes (the API, the admin, the demo's own): they run ahead of bulk work (imports, CRM).

@@ -28,6 +28,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from . import expressions
+from .if_index import IfIndex
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
 from .protocol import ProtocolError, datetime_to_ms, parse_duration, scale_delay
 from .services import delay_scale, runs_start, work_notify
@@ -241,6 +242,9 @@ class _Candidate:
     run_status: str
     trigger: Any
 
+    def __post_init__(self) -> None:
+        self.trigger = _json(self.trigger) or {}  # raw queries return jsonb as text
+
     def memo_for(self, row: Event) -> tuple[Any] | None:
         """`(memo,)` when this event ends the pause, else None."""
         if row.received_at < self.created_at:
@@ -255,8 +259,7 @@ class _Candidate:
         if row.name != self.event_name:
             return None
         incoming = row.to_inngest()
-        trigger = _json(self.trigger) or {}
-        if self.expression and not expressions.matches(self.expression, {"event": trigger, "async": incoming}):
+        if self.expression and not expressions.matches(self.expression, {"event": self.trigger, "async": incoming}):
             return None
         return (incoming,)
 
@@ -283,15 +286,7 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_CANDIDATES_SQL, [names, correlation_ids, now])
         candidates = [_Candidate(*values) for values in cursor.fetchall()]
-    matches: list[tuple[_Candidate, Any, str]] = []
-    for candidate in candidates:
-        if candidate.run_status in _ENDED:
-            continue  # the run ended while waiting (cancelled, or a sibling step failed it)
-        for row in rows:
-            memo = candidate.memo_for(row)
-            if memo is not None:
-                matches.append((candidate, memo[0], row.internal_id))
-                break
+    matches = _matches(candidates, rows)
     ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
     if ended:
         Pause.objects.filter(pk__in=ended).delete()
@@ -299,6 +294,36 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
     for candidate, memo, event_id in sorted(matches, key=lambda match: match[0].run_pk):  # one lock order: no deadlock
         resumed += _resume(candidate.run_pk, candidate.step_id, memo=memo, now=now, event_id=event_id)
     return resumed
+
+
+def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Candidate, Any, str]]:
+    """(pause, memo, event id) for each pause that an event of the batch ends: the first such event wins.
+
+    Waits are narrowed by their `if`'s value (if_index.py), invokes by correlation id, so a batch costs about one
+    check per event, not one per event and waiting run; CEL decides every match.
+    """
+    waits: dict[str, IfIndex[_Candidate]] = {}
+    invokes: dict[str, _Candidate] = {}
+    for candidate in candidates:
+        if candidate.run_status in _ENDED:
+            continue  # the run ended while waiting (a sibling step failed it)
+        if candidate.kind == Kind.INVOKE:
+            invokes[candidate.correlation_id] = candidate
+        else:
+            index = waits.setdefault(candidate.event_name, IfIndex())
+            index.add(candidate, candidate.expression, candidate.trigger)
+    ended: set[int] = set()
+    matches: list[tuple[_Candidate, Any, str]] = []
+    for row in rows:
+        found = waits[row.name].candidates(row.to_inngest()) if row.name in waits else []
+        if row.name == FINISHED_EVENT and isinstance(row.data, dict) and row.data.get("correlation_id") in invokes:
+            found.append(invokes[row.data["correlation_id"]])
+        for candidate in found:
+            memo = None if candidate.pause_pk in ended else candidate.memo_for(row)
+            if memo is not None:
+                ended.add(candidate.pause_pk)
+                matches.append((candidate, memo[0], row.internal_id))
+    return matches
 
 
 def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:

@@ -7,6 +7,7 @@ from typing import Any
 import inngest
 
 from jobs.events import AlertHotLeadFire
+from jobs.flow_control import FlowControl, alert_rate_limit
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory
 from jobs.steps import policy_step, tenant_for_step
@@ -18,9 +19,15 @@ FN_ID = "alert-hot-lead-fire"
 ALERT = FunctionCategory.ALERT
 
 
-@job_function(fn_id=FN_ID, event=AlertHotLeadFire, category=ALERT)
+@job_function(
+    fn_id=FN_ID, event=AlertHotLeadFire, category=ALERT, flow=FlowControl(rate_limit_per_contact=alert_rate_limit())
+)
 def alert_hot_lead_fire(ctx: inngest.ContextSync, event: AlertHotLeadFire) -> dict[str, Any]:
-    """One alert per event (a retry finds it), outside the contact's cooldown, emailed once."""
+    """One alert per event (a retry finds it), outside the contact's cooldown, emailed once.
+
+    The agency's cooldown decides (in `create-alert`, under the contact's row lock); the rate limit per contact
+    is a backstop that skips a flood of fire events for one contact before any run starts.
+    """
     with run_log_context(ctx, function=FN_ID, tenant=event.tenant_id):
         created = policy_step(
             ctx,

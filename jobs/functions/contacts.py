@@ -6,6 +6,7 @@ import inngest
 from django.utils import timezone
 
 from jobs.events import ContactCategoryAssigned, NurtureSequenceGenerate
+from jobs.flow_control import FlowControl
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory
 from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
@@ -16,7 +17,12 @@ from .base import job_function
 FN_ID = "contact-category-assigned"
 
 
-@job_function(fn_id=FN_ID, event=ContactCategoryAssigned, category=FunctionCategory.ROUTING)
+@job_function(
+    fn_id=FN_ID,
+    event=ContactCategoryAssigned,
+    category=FunctionCategory.ROUTING,
+    flow=FlowControl(interactive_first=True),
+)
 def contact_category_assigned(ctx: inngest.ContextSync, event: ContactCategoryAssigned) -> dict[str, str]:
     """A new category starts a new nurture sequence in the agency's brand voice; the old one is superseded."""
     with run_log_context(ctx, function=FN_ID, tenant=event.tenant_id):

@@ -3,7 +3,8 @@
 resolve tenant context -> build AI prompt -> call AI API -> store sequence -> emit crm/sync.push
 
 Flow control (jobs/flow_control.py): a newer `contact/category.assigned` for the same contact cancels a run in
-flight (cancel-on). What cancel cannot see, a run that starts after the newer assignment was sent (an older
+flight (cancel-on); one assignment runs once (idempotency on its id); interactive assignments run ahead of imports
+(priority from `source`). What cancel cannot see, a run that starts after the newer assignment was sent (an older
 routing run finishing late), is caught by the prompt step, which skips a replaced assignment before the AI call.
 """
 
@@ -29,7 +30,11 @@ from .base import job_function
 
 FN_ID = "nurture-sequence-generate"
 AI = FunctionCategory.AI
-FLOW = FlowControl(cancel_on_newer=CancelOnNewer(ContactCategoryAssigned, newer_field="assignmentId"))
+FLOW = FlowControl(
+    cancel_on_newer=CancelOnNewer(ContactCategoryAssigned, newer_field="assignmentId"),
+    idempotent_per="assignmentId",
+    interactive_first=True,
+)
 
 
 def _on_generation_failed(ctx: inngest.ContextSync) -> dict[str, Any]:

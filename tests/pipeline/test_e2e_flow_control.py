@@ -8,6 +8,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from jobs.emit import emit
+from jobs.events import AlertHotLeadFire, NurtureSequenceGenerate
+from jobs.policy import FunctionCategory, policy_for
 from tenants.models import EngagementEvent, HotLeadAlert, IntentScore, NurtureSequence
 from tenants.services import contact_assign_category, engagement_record, intent_score_recompute
 from tests.pipeline.engine_runs import event_data, finished, runs_of, wait_for
@@ -50,6 +53,68 @@ def test_a_newer_assignment_during_a_generation_leaves_exactly_one_current_seque
     assert len(openai_server.requests) == 2
 
 
+def test_one_assignment_never_yields_two_sequences(engine, tenant, make_contact, openai_server):
+    contact = make_contact(tenant=tenant, category="buyer")
+    payload = {
+        "tenant_id": tenant.id,
+        "contact_id": contact.id,
+        "category": "buyer",
+        "brand_voice": tenant.brand_voice,
+        "assignment_id": 9001,
+        "source": "api",
+        "triggered_at": timezone.now(),
+    }
+
+    # The same assignment asked twice under two event ids (a routing run replayed, say): both are taken in.
+    first, second = emit(NurtureSequenceGenerate, payload), emit(NurtureSequenceGenerate, payload)
+    assert first.event_id != second.event_id
+
+    wait_for(lambda: len(finished(GENERATE)) >= 1, message="the generation")
+    assert [run.status for run in runs_of(GENERATE)] == ["completed"]  # the second never became a run
+    assert NurtureSequence.objects.filter(contact=contact).count() == 1
+    assert len(openai_server.requests) == 1
+
+
+def test_an_agents_assignment_runs_ahead_of_an_import_inside_the_agencys_concurrency(
+    idle_engine, tenant, make_contact, openai_server, settings
+):
+    settings.OPENAI_TIMEOUT = 600
+    limit = policy_for(FunctionCategory.AI).tenant_concurrency
+    imported = [make_contact(tenant=tenant, category="landlord", first_name=f"Import{n}") for n in range(2 * limit)]
+    agents = make_contact(tenant=tenant, category="landlord", first_name="Agentpick")
+
+    def generate(contact, assignment_id: int, source: str) -> None:
+        emit(
+            NurtureSequenceGenerate,
+            {
+                "tenant_id": tenant.id,
+                "contact_id": contact.id,
+                "category": "landlord",
+                "brand_voice": tenant.brand_voice,
+                "assignment_id": assignment_id,
+                "source": source,
+                "triggered_at": timezone.now(),
+            },
+        )
+
+    # The whole import is queued first, the agent's assignment last; then the engine starts.
+    for number, contact in enumerate(imported, start=1):
+        generate(contact, number, "csv-import")
+    generate(agents, len(imported) + 1, "api")
+    openai_server.hold()
+    idle_engine.start()
+
+    # The agency's first `limit` generations are in their AI calls: the agent's is one of them, although every
+    # import was queued before it; no more than the agency's limit run at once.
+    openai_server.wait_for_in_flight({tenant.name: limit})
+    started = [str(request["messages"]) for request in openai_server.requests]
+    assert len(started) == limit
+    assert any('first name "Agentpick"' in prompt for prompt in started), "the agent's generation queued behind"
+    openai_server.release()
+    wait_for(lambda: NurtureSequence.objects.filter(tenant=tenant).count() == len(imported) + 1, timeout=120)
+    assert openai_server.max_in_flight_by_agency[tenant.name] == limit
+
+
 def test_a_burst_of_engagement_is_scored_once_on_every_row(idle_engine, tenant, make_contact, agent):
     bursty = make_contact(tenant=tenant, category="vendor", assigned_agent=agent)
     quiet = make_contact(tenant=tenant, category="vendor")
@@ -75,3 +140,35 @@ def test_a_burst_of_engagement_is_scored_once_on_every_row(idle_engine, tenant, 
     assert stored.score == intent_score_recompute(tenant=tenant, contact_id=bursty.id, reason="recalculate").score.score
     wait_for(lambda: HotLeadAlert.objects.filter(emailed_at__isnull=False).exists(), message="the alert email")
     assert [message.to for message in mail.outbox] == [[agent.email]]
+
+
+def test_a_flood_of_hot_lead_alerts_for_one_contact_starts_one_run_even_without_a_cooldown(
+    engine, tenant, make_contact, agent
+):
+    tenant.alert_cooldown_hours = 0  # the agency wants every crossing: only the backstop stands in the way
+    tenant.save()
+    flooded = make_contact(tenant=tenant, category="vendor", assigned_agent=agent)
+    other = make_contact(tenant=tenant, category="vendor", assigned_agent=agent)
+
+    def fire(contact) -> None:
+        emit(
+            AlertHotLeadFire,
+            {
+                "tenant_id": tenant.id,
+                "contact_id": contact.id,
+                "score": 90,
+                "threshold": 80,
+                "fired_at": timezone.now(),
+            },
+        )
+
+    for _ in range(3):
+        fire(flooded)
+    fire(other)
+
+    wait_for(lambda: HotLeadAlert.objects.filter(emailed_at__isnull=False).count() == 2, message="two alert emails")
+    assert sorted(str(event_data(run)["contactId"]) for run in runs_of("alert-hot-lead-fire")) == sorted(
+        [str(flooded.id), str(other.id)]
+    )
+    assert HotLeadAlert.objects.filter(contact=flooded).count() == 1
+    assert len(mail.outbox) == 2

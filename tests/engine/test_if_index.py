@@ -1,0 +1,42 @@
+"""if_index.py narrows the waiting `if`s an event is checked against; it must never drop one CEL would match."""
+
+from __future__ import annotations
+
+import itertools
+
+from jobs.engine import expressions
+from jobs.engine.if_index import IfIndex, equality_shape
+
+
+def test_the_equality_shape_is_recognised_in_either_order_and_nothing_else():
+    assert equality_shape("event.data.id == async.data.id") == ("data.id", "data.id")
+    assert equality_shape(" async.data.ref==event.data.order.id ") == ("data.order.id", "data.ref")
+    assert equality_shape("event.data.id == event.data.other") is None
+    assert equality_shape("event.data.id == async.data.id && async.data.ok") is None
+    assert equality_shape("event.data.id != async.data.id") is None
+
+
+def test_an_event_is_checked_only_against_the_ifs_whose_value_it_carries():
+    index: IfIndex[str] = IfIndex()
+    index.add("run-1", "event.data.id == async.data.id", {"data": {"id": 1}})
+    index.add("run-2", "event.data.id == async.data.id", {"data": {"id": 2}})
+    index.add("any", "async.data.n > 3", {"data": {}})  # another shape: always a candidate
+    index.add("no-if", "", {"data": {}})
+    index.add("no-field", "event.data.id == async.data.id", {"data": {}})  # CEL errors for every event
+
+    assert index.candidates({"data": {"id": 2}}) == ["any", "no-if", "run-2"]
+    assert index.candidates({"data": {"id": 1.0}}) == ["any", "no-if", "run-1"]  # CEL: 1 == 1.0
+    assert index.candidates({"data": {}}) == ["any", "no-if"]
+
+
+def test_the_index_finds_every_match_cel_finds():
+    values = [1, 1.0, 2, "1", True, None, [1, 2], [1.0, 2], {"a": 1, "b": [2]}, {"b": [2.0], "a": 1}, "x"]
+    expression = "event.data.key == async.data.key"
+    index: IfIndex[int] = IfIndex()
+    for position, value in enumerate(values):
+        index.add(position, expression, {"data": {"key": value}})
+
+    for incoming_value, (position, waiting_value) in itertools.product(values, enumerate(values)):
+        activation = {"event": {"data": {"key": waiting_value}}, "async": {"data": {"key": incoming_value}}}
+        if expressions.matches(expression, activation):
+            assert position in index.candidates({"data": {"key": incoming_value}}), (waiting_value, incoming_value)
