@@ -28,7 +28,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from . import expressions
-from .if_index import IfIndex
+from .if_index import IfIndex, event_keys, match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
 from .protocol import ProtocolError, datetime_to_ms, parse_duration, scale_delay
 from .services import delay_scale, runs_start, work_notify
@@ -114,6 +114,7 @@ def _wait_pause(
         step_name=name[:255],
         event_name=event_name,
         expression=expression,
+        match_key=match_key(expression, (run.events or [{}])[0]),
         expires_at=expires,
         created_at=now,
     )
@@ -151,8 +152,8 @@ def _pause_insert(pause: Pause) -> bool:
     """Insert the pause unless the step already has one; whether it was inserted."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO engine_pause (run_id, kind, step_id, step_name, event_name, expression, correlation_id,"
-            " expires_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO engine_pause (run_id, kind, step_id, step_name, event_name, expression, match_key,"
+            " correlation_id, expires_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run_id, step_id) DO NOTHING RETURNING id",
             [
                 pause.run_id,
@@ -161,6 +162,7 @@ def _pause_insert(pause: Pause) -> bool:
                 pause.step_name,
                 pause.event_name,
                 pause.expression,
+                pause.match_key,
                 pause.correlation_id,
                 pause.expires_at,
                 pause.created_at,
@@ -264,19 +266,34 @@ class _Candidate:
         return (incoming,)
 
 
+# One index scan per branch (engine_pause_event is on event name and match key): waits whose `if` is not indexed,
+# waits whose key one of the events carries, every wait of an event too large to key, invokes by correlation id.
 _CANDIDATES_SQL = """
 SELECT p.id, p.run_id, p.kind, p.step_id, p.event_name, p.expression, p.correlation_id, p.created_at,
        r.status, r.events -> 0
   FROM engine_pause p JOIN engine_run r ON r.id = p.run_id
- WHERE ((p.kind = 'wait' AND p.event_name = ANY(%s)) OR (p.kind = 'invoke' AND p.correlation_id = ANY(%s)))
-   AND p.expires_at > %s
+ WHERE p.id IN (
+       SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(names)s) AND match_key = ''
+       UNION SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(names)s)
+                                           AND match_key = ANY(%(keys)s)
+       UNION SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(unkeyed)s)
+       UNION SELECT id FROM engine_pause WHERE kind = 'invoke' AND correlation_id = ANY(%(correlations)s))
+   AND p.expires_at > %(now)s
  ORDER BY p.created_at, p.id
 """
+_WAITED_NAMES_SQL = (
+    "SELECT name FROM unnest(%s::text[]) AS name"
+    " WHERE EXISTS (SELECT 1 FROM engine_pause WHERE kind = 'wait' AND event_name = name)"
+)
 _ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
 def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
-    """Resume the runs waiting on these just-stored events; one indexed query (by name / correlation id)."""
+    """Resume the runs waiting on these just-stored events.
+
+    First the names anything waits on (an index lookup per name: usually none, and that is all), then the candidate
+    pauses by name and `if` key or by correlation id (one indexed query), then CEL on those only.
+    """
     names = list({row.name for row in rows})
     correlation_ids = [
         row.data["correlation_id"]
@@ -284,7 +301,23 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
         if row.name == FINISHED_EVENT and isinstance(row.data, dict) and isinstance(row.data.get("correlation_id"), str)
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES_SQL, [names, correlation_ids, now])
+        cursor.execute(_WAITED_NAMES_SQL, [names])
+        waited = {name for (name,) in cursor.fetchall()}
+    if not waited and not correlation_ids:
+        return 0  # the common case: nothing waits on these events (one index-only lookup)
+    keys: set[str] = set()
+    unkeyed: set[str] = set()
+    for row in rows:
+        if row.name not in waited:
+            continue
+        carried = event_keys(row.to_inngest())
+        if carried is None:
+            unkeyed.add(row.name)
+        else:
+            keys.update(carried)
+    params = {"names": list(waited), "keys": list(keys), "unkeyed": list(unkeyed), "correlations": correlation_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(_CANDIDATES_SQL, {**params, "now": now})
         candidates = [_Candidate(*values) for values in cursor.fetchall()]
     matches = _matches(candidates, rows)
     ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
