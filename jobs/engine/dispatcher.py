@@ -36,7 +36,7 @@ from django.utils import timezone
 from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .executor import Lease, StepLoop
-from .pauses import pause_timeout_apply
+from .pause_resume import pause_timeout_apply
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 
