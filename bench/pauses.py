@@ -5,8 +5,8 @@ function triggered) with the matching hook replaced by a no-op. Then the same wi
 wait on other events and 1,000 runs of a function cancel on another event (ratio near 1: pauses are found by an
 index on the event name, runs by their function, never by scanning); then 2,000 events of the very name those
 10,000 runs wait on, and 2,000 of the name the 1,000 cancel on, none matching their `if` (`event.data.id ==
-async.data.id`: if_index.py looks each event's value up instead of evaluating every run's `if`; the pending rows
-are still read once per batch).
+async.data.id`: a pause stores the digest of its run's value, which the events' own digests find through the
+index; cancel-on reads only the runs whose value one of the events carries).
 Run: `.venv/bin/python bench/pauses.py`.
 """
 
@@ -26,6 +26,7 @@ def main() -> None:
     from ulid import ULID
 
     from jobs.engine import services
+    from jobs.engine.if_index import match_key
     from jobs.engine.models import App, Event, Function, Pause, Run
     from jobs.engine.protocol import IncomingEvent
 
@@ -58,6 +59,7 @@ def main() -> None:
                 step_id=f"{index:040d}",
                 event_name="bench/awaited",
                 expression="event.data.id == async.data.id",
+                match_key=match_key("event.data.id == async.data.id", trigger),
                 expires_at=now + timedelta(hours=1),
                 created_at=now,
             )

@@ -23,7 +23,7 @@ from typing import Any
 from django.db import connection
 
 from . import expressions
-from .if_index import IfIndex
+from .if_index import IfIndex, equality_shape
 from .models import Event
 from .protocol import ProtocolError, parse_duration
 
@@ -42,6 +42,15 @@ _ACTIVE_RUNS_SQL = """
 SELECT r.run_id, r.created_at, r.events -> 0
   FROM engine_run r
  WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
+ ORDER BY r.id
+"""
+# For an `if` of the shape `event.<a> == async.<b>`: only the runs whose triggering event's <a> is one of the
+# events' <b> (jsonb equality compares numbers by value and maps whatever their key order, as CEL does).
+_ACTIVE_RUNS_BY_VALUE_SQL = """
+SELECT r.run_id, r.created_at, r.events -> 0
+  FROM engine_run r
+ WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
+   AND (r.events -> 0) #> %s::text[] = ANY(%s::jsonb[])
  ORDER BY r.id
 """
 
@@ -88,22 +97,40 @@ def runs_cancel_for_events(rows: list[Event], *, now: datetime) -> int:
         cancellers = cursor.fetchall()
     to_cancel: set[str] = set()
     for function_pk, entries in cancellers:
-        entries = [entry for entry in _json(entries) if any(row.name == entry.get("event") for row in rows)]
-        oldest = now - max(_timeout(entry) for entry in entries)
-        with connection.cursor() as cursor:
-            cursor.execute(_ACTIVE_RUNS_SQL, [function_pk, oldest])
-            runs = [_ActiveRun(run_id, created_at, _json(trigger) or {}) for run_id, created_at, trigger in cursor]
-        for entry in entries:
-            index: IfIndex[_ActiveRun] = IfIndex()
-            for run in runs:
-                if run.created_at + _timeout(entry) > now:  # else its cancellation pause has expired
-                    index.add(run, entry.get("if") or "", run.trigger)
-            for row in rows:
-                if row.name == entry["event"]:
-                    to_cancel.update(
-                        run.run_id for run in index.candidates(row.to_inngest()) if _cancels(row, entry, run)
-                    )
+        for entry in _json(entries):
+            events = [row for row in rows if row.name == entry.get("event")]
+            if events:
+                to_cancel.update(_runs_cancelled_by(function_pk, entry, events, now=now))
     return sum(_cancel(run_id) for run_id in sorted(to_cancel))
+
+
+def _runs_cancelled_by(function_pk: object, entry: dict[str, Any], rows: list[Event], *, now: datetime) -> set[str]:
+    expression = entry.get("if") or ""
+    oldest = now - _timeout(entry)  # a run started earlier: its cancellation pause has expired
+    shape = equality_shape(expression) if expression else None
+    with connection.cursor() as cursor:
+        if shape is None:
+            cursor.execute(_ACTIVE_RUNS_SQL, [function_pk, oldest])
+        else:
+            event_path, async_path = shape
+            values = [value for row in rows for value in _value_at(row.to_inngest(), async_path)]
+            if not values:
+                return set()  # no event carries the field: the `if` holds for none of them
+            cursor.execute(_ACTIVE_RUNS_BY_VALUE_SQL, [function_pk, oldest, event_path.split("."), values])
+        runs = [_ActiveRun(run_id, created_at, _json(trigger) or {}) for run_id, created_at, trigger in cursor]
+    index: IfIndex[_ActiveRun] = IfIndex()
+    for run in runs:
+        index.add(run, expression, run.trigger)
+    return {run.run_id for row in rows for run in index.candidates(row.to_inngest()) if _cancels(row, entry, run)}
+
+
+def _value_at(incoming: dict[str, Any], path: str) -> list[str]:
+    value: object = incoming
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return []
+        value = value[part]
+    return [json.dumps(value)]
 
 
 @dataclass(frozen=True)

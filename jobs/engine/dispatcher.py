@@ -38,7 +38,7 @@ from .answers import CallResponse, Outcome, call_response_apply, run_refuse
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
-from .pauses import pause_timeout_apply
+from .pause_resume import pause_timeout_apply
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
 from .timeouts import timeouts_enforce

@@ -11,6 +11,7 @@ not match. Values are compared as CEL compares them: numbers by value (1 == 1.0)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -82,3 +83,37 @@ def _canonical(value: object) -> object:
     if isinstance(value, list):
         return [_canonical(item) for item in value]
     return value
+
+
+# --- The same narrowing in SQL: a pause stores the digest of (async path, the run's value) -------------------
+
+NEVER = "never"  # the `if` reads a field the run's event lacks: no event can satisfy it
+MAX_EVENT_KEYS = 500  # an event with more fields than this is checked against every pause of its name
+
+
+def match_key(expression: str, trigger: dict[str, Any]) -> str:
+    """The digest an incoming event must carry for this `if` to hold ("" for a shape that is not indexed)."""
+    shape = equality_shape(expression) if expression else None
+    if shape is None:
+        return ""
+    event_path, async_path = shape
+    found, value = _lookup(trigger, event_path)
+    return _digest(async_path, value) if found else NEVER
+
+
+def event_keys(incoming: dict[str, Any]) -> list[str] | None:
+    """The digests of every (path, value) the event carries; None when it has more than MAX_EVENT_KEYS."""
+    keys: list[str] = []
+    pending: list[tuple[str, object]] = [(name, value) for name, value in incoming.items()]
+    while pending:
+        path, value = pending.pop()
+        keys.append(_digest(path, value))
+        if len(keys) > MAX_EVENT_KEYS:
+            return None
+        if isinstance(value, dict):
+            pending += [(f"{path}.{name}", item) for name, item in value.items() if isinstance(name, str)]
+    return keys
+
+
+def _digest(path: str, value: object) -> str:
+    return hashlib.sha1(f"{path}\0{_key(value)}".encode(), usedforsecurity=False).hexdigest()

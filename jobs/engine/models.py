@@ -363,6 +363,9 @@ class Pause(models.Model):
     step_name = models.CharField(max_length=255, blank=True)
     event_name = models.CharField(max_length=512, blank=True, help_text="The event a wait waits for.")
     expression = models.TextField(blank=True, help_text="A wait's `if` (CEL over `event` and `async`).")
+    # For an `if` of the shape `event.<a> == async.<b>`: the digest of b and the run's value of a, which an event
+    # must carry to be a candidate (if_index.py); "" for any other `if`.
+    match_key = models.CharField(max_length=40, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True, help_text="An invoke's `<run id>.<step hash>`.")
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField()
@@ -370,7 +373,9 @@ class Pause(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
-            models.Index(fields=["event_name"], name="engine_pause_event", condition=models.Q(kind="wait")),
+            models.Index(
+                fields=["event_name", "match_key"], name="engine_pause_event", condition=models.Q(kind="wait")
+            ),
             models.Index(fields=["correlation_id"], name="engine_pause_invoke", condition=models.Q(kind="invoke")),
         ]
         constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="engine_pause_one_per_step")]

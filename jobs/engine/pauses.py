@@ -13,31 +13,25 @@ Inngest's rules, read in inngest/inngest pkg/execution:
   `HandleInvokeFinish`); its memo is `{"data": result}` or `{"error": ...}`, and a timeout stores
   `InngestInvokeTimeoutError` (execution.go `SetInvokeTimeoutError`);
 - the event or the timeout, whichever consumes the pause first, resumes the run; the other finds it gone.
+Starting a pause is here; resuming the run (by an event or the timeout) is in pause_resume.py.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 from ulid import ULID
 
 from . import expressions
-from .if_index import IfIndex
+from .if_index import match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
 from .protocol import ProtocolError, datetime_to_ms, parse_duration, scale_delay
 from .services import delay_scale, runs_start, work_notify
-from .trace import Span, spans_insert
 
 if TYPE_CHECKING:
-    from .answers import Outcome, _Answer
-
-logger = logging.getLogger(__name__)
+    from .answers import _Answer
 
 PAUSE_OPS = ("WaitForEvent", "InvokeFunction")
 INVOKED_EVENT = "inngest/function.invoked"
@@ -46,11 +40,6 @@ FINISHED_EVENT = "inngest/function.finished"
 # (consts.MaxWaitForEventTimeout).
 INVOKE_DEFAULT_TIMEOUT = timedelta(days=365)
 MAX_WAIT_TIMEOUT = timedelta(days=366)
-INVOKE_TIMEOUT_ERROR = {
-    "name": "InngestInvokeTimeoutError",
-    "message": "Timed out waiting for invoked function to complete",
-    "error": "InngestInvokeTimeoutError: Timed out waiting for invoked function to complete",
-}
 
 Kind = Pause.Kind
 SpanStatus = RunSpan.Status
@@ -114,6 +103,7 @@ def _wait_pause(
         step_name=name[:255],
         event_name=event_name,
         expression=expression,
+        match_key=match_key(expression, (run.events or [{}])[0]),
         expires_at=expires,
         created_at=now,
     )
@@ -151,8 +141,8 @@ def _pause_insert(pause: Pause) -> bool:
     """Insert the pause unless the step already has one; whether it was inserted."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO engine_pause (run_id, kind, step_id, step_name, event_name, expression, correlation_id,"
-            " expires_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO engine_pause (run_id, kind, step_id, step_name, event_name, expression, match_key,"
+            " correlation_id, expires_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run_id, step_id) DO NOTHING RETURNING id",
             [
                 pause.run_id,
@@ -161,6 +151,7 @@ def _pause_insert(pause: Pause) -> bool:
                 pause.step_name,
                 pause.event_name,
                 pause.expression,
+                pause.match_key,
                 pause.correlation_id,
                 pause.expires_at,
                 pause.created_at,
@@ -222,207 +213,3 @@ def _invocation_send(run: Run, pause: Pause, opts: dict[str, Any], *, now: datet
         received_at=now,
     )
     runs_start([(function, event)], now=now)
-
-
-# --- Ending a pause: an event, or its timeout ------------------------------------------------------------------
-
-
-@dataclass
-class _Candidate:
-    """A pending pause that an incoming event may end, with its run's status and triggering event."""
-
-    pause_pk: int
-    run_pk: int
-    kind: str
-    step_id: str
-    event_name: str
-    expression: str
-    correlation_id: str
-    created_at: datetime
-    run_status: str
-    trigger: Any
-
-    def __post_init__(self) -> None:
-        self.trigger = _json(self.trigger) or {}  # raw queries return jsonb as text
-
-    def memo_for(self, row: Event) -> tuple[Any] | None:
-        """`(memo,)` when this event ends the pause, else None."""
-        if row.received_at < self.created_at:
-            return None
-        if self.kind == Kind.INVOKE:
-            data = row.data if isinstance(row.data, dict) else {}
-            if row.name != FINISHED_EVENT or data.get("correlation_id") != self.correlation_id:
-                return None
-            if "error" in data:  # state/pause.go GetResumeData: the error if there is one, else the result
-                return ({"error": data["error"]},)
-            return ({"data": data.get("result")},)
-        if row.name != self.event_name:
-            return None
-        incoming = row.to_inngest()
-        if self.expression and not expressions.matches(self.expression, {"event": self.trigger, "async": incoming}):
-            return None
-        return (incoming,)
-
-
-_CANDIDATES_SQL = """
-SELECT p.id, p.run_id, p.kind, p.step_id, p.event_name, p.expression, p.correlation_id, p.created_at,
-       r.status, r.events -> 0
-  FROM engine_pause p JOIN engine_run r ON r.id = p.run_id
- WHERE ((p.kind = 'wait' AND p.event_name = ANY(%s)) OR (p.kind = 'invoke' AND p.correlation_id = ANY(%s)))
-   AND p.expires_at > %s
- ORDER BY p.created_at, p.id
-"""
-_ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
-
-
-def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
-    """Resume the runs waiting on these just-stored events; one indexed query (by name / correlation id)."""
-    names = list({row.name for row in rows})
-    correlation_ids = [
-        row.data["correlation_id"]
-        for row in rows
-        if row.name == FINISHED_EVENT and isinstance(row.data, dict) and isinstance(row.data.get("correlation_id"), str)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES_SQL, [names, correlation_ids, now])
-        candidates = [_Candidate(*values) for values in cursor.fetchall()]
-    matches = _matches(candidates, rows)
-    ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
-    if ended:
-        Pause.objects.filter(pk__in=ended).delete()
-    resumed = 0
-    for candidate, memo, event_id in sorted(matches, key=lambda match: match[0].run_pk):  # one lock order: no deadlock
-        resumed += _resume(candidate.run_pk, candidate.step_id, memo=memo, now=now, event_id=event_id)
-    return resumed
-
-
-def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Candidate, Any, str]]:
-    """(pause, memo, event id) for each pause that an event of the batch ends: the first such event wins.
-
-    Waits are narrowed by their `if`'s value (if_index.py), invokes by correlation id, so a batch costs about one
-    check per event, not one per event and waiting run; CEL decides every match.
-    """
-    waits: dict[str, IfIndex[_Candidate]] = {}
-    invokes: dict[str, _Candidate] = {}
-    for candidate in candidates:
-        if candidate.run_status in _ENDED:
-            continue  # the run ended while waiting (a sibling step failed it)
-        if candidate.kind == Kind.INVOKE:
-            invokes[candidate.correlation_id] = candidate
-        else:
-            index = waits.setdefault(candidate.event_name, IfIndex())
-            index.add(candidate, candidate.expression, candidate.trigger)
-    ended: set[int] = set()
-    matches: list[tuple[_Candidate, Any, str]] = []
-    for row in rows:
-        found = waits[row.name].candidates(row.to_inngest()) if row.name in waits else []
-        if row.name == FINISHED_EVENT and isinstance(row.data, dict) and row.data.get("correlation_id") in invokes:
-            found.append(invokes[row.data["correlation_id"]])
-        for candidate in found:
-            memo = None if candidate.pause_pk in ended else candidate.memo_for(row)
-            if memo is not None:
-                ended.add(candidate.pause_pk)
-                matches.append((candidate, memo[0], row.internal_id))
-    return matches
-
-
-def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
-    """The dispatcher claimed a pause's timeout item: end the wait with null, or the invoke with a timeout error."""
-    from .answers import Outcome  # answers imports this module (pause_begin)
-
-    now = timezone.now()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE",
-                [item_id],
-            )
-            locked_run = cursor.fetchone()
-            cursor.execute(
-                "SELECT run_id, step_id FROM engine_queueitem WHERE id = %s AND lease_owner = %s FOR UPDATE",
-                [item_id, owner],
-            )
-            row = cursor.fetchone()
-        if locked_run is None or row is None:
-            return Outcome("lease-lost")
-        run_pk, step_id = row
-        waited_step = step_id.removeprefix(QueueItem.PAUSE_TIMEOUT_PREFIX)
-        pause = Pause.objects.filter(run_id=run_pk, step_id=waited_step).first()
-        if pause is None:
-            QueueItem.objects.filter(pk=item_id).delete()
-            return Outcome("stale")
-        memo = None if pause.kind == Kind.WAIT_FOR_EVENT else {"error": INVOKE_TIMEOUT_ERROR}
-        _resume(run_pk, pause.step_id, memo=memo, now=now, locked=True)
-    return Outcome("timeout", step=pause.step_name)
-
-
-def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: str = "", locked: bool = False) -> int:
-    """Consume the pause, store the step's memo and move the run on; 0 if another event or the timeout won."""
-    with transaction.atomic():
-        run = Run.objects.select_for_update(of=("self",)).select_related("function").get(pk=run_pk)
-        pause = Pause.objects.filter(run_id=run_pk, step_id=step_id).first()
-        if pause is None:
-            return 0
-        pause.delete()
-        if run.status in _ENDED:
-            return 0
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
-                " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
-                [run.pk, step_id, pause.step_name, json.dumps(memo), run.steps_done, now],
-            )
-            if cursor.fetchone() is not None:
-                cursor.execute("UPDATE engine_run SET steps_done = steps_done + 1 WHERE id = %s", [run.pk])
-        _run_move_on(run, timeout_step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id, now=now)
-        spans_insert(run.pk, [_outcome_span(pause, memo, now=now, event_id=event_id)])
-        transaction.on_commit(work_notify)
-    logger.info("pause resumed", extra={"run_id": run.run_id, "step": pause.step_name, "by": event_id or "timeout"})
-    return 1
-
-
-def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
-    """The timeout item becomes the run's next discovery, unless siblings of a parallel group are still pending
-    (the last of them enqueues discovery, as answers.py `_step_done` does) or a discovery is already queued."""
-    others = QueueItem.objects.filter(run=run).exclude(step_id=timeout_step_id).exists()
-    if others:
-        QueueItem.objects.filter(run=run, step_id=timeout_step_id).delete()
-        return
-    moved = QueueItem.objects.filter(run=run, step_id=timeout_step_id).update(
-        step_id=QueueItem.DISCOVERY,
-        step_name="",
-        parallel_mode="",
-        attempt=0,
-        max_attempts=run.function.max_attempts,
-        priority=0,
-        available_at=now,
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-    if not moved:
-        logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE engine_run SET force_step_plan = false WHERE id = %s", [run.pk])
-
-
-def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> Span:
-    op = "WaitForEvent" if pause.kind == Kind.WAIT_FOR_EVENT else "InvokeFunction"
-    error = memo.get("error") if isinstance(memo, dict) and pause.kind == Kind.INVOKE else None
-    output = memo.get("data") if isinstance(memo, dict) and pause.kind == Kind.INVOKE else memo
-    return Span(
-        step_id=pause.step_id,
-        step_name=pause.step_name,
-        op=op,
-        attempt=0,
-        status=SpanStatus.FAILED if error else SpanStatus.COMPLETED,
-        http_status=None,
-        started_at=pause.created_at,
-        ended_at=now,
-        output=None if error else output,
-        error=error,
-    )
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value

@@ -90,7 +90,7 @@ def _events_match_waiting_runs(rows: list[Event], *, now: datetime) -> None:
     with the run's, executor.go handlePause). Imported here: both modules build on this one.
     """
     from .cancellation import runs_cancel_for_events
-    from .pauses import pauses_resume_for_events
+    from .pause_resume import pauses_resume_for_events
 
     if rows:
         pauses_resume_for_events(rows, now=now)

@@ -38,6 +38,12 @@ def approval(ctx: inngest.ContextSync) -> dict:
     return {"approved": None if approved is None else {"id": approved.id, "data": approved.data}}
 
 
+@client.create_function(fn_id="bad-wait", trigger=inngest.TriggerEvent(event="test/bad.wait"), retries=0)
+def bad_wait(ctx: inngest.ContextSync) -> None:
+    """Waits with an `if` that is not CEL: the step fails with the reason, it never waits."""
+    ctx.step.wait_for_event("broken", event="test/approval.given", if_exp="event.data.id ==", timeout=_timeout(ctx))
+
+
 @client.create_function(fn_id="doubler", trigger=inngest.TriggerEvent(event="test/never"), retries=0)
 def doubler(ctx: inngest.ContextSync) -> dict:
     """Invoked only: doubles `n`, fails on `fail`, sleeps an hour on `sleep`."""
@@ -90,4 +96,4 @@ def cancellable(ctx: inngest.ContextSync) -> str:
     return "done"
 
 
-PAUSE_FUNCTIONS = [approval, doubler, invoker, cancellable]
+PAUSE_FUNCTIONS = [approval, bad_wait, doubler, invoker, cancellable]

@@ -80,3 +80,14 @@ def test_an_event_sent_before_the_wait_began_does_not_match(engine, recorder, re
 
     (run,) = engine.wait_for_runs("-approval", 1)
     assert run.output == {"approved": None}  # Inngest never looks back at events stored before the pause
+
+
+def test_a_wait_whose_if_is_not_cel_fails_its_step_with_the_reason_and_never_waits(engine):
+    engine.start_dispatcher()
+
+    engine.send("test/bad.wait")
+
+    (run,) = engine.wait_for_runs("-bad-wait", 1)
+    assert run.status == Run.Status.FAILED
+    assert "wait_for_event `if` 'event.data.id ==' is not valid CEL" in run.error["message"]
+    assert not Pause.objects.exists() and not QueueItem.objects.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from jobs.engine import expressions
-from jobs.engine.if_index import IfIndex, equality_shape
+from jobs.engine.if_index import NEVER, IfIndex, equality_shape, event_keys, match_key
 
 
 def test_the_equality_shape_is_recognised_in_either_order_and_nothing_else():
@@ -40,3 +40,22 @@ def test_the_index_finds_every_match_cel_finds():
         activation = {"event": {"data": {"key": waiting_value}}, "async": {"data": {"key": incoming_value}}}
         if expressions.matches(expression, activation):
             assert position in index.candidates({"data": {"key": incoming_value}}), (waiting_value, incoming_value)
+
+
+def test_a_pause_key_is_among_the_keys_of_every_event_cel_matches():
+    values = [1, 1.0, 2, "1", True, None, [1, 2], [1.0, 2], {"a": 1, "b": [2]}, {"b": [2.0], "a": 1}, "x"]
+    expression = "event.data.key == async.data.ref"
+    for waiting, incoming in itertools.product(values, values):
+        activation = {"event": {"data": {"key": waiting}}, "async": {"name": "a/b", "data": {"ref": incoming}}}
+        key = match_key(expression, activation["event"])
+        if expressions.matches(expression, activation):
+            assert key in event_keys(activation["async"]), (waiting, incoming)
+        else:
+            assert key not in event_keys(activation["async"]), (waiting, incoming)
+
+
+def test_pause_keys_for_other_shapes_and_missing_fields():
+    assert match_key("async.data.n > 3", {"data": {}}) == ""  # not indexed: every event is a candidate
+    assert match_key("", {"data": {}}) == ""
+    assert match_key("event.data.id == async.data.id", {"data": {}}) == NEVER
+    assert event_keys({"data": {str(n): n for n in range(600)}}) is None  # too many fields: checked by name alone
