@@ -21,8 +21,11 @@ from .models import Event, Function
 Start = tuple[Function, Event] | tuple[Function, Event, list[dict[str, Any]]]
 
 
-def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime) -> list[Start]:
+def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime, batching: bool = True) -> list[Start]:
     """The runs to start now (a full batch among them); debounced and batched events are held. In a transaction.
+
+    A cron's run is debounced but never batched (`batching=False`): Inngest schedules it straight through the
+    executor's Schedule, which debounces, not through the runner, which batches (executor/service.go handleCron).
 
     The rows are written in (function, key) order, each key's events in arrival order: two intakes holding
     events for the same keys lock the rows in the same order, so they queue instead of deadlocking.
@@ -40,11 +43,11 @@ def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime) -> list[
             key = debounce_key(debounce, function, event_map)
             holds.append((str(function.pk), key, position, function, debounce, event))
             continue
-        batching = batch_config(config)
-        if batching is None or not batch_eligible(batching, event_map):
+        batch_options = batch_config(config) if batching else None
+        if batch_options is None or not batch_eligible(batch_options, event_map):
             immediate.append((function, event))
             continue
-        holds.append((str(function.pk), batch_key(batching, event_map), position, function, batching, event))
+        holds.append((str(function.pk), batch_key(batch_options, event_map), position, function, batch_options, event))
     scale = services.delay_scale()
     for _, key, _, function, config, event in sorted(holds, key=lambda hold: hold[:3]):
         if isinstance(config, DebounceConfig):

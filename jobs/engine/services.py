@@ -250,7 +250,8 @@ def cron_fire_due(*, now: datetime | None = None) -> int:
                 ts=datetime_to_ms(now),
                 received_at=now,
             )
-            runs_start([(trigger.function, event)], now=now)
+            # Debounced as Inngest debounces a cron's run; never batched (delayed.starts_hold).
+            runs_start(delayed.starts_hold([(trigger.function, event)], now=now, batching=False), now=now)
             trigger.next_fire_at = cron_next(trigger.cron, after=max(now, scheduled_at))
             trigger.save(update_fields=["next_fire_at"])
             fired += 1

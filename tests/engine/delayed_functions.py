@@ -57,6 +57,26 @@ def debounced_capped(ctx: inngest.ContextSync) -> dict:
 
 
 @client.create_function(
+    fn_id="cron-debounced",
+    trigger=inngest.TriggerCron(cron="0 3 * * *"),
+    debounce=inngest.Debounce(period=datetime.timedelta(seconds=10)),
+    retries=0,
+)
+def cron_debounced(ctx: inngest.ContextSync) -> None:
+    _record_events(ctx, "cron-debounced")
+
+
+@client.create_function(
+    fn_id="cron-batched",
+    trigger=inngest.TriggerCron(cron="0 3 * * *"),
+    batch_events=inngest.Batch(max_size=3, timeout=datetime.timedelta(hours=1)),
+    retries=0,
+)
+def cron_batched(ctx: inngest.ContextSync) -> None:
+    _record_events(ctx, "cron-batched")
+
+
+@client.create_function(
     fn_id="batched",
     trigger=inngest.TriggerEvent(event="test/batched"),
     batch_events=inngest.Batch(max_size=3, timeout=datetime.timedelta(hours=1), key="event.data.tenantId"),
@@ -109,4 +129,13 @@ def ai_infer_limited(ctx: inngest.ContextSync) -> dict:
     return _infer(ctx)
 
 
-DELAYED_FUNCTIONS = [debounced, debounced_capped, batched, batched_bulk_only, ai_infer, ai_infer_limited]
+DELAYED_FUNCTIONS = [
+    debounced,
+    debounced_capped,
+    cron_debounced,
+    cron_batched,
+    batched,
+    batched_bulk_only,
+    ai_infer,
+    ai_infer_limited,
+]

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from jobs.engine.delayed import delayed_fire_due
-from jobs.engine.models import PendingBatch, Run
+from jobs.engine.models import PendingBatch, Run, Trigger
+from jobs.engine.services import cron_fire_due
 
 from .delayed_functions import DELAYED_SERVE_PATH
 
@@ -55,4 +56,16 @@ def test_one_tick_starts_every_due_batch_however_many(engine):
 
     assert fired == 250
     assert Run.objects.filter(function__slug__endswith="-batched").count() == 250
+    assert not PendingBatch.objects.exists()
+
+
+def test_a_cron_run_of_a_batching_function_starts_at_once_unbatched(engine):
+    # Inngest schedules a cron's run through the executor, not the runner that batches (executor/service.go).
+    engine.start_dispatcher(app_urls=[f"{engine.url}{DELAYED_SERVE_PATH}"], start=False)
+    trigger = Trigger.objects.get(function__slug__endswith="-cron-batched")
+
+    cron_fire_due(now=trigger.next_fire_at)
+
+    (run,) = Run.objects.filter(function=trigger.function)
+    assert [event["name"] for event in run.events] == ["inngest/scheduled.timer"]
     assert not PendingBatch.objects.exists()

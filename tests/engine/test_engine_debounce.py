@@ -10,8 +10,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from jobs.engine.debounce import debounces_take_due
-from jobs.engine.models import PendingDebounce, Run
-from jobs.engine.services import runs_start
+from jobs.engine.models import PendingDebounce, Run, Trigger
+from jobs.engine.services import cron_fire_due, runs_start
 
 from .delayed_functions import DELAYED_SERVE_PATH
 
@@ -116,3 +116,15 @@ def _an_intake_waits_on_a_row_lock() -> bool:
             ["%engine_pendingdebounce%"],
         )
         return cursor.fetchone()[0] > 0
+
+
+def test_a_cron_run_of_a_debounced_function_is_debounced_too(engine):
+    # Inngest debounces every run it schedules (executor.go Schedule), a cron's included.
+    _dispatcher(engine, start=False)
+    trigger = Trigger.objects.get(function__slug__endswith="-cron-debounced")
+
+    cron_fire_due(now=trigger.next_fire_at)
+
+    assert not Run.objects.filter(function=trigger.function).exists()
+    pending = PendingDebounce.objects.get(function=trigger.function)
+    assert pending.event.name == "inngest/scheduled.timer"
