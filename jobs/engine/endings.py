@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import Pause, QueueItem, Run
+from .models import GatewayRequest, Pause, QueueItem, Run
 from .protocol import IncomingEvent, datetime_to_ms
 from .services import system_events_store
 
@@ -51,7 +51,7 @@ def run_complete(run: Run, output: Any, *, now: datetime) -> None:
             "UPDATE engine_run SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s",
             [run.status, json.dumps(output), now, run.steps_done, run.pk],
         )
-        cursor.execute("DELETE FROM engine_queueitem WHERE run_id = %s", [run.pk])
+        _leftovers_delete(cursor, run)
     if _announces_result(run):
         system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
 
@@ -60,7 +60,8 @@ def run_fail(run: Run, error: dict[str, Any], *, http_status: int | None, now: d
     """Fail the run and emit Inngest's `function.failed` (its id is the run id) and `function.finished`."""
     run.status, run.error, run.ended_at = Run.Status.FAILED, error, now
     run.save(update_fields=["status", "error", "ended_at", "force_step_plan", "steps_done"])
-    QueueItem.objects.filter(run=run).delete()
+    with connection.cursor() as cursor:
+        _leftovers_delete(cursor, run)
     shaped = failure_event_error(error, http_status=http_status)
     failed = IncomingEvent(
         name="inngest/function.failed",
@@ -70,6 +71,20 @@ def run_fail(run: Run, error: dict[str, Any], *, http_status: int | None, now: d
     )
     if _announces_result(run):
         system_events_store([failed, _finished_event(run, {"error": shaped}, now=now)], now=now)
+
+
+_LEFTOVERS_DELETE_SQL = f"""
+    WITH pauses AS (DELETE FROM {Pause._meta.db_table} WHERE run_id = %(run)s),
+         provider_requests AS (DELETE FROM {GatewayRequest._meta.db_table} WHERE run_id = %(run)s)
+    DELETE FROM {QueueItem._meta.db_table} WHERE run_id = %(run)s
+"""  # noqa: S608 (table names from the models)
+
+
+def _leftovers_delete(cursor: Any, run: Run) -> int:
+    """What an ended run leaves behind goes in one statement: its queue items, the waits and invokes it had pending,
+    and its stored `step.ai.infer` requests (their options hold the provider's key). Returns the items removed."""
+    cursor.execute(_LEFTOVERS_DELETE_SQL, {"run": run.pk})
+    return cursor.rowcount
 
 
 RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
@@ -144,8 +159,8 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         kept = {**error, "reason": reason} if reason else error
         run.status, run.error, run.ended_at = Run.Status.CANCELLED, kept, now
         run.save(update_fields=["status", "error", "ended_at"])
-        removed, _ = QueueItem.objects.filter(run=run).delete()
-        Pause.objects.filter(run=run).delete()  # a wait or invoke it had pending ends with it
+        with connection.cursor() as cursor:
+            removed = _leftovers_delete(cursor, run)
         cancelled = IncomingEvent(
             name="inngest/function.cancelled",
             data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},
