@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from django.core.servers.basehttp import WSGIServer
+from django.db.models import Sum
 
 from jobs.engine.dispatcher import Dispatcher, DispatchRecord
 from jobs.engine.models import Run
@@ -68,15 +69,28 @@ class EngineHarness:
         timeout: float = 20,
         statuses: tuple[str, ...] = ("completed", "failed"),
     ) -> list[Run]:
-        deadline = time.monotonic() + timeout
+        """Wait until `count` runs have ended; fail only after `timeout` seconds with no progress at all.
+
+        Progress is a run ending or a step's memo being stored, so a slow (loaded) machine that keeps working is
+        waited for, and an engine that has stopped working fails within `timeout`.
+        """
+        deadline, progress = time.monotonic() + timeout, None
         while True:
             runs = list(
                 Run.objects.filter(function__slug__endswith=function_suffix, status__in=statuses).order_by("id")
             )
-            if len(runs) >= count or time.monotonic() > deadline:
+            if len(runs) >= count:
+                break
+            now_progress = (
+                len(runs),
+                Run.objects.filter(function__slug__endswith=function_suffix).aggregate(done=Sum("steps_done"))["done"],
+            )
+            if now_progress != progress:
+                deadline, progress = time.monotonic() + timeout, now_progress
+            elif time.monotonic() > deadline:
                 break
             time.sleep(0.02)
-        assert len(runs) >= count, f"{len(runs)}/{count} {function_suffix} runs finished within {timeout}s"
+        assert len(runs) >= count, f"{len(runs)}/{count} {function_suffix} runs finished; none for {timeout}s"
         return runs
 
     def stop(self) -> None:
