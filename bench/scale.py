@@ -23,14 +23,14 @@ from _setup import ROOT, setup_django
 from _stack import Stack, ai_env, clear_engine_tables, cpu_seconds
 
 
-def make_agencies(count: int, per_agency: int) -> list[tuple[object, list]]:
+def make_agencies(count: int, per_agency: int, *, prefix: str = "scale") -> list[tuple[object, list]]:
     from tenants.models import CategoryAssignment, Contact, NurtureSequence, Tenant
 
     agencies = []
     for number in range(count):
-        slug = f"bench-scale-{number:03d}"
+        slug = f"bench-{prefix}-{number:03d}"
         tenant, _ = Tenant.objects.get_or_create(
-            slug=slug, defaults={"name": f"Scale Agency {number:03d}", "brand_voice": "Plain and local."}
+            slug=slug, defaults={"name": f"{prefix.title()} Agency {number:03d}", "brand_voice": "Plain and local."}
         )
         NurtureSequence.objects.filter(tenant=tenant).delete()
         CategoryAssignment.objects.filter(tenant=tenant).delete()

@@ -115,14 +115,16 @@ class Lease:
 
 
 def _limit_idle_transactions(sender: object, connection: object, **kwargs: object) -> None:
-    """A dispatcher's own sessions end a transaction left idle for half a lease (a process frozen mid-claim).
+    """A dispatcher's own sessions end a transaction left idle for a lease (a process frozen mid-claim).
 
     Claims and answers are short transactions with no network call inside; a dispatcher stopped by SIGSTOP (or
     paging) inside one would otherwise keep the claim lock and the item's row locks from every other dispatcher.
     """
     if not threading.current_thread().name.startswith("engine-"):
         return
-    timeout_ms = max(int(settings.ENGINE_LEASE_SECONDS * 500), 1000)
+    # A whole lease, not less: a live dispatcher starved of CPU (a loaded machine) pauses between the statements of
+    # its answers too, and half a lease (2.5 s in tests) killed those sessions mid-answer in a loaded `make test`.
+    timeout_ms = max(int(settings.ENGINE_LEASE_SECONDS * 1000), 1000)
     with connection.cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
 

@@ -26,9 +26,16 @@ pytestmark = [
     pytest.mark.urls("tests.engine.urls"),
     pytest.mark.django_db(transaction=True),
     pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive"),
+    # Hundreds of requests through three processes: minutes on a machine loaded by other suites. pytest-timeout
+    # interrupting one mid-query would leave its session holding locks that every later test waits on.
+    pytest.mark.timeout(900),
 ]
 
 STEPS = ("before", "held", "after")
+# Long enough that a live dispatcher's heartbeat renews its leases on a loaded machine (a lease that runs out under
+# a live dispatcher legitimately repeats a step whose answer was not yet stored, and these tests count exactly);
+# the tests wait for the frozen or killed one's leases to run out, so it is also how long each of them waits.
+LEASE_SECONDS = 5
 
 
 def _send_relays(engine, count: int, *, gate: str) -> None:
@@ -70,6 +77,7 @@ def _table_lock(*tables: str) -> Iterator[psycopg.Connection]:
     """Hold ACCESS EXCLUSIVE locks on `tables` in a session of their own until the block ends (a stalled database)."""
     params = connection.get_connection_params()
     with psycopg.connect(**params) as session:
+        session.execute("SET lock_timeout = '60s'")  # a session left holding one (a test killed mid-query) fails it
         session.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
         yield session
         session.commit()
@@ -87,7 +95,7 @@ def test_a_dispatcher_killed_with_300_steps_in_flight_loses_nothing_and_reruns_n
 ):
     engine.start_dispatcher(start=False)  # syncs the app only
     _send_relays(engine, 300, gate="g")
-    doomed = dispatcher_process(engine)
+    doomed = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
     try:
         wait_until(lambda: _ran(recorder, "held") == 300, timeout=240, message="300 held steps in flight")
         assert StepMemo.objects.filter(name="before").count() == 300  # stored before their runs' next request
@@ -96,7 +104,7 @@ def test_a_dispatcher_killed_with_300_steps_in_flight_loses_nothing_and_reruns_n
         doomed.wait()
     recorder.open("g")  # the 300 requests finish in the live server; their answers go nowhere
 
-    survivor = dispatcher_process(engine)
+    survivor = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
     try:
         runs = engine.wait_for_runs("-relay", 300, timeout=240)
     finally:
@@ -114,13 +122,13 @@ def test_a_dispatcher_frozen_between_claim_and_send_sends_nothing_when_it_thaws(
     # Building a request reads the run's memos: with their table locked, the frozen dispatcher's claims are stuck
     # between claim and send, and their requests get built while it is frozen.
     with _table_lock("engine_stepmemo"):
-        frozen = dispatcher_process(engine, log=log)
+        frozen = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, log=log)
         _send_relays(engine, 20, gate="open")
         wait_until(lambda: _leased_by(frozen) == 20, timeout=60, message="all 20 items claimed")
         wait_until(lambda: _backends_waiting_on("engine_stepmemo") > 0, timeout=60, message="a build to wait")
         frozen.send_signal(signal.SIGSTOP)
     try:
-        other = dispatcher_process(engine)
+        other = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
         try:
             runs = engine.wait_for_runs("-relay", 20, timeout=120)  # while the frozen one holds nothing any more
         finally:
@@ -138,13 +146,13 @@ def test_a_dispatcher_frozen_between_claim_and_send_sends_nothing_when_it_thaws(
 
 def test_a_dispatcher_frozen_with_requests_in_flight_changes_nothing_when_it_thaws(engine, recorder, wait_until):
     engine.start_dispatcher(start=False)
-    frozen = dispatcher_process(engine)
+    frozen = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
     try:
         _send_relays(engine, 20, gate="g")
         wait_until(lambda: _ran(recorder, "held") == 20, timeout=60, message="20 held steps in flight")
         frozen.send_signal(signal.SIGSTOP)
 
-        other = dispatcher_process(engine)
+        other = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
         try:
             # Its leases run out; the other dispatcher takes the items over and sends the held steps again.
             wait_until(lambda: _ran(recorder, "held") == 40, timeout=60, message="the held steps sent again")
@@ -172,11 +180,11 @@ def test_a_dispatcher_frozen_inside_its_claim_transaction_does_not_block_the_oth
     # transaction, holding the claim lock and its candidates' row locks, and is frozen there.
     with _table_lock("engine_keyqueue"):
         _send_relays(engine, 20, gate="open")
-        frozen = dispatcher_process(engine)
+        frozen = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
         wait_until(lambda: _backends_waiting_on("engine_keyqueue") > 0, timeout=60, message="the claim to wait")
         frozen.send_signal(signal.SIGSTOP)
     try:
-        other = dispatcher_process(engine)
+        other = dispatcher_process(engine, lease_seconds=LEASE_SECONDS)
         try:
             runs = engine.wait_for_runs("-relay", 20, timeout=120)
         finally:
@@ -194,7 +202,10 @@ def test_a_dispatcher_frozen_inside_its_claim_transaction_does_not_block_the_oth
 @pytest.mark.parametrize("gate_opens", ["during the stall", "after the stall"])
 def test_a_database_stalled_past_the_leases_reruns_no_completed_step(engine, recorder, wait_until, gate_opens):
     engine.start_dispatcher(start=False)
-    dispatchers = [dispatcher_process(engine), dispatcher_process(engine)]
+    dispatchers = [
+        dispatcher_process(engine, lease_seconds=LEASE_SECONDS),
+        dispatcher_process(engine, lease_seconds=LEASE_SECONDS),
+    ]
     try:
         _send_relays(engine, 20, gate="g")
         wait_until(lambda: _ran(recorder, "held") == 20, timeout=60, message="20 held steps in flight")
