@@ -51,9 +51,9 @@ def replayable_events(*, runs: Iterable[JobRun]) -> tuple[list[EventLog], list[s
     wanted = list(event_log_ids)
     rows = {row.id: row for row in EventLog.objects.filter(id__in=wanted)}
     replayed_as = dict(
-        EventLog.objects.filter(replay_of_id__in=wanted).order_by("replay_of_id", "-id").values_list(
-            "replay_of_id", "event_id"
-        )
+        EventLog.objects.filter(replay_of_id__in=wanted)
+        .order_by("replay_of_id", "-id")
+        .values_list("replay_of_id", "event_id")
     )
     events = []
     for event_log_id, run_id in event_log_ids.items():

@@ -44,9 +44,7 @@ def test_an_expired_crm_token_is_recorded_as_crm_auth_error():
 
 def test_the_ai_providers_503_is_recorded_as_openais_status_error():
     request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
-    error = openai.InternalServerError(
-        "Service Unavailable", response=httpx.Response(503, request=request), body=None
-    )
+    error = openai.InternalServerError("Service Unavailable", response=httpx.Response(503, request=request), body=None)
 
     decision = translated(error, FunctionCategory.AI)
 

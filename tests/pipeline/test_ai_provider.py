@@ -76,5 +76,3 @@ def test_unknown_errors_are_left_to_inngest_and_known_ones_are_translated():
     decision = retry_decision(FunctionCategory.AI, attempt=2, error=MalformedAIOutput("bad"))
     assert isinstance(decision, inngest.RetryAfterError)
     assert (decision.retry_after - timezone.now()).total_seconds() == pytest.approx(40, abs=1)  # 10 x 2^2
-
-

@@ -117,9 +117,7 @@ def test_no_transaction_and_no_row_lock_are_held_while_the_mail_server_is_talked
     assert seen == {"in_transaction": False, "row": "free"}
 
 
-def test_an_attempt_killed_before_the_send_leaves_the_email_to_the_retry_which_sends_it_once(
-    tenant, alert, scripted
-):
+def test_an_attempt_killed_before_the_send_leaves_the_email_to_the_retry_which_sends_it_once(tenant, alert, scripted):
     def die(messages):
         db.connection.close()  # the process dies: its database session goes with it, no cleanup runs
         raise Crash
