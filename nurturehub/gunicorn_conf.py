@@ -19,8 +19,15 @@ threads = int(os.environ.get("WEB_THREADS", "64"))
 # from the worker's main loop, not from a request, so a 20 s AI call does not count against it.
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 30
-# The engine keeps one connection per host open between steps: keep idle keep-alive connections that long.
-keepalive = 75
+# A gthread worker accepts connections up to `worker_connections` (default 1,000) and queues requests beyond its
+# threads inside itself, even while another worker has idle threads: with steps waiting 20 s on a provider, a
+# request could wait behind them for nothing (tests/web/test_gunicorn.py saw 100 requests split unevenly over
+# 2 x 64 threads). Capping connections at the threads makes a full worker stop accepting, so the listen queue
+# hands the next connection to a worker with a free thread. The price is keep-alive, which needs connections
+# beyond the threads: off. The engine closes its connection after every step anyway (measured cheaper for its
+# CPU, see jobs/engine/dispatcher.py `_call`).
+worker_connections = threads
+keepalive = 0
 # Request lines and headers: gunicorn's own limits (400 past them) stay on.
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 errorlog = "-"
