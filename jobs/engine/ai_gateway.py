@@ -27,7 +27,7 @@ import httpx
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import answers
+from . import answer_rows, answers
 from .endings import FINISHED
 from .models import GatewayRequest, Run, RunSpan
 from .trace import spans_insert
@@ -108,7 +108,7 @@ def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> 
     """Store the provider's answer as the step's memo, or retry the step, under the claim's lease; all or nothing."""
     now = timezone.now()
     with transaction.atomic():
-        item = answers._item_lock(item_id=item_id, owner=owner)
+        item = answer_rows.item_lock(item_id=item_id, owner=owner)
         if item is None:
             return answers.Outcome("lease-lost")
         run = item.run
@@ -123,7 +123,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
     run, item, now = answer.run, answer.item, answer.now
     ids = {"step_id": item.step_id, "step_name": item.step_name}
     if run.status in FINISHED:
-        answers._item_delete(item)
+        answer_rows.item_delete(item)
         GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
         return answers.Outcome("stale")
     if result.ok:
@@ -134,7 +134,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
         if item.attempt + 1 < item.max_attempts:
             delay = answers._retry_delay(item.attempt, answers.CallResponse(status=result.status), now=now)
             answer.span(op=OP, status=RunSpan.Status.RETRYING, error=error, retry_at=now + delay, **ids)
-            answers._item_retry(item, delay, now=now)
+            answer_rows.item_retry(item, delay, now=now)
             return answers.Outcome(
                 "retry",
                 step=item.step_name,
@@ -142,7 +142,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
             )
         answer.span(op=OP, status=RunSpan.Status.FAILED, error=error, **ids)
         memo = {"error": error}
-    answers._memo_save(run, item.step_id, item.step_name, memo, now=now)
+    answer_rows.memo_save(run, item.step_id, item.step_name, memo, now=now)
     GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
     return answers._step_done(run, item, item.step_name, now=now)
 

@@ -19,17 +19,22 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import ai_gateway
+from .answer_rows import (
+    item_delete,
+    item_lock,
+    item_retry,
+    item_to_discovery,
+    memo_save,
+    not_yet_planned,
+    planned_item,
+    run_save_progress,
+)
 from .endings import FINISHED, error_body, run_complete, run_fail
-from .models import Function, QueueItem, Run, RunSpan, StepMemo
+from .models import QueueItem, Run, RunSpan
 from .pauses import PAUSE_OPS, pause_begin
 from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
 from .services import (
-    FUNCTION_FIELDS,
-    ITEM_FIELDS,
-    RUN_FIELDS,
     delay_scale,
-    model_from_row,
-    sql_columns,
 )
 from .trace import Span, spans_insert
 
@@ -100,7 +105,7 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
     """Apply the SDK's answer to a leased item: memos, next items, run status, trace; all or nothing."""
     now = timezone.now()
     with transaction.atomic():
-        item = _item_lock(item_id=item_id, owner=owner)
+        item = item_lock(item_id=item_id, owner=owner)
         if item is None:
             return Outcome("lease-lost")
         answer = _Answer(item=item, run=item.run, response=response, now=now)
@@ -113,7 +118,7 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
     """Fail the run of a refused function (an option the engine lacks) without calling the app."""
     now = timezone.now()
     with transaction.atomic():
-        item = _item_lock(item_id=item_id, owner=owner)
+        item = item_lock(item_id=item_id, owner=owner)
         if item is None:
             return Outcome("lease-lost")
         answer = _Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
@@ -127,7 +132,7 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
 def _apply(answer: _Answer) -> Outcome:
     run, item, response = answer.run, answer.item, answer.response
     if run.status in FINISHED:
-        _item_delete(item)
+        item_delete(item)
         return Outcome("stale")
     if response.status == 200 and response.from_sdk:
         answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
@@ -186,38 +191,38 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         ids = {"step_id": hashed_id, "step_name": name}
         if kind == "StepRun":
             answer.span(op=kind, status=SpanStatus.COMPLETED, output=op.get("data"), **ids)
-            _memo_save(run, hashed_id, name, {"data": op.get("data")}, now=now)
+            memo_save(run, hashed_id, name, {"data": op.get("data")}, now=now)
             step_done = True
         elif kind == "StepError" and not answer.response.no_retry and item.attempt + 1 < item.max_attempts:
             delay = _retry_delay(item.attempt, answer.response, now=now)
             answer.span(op=kind, status=SpanStatus.RETRYING, error=op.get("error"), retry_at=now + delay, **ids)
-            _item_retry(item, delay, now=now)
-            _run_save_progress(run)
+            item_retry(item, delay, now=now)
+            run_save_progress(run)
             return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
         elif kind in ("StepError", "StepFailed"):
             answer.span(op=kind, status=SpanStatus.FAILED, error=op.get("error"), **ids)
-            _memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
+            memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
             step_done = True
         elif kind == "Sleep":
             until = parse_sleep_until(op.get("name"), op.get("opts"), now=now)
             wake = now + scale_delay(max(until - now, timedelta(0)), delay_scale())
             wake_at = max(wake_at, wake) if wake_at else wake
             answer.span(op=kind, status=SpanStatus.SLEEPING, wake_at=wake, **ids)
-            _memo_save(run, hashed_id, name, None, now=now)
+            memo_save(run, hashed_id, name, None, now=now)
         elif kind == "StepPlanned":
-            planned.append(_planned_item(run, item, hashed_id, name, op, now=now))
+            planned.append(planned_item(run, item, hashed_id, name, op, now=now))
         elif kind == "AIGateway":  # step.ai.infer: planned as a step the engine itself runs (ai_gateway.py)
             ai_gateway.gateway_request_store(run, hashed_id, op, now=now)
-            planned.append(_planned_item(run, item, hashed_id, name, {}, now=now))
+            planned.append(planned_item(run, item, hashed_id, name, {}, now=now))
         elif kind in PAUSE_OPS:
             begun = pause_begin(answer, op, hashed_id, name)
             if begun is True:
                 waiting = True
             else:  # answered at once (an invalid op, an unknown function): the SDK raises the error
-                _memo_save(run, hashed_id, name, begun, now=now)
+                memo_save(run, hashed_id, name, begun, now=now)
                 step_done = True
     if planned:
-        planned = _not_yet_planned(run, planned)
+        planned = not_yet_planned(run, planned)
         QueueItem.objects.bulk_create(planned, ignore_conflicts=True)
         for queued in planned:  # a step planned again (and ignored) adds nothing to the trace
             answer.span(
@@ -228,38 +233,20 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
                 step_name=queued.step_name,
             )
     if wake_at is not None and not planned and not waiting:
-        _item_to_discovery(item, available_at=wake_at)
-        _run_save_progress(run)
+        item_to_discovery(item, available_at=wake_at)
+        run_save_progress(run)
         return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
     if planned or (waiting and not step_done):
-        _item_delete(item)
-        _run_save_progress(run)
+        item_delete(item)
+        run_save_progress(run)
         if not planned:
             return Outcome("waiting", step=step_name)
         return Outcome("planned", detail={"planned": len(planned)})
     if step_done:
         return _step_done(run, item, step_name, now=now)
-    _item_delete(item)
-    _run_save_progress(run)
+    item_delete(item)
+    run_save_progress(run)
     return Outcome("noop", step=step_name)
-
-
-def _not_yet_planned(run: Run, planned: list[QueueItem]) -> list[QueueItem]:
-    """Drop planned steps already queued, running or done: a later discovery re-plans the group's unfinished steps.
-
-    Inngest gives a planned step the job id `<run>-<step hash>-plan` (executor.go handleGeneratorStepPlanned) and
-    its queue refuses a second item with an id it holds; a finished step has its memo, so the SDK would not plan it.
-    The unique constraint `engine_item_one_per_step` (with ignore_conflicts) covers an item queued meanwhile.
-    """
-    step_ids = [item.step_id for item in planned]
-    taken = set(QueueItem.objects.filter(run=run, step_id__in=step_ids).values_list("step_id", flat=True)) | set(
-        StepMemo.objects.filter(run=run, hashed_id__in=step_ids).values_list("hashed_id", flat=True)
-    )
-    unique: dict[str, QueueItem] = {}
-    for item in planned:
-        if item.step_id not in taken:
-            unique.setdefault(item.step_id, item)
-    return list(unique.values())
 
 
 def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> Outcome:
@@ -269,15 +256,15 @@ def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> O
         and QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY).exists()
     )
     if item.parallel_mode != "race" and pending_siblings:
-        _item_delete(item)  # wait mode: the last sibling to finish enqueues discovery
+        item_delete(item)  # wait mode: the last sibling to finish enqueues discovery
     else:
         if not pending_siblings:
             run.force_step_plan = False
         if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
-            _item_delete(item)
+            item_delete(item)
         else:
-            _item_to_discovery(item, available_at=now)
-    _run_save_progress(run)
+            item_to_discovery(item, available_at=now)
+    run_save_progress(run)
     return Outcome("step", step=step_name)
 
 
@@ -316,102 +303,6 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
     return Outcome("step", step=name)
 
 
-def _planned_item(
-    run: Run, item: QueueItem, hashed_id: str, name: str, op: dict[str, Any], *, now: datetime
-) -> QueueItem:
-    opts = op.get("opts") or {}
-    return QueueItem(
-        run=run,
-        function=run.function,
-        step_id=hashed_id,
-        step_name=name[:255],
-        parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
-        attempt=0,
-        max_attempts=run.function.max_attempts,
-        queue_key=item.queue_key,
-        priority=0,
-        key1=item.key1,
-        limit1=item.limit1,
-        key2=item.key2,
-        limit2=item.limit2,
-        available_at=now,
-    )
-
-
-def _memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) -> None:
-    """Store a step's memo once (a repeated answer for the same step changes nothing)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
-            " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
-            [run.pk, hashed_id, name[:255], json.dumps(memo), run.steps_done, now],
-        )
-        if cursor.fetchone() is not None:
-            run.steps_done += 1
-
-
-def _item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
-    """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
-            " available_at = %s, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
-            [QueueItem.DISCOVERY, available_at, item.pk],
-        )
-
-
-def _item_delete(item: QueueItem) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM engine_queueitem WHERE id = %s", [item.pk])
-
-
-def _run_save_progress(run: Run) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_run SET force_step_plan = %s, steps_done = %s WHERE id = %s",
-            [run.force_step_plan, run.steps_done, run.pk],
-        )
-
-
-# Lock order is always run, then its items (run_cancel does the same): sibling steps answering together queue on
-# the run, and the one that ends the run can delete the others' items without waiting on a lock they hold.
-# (Locking `FOR UPDATE OF i, r` took the item first and deadlocked against a sibling failing the run.)
-_RUN_LOCK_SQL = "SELECT 1 FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE"
-_ITEM_LOCK_SQL = (
-    f"SELECT {sql_columns('i', ITEM_FIELDS)}, {sql_columns('r', RUN_FIELDS)}, {sql_columns('f', FUNCTION_FIELDS)}"  # noqa: S608
-    " FROM engine_queueitem i JOIN engine_run r ON r.id = i.run_id JOIN engine_function f ON f.id = r.function_id"
-    " WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i"
-)
-
-
-def _item_lock(*, item_id: int, owner: str) -> QueueItem | None:
-    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RUN_LOCK_SQL, [item_id])
-        if cursor.fetchone() is None:
-            return None
-        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    item_end, run_end = len(ITEM_FIELDS), len(ITEM_FIELDS) + len(RUN_FIELDS)
-    item = model_from_row(QueueItem, ITEM_FIELDS, row[:item_end])
-    run = model_from_row(Run, RUN_FIELDS, row[item_end:run_end])
-    function = model_from_row(Function, FUNCTION_FIELDS, row[run_end:])
-    Run.function.field.set_cached_value(run, function)
-    QueueItem.run.field.set_cached_value(item, run)
-    QueueItem.function.field.set_cached_value(item, function)
-    return item
-
-
-def _item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
-    item.attempt += 1
-    item.priority = 0
-    item.available_at = now + delay
-    item.lease_owner = item.lease_expires_at = None
-    item.save(update_fields=["attempt", "priority", "available_at", "lease_owner", "lease_expires_at"])
-
-
 def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
     delay = parse_retry_after(response.retry_after, now=now) or backoff_delay(failed_attempt, rng=random.Random())  # noqa: S311
     return scale_delay(delay, delay_scale())
@@ -432,7 +323,7 @@ def _attempt_failed(answer: _Answer, error: dict[str, Any]) -> Outcome:
             error=error,
             retry_at=now + delay,
         )
-        _item_retry(item, delay, now=now)
+        item_retry(item, delay, now=now)
         return Outcome(
             "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
         )

@@ -1,0 +1,130 @@
+"""The rows an answer writes, each in one statement: step memos, queue items (planned, retried, moved on to the
+next discovery, deleted), the run's progress, and the lock an answer takes first (run, then item).
+
+The state machine that decides which of these to write is answers.py; they run inside its transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from .models import Function, QueueItem, Run, StepMemo
+from .services import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row, sql_columns
+
+
+def not_yet_planned(run: Run, planned: list[QueueItem]) -> list[QueueItem]:
+    """Drop planned steps already queued, running or done: a later discovery re-plans the group's unfinished steps.
+
+    Inngest gives a planned step the job id `<run>-<step hash>-plan` (executor.go handleGeneratorStepPlanned) and
+    its queue refuses a second item with an id it holds; a finished step has its memo, so the SDK would not plan it.
+    The unique constraint `engine_item_one_per_step` (with ignore_conflicts) covers an item queued meanwhile.
+    """
+    step_ids = [item.step_id for item in planned]
+    taken = set(QueueItem.objects.filter(run=run, step_id__in=step_ids).values_list("step_id", flat=True)) | set(
+        StepMemo.objects.filter(run=run, hashed_id__in=step_ids).values_list("hashed_id", flat=True)
+    )
+    unique: dict[str, QueueItem] = {}
+    for item in planned:
+        if item.step_id not in taken:
+            unique.setdefault(item.step_id, item)
+    return list(unique.values())
+
+
+def planned_item(
+    run: Run, item: QueueItem, hashed_id: str, name: str, op: dict[str, Any], *, now: datetime
+) -> QueueItem:
+    opts = op.get("opts") or {}
+    return QueueItem(
+        run=run,
+        function=run.function,
+        step_id=hashed_id,
+        step_name=name[:255],
+        parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
+        attempt=0,
+        max_attempts=run.function.max_attempts,
+        queue_key=item.queue_key,
+        priority=0,
+        key1=item.key1,
+        limit1=item.limit1,
+        key2=item.key2,
+        limit2=item.limit2,
+        available_at=now,
+    )
+
+
+def memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) -> None:
+    """Store a step's memo once (a repeated answer for the same step changes nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
+            " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
+            [run.pk, hashed_id, name[:255], json.dumps(memo), run.steps_done, now],
+        )
+        if cursor.fetchone() is not None:
+            run.steps_done += 1
+
+
+def item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
+    """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
+            " available_at = %s, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
+            [QueueItem.DISCOVERY, available_at, item.pk],
+        )
+
+
+def item_delete(item: QueueItem) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engine_queueitem WHERE id = %s", [item.pk])
+
+
+def run_save_progress(run: Run) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE engine_run SET force_step_plan = %s, steps_done = %s WHERE id = %s",
+            [run.force_step_plan, run.steps_done, run.pk],
+        )
+
+
+# Lock order is always run, then its items (run_cancel does the same): sibling steps answering together queue on
+# the run, and the one that ends the run can delete the others' items without waiting on a lock they hold.
+# (Locking `FOR UPDATE OF i, r` took the item first and deadlocked against a sibling failing the run.)
+_RUN_LOCK_SQL = "SELECT 1 FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE"
+_ITEM_LOCK_SQL = (
+    f"SELECT {sql_columns('i', ITEM_FIELDS)}, {sql_columns('r', RUN_FIELDS)}, {sql_columns('f', FUNCTION_FIELDS)}"  # noqa: S608
+    " FROM engine_queueitem i JOIN engine_run r ON r.id = i.run_id JOIN engine_function f ON f.id = r.function_id"
+    " WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i"
+)
+
+
+def item_lock(*, item_id: int, owner: str) -> QueueItem | None:
+    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RUN_LOCK_SQL, [item_id])
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item_end, run_end = len(ITEM_FIELDS), len(ITEM_FIELDS) + len(RUN_FIELDS)
+    item = model_from_row(QueueItem, ITEM_FIELDS, row[:item_end])
+    run = model_from_row(Run, RUN_FIELDS, row[item_end:run_end])
+    function = model_from_row(Function, FUNCTION_FIELDS, row[run_end:])
+    Run.function.field.set_cached_value(run, function)
+    QueueItem.run.field.set_cached_value(item, run)
+    QueueItem.function.field.set_cached_value(item, function)
+    return item
+
+
+def item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
+    item.attempt += 1
+    item.priority = 0
+    item.available_at = now + delay
+    item.lease_owner = item.lease_expires_at = None
+    item.save(update_fields=["attempt", "priority", "available_at", "lease_owner", "lease_expires_at"])
