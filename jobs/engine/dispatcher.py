@@ -16,10 +16,8 @@ request in flight takes over the new token.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -27,20 +25,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
 from .ai_gateway import gateway_answer_apply, gateway_call
-from .answers import CallResponse, Outcome, call_response_apply, run_refuse
+from .answers import Outcome, call_response_apply, run_refuse
+from .app_sync import AppSync
 from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .pause_resume import pause_timeout_apply
-from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services import WORK_CHANNEL, call_request_build, cron_fire_due
+from .step_call import StepCaller
 from .timeouts import timeouts_enforce
 
 logger = logging.getLogger("jobs.engine.dispatch")
@@ -48,7 +45,6 @@ logger = logging.getLogger("jobs.engine.dispatch")
 CLAIM_GATHER_SECONDS = 0.002
 RESYNC_SECONDS = 30
 # The SDK's Server-Timing header, e.g. "comm_handler;dur=3, function;dur=1": whole milliseconds (it truncates).
-_SERVER_TIMING = re.compile(r"(?:^|,)\s*(comm_handler|function);dur=([\d.]+)")
 
 
 @dataclass(frozen=True)
@@ -103,11 +99,11 @@ class Dispatcher:
         self._claims = itertools.count(1)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._http = httpx.Client(timeout=httpx.Timeout(30, connect=10))  # app syncs only
         self._steps = StepLoop(
             db_threads=self.workers, max_connections=self.max_in_flight + 2, timeout=self.step_timeout
         )
-        self._unsynced: set[str] = set(self.app_urls)
+        self._caller = StepCaller(signing_key=self.signing_key, server_kind=self.server_kind)
+        self._apps = AppSync(self.app_urls, signing_key=self.signing_key, server_kind=self.server_kind)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -142,7 +138,7 @@ class Dispatcher:
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.1))
         self._steps.stop(max(deadline - time.monotonic(), 0.1))
-        self._http.close()
+        self._apps.close()
 
     def run_forever(self) -> None:
         """Start, and block until `stop()` is called from another thread or a signal handler."""
@@ -153,37 +149,8 @@ class Dispatcher:
     # --- syncing ------------------------------------------------------------------------------------------
 
     def sync_apps(self) -> dict[str, str]:
-        """PUT every serve URL like Inngest's dev server; returns the errors by URL (judged by the body)."""
-        errors: dict[str, str] = {}
-        for url in sorted(self._unsynced):
-            error = self._sync_one(url)
-            if error:
-                errors[url] = error
-                logger.warning("app sync failed", extra={"url": url, "error": error})
-            else:
-                self._unsynced.discard(url)
-                logger.info("app synced", extra={"url": url})
-        return errors
-
-    def _sync_one(self, url: str) -> str:
-        body = canonical_json({"url": url})
-        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": self.server_kind}
-        if self.signing_key:
-            headers["X-Inngest-Signature"] = sign_body(body, self.signing_key)
-        try:
-            response = self._http.put(url, content=body, headers=headers, timeout=30)
-        except httpx.HTTPError as error:
-            return f"{type(error).__name__}: {error}"
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        # The SDK answers 200 even when registration failed, with {"error": ...}: trust the body, not the status.
-        if isinstance(payload, dict) and payload.get("error"):
-            return str(payload["error"])
-        if response.status_code >= 400:
-            return f"HTTP {response.status_code}: {response.text[:500]}"
-        return ""
+        """PUT every serve URL not yet synced, like Inngest's dev server; returns the errors by URL."""
+        return self._apps.sync_pending()
 
     # --- claiming -----------------------------------------------------------------------------------------
 
@@ -220,11 +187,11 @@ class Dispatcher:
         next_resync = time.monotonic() + RESYNC_SECONDS
         while not self._stop.is_set():
             if time.monotonic() >= next_resync:
-                self._unsynced.update(self.app_urls)
+                self._apps.mark_all_pending()
                 next_resync = time.monotonic() + RESYNC_SECONDS
-            if self._unsynced:
+            if self._apps.pending:
                 try:
-                    self.sync_apps()
+                    self._apps.sync_pending()
                 except Exception:
                     logger.exception("app sync error; retrying")
                     close_old_connections()
@@ -343,8 +310,13 @@ class Dispatcher:
             outcome = await self._steps.db(gateway_answer_apply, item_id=item.id, owner=token, result=result)
             logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
             return outcome
-        response, request_ms, timings = await self._call(
-            request.url, request.body, run_id=request.run_id, job=item.id, request_version=request.request_version
+        response, request_ms, timings = await self._caller.call(
+            self._steps.http,
+            request.url,
+            request.body,
+            run_id=request.run_id,
+            job=item.id,
+            request_version=request.request_version,
         )
         token = self._answered(lease)
         outcome = await self._steps.db(call_response_apply, item_id=item.id, owner=token, response=response)
@@ -373,65 +345,3 @@ class Dispatcher:
         with self._lock:
             lease.answered = True
             return lease.token
-
-    def _encode(self, body: dict) -> bytes:
-        # Signed requests must be the RFC 8785 bytes the SDK re-derives; unsigned ones only need to be JSON.
-        return canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
-
-    async def _call(
-        self, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
-    ) -> tuple[CallResponse, float, dict[str, float]]:
-        content = self._encode(body)
-        if len(content) > MAX_SDK_REQUEST_BODY_BYTES:
-            content = self._encode(without_state_for_api(body))
-        headers = {
-            "Content-Type": "application/json",
-            # One connection per step, measured (bench/engine.py, 300 runs, gunicorn): keep-alive costs the
-            # dispatcher more CPU per step (6.7-8.1 ms against 4.9-5.2 ms) with hundreds of requests in flight,
-            # as httpcore's pool walks every connection for each idle one each time a request starts or ends.
-            # A new loopback connection costs ~0.1 ms. (gunicorn sets TCP_NODELAY, so Nagle's algorithm and
-            # delayed ACKs no longer stall kept-alive responses; Django's development server still would.)
-            "Connection": "close",
-            "X-Inngest-Server-Kind": self.server_kind,
-            "X-Run-ID": run_id,
-            "x-request-id": uuid.uuid4().hex,
-            "x-inngest-job-id": str(job),
-            "X-Inngest-Req-Version": str(request_version),
-        }
-        if self.signing_key:
-            headers["X-Inngest-Signature"] = sign_body(content, self.signing_key)
-        started = time.perf_counter()
-        sent_at = timezone.now()
-        try:
-            response = await self._steps.http.post(url, content=content, headers=headers)
-            status, response_headers, raw = response.status_code, response.headers, response.content
-        except httpx.HTTPError as error:
-            elapsed = (time.perf_counter() - started) * 1000
-            failed = CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}", started_at=sent_at)
-            return failed, elapsed, {}
-        elapsed = (time.perf_counter() - started) * 1000
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        timings = {name: float(ms) for name, ms in _SERVER_TIMING.findall(response_headers.get("server-timing", ""))}
-        return (
-            CallResponse(
-                status=status,
-                from_sdk="x-inngest-sdk" in response_headers,
-                no_retry=response_headers.get("x-inngest-no-retry", "").lower() == "true",
-                retry_after=response_headers.get("retry-after"),
-                body=parsed,
-                request_version=_int_or_none(response_headers.get("x-inngest-req-version")),
-                started_at=sent_at,
-            ),
-            elapsed,
-            timings,
-        )
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
