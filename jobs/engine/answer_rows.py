@@ -46,12 +46,8 @@ def planned_item(
         parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
         attempt=0,
         max_attempts=run.function.max_attempts,
-        queue_key=item.queue_key,
         priority=0,
-        key1=item.key1,
-        limit1=item.limit1,
-        key2=item.key2,
-        limit2=item.limit2,
+        **item.same_queue(),
         available_at=now,
     )
 

@@ -231,6 +231,16 @@ class QueueItem(models.Model):
     def is_discovery(self) -> bool:
         return self.step_id == self.DISCOVERY
 
+    def same_queue(self) -> dict[str, object]:
+        """Its key queue and concurrency keys: what another item of the same run is queued under."""
+        return {
+            "queue_key": self.queue_key,
+            "key1": self.key1,
+            "limit1": self.limit1,
+            "key2": self.key2,
+            "limit2": self.limit2,
+        }
+
     @property
     def is_pause_timeout(self) -> bool:
         return self.step_id.startswith(self.PAUSE_TIMEOUT_PREFIX)

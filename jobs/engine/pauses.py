@@ -171,12 +171,8 @@ def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime) -> Non
                 step_name=pause.step_name,
                 attempt=0,
                 max_attempts=1,
-                queue_key=item.queue_key,
                 priority=0,
-                key1=item.key1,
-                limit1=item.limit1,
-                key2=item.key2,
-                limit2=item.limit2,
+                **item.same_queue(),
                 available_at=due,
             )
         ],
