@@ -49,6 +49,7 @@ def planned_item(
         priority=0,
         **item.same_queue(),
         available_at=now,
+        order_at=now - timedelta(seconds=item.factor),
     )
 
 
@@ -69,8 +70,9 @@ def item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
-            " available_at = %s, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
-            [QueueItem.DISCOVERY, available_at, item.pk],
+            " available_at = %s, order_at = %s - factor * interval '1 second', lease_owner = NULL,"
+            " lease_expires_at = NULL WHERE id = %s",
+            [QueueItem.DISCOVERY, available_at, available_at, item.pk],
         )
 
 
@@ -122,5 +124,6 @@ def item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
     item.attempt += 1
     item.priority = 0
     item.available_at = now + delay
+    item.order_at = item.available_at - timedelta(seconds=item.factor)
     item.lease_owner = item.lease_expires_at = None
-    item.save(update_fields=["attempt", "priority", "available_at", "lease_owner", "lease_expires_at"])
+    item.save(update_fields=["attempt", "priority", "available_at", "order_at", "lease_owner", "lease_expires_at"])

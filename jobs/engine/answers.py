@@ -284,7 +284,8 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
               VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
               ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING 1
             ), next_discovery AS (
-              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s, lease_owner = NULL,
+              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s,
+                     order_at = %(now)s - factor * interval '1 second', lease_owner = NULL,
                      lease_expires_at = NULL
                WHERE id = %(item)s
             )

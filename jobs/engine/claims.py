@@ -74,11 +74,11 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
               CROSS JOIN LATERAL (
                 SELECT * FROM engine_queueitem i
                  WHERE i.queue_key = visit.k AND i.lease_owner IS NULL AND i.available_at <= %(now)s
-                 ORDER BY i.priority, i.available_at, i.id
+                 ORDER BY i.priority, i.order_at, i.id
                  LIMIT %(capacity)s
                  FOR UPDATE SKIP LOCKED
               ) c
-             ORDER BY visit.turn, c.priority, c.available_at, c.id
+             ORDER BY visit.turn, c.priority, c.order_at, c.id
             """,
             {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
         )

@@ -38,10 +38,10 @@ def _scaled(period: timedelta) -> timedelta:
 
 @dataclass
 class Admission:
-    """The starts that go ahead, each with the time its first step becomes ready."""
+    """The starts that go ahead, each with the time its first step becomes ready and its priority factor."""
 
     now: datetime
-    starts: list[tuple[Function, Event, datetime]] = field(default_factory=list)
+    starts: list[tuple[Function, Event, datetime, int]] = field(default_factory=list)
     singleton_keys: list[str | None] = field(default_factory=list)
     cancel_after_create: set[int] = field(default_factory=set)  # indexes into `starts` (same-batch singletons)
 
@@ -60,7 +60,7 @@ def admit(starts: list[tuple[Function, Event]], *, now: datetime) -> Admission:
     for function, event in starts:
         gates = gate_config.gates_of(function.config)
         if gates is None:
-            admission.starts.append((function, event, now))
+            admission.starts.append((function, event, now, 0))
             admission.singleton_keys.append(None)
             continue
         activation = {"event": event.to_inngest()}
@@ -75,7 +75,8 @@ def admit(starts: list[tuple[Function, Event]], *, now: datetime) -> Admission:
             continue
         if singleton_key is not None:
             pending[singleton_key] = len(admission.starts)
-        admission.starts.append((function, event, _ready_at(function, gates, activation, now=now)))
+        factor = priority_factor(gates.priority_run, activation) if gates.priority_run else 0
+        admission.starts.append((function, event, _ready_at(function, gates, activation, now=now), factor))
         admission.singleton_keys.append(singleton_key)
     return admission
 
@@ -192,20 +193,20 @@ def _cancel(run_id: str, *, reason: str) -> None:
 
 
 def _ready_at(function: Function, gates: Gates, activation: dict, *, now: datetime) -> datetime:
-    """When the run's first step may be claimed: shifted by its priority factor, or delayed by its throttle."""
+    """When the run's first step may be claimed: now, or later by its throttle (priority orders, never delays)."""
     if gates.throttle is not None:
         return _throttle(function, gates.throttle, activation, now=now)
-    if gates.priority_run:
-        return now - timedelta(seconds=priority_factor(gates.priority_run, activation))
     return now
 
 
 def priority_factor(expression: str, activation: dict) -> int:
     """pkg/inngest/function.go `RunPriorityFactor`: an int, clamped; anything else (or an error) is 0.
 
-    pkg/execution/queue/enqueue.go moves a run's first item earlier by the factor (`qi.AtMS -= factor`): ahead of
-    runs queued up to that many seconds before it in the same queue, and a negative factor delays it. Claims
-    order a key queue's new runs by that time (claims.py), so the factor applies within each concurrency key.
+    pkg/execution/queue/enqueue.go shifts every queue item of the run by the factor (`qi.AtMS -= factor`, after
+    its due time is taken): ahead of items due up to that many seconds before it in the same queue, or behind
+    younger ones for a negative factor, never due earlier or later. The run's items keep the factor
+    (`QueueItem.factor`) and claims order each key queue by `order_at` (claims.py), so it acts within each
+    concurrency key.
     """
     try:
         value = expressions.evaluate(expression, activation)

@@ -197,16 +197,21 @@ class QueueItem(models.Model):
     key2 = models.CharField(max_length=255, blank=True)
     limit2 = models.PositiveIntegerField(default=0)
     available_at = models.DateTimeField()
+    # The run's priority factor (seconds, -600..600) and the order it gives: Inngest keeps when an item is due and
+    # shifts only its place in the queue (queue/enqueue.go: the score is taken, then `qi.AtMS -= factor`), for
+    # every item of the run. Claims take ready items (`available_at`) in `order_at` order.
+    factor = models.SmallIntegerField(default=0)
+    order_at = models.DateTimeField()
     # NULL (not "") means unclaimed: the partial indexes and the claim queries test IS NULL.
     lease_owner = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["queue_key", "priority", "available_at", "id"]
+        ordering = ["queue_key", "priority", "order_at", "id"]
         indexes = [
             models.Index(
-                fields=["queue_key", "priority", "available_at", "id"],
+                fields=["queue_key", "priority", "order_at", "id"],
                 name="engine_item_ready",
                 condition=models.Q(lease_owner__isnull=True),
             ),
@@ -234,6 +239,7 @@ class QueueItem(models.Model):
     def same_queue(self) -> dict[str, object]:
         """Its key queue and concurrency keys: what another item of the same run is queued under."""
         return {
+            "factor": self.factor,
             "queue_key": self.queue_key,
             "key1": self.key1,
             "limit1": self.limit1,

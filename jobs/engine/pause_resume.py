@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from . import expressions
@@ -239,6 +240,9 @@ def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
         max_attempts=run.function.max_attempts,
         priority=0,
         available_at=now,
+        order_at=ExpressionWrapper(
+            Value(now) - F("factor") * Value(timedelta(seconds=1)), output_field=DateTimeField()
+        ),
         lease_owner=None,
         lease_expires_at=None,
     )

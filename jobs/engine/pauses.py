@@ -174,6 +174,7 @@ def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime) -> Non
                 priority=0,
                 **item.same_queue(),
                 available_at=due,
+                order_at=due - timedelta(seconds=item.factor),
             )
         ],
         ignore_conflicts=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -164,7 +164,7 @@ def runs_start(starts: list[tuple], *, now: datetime) -> list[Run]:
     # A batch's start carries every event's map; the gates decide on (function, first event) pairs.
     batches = {(start[0].pk, start[1].pk): start[2] for start in starts if len(start) > 2}
     admission = gates.admit([(start[0], start[1]) for start in starts], now=now)
-    for function, event, ready_at in admission.starts:
+    for function, event, ready_at, factor in admission.starts:
         batch = batches.get((function.pk, event.pk))
         event_map = event.to_inngest()
         keys = [
@@ -187,7 +187,7 @@ def runs_start(starts: list[tuple], *, now: datetime) -> list[Run]:
             created_at=now,
         )
         runs.append(run)
-        items.append(_discovery_item(run, function, now=ready_at, continuing=False))
+        items.append(_discovery_item(run, function, now=ready_at, continuing=False, factor=factor))
     Run.objects.bulk_create(runs)
     for item, run in zip(items, runs, strict=True):
         item.run = run
@@ -204,7 +204,7 @@ def _queue_key(run: Run, function: Function) -> str:
     return f"f:{function.slug}"
 
 
-def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: bool) -> QueueItem:
+def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: bool, factor: int = 0) -> QueueItem:
     keys = run.concurrency + [{"key": "", "limit": 0}] * 2
     return QueueItem(
         run=run,
@@ -219,6 +219,8 @@ def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: 
         key2=keys[1]["key"],
         limit2=keys[1]["limit"],
         available_at=now,
+        factor=factor,
+        order_at=now - timedelta(seconds=factor),
     )
 
 

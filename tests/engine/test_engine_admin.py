@@ -32,7 +32,13 @@ def queued_work():
     ):
         run = Run.objects.create(run_id=f"RUN{index}", function=function, created_at=now)
         QueueItem.objects.create(
-            run=run, function=function, max_attempts=5, queue_key=key, available_at=when, lease_owner=owner
+            run=run,
+            function=function,
+            max_attempts=5,
+            queue_key=key,
+            available_at=when,
+            order_at=when,
+            lease_owner=owner,
         )
     return function
 

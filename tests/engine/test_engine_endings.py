@@ -19,7 +19,9 @@ def _run_with_leftovers() -> Run:
     app = App.objects.create(name="svc", url="http://svc/api/inngest")
     function = Function.objects.create(app=app, slug="svc-fn", step_url="http://svc/api/inngest?fnId=svc-fn")
     run = Run.objects.create(run_id="R1", function=function, created_at=now, status=Run.Status.RUNNING)
-    QueueItem.objects.create(run=run, function=function, max_attempts=1, queue_key="f:svc-fn", available_at=now)
+    QueueItem.objects.create(
+        run=run, function=function, max_attempts=1, queue_key="f:svc-fn", available_at=now, order_at=now
+    )
     Pause.objects.create(
         run=run,
         kind=Pause.Kind.WAIT_FOR_EVENT,

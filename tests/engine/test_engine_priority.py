@@ -47,3 +47,64 @@ def test_the_priority_factor_is_an_int_clamped_to_600_seconds_either_way(express
     from jobs.engine.gates import priority_factor
 
     assert priority_factor(expression, {"event": {"data": data}}) == factor
+
+
+def _prioritized_function(expression: str):
+    from jobs.engine.models import App, Function, Trigger
+
+    app, _ = App.objects.get_or_create(name="prio", defaults={"url": "http://svc/api/inngest"})
+    function = Function.objects.create(
+        app=app,
+        slug=f"prio-{Function.objects.count()}",
+        step_url="http://svc/api/inngest",
+        concurrency=[{"scope": "env", "key": "event.data.key", "limit": 10}],  # one key queue for both
+        config={"priority": {"run": expression}},
+    )
+    Trigger.objects.create(function=function, event_name="prio/run")
+    return function
+
+
+def _start(function, data: dict):
+    from django.utils import timezone
+
+    from jobs.engine.models import Event
+    from jobs.engine.services import runs_start
+
+    now = timezone.now()
+    event = Event.objects.create(
+        internal_id=f"E{Event.objects.count():025d}", name="prio/run", data=data, ts=0, received_at=now
+    )
+    (run,) = runs_start([(function, event)], now=now)
+    return run
+
+
+def test_a_negative_priority_orders_a_run_later_but_never_delays_it_in_an_idle_queue():
+    from jobs.engine.claims import queue_claim
+
+    # Inngest shifts the queue item's order (`qi.AtMS -= factor`, queue/enqueue.go) after computing when it is
+    # due (`qi.Score`): a factor of -600 puts the run behind younger ones, it does not hold it for ten minutes.
+    run = _start(_prioritized_function("-600"), {"key": "k"})
+
+    claimed = queue_claim(owner="t", capacity=5, lease_seconds=30)
+
+    assert [item.run_pk for item in claimed] == [run.pk]
+
+
+def test_every_later_step_of_a_run_keeps_its_priority_not_only_its_first():
+    from django.utils import timezone
+
+    from jobs.engine.answer_rows import item_to_discovery
+    from jobs.engine.claims import queue_claim
+    from jobs.engine.models import QueueItem
+
+    # Inngest gives every queue item of the run the run's factor (executor.go passes `PriorityFactor` from the
+    # run's metadata to each enqueue). Two runs of one key have each finished a step; the older is plain, the
+    # newer has factor 600: the newer's next step is claimed first.
+    plain = _start(_prioritized_function("0"), {"key": "k"})
+    urgent = _start(_prioritized_function("600"), {"key": "k"})
+    for run in (plain, urgent):
+        item_to_discovery(QueueItem.objects.get(run=run), available_at=timezone.now())
+
+    (first,) = queue_claim(owner="t", capacity=1, lease_seconds=30)
+
+    assert first.run_pk == urgent.pk

@@ -77,6 +77,7 @@ def _queue(function: Function, key: str, count: int, *, leased: bool = False) ->
                 key1=key,
                 limit1=1 if key.startswith("busy") else 10,
                 available_at=now,
+                order_at=now,
                 lease_owner="elsewhere" if leased else None,
                 lease_expires_at=now + timezone.timedelta(minutes=5) if leased else None,
             )

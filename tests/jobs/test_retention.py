@@ -107,7 +107,9 @@ def _engine_run(function, status, *, event=None, queued=False):
     )
     StepMemo.objects.create(run=run, hashed_id=uuid.uuid4().hex, memo={"data": 1}, position=0)
     if queued:
-        QueueItem.objects.create(run=run, function=function, max_attempts=5, queue_key="k", available_at=NOW)
+        QueueItem.objects.create(
+            run=run, function=function, max_attempts=5, queue_key="k", available_at=NOW, order_at=NOW
+        )
     return run
 
 
