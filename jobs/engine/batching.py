@@ -26,7 +26,7 @@ from django.db import connection
 
 from . import expressions
 from .models import Event, Function, PendingBatch
-from .protocol import ProtocolError, parse_duration, scale_delay
+from .protocol import ProtocolError, config_duration, scale_delay
 
 DEFAULT_TIMEOUT = timedelta(seconds=60)  # pkg/consts DefaultBatchTimeout
 MIN_TIMEOUT = timedelta(seconds=1)
@@ -57,9 +57,7 @@ def batch_config(config: dict[str, Any]) -> BatchConfig | None:
         raise ProtocolError(f"batchEvents `maxSize` must be an integer of at least 2, not {max_size!r}")
     timeout = DEFAULT_TIMEOUT
     if raw.get("timeout"):
-        if not isinstance(raw["timeout"], str):
-            raise ProtocolError("batchEvents `timeout` must be a duration such as '10s'")
-        timeout = parse_duration(raw["timeout"])
+        timeout = config_duration(raw["timeout"], what="batchEvents `timeout`")
         if timeout < MIN_TIMEOUT:
             raise ProtocolError("batchEvents `timeout` should be at least 1s")
     key = raw.get("key") or None

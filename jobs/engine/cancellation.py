@@ -25,7 +25,7 @@ from django.db import connection
 from . import expressions
 from .if_index import IfIndex, equality_shape
 from .models import Event
-from .protocol import ProtocolError, parse_duration
+from .protocol import ProtocolError, config_duration
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +78,7 @@ def _timeout(entry: dict[str, Any]) -> timedelta:
         return CANCEL_DEFAULT_TIMEOUT
     # Inngest also takes an RFC 3339 time here (util/strtimeout): a fixed instant for every run, which the Python
     # SDK never sends; a duration is all this engine accepts, so anything else is refused at sync, not guessed.
-    if not isinstance(timeout, str):
-        raise ProtocolError("cancel `timeout` must be a duration string such as '30m'")
-    try:
-        return parse_duration(timeout)
-    except ProtocolError as error:
-        raise ProtocolError(f"cancel `timeout`: {error}") from None
+    return config_duration(timeout, what="cancel `timeout`")
 
 
 def runs_cancel_for_events(rows: list[Event], *, now: datetime) -> int:

@@ -27,7 +27,7 @@ from django.db import connection
 
 from . import expressions
 from .models import Event, Function, PendingDebounce
-from .protocol import ProtocolError, parse_duration, scale_delay
+from .protocol import ProtocolError, config_duration, scale_delay
 
 # pkg/consts: MinDebouncePeriod, MaxDebouncePeriod.
 MIN_PERIOD = timedelta(seconds=1)
@@ -50,21 +50,15 @@ def debounce_config(config: dict[str, Any]) -> DebounceConfig | None:
         return None
     if not isinstance(raw, dict):
         raise ProtocolError("debounce must be an object with `period`")
-    period = _duration(raw.get("period"), "debounce `period`")
+    period = config_duration(raw.get("period"), what="debounce `period`")
     # pkg/inngest/function.go Validate: period between MinDebouncePeriod and MaxDebouncePeriod.
     if not MIN_PERIOD <= period <= MAX_PERIOD:
         raise ProtocolError(f"debounce `period` must be from 1s to 7d, not {raw.get('period')!r}")
     key = raw.get("key") or None  # some clients send "" for no key (function.go Validate)
     if key is not None:
         expressions.check(key, what="debounce `key`")
-    timeout = _duration(raw["timeout"], "debounce `timeout`") if raw.get("timeout") else None
+    timeout = config_duration(raw["timeout"], what="debounce `timeout`") if raw.get("timeout") else None
     return DebounceConfig(period=period, key=key, timeout=timeout)
-
-
-def _duration(value: object, what: str) -> timedelta:
-    if not isinstance(value, str):
-        raise ProtocolError(f"{what} must be a duration such as '10s'")
-    return parse_duration(value)
 
 
 def debounce_key(config: DebounceConfig, function: Function, event_map: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from .expressions import check as check_expression
-from .protocol import ProtocolError, parse_duration
+from .protocol import ProtocolError, config_duration, parse_duration
 
 OPTIONS = ("idempotency", "rateLimit", "throttle", "singleton", "priority", "timeouts")
 IDEMPOTENCY_PERIOD = timedelta(hours=24)
@@ -157,12 +157,7 @@ def _positive_int(value: object, what: str) -> int:
 
 
 def _duration(value: object, what: str) -> timedelta:
-    if not isinstance(value, str) or not value:
-        raise ProtocolError(f"{what} must be a duration like '10s' or '1h'")
-    try:
-        duration = parse_duration(value)
-    except ProtocolError as error:
-        raise ProtocolError(f"{what}: {error}") from None
+    duration = config_duration(value, what=what)
     if duration <= timedelta(0):
         raise ProtocolError(f"{what} must be longer than zero")
     return duration

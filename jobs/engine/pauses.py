@@ -27,7 +27,7 @@ from ulid import ULID
 from . import expressions
 from .if_index import match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
-from .protocol import ProtocolError, datetime_to_ms, parse_duration, scale_delay
+from .protocol import ProtocolError, config_duration, datetime_to_ms, scale_delay
 from .services import delay_scale, runs_start, work_notify
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _wait_pause(
         expressions.check(expression, what="wait_for_event `if`", variables=("event", "async"))
     timeout = opts.get("timeout") or ""
     # An empty timeout (the TypeScript SDK's negative duration) expires at once (state/opcode.go Expires).
-    expires = now + _duration(timeout, what="wait_for_event timeout") if timeout else now
+    expires = now + config_duration(timeout, what="wait_for_event timeout") if timeout else now
     if expires - now > MAX_WAIT_TIMEOUT:
         raise ProtocolError("wait_for_event timeout is longer than 366 days")
     return Pause(
@@ -115,7 +115,7 @@ def _invoke_pause(run: Run, opts: dict[str, Any], hashed_id: str, name: str, *, 
     if not Function.objects.filter(slug=opts["function_id"], archived_at__isnull=True).exists():
         raise ProtocolError(f"could not find function {opts['function_id']!r} to invoke")
     timeout = opts.get("timeout") or ""
-    expires = now + (_duration(timeout, what="step.invoke timeout") if timeout else INVOKE_DEFAULT_TIMEOUT)
+    expires = now + (config_duration(timeout, what="step.invoke timeout") if timeout else INVOKE_DEFAULT_TIMEOUT)
     return Pause(
         run=run,
         kind=Kind.INVOKE,
@@ -126,15 +126,6 @@ def _invoke_pause(run: Run, opts: dict[str, Any], hashed_id: str, name: str, *, 
         expires_at=expires,
         created_at=now,
     )
-
-
-def _duration(text: object, *, what: str) -> timedelta:
-    if not isinstance(text, str):
-        raise ProtocolError(f"{what} must be a duration string")
-    try:
-        return parse_duration(text)
-    except ProtocolError as error:
-        raise ProtocolError(f"{what}: {error}") from None
 
 
 def _pause_insert(pause: Pause) -> bool:

@@ -167,6 +167,16 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
 
 
+def config_duration(value: object, *, what: str) -> timedelta:
+    """A duration in a function config or an op (`"10s"`); the error names where it was (`what`)."""
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"{what} must be a duration such as '10s' or '1h'")
+    try:
+        return parse_duration(value)
+    except ProtocolError as error:
+        raise ProtocolError(f"{what}: {error}") from None
+
+
 def parse_sleep_until(name: str | None, opts: dict[str, Any] | None, *, now: datetime) -> datetime:
     """The wake time of a Sleep op: `name` holds an ISO time (Python SDK) or a duration (`opts.duration` first)."""
     duration = (opts or {}).get("duration")
