@@ -62,15 +62,7 @@ def run_fail(run: Run, error: dict[str, Any], *, http_status: int | None, now: d
     run.save(update_fields=["status", "error", "ended_at", "force_step_plan", "steps_done"])
     with connection.cursor() as cursor:
         _leftovers_delete(cursor, run)
-    shaped = failure_event_error(error, http_status=http_status)
-    failed = IncomingEvent(
-        name="inngest/function.failed",
-        data={**_run_event_data(run), "error": shaped, "_inngest": {"status": "failed"}},
-        ts=datetime_to_ms(now),
-        external_id=run.run_id,
-    )
-    if _announces_result(run):
-        system_events_store([failed, _finished_event(run, {"error": shaped}, now=now)], now=now)
+    _announce_error(run, "inngest/function.failed", failure_event_error(error, http_status=http_status), now=now)
 
 
 _LEFTOVERS_DELETE_SQL = f"""
@@ -94,6 +86,20 @@ FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 def _announces_result(run: Run) -> bool:
     """Runs started by a finished/failed event announce nothing: a listener must not trigger itself forever."""
     return not (run.events and run.events[0].get("name") in RESULT_EVENTS)
+
+
+def _announce_error(run: Run, name: str, error: dict[str, Any], *, now: datetime) -> None:
+    """Emit `name` (`inngest/function.failed` or `.cancelled`, its id the run id) and `inngest/function.finished`
+    with the run's error, as Inngest does; nothing for a run started by such an event (see `_announces_result`)."""
+    if not _announces_result(run):
+        return
+    ended = IncomingEvent(
+        name=name,
+        data={**_run_event_data(run), "error": error, "_inngest": {"status": run.status}},
+        ts=datetime_to_ms(now),
+        external_id=run.run_id,
+    )
+    system_events_store([ended, _finished_event(run, {"error": error}, now=now)], now=now)
 
 
 def _finished_event(run: Run, result: dict[str, Any], *, now: datetime) -> IncomingEvent:
@@ -161,13 +167,6 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         run.save(update_fields=["status", "error", "ended_at"])
         with connection.cursor() as cursor:
             removed = _leftovers_delete(cursor, run)
-        cancelled = IncomingEvent(
-            name="inngest/function.cancelled",
-            data={**_run_event_data(run), "error": error, "_inngest": {"status": "cancelled"}},
-            ts=datetime_to_ms(now),
-            external_id=run.run_id,
-        )
-        if _announces_result(run):
-            system_events_store([cancelled, _finished_event(run, {"error": error}, now=now)], now=now)
+        _announce_error(run, "inngest/function.cancelled", error, now=now)
     logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
     return run
