@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import inngest
+from django.db import connection
 
 from crm_adapters.models import CrmConnection
 from nurturehub.redaction import redact
@@ -123,6 +124,19 @@ def policy_step(
                 raise tag_with_cause(decision, error) from error
 
     return ctx.step.run(step_id, guarded, *args)
+
+
+def release_db_connection() -> None:
+    """Give this thread's database connection back before the step waits seconds on a provider (AI, a CRM).
+
+    Django keeps a request's connection until the request ends, so every step request waiting 5-20 s on an AI
+    provider would hold one: 100 calls in flight would need 100 connections (PostgreSQL's default
+    `max_connections`), and a pool (`DATABASE_POOL`) would starve the requests that need it for a moment. Closing
+    returns it to the pool, or closes it; the next query takes one again. Inside a transaction it stays (closing
+    would lose the transaction).
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def as_job_error(error: Exception) -> Exception:

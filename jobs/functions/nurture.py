@@ -21,7 +21,7 @@ from jobs.events import ContactCategoryAssigned, CrmSyncPush, NurtureSequenceGen
 from jobs.flow_control import CancelOnNewer, FlowControl
 from jobs.observability import run_log_context
 from jobs.policy import FunctionCategory, PermanentJobError
-from jobs.steps import policy_step, step_emit, step_tenant_context, tenant_for_step
+from jobs.steps import policy_step, release_db_connection, step_emit, step_tenant_context, tenant_for_step
 from tenants.models import Category
 from tenants.selectors import category_assignment_current, contact_get
 from tenants.services import sequence_record_failure, sequence_store
@@ -140,7 +140,9 @@ def _build_prompt(
 
 
 def _call_ai(prompt: dict[str, Any]) -> dict[str, Any]:
-    return writer_from_settings().write(prompt).to_json()
+    writer = writer_from_settings()
+    release_db_connection()  # the provider answers in 5-20 s; no database connection waits with it
+    return writer.write(prompt).to_json()
 
 
 def _store_sequence(
