@@ -28,6 +28,14 @@ graceful_timeout = 30
 # CPU, see jobs/engine/dispatcher.py `_call`).
 worker_connections = threads
 keepalive = 0
+# Each worker shares a psycopg pool among its threads (settings.py, DATABASE_POOL) instead of opening a PostgreSQL
+# connection per request: a new connection costs both processes a few milliseconds of CPU, every step request, and
+# PostgreSQL a backend. A step waiting on the AI provider gives its connection back meanwhile
+# (jobs.steps.release_db_connection), so few connections serve many threads. Set here, before the workers load
+# the settings; the environment still wins. WEB_CONCURRENCY x DATABASE_POOL_MAX plus the dispatchers' connections
+# must stay under PostgreSQL's max_connections (100 by default).
+os.environ.setdefault("DATABASE_POOL", "true")
+os.environ.setdefault("DATABASE_POOL_MAX", "30")
 # Request lines and headers: gunicorn's own limits (400 past them) stay on.
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 errorlog = "-"
