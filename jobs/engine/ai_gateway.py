@@ -10,7 +10,7 @@ pkg/util/aigateway/request.go `SerializableRequest`:
   returns the error to its queue, which backs off as for any step); on the last attempt the memo is
   `{"error": {"name": "AIGatewayError", "message": "Error making AI request: ...", "data", "stack"}}` and
   discovery goes on, so the SDK raises the error in the function, as for OpcodeStepError.
-The request runs as a coroutine on the dispatcher's asyncio loop with its httpx.AsyncClient; its queue item holds
+The request runs as a coroutine on the dispatcher's asyncio loop with its aiohttp session; its queue item holds
 the run's concurrency slot while it is in flight, like a step's request. The request's opts (with the provider
 key) are stored in GatewayRequest until the memo is, and never put in a log line or the trace.
 """
@@ -23,13 +23,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 from django.db import connection, transaction
 from django.utils import timezone
 
 from . import answer_rows, answers
 from .endings import FINISHED
 from .models import GatewayRequest, Run, RunSpan
+from .step_call import transport_error
 from .trace import spans_insert
 
 OP = "AIGateway"
@@ -85,23 +86,24 @@ def _canonical_header(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
-async def gateway_call(http: httpx.AsyncClient, opts: dict[str, Any]) -> GatewayResult:
+async def gateway_call(http: aiohttp.ClientSession, opts: dict[str, Any]) -> GatewayResult:
     """Make the provider request on the dispatcher's loop; a transport error is a result, never an exception."""
     started_at = timezone.now()
     try:
         url, headers, content = provider_request(opts)
-        response = await http.post(url, content=content, headers=headers)
-    except (httpx.HTTPError, ValueError) as error:
-        message = f"{type(error).__name__}: {error}"
+        async with http.post(url, data=content, headers=headers) as response:
+            status, raw = response.status, await response.read()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        message = transport_error(error, http)
         if opts.get("auth_key"):
             message = message.replace(str(opts["auth_key"]), "[redacted]")  # gemini's key is in the URL
         return GatewayResult(status=None, error=message, started_at=started_at)
-    text = response.text
+    text = raw.decode("utf-8", errors="replace")
     try:
         body = json.loads(text) if text else None
     except ValueError:
         body = text
-    return GatewayResult(status=response.status_code, body=body, text=text, started_at=started_at)
+    return GatewayResult(status=status, body=body, text=text, started_at=started_at)
 
 
 def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> answers.Outcome:

@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 
-import httpx
+import aiohttp
 from django.utils import timezone
 
 from .answers import CallResponse
@@ -31,7 +31,7 @@ class StepCaller:
         return canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
 
     async def call(
-        self, http: httpx.AsyncClient, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
+        self, http: aiohttp.ClientSession, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
     ) -> tuple[CallResponse, float, dict[str, float]]:
         """POST one step request; returns the answer, the request's milliseconds and the SDK's Server-Timing."""
         content = self.encode(body)
@@ -56,11 +56,11 @@ class StepCaller:
         started = time.perf_counter()
         sent_at = timezone.now()
         try:
-            response = await http.post(url, content=content, headers=headers)
-            status, response_headers, raw = response.status_code, response.headers, response.content
-        except httpx.HTTPError as error:
+            async with http.post(url, data=content, headers=headers) as response:
+                status, response_headers, raw = response.status, response.headers, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
             elapsed = (time.perf_counter() - started) * 1000
-            failed = CallResponse(status=None, transport_error=f"{type(error).__name__}: {error}", started_at=sent_at)
+            failed = CallResponse(status=None, transport_error=transport_error(error, http), started_at=sent_at)
             return failed, elapsed, {}
         elapsed = (time.perf_counter() - started) * 1000
         try:
@@ -81,6 +81,13 @@ class StepCaller:
             elapsed,
             timings,
         )
+
+
+def transport_error(error: Exception, http: aiohttp.ClientSession) -> str:
+    """What went wrong with a request that got no answer; aiohttp's timeout carries no message of its own."""
+    if isinstance(error, TimeoutError) and not str(error):
+        return f"TimeoutError: no answer within {http.timeout.total:g} s"
+    return f"{type(error).__name__}: {error}"
 
 
 def _int_or_none(value: str | None) -> int | None:
