@@ -12,8 +12,53 @@ def test_the_equality_shape_is_recognised_in_either_order_and_nothing_else():
     assert equality_shape("event.data.id == async.data.id") == ("data.id", "data.id")
     assert equality_shape(" async.data.ref==event.data.order.id ") == ("data.order.id", "data.ref")
     assert equality_shape("event.data.id == event.data.other") is None
-    assert equality_shape("event.data.id == async.data.id && async.data.ok") is None
+    assert equality_shape("event.data.id == async.data.id && async.data.ok") == ("data.id", "data.id")
+    assert equality_shape("async.data.ok && event.data.id == async.data.id") == ("data.id", "data.id")
     assert equality_shape("event.data.id != async.data.id") is None
+    assert equality_shape("event.data.id == async.data.id || async.data.ok") is None  # a disjunction
+    assert equality_shape("event.data.id == async.data.id && async.data.a || async.data.b") is None
+    assert equality_shape("async.data.ok ? event.data.id == async.data.id : true") is None
+    assert equality_shape("(event.data.id == async.data.id || true) && async.data.ok") is None
+    assert equality_shape("async.data.s == '&& event.data.id == async.data.id'") is None  # inside a string
+
+
+# The cancel `if` of nurture/sequence.generate (jobs/flow_control.py): a newer assignment for the same contact.
+NEWER = (
+    "event.data.tenantId == async.data.tenantId && event.data.contactId == async.data.contactId"
+    " && async.data.assignmentId > event.data.assignmentId"
+)
+
+
+def test_a_conjunction_is_narrowed_by_every_equality_it_holds():
+    index: IfIndex[str] = IfIndex()
+    for tenant, contact in itertools.product(("t1", "t2"), ("c1", "c2", "c3")):
+        index.add(f"{tenant}/{contact}", NEWER, {"data": {"tenantId": tenant, "contactId": contact, "assignmentId": 1}})
+
+    incoming = {"data": {"tenantId": "t2", "contactId": "c3", "assignmentId": 2}}
+    assert index.candidates(incoming) == ["t2/c3"]
+    assert index.candidates({"data": {"tenantId": "t2"}}) == []  # no contactId: the `if` cannot hold
+
+
+def test_conjunctions_are_narrowed_to_a_superset_of_what_cel_matches():
+    values = [1, 1.0, 2, "1", None, [1, 2], {"a": 1}, "&& x || y"]
+    expressions_ = [
+        "event.data.a == async.data.a && event.data.b == async.data.b",
+        "async.data.b == event.data.b && async.data.a != 2 && (event.data.a == async.data.a)",
+        "event.data.a == async.data.a && (async.data.b == event.data.b || async.data.a == 2)",
+        "event.data.a == async.data.a && async.data.s != 'x || y' && event.data.b == async.data.b",
+    ]
+    for expression in expressions_:
+        index: IfIndex[tuple] = IfIndex()
+        waiting = list(itertools.product(values, values))
+        for a, b in waiting:
+            index.add((a, b), expression, {"data": {"a": a, "b": b}})
+        for a, b in itertools.product(values, values):
+            incoming = {"data": {"a": a, "b": b, "s": "z"}}
+            candidates = index.candidates(incoming)
+            for run_a, run_b in waiting:
+                activation = {"event": {"data": {"a": run_a, "b": run_b}}, "async": incoming}
+                if expressions.matches(expression, activation):
+                    assert (run_a, run_b) in candidates, (expression, (run_a, run_b), incoming)
 
 
 def test_an_event_is_checked_only_against_the_ifs_whose_value_it_carries():
