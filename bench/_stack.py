@@ -49,6 +49,23 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def database_cpu_seconds() -> float | None:
+    """CPU the PostgreSQL server has used so far (every database on it): the postmaster, its live backends, and
+    the backends it has reaped. None when the database is not the embedded server on this machine (DATABASE_URL)."""
+    from django.conf import settings
+
+    if os.environ.get("DATABASE_URL"):
+        return None
+    pid_file = Path(os.environ.get("EMBEDDED_DB_DIR", str(settings.BASE_DIR / ".data" / "postgres"))) / "postmaster.pid"
+    try:
+        postmaster = int(pid_file.read_text().split()[0])
+        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(postmaster) + reaped
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] if ordered else float("nan")

@@ -10,7 +10,8 @@ The baseline is the ideal the agencies' own limits allow: AGENCIES x the `ai` po
 flight (fewer when PER_AGENCY is below the limit), each AI_SECONDS long, so ideal sequences/s = AGENCIES x limit /
 AI_SECONDS. Prints sequences/s, its ratio
 to that ideal, the most AI calls in flight across agencies (and its ratio to AGENCIES x limit), the CPU used per
-sequence by the web server (with its workers) and the dispatcher, and the machine's load.
+sequence by the web server (with its workers), the dispatcher and PostgreSQL (the whole embedded server: run
+nothing else on it meanwhile), the share of the machine's cores those three used, and the machine's load.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 
 from _setup import ROOT, setup_django
-from _stack import Stack, ai_env, clear_engine_tables, cpu_seconds
+from _stack import Stack, ai_env, clear_engine_tables, cpu_seconds, database_cpu_seconds
 
 
 def make_agencies(count: int, per_agency: int, *, prefix: str = "scale") -> list[tuple[object, list]]:
@@ -83,7 +84,7 @@ def main() -> None:
     stack.start()
     try:
         web, dispatcher = stack.processes
-        cpu_before = cpu_seconds(web.pid), cpu_seconds(dispatcher.pid)
+        cpu_before = cpu_seconds(web.pid), cpu_seconds(dispatcher.pid), database_cpu_seconds()
         started = time.perf_counter()
         for position in range(per_agency):  # interleaved: every agency's first contact, then every second, ...
             for tenant, contacts in agencies:
@@ -98,6 +99,8 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         web_cpu = cpu_seconds(web.pid) - cpu_before[0]
         engine_cpu = cpu_seconds(dispatcher.pid) - cpu_before[1]
+        database_after = database_cpu_seconds()
+        database_cpu = None if database_after is None or cpu_before[2] is None else database_after - cpu_before[2]
     finally:
         stack.stop()
         ai.stop()
@@ -110,7 +113,12 @@ def main() -> None:
     print(f"  ratio to ideal             {rate / ideal:8.3f}   (aim: 0.8 at 20 x 20 x 10 s)")
     print(f"  most AI calls in flight    {most:8d}   of {lanes} allowed ({most / lanes:.2f})")
     web_ms, engine_ms = web_cpu * 1000 / total, engine_cpu * 1000 / total
-    print(f"  CPU per sequence: web      {web_ms:8.1f} ms, dispatcher {engine_ms:.1f} ms")
+    print(f"  CPU per sequence: web      {web_ms:8.1f} ms, dispatcher {engine_ms:.1f} ms", end="")
+    print("" if database_cpu is None else f", PostgreSQL {database_cpu * 1000 / total:.1f} ms")
+    cores = os.cpu_count() or 1
+    used = web_cpu + engine_cpu + (database_cpu or 0.0)
+    available = elapsed * cores
+    print(f"  CPU used of the machine    {used / available:8.2f}   ({used:.0f} of {available:.0f} core-seconds)")
     print(f"  machine load (1 min avg)   {os.getloadavg()[0]:8.2f}   on {os.cpu_count()} cores")
 
 
