@@ -27,9 +27,9 @@ import httpx
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import answer_rows, answers
-from .endings import FINISHED
 from .models import GatewayRequest, Run, RunSpan
+from .services import answer_rows, answers
+from .services.endings import FINISHED
 from .trace import spans_insert
 
 OP = "AIGateway"

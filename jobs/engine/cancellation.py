@@ -8,7 +8,7 @@ starting a run costs nothing extra. The rules kept:
 - only an event that arrived after the run matches: Inngest compares the event's ULID with the run's;
 - an entry's timeout counts from the run's start (the pause expires then); without one, a year
   (consts.CancelTimeout);
-- the cancel itself is `DELETE /v1/runs/<id>`'s (endings.py `run_cancel`): status cancelled,
+- the cancel itself is `DELETE /v1/runs/<id>`'s (services/endings.py `run_cancel`): status cancelled,
   `inngest/function.cancelled` emitted.
 """
 
@@ -143,9 +143,9 @@ def _cancels(row: Event, entry: dict[str, Any], run: _ActiveRun) -> bool:
 
 
 def _cancel(run_id: str) -> int:
-    # Imported here: the registry imports this module for `cancel_entries_check`, and endings builds on services,
+    # Imported here: the registry imports this module for `cancel_entries_check`, and endings builds on intake,
     # which imports the registry.
-    from .endings import RunAlreadyFinished, RunNotFound, run_cancel
+    from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 
     try:
         run_cancel(run_id=run_id)

@@ -30,13 +30,15 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from .ai_gateway import gateway_answer_apply, gateway_call
-from .answers import Outcome, call_response_apply, run_refuse
 from .app_sync import AppSync
-from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .pause_resume import pause_timeout_apply
-from .services import WORK_CHANNEL, call_request_build, cron_fire_due
+from .services.answers import Outcome, call_response_apply, run_refuse
+from .services.call_request import call_request_build
+from .services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
+from .services.cron import cron_fire_due
+from .services.intake import WORK_CHANNEL
 from .step_call import StepCaller
 from .timeouts import timeouts_enforce
 

@@ -1,9 +1,10 @@
 """Deciding whether, and when, a triggered run starts: rate limit and idempotency, singleton, priority, throttle.
 
-`admit` is called by `services.runs_start` inside its transaction, before the runs are created; `Admission.finish`
-after. Each start is decided in the order Inngest's executor decides it (pkg/execution/executor/executor.go
-`schedule`): the rate limit (idempotency is one) first, then the singleton, then the queue position (priority,
-throttle). A start that is kept from running is stored as a SkippedRun and logged, saying why.
+`admit` is called by `services.intake.runs_start` inside its transaction, before the runs are created;
+`Admission.finish` after. Each start is decided in the order Inngest's executor decides it
+(pkg/execution/executor/executor.go `schedule`): the rate limit (idempotency is one) first, then the singleton,
+then the queue position (priority, throttle). A start that is kept from running is stored as a SkippedRun and
+logged, saying why.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admissio
 
 
 def _cancel(run_id: str, *, reason: str) -> None:
-    from .endings import RunAlreadyFinished, run_cancel  # endings imports services, which imports this module
+    from .services.endings import RunAlreadyFinished, run_cancel  # endings imports intake, which imports this
 
     try:
         run_cancel(run_id=run_id, reason=reason)
@@ -205,7 +206,7 @@ def priority_factor(expression: str, activation: dict) -> int:
     pkg/execution/queue/enqueue.go shifts every queue item of the run by the factor (`qi.AtMS -= factor`, after
     its due time is taken): ahead of items due up to that many seconds before it in the same queue, or behind
     younger ones for a negative factor, never due earlier or later. The run's items keep the factor
-    (`QueueItem.factor`) and claims order each key queue by `order_at` (claims.py), so it acts within each
+    (`QueueItem.factor`) and claims order each key queue by `order_at` (services/claims.py), so it acts within each
     concurrency key.
     """
     try:

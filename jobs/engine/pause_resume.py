@@ -23,11 +23,11 @@ from . import expressions
 from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
 from .pauses import FINISHED_EVENT
-from .services import work_notify
+from .services.intake import work_notify
 from .trace import Span, spans_insert
 
 if TYPE_CHECKING:
-    from .answers import Outcome
+    from .services.answers import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
 
 def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     """The dispatcher claimed a pause's timeout item: end the wait with null, or the invoke with a timeout error."""
-    from .answers import Outcome  # answers imports this module (pause_begin)
+    from .services.answers import Outcome  # answers imports this module (pause_begin)
 
     now = timezone.now()
     with transaction.atomic():
@@ -227,7 +227,7 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
 
 def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
     """The timeout item becomes the run's next discovery, unless siblings of a parallel group are still pending
-    (the last of them enqueues discovery, as answers.py `_step_done` does) or a discovery is already queued."""
+    (the last of them enqueues discovery, as services/answers.py `_step_done` does) or a discovery is already queued."""
     others = QueueItem.objects.filter(run=run).exclude(step_id=timeout_step_id).exists()
     if others:
         QueueItem.objects.filter(run=run, step_id=timeout_step_id).delete()

@@ -28,10 +28,10 @@ from . import expressions
 from .if_index import match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
 from .protocol import ProtocolError, config_duration, datetime_to_ms, scale_delay
-from .services import delay_scale, runs_start, work_notify
+from .services.intake import delay_scale, runs_start, work_notify
 
 if TYPE_CHECKING:
-    from .answers import _Answer
+    from .services.answers import _Answer
 
 PAUSE_OPS = ("WaitForEvent", "InvokeFunction")
 INVOKED_EVENT = "inngest/function.invoked"

@@ -1,6 +1,6 @@
 """The run trace: one span per request to the SDK and per op of its answer (written inside the answer's transaction).
 
-Kept apart from the state machine in services.py: spans only record what happened, nothing reads them to decide.
+Kept apart from the state machine in services/answers.py: spans only record what happened, nothing reads them to decide.
 """
 
 from __future__ import annotations

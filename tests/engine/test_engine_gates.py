@@ -237,7 +237,7 @@ def test_the_admin_lists_skipped_runs_with_their_reason(admin_client, live_serve
     from jobs.engine.gate_models import SkippedRun
     from jobs.engine.models import Event
     from jobs.engine.protocol import IncomingEvent
-    from jobs.engine.services import events_ingest
+    from jobs.engine.services.intake import events_ingest
 
     settings.ENGINE_DELAY_SCALE = 1.0
     assert _register(live_server, rateLimit={"limit": 1, "period": "1h"}).status_code == 200

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.db import connection
 
-from .models import Function, QueueItem, Run, StepMemo
-from .services import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row, sql_columns
+from ..models import Function, QueueItem, Run, StepMemo
+from .rows import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row, sql_columns
 
 
 def not_yet_planned(run: Run, planned: list[QueueItem]) -> list[QueueItem]:

@@ -13,9 +13,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import GatewayRequest, Pause, QueueItem, Run
-from .protocol import IncomingEvent, datetime_to_ms
-from .services import system_events_store
+from ..models import GatewayRequest, Pause, QueueItem, Run
+from ..protocol import IncomingEvent, datetime_to_ms
+from .intake import system_events_store
 
 logger = logging.getLogger(__name__)
 

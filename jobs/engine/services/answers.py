@@ -18,7 +18,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import ai_gateway
+from .. import ai_gateway
+from ..models import QueueItem, Run, RunSpan
+from ..pauses import PAUSE_OPS, pause_begin
+from ..protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
+from ..trace import Span, spans_insert
 from .answer_rows import (
     item_delete,
     item_lock,
@@ -30,13 +34,7 @@ from .answer_rows import (
     run_save_progress,
 )
 from .endings import FINISHED, error_body, run_complete, run_fail
-from .models import QueueItem, Run, RunSpan
-from .pauses import PAUSE_OPS, pause_begin
-from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
-from .services import (
-    delay_scale,
-)
-from .trace import Span, spans_insert
+from .intake import delay_scale
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,113 @@
+"""Building the SDK request for a leased queue item: one query reads the item, its run, function and memos."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from ..models import QueueItem
+
+
+@dataclass
+class CallRequest:
+    url: str
+    body: dict[str, Any]
+    run_id: str
+    function_slug: str
+    step_name: str
+    request_version: int = -1
+    refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
+    ai_request: dict[str, Any] | None = None  # a step.ai.infer step: the engine calls the provider (ai_gateway.py)
+    pause_timeout: bool = False  # a wait's or invoke's timeout (pauses.py): no request, the pause times out
+
+
+def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
+    """The SDK request for a leased item (None if the lease was lost or ran out); one query, memos included.
+
+    `owner` is the claim's lease token: an item claimed again since (its lease ran out) has another.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.force_step_plan,
+                   r.request_version, f.id, f.slug, f.step_url, f.refused,
+                   (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
+                      FROM engine_stepmemo m WHERE m.run_id = r.id),
+                   (SELECT g.opts FROM engine_gatewayrequest g WHERE g.run_id = r.id AND g.hashed_id = i.step_id)
+              FROM engine_queueitem i
+              JOIN engine_run r ON r.id = i.run_id
+              JOIN engine_function f ON f.id = i.function_id
+             WHERE i.id = %s AND i.lease_owner = %s AND i.lease_expires_at > %s
+            """,
+            [item_id, owner, timezone.now()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (
+        step_id,
+        step_name,
+        attempt,
+        max_attempts,
+        run_id,
+        events,
+        force_step_plan,
+        request_version,
+        fn_id,
+        slug,
+        step_url,
+        refused,
+        memos,
+        ai_request,
+    ) = row
+    if step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX):
+        return CallRequest(url="", body={}, run_id=run_id, function_slug=slug, step_name=step_name, pause_timeout=True)
+    events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
+    memos = _json(memos) or []
+    stack = [hashed_id for hashed_id, _ in memos]
+    body = {
+        "event": events[0],
+        "events": events,
+        "steps": dict(memos),
+        "ctx": {
+            "fn_id": str(fn_id),
+            "run_id": run_id,
+            "env": "",
+            "step_id": step_id,
+            "attempt": attempt,
+            "max_attempts": max_attempts,
+            "stack": {"stack": stack, "current": len(stack)},
+            "disable_immediate_execution": force_step_plan,
+            "use_api": False,
+        },
+        # Inngest starts a run at request version -1 (the SDK picks) and keeps the version the SDK answers with
+        # (executor.go HandleGeneratorResponse; driver/request.go sends it as `version`).
+        "version": request_version,
+        "use_api": False,
+    }
+    return CallRequest(
+        url=_step_url(step_url, step_id),
+        body=body,
+        run_id=run_id,
+        function_slug=slug,
+        step_name=step_name or step_id,
+        request_version=request_version,
+        refused=refused,
+        ai_request=_json(ai_request),
+    )
+
+
+def _json(value: Any) -> Any:
+    """Raw queries get json/jsonb as text (Django registers a text loader for psycopg); parse it."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _step_url(step_url: str, step_id: str) -> str:
+    base, _, query = step_url.partition("?")
+    params = [part for part in query.split("&") if part and not part.startswith("stepId=")]
+    params.append(f"stepId={step_id}")
+    return f"{base}?{'&'.join(params)}"
