@@ -28,12 +28,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import GatewayRequest, Run, RunSpan
+from .queries import statement
 from .services import answer_rows, answers
 from .services.endings import FINISHED
 from .trace import spans_insert
 
 OP = "AIGateway"
 ERROR_NAME = "AIGatewayError"
+
+_REQUEST_INSERT_SQL = statement("gateway_request_insert")
 
 
 @dataclass
@@ -55,11 +58,7 @@ def gateway_request_store(run: Run, hashed_id: str, op: dict[str, Any], *, now: 
     """Keep the op's request for the engine to make (once per step: a re-planned step keeps the first)."""
     opts = op.get("opts") if isinstance(op.get("opts"), dict) else {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO engine_gatewayrequest (run_id, hashed_id, opts, created_at) VALUES (%s, %s, %s::jsonb, %s)"
-            " ON CONFLICT (run_id, hashed_id) DO NOTHING",
-            [run.pk, hashed_id, json.dumps(opts), now],
-        )
+        cursor.execute(_REQUEST_INSERT_SQL, [run.pk, hashed_id, json.dumps(opts), now])
 
 
 def provider_request(opts: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:

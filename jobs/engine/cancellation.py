@@ -26,33 +26,18 @@ from . import expressions
 from .if_index import IfIndex, equality_shape
 from .models import Event
 from .protocol import ProtocolError, config_duration
+from .queries import statement
 
 logger = logging.getLogger(__name__)
 
 MAX_CANCELLATIONS = 5  # consts.MaxCancellations; more is a sync error in Inngest (inngest/function.go Validate)
 CANCEL_DEFAULT_TIMEOUT = timedelta(days=365)  # consts.CancelTimeout
 
-_CANCELLERS_SQL = """
-SELECT f.id, f.config -> 'cancel'
-  FROM engine_function f
- WHERE f.archived_at IS NULL AND f.refused = '' AND jsonb_typeof(f.config -> 'cancel') = 'array'
-   AND EXISTS (SELECT 1 FROM jsonb_array_elements(f.config -> 'cancel') c WHERE c ->> 'event' = ANY(%s))
-"""
-_ACTIVE_RUNS_SQL = """
-SELECT r.run_id, r.created_at, r.events -> 0
-  FROM engine_run r
- WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
- ORDER BY r.id
-"""
+_CANCELLERS_SQL = statement("cancellers_for_events")
+_ACTIVE_RUNS_SQL = statement("runs_active")
 # For an `if` of the shape `event.<a> == async.<b>`: only the runs whose triggering event's <a> is one of the
 # events' <b> (jsonb equality compares numbers by value and maps whatever their key order, as CEL does).
-_ACTIVE_RUNS_BY_VALUE_SQL = """
-SELECT r.run_id, r.created_at, r.events -> 0
-  FROM engine_run r
- WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
-   AND (r.events -> 0) #> %s::text[] = ANY(%s::jsonb[])
- ORDER BY r.id
-"""
+_ACTIVE_RUNS_BY_VALUE_SQL = statement("runs_active_by_value")
 
 
 def cancel_entries_check(entries: object) -> None:

@@ -34,15 +34,17 @@ from .app_sync import AppSync
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .pause_resume import pause_timeout_apply
+from .queries import statement
 from .services.answers import Outcome, call_response_apply, run_refuse
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .services.cron import cron_fire_due
-from .services.intake import WORK_CHANNEL
 from .step_call import StepCaller
 from .timeouts import timeouts_enforce
 
 logger = logging.getLogger("jobs.engine.dispatch")
+
+_WORK_LISTEN_SQL = statement("work_listen")
 
 CLAIM_GATHER_SECONDS = 0.002
 RESYNC_SECONDS = 30
@@ -235,7 +237,7 @@ class Dispatcher:
             try:
                 params = connections["default"].get_connection_params()
                 with psycopg.connect(**params, autocommit=True) as listener:
-                    listener.execute(f"LISTEN {WORK_CHANNEL}")
+                    listener.execute(_WORK_LISTEN_SQL)
                     while not self._stop.is_set():
                         for _ in listener.notifies(timeout=1.0, stop_after=1):
                             self._wake.set()

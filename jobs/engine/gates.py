@@ -23,8 +23,16 @@ from . import expressions, gate_config
 from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates, Limit
 from .gate_models import RunSingleton, SkippedRun
 from .models import Event, Function, Run
+from .queries import statement
 
 logger = logging.getLogger(__name__)
+
+_SINGLETON_LOCK_SQL = statement("singleton_lock")
+_SINGLETON_HOLDERS_SQL = statement("singleton_holders")
+_GCRA_LOCK_SQL = statement("gcra_lock")
+_GCRA_READ_SQL = statement("gcra_read")
+_GCRA_STORE_SQL = statement("gcra_store")
+_GCRA_PRUNE_SQL = statement("gcra_prune")
 
 
 def _clock(now: datetime) -> datetime:
@@ -163,12 +171,8 @@ def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admissio
     holder is cancelled and this one starts (executor.go `schedule`, singleton.go `singleton`)."""
     with connection.cursor() as cursor:
         # Two intakes at once must see each other's holder: one at a time per key, until the transaction ends.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
-        cursor.execute(
-            "SELECT r.run_id FROM engine_runsingleton s JOIN engine_run r ON r.id = s.run_id"
-            " WHERE s.key = %s AND r.status IN ('queued', 'running')",
-            [key],
-        )
+        cursor.execute(_SINGLETON_LOCK_SQL, [key])
+        cursor.execute(_SINGLETON_HOLDERS_SQL, [key])
         holders = [row[0] for row in cursor.fetchall()]
     in_batch = pending.get(key)
     if mode == "skip":
@@ -245,24 +249,20 @@ def _throttle(function: Function, throttle: Limit, activation: dict, *, now: dat
 
 def _gcra_lock(cursor: Any, key: str) -> int | None:
     """Lock the key until the transaction ends and read its TAT (None when it has none)."""
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", [key])
-    cursor.execute("SELECT tat_ns FROM engine_gcrakey WHERE key = %s", [key])
+    cursor.execute(_GCRA_LOCK_SQL, [key])
+    cursor.execute(_GCRA_READ_SQL, [key])
     row = cursor.fetchone()
     return None if row is None else row[0]
 
 
 def _gcra_store(cursor: Any, key: str, tat_ns: int) -> None:
-    cursor.execute(
-        "INSERT INTO engine_gcrakey (key, tat_ns) VALUES (%s, %s)"
-        " ON CONFLICT (key) DO UPDATE SET tat_ns = EXCLUDED.tat_ns",
-        [key, tat_ns],
-    )
+    cursor.execute(_GCRA_STORE_SQL, [key, tat_ns])
 
 
 def gcra_prune(*, now: datetime) -> int:
     """Drop keys whose TAT has passed: a missing key behaves exactly like one (ratelimit.lua starts it at now)."""
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM engine_gcrakey WHERE tat_ns < %s", [_ns(_clock(now))])
+        cursor.execute(_GCRA_PRUNE_SQL, [_ns(_clock(now))])
         return cursor.rowcount
 
 

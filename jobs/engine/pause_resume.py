@@ -23,6 +23,7 @@ from . import expressions
 from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
 from .pauses import FINISHED_EVENT
+from .queries import statement
 from .services.intake import work_notify
 from .trace import Span, spans_insert
 
@@ -79,23 +80,13 @@ class _Candidate:
 
 # One index scan per branch (engine_pause_event is on event name and match key): waits whose `if` is not indexed,
 # waits whose key one of the events carries, every wait of an event too large to key, invokes by correlation id.
-_CANDIDATES_SQL = """
-SELECT p.id, p.run_id, p.kind, p.step_id, p.event_name, p.expression, p.correlation_id, p.created_at,
-       r.status, r.events -> 0
-  FROM engine_pause p JOIN engine_run r ON r.id = p.run_id
- WHERE p.id IN (
-       SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(names)s) AND match_key = ''
-       UNION SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(names)s)
-                                           AND match_key = ANY(%(keys)s)
-       UNION SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(unkeyed)s)
-       UNION SELECT id FROM engine_pause WHERE kind = 'invoke' AND correlation_id = ANY(%(correlations)s))
-   AND p.expires_at > %(now)s
- ORDER BY p.created_at, p.id
-"""
-_WAITED_NAMES_SQL = (
-    "SELECT name FROM unnest(%s::text[]) AS name"
-    " WHERE EXISTS (SELECT 1 FROM engine_pause WHERE kind = 'wait' AND event_name = name)"
-)
+_CANDIDATES_SQL = statement("pause_candidates")
+_WAITED_NAMES_SQL = statement("pause_waited_names")
+_RUN_LOCK_SQL = statement("item_lock_run")
+_TIMEOUT_ITEM_LOCK_SQL = statement("pause_timeout_item_lock")
+_MEMO_INSERT_SQL = statement("memo_insert")
+_STEPS_DONE_INCREMENT_SQL = statement("run_steps_done_increment")
+_FORCE_STEP_PLAN_CLEAR_SQL = statement("run_force_step_plan_clear")
 _ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
@@ -177,15 +168,9 @@ def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE",
-                [item_id],
-            )
+            cursor.execute(_RUN_LOCK_SQL, [item_id])
             locked_run = cursor.fetchone()
-            cursor.execute(
-                "SELECT run_id, step_id FROM engine_queueitem WHERE id = %s AND lease_owner = %s FOR UPDATE",
-                [item_id, owner],
-            )
+            cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, owner])
             row = cursor.fetchone()
         if locked_run is None or row is None:
             return Outcome("lease-lost")
@@ -212,12 +197,11 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
             return 0
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
-                " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
+                _MEMO_INSERT_SQL,
                 [run.pk, step_id, pause.step_name, json.dumps(memo), run.steps_done, now],
             )
             if cursor.fetchone() is not None:
-                cursor.execute("UPDATE engine_run SET steps_done = steps_done + 1 WHERE id = %s", [run.pk])
+                cursor.execute(_STEPS_DONE_INCREMENT_SQL, [run.pk])
         _run_move_on(run, timeout_step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id, now=now)
         spans_insert(run.pk, [_outcome_span(pause, memo, now=now, event_id=event_id)])
         transaction.on_commit(work_notify)
@@ -250,7 +234,7 @@ def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
         logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
     else:
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE engine_run SET force_step_plan = false WHERE id = %s", [run.pk])
+            cursor.execute(_FORCE_STEP_PLAN_CLEAR_SQL, [run.pk])
 
 
 def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> Span:

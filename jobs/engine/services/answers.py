@@ -22,6 +22,7 @@ from .. import ai_gateway
 from ..models import QueueItem, Run, RunSpan
 from ..pauses import PAUSE_OPS, pause_begin
 from ..protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
+from ..queries import statement
 from ..trace import Span, spans_insert
 from .answer_rows import (
     item_delete,
@@ -37,6 +38,9 @@ from .endings import FINISHED, error_body, run_complete, run_fail
 from .intake import delay_scale
 
 logger = logging.getLogger(__name__)
+
+_REQUEST_VERSION_SAVE_SQL = statement("run_request_version_save")
+_STEP_RUN_INLINE_DONE_SQL = statement("step_run_inline_done")
 
 NOT_SUPPORTED_OPS: dict[str, str] = {}
 SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete", "AIGateway", *PAUSE_OPS)
@@ -150,7 +154,7 @@ def _keep_request_version(run: Run, response: CallResponse) -> None:
     if run.request_version == -1 and response.request_version is not None:
         run.request_version = response.request_version
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE engine_run SET request_version = %s WHERE id = %s", [run.request_version, run.pk])
+            cursor.execute(_REQUEST_VERSION_SAVE_SQL, [run.request_version, run.pk])
 
 
 def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
@@ -276,19 +280,7 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
     answer.span(op="StepRun", status=SpanStatus.COMPLETED, step_id=hashed_id, step_name=name, output=op.get("data"))
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH memo AS (
-              INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)
-              VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
-              ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING 1
-            ), next_discovery AS (
-              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s,
-                     order_at = %(now)s - factor * interval '1 second', lease_owner = NULL,
-                     lease_expires_at = NULL
-               WHERE id = %(item)s
-            )
-            UPDATE engine_run SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s
-            """,
+            _STEP_RUN_INLINE_DONE_SQL,
             {
                 "run": run.pk,
                 "hashed": hashed_id,

@@ -10,6 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from ..models import QueueItem
+from ..queries import statement
+
+_REQUEST_READ_SQL = statement("request_read")
 
 
 @dataclass
@@ -31,20 +34,7 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
     `owner` is the claim's lease token: an item claimed again since (its lease ran out) has another.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.force_step_plan,
-                   r.request_version, f.id, f.slug, f.step_url, f.refused,
-                   (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
-                      FROM engine_stepmemo m WHERE m.run_id = r.id),
-                   (SELECT g.opts FROM engine_gatewayrequest g WHERE g.run_id = r.id AND g.hashed_id = i.step_id)
-              FROM engine_queueitem i
-              JOIN engine_run r ON r.id = i.run_id
-              JOIN engine_function f ON f.id = i.function_id
-             WHERE i.id = %s AND i.lease_owner = %s AND i.lease_expires_at > %s
-            """,
-            [item_id, owner, timezone.now()],
-        )
+        cursor.execute(_REQUEST_READ_SQL, [item_id, owner, timezone.now()])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -14,12 +14,22 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ..queries import statement
+
 logger = logging.getLogger(__name__)
 
 # One claimer at a time computes in-flight counts and hands out slots, so limits hold across dispatchers.
 CLAIM_LOCK_ID = 0x1A6E57  # an arbitrary constant for pg_try_advisory_xact_lock
 # A claim looks at the least recently served key queues only, this many per free slot (bounds the claim's cost).
 KEYS_PER_SLOT = 2
+
+_CLAIM_LOCK_SQL = statement("claim_lock")
+_CANDIDATES_SQL = statement("claim_candidates")
+_IN_FLIGHT_SQL = statement("claim_in_flight")
+_TAKE_SQL = statement("claim_take")
+_REAP_SQL = statement("leases_reap")
+_RENEW_SQL = statement("leases_renew")
+_RELEASE_SQL = statement("leases_release")
 
 
 @dataclass
@@ -48,38 +58,11 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         # One claimer at a time (others skip this tick): in-flight counts stay exact across dispatchers.
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
+        cursor.execute(_CLAIM_LOCK_SQL, [CLAIM_LOCK_ID])
         if not cursor.fetchone()[0]:
             return []
         cursor.execute(
-            """
-            WITH RECURSIVE keys(k) AS (
-              (SELECT queue_key FROM engine_queueitem
-                WHERE lease_owner IS NULL AND available_at <= %(now)s ORDER BY queue_key LIMIT 1)
-              UNION ALL
-              SELECT (SELECT queue_key FROM engine_queueitem
-                       WHERE lease_owner IS NULL AND available_at <= %(now)s AND queue_key > keys.k
-                       ORDER BY queue_key LIMIT 1)
-                FROM keys WHERE keys.k IS NOT NULL
-            ), turns AS (
-              SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn
-                FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
-               WHERE keys.k IS NOT NULL
-            ), visit AS (
-              SELECT k, turn FROM turns WHERE turn <= %(window)s
-            )
-            SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
-                   c.max_attempts
-              FROM visit
-              CROSS JOIN LATERAL (
-                SELECT * FROM engine_queueitem i
-                 WHERE i.queue_key = visit.k AND i.lease_owner IS NULL AND i.available_at <= %(now)s
-                 ORDER BY i.priority, i.order_at, i.id
-                 LIMIT %(capacity)s
-                 FOR UPDATE SKIP LOCKED
-              ) c
-             ORDER BY visit.turn, c.priority, c.order_at, c.id
-            """,
+            _CANDIDATES_SQL,
             {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
         )
         candidates: dict[str, deque[tuple]] = {}
@@ -98,19 +81,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             return []
         # One statement (one round trip): the key queues' turns, the leases, and the runs that start.
         cursor.execute(
-            """
-            WITH served AS (
-              INSERT INTO engine_keyqueue (key, last_served_at)
-              SELECT k, %(now)s + (n * interval '1 microsecond')
-                FROM unnest(%(visited)s::text[]) WITH ORDINALITY AS t(k, n)
-              ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
-            ), claimed AS (
-              UPDATE engine_queueitem SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
-               WHERE id = ANY(%(ids)s) RETURNING run_id
-            )
-            UPDATE engine_run SET status = 'running', started_at = %(now)s
-             WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
-            """,
+            _TAKE_SQL,
             {
                 "now": now,
                 "visited": visited,
@@ -129,11 +100,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
 def queue_reap_expired() -> int:
     """Make items whose lease ran out (their dispatcher died or hung) ready again; returns how many."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem SET lease_owner = NULL, lease_expires_at = NULL"
-            " WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id",
-            [timezone.now()],
-        )
+        cursor.execute(_REAP_SQL, [timezone.now()])
         expired = [row[0] for row in cursor.fetchall()]
     if expired:
         logger.warning("leases expired; items requeued", extra={"items": expired})
@@ -142,17 +109,7 @@ def queue_reap_expired() -> int:
 
 def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str]]:
     """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot)."""
-    cursor.execute(
-        """
-        SELECT 'c', k, count(*) FROM (
-          SELECT key1 AS k FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key1 <> ''
-          UNION ALL
-          SELECT key2 FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key2 <> ''
-        ) s GROUP BY k
-        UNION ALL
-        SELECT 'q', queue_key, count(*) FROM engine_queueitem WHERE lease_owner IS NOT NULL GROUP BY queue_key
-        """
-    )
+    cursor.execute(_IN_FLIGHT_SQL)
     by_key: Counter[str] = Counter()
     by_queue: Counter[str] = Counter()
     for kind, key, count in cursor.fetchall():
@@ -216,11 +173,7 @@ def queue_renew(*, held: dict[int, str], lease_seconds: float) -> list[int]:
     if not held:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem i SET lease_expires_at = %s FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)"
-            " WHERE i.id = h.id AND i.lease_owner = h.token RETURNING i.id",
-            [timezone.now() + timedelta(seconds=lease_seconds), list(held), list(held.values())],
-        )
+        cursor.execute(_RENEW_SQL, [timezone.now() + timedelta(seconds=lease_seconds), list(held), list(held.values())])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -229,9 +182,5 @@ def queue_release(*, held: dict[int, str]) -> int:
     if not held:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem i SET lease_owner = NULL, lease_expires_at = NULL"
-            " FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) WHERE i.id = h.id AND i.lease_owner = h.token",
-            [list(held), list(held.values())],
-        )
+        cursor.execute(_RELEASE_SQL, [list(held), list(held.values())])
         return cursor.rowcount

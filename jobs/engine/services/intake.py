@@ -17,9 +17,14 @@ from ulid import ULID
 from .. import delayed, expressions, gates
 from ..models import Event, Function, QueueItem, Run
 from ..protocol import DEDUPE_WINDOW, IncomingEvent, concurrency_queue_key, event_ids_from_seed
-from .rows import FUNCTION_FIELDS, model_from_row, sql_columns
+from ..queries import statement
+from .rows import FUNCTION_FIELDS, model_from_row
 
 logger = logging.getLogger(__name__)
+
+_WORK_NOTIFY_SQL = statement("work_notify")
+_EVENT_IDS_CLAIM_SQL = statement("event_ids_claim")
+_TRIGGERS_SQL = statement("triggers_for_events")
 
 
 def delay_scale() -> float:
@@ -39,13 +44,10 @@ def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> li
     return ids
 
 
-WORK_CHANNEL = "engine_work"
-
-
 def work_notify() -> None:
     """Wake idle dispatchers at once (they LISTEN); without it they would find the work at their next poll."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [WORK_CHANNEL])
+        cursor.execute(_WORK_NOTIFY_SQL)
 
 
 def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fresh_ids: bool = False) -> list[Run]:
@@ -105,17 +107,7 @@ def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime
     keys = list(first)
     with connection.cursor() as cursor:
         # Insert, or take over an entry older than the window; RETURNING lists the ids that are first.
-        cursor.execute(
-            """
-            INSERT INTO engine_eventidempotency (key, event_internal_id, seen_at)
-            SELECT k, i, %s FROM unnest(%s::text[], %s::text[]) AS t(k, i)
-            ON CONFLICT (key) DO UPDATE
-               SET event_internal_id = EXCLUDED.event_internal_id, seen_at = EXCLUDED.seen_at
-             WHERE engine_eventidempotency.seen_at < %s
-            RETURNING key
-            """,
-            [now, keys, [first[k] for k in keys], now - DEDUPE_WINDOW],
-        )
+        cursor.execute(_EVENT_IDS_CLAIM_SQL, [now, keys, [first[k] for k in keys], now - DEDUPE_WINDOW])
         fresh = {row[0] for row in cursor.fetchall()}
     duplicates.update(first[key] for key in keys if key not in fresh)
     return duplicates
@@ -219,10 +211,3 @@ def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: 
 def system_events_store(events: list[IncomingEvent], *, now: datetime) -> list[Run]:
     """Store events the engine itself emits (`inngest/*`), which ingest would reject from clients."""
     return _events_store([(str(ULID()), event) for event in events], now=now, fresh_ids=True)
-
-
-_TRIGGERS_SQL = (
-    f"SELECT t.event_name, t.expression, {sql_columns('f', FUNCTION_FIELDS)}"  # noqa: S608
-    " FROM engine_trigger t JOIN engine_function f ON f.id = t.function_id"
-    " WHERE t.event_name = ANY(%s) AND f.archived_at IS NULL ORDER BY t.id"
-)
