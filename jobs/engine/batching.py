@@ -20,14 +20,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 
 from . import expressions
 from .models import Event, Function, PendingBatch
 from .protocol import ProtocolError, config_duration, scale_delay
-from .queries import statement
+from .queries import fetch_row, statement
 
 DEFAULT_TIMEOUT = timedelta(seconds=60)  # pkg/consts DefaultBatchTimeout
 MIN_TIMEOUT = timedelta(seconds=1)
@@ -96,6 +96,14 @@ _CLOSE_SQL = statement("batch_close")
 _DUE_SQL = statement("batches_due")
 
 
+class _OpenBatch(NamedTuple):
+    """batch_append's row: the key's batch once the event is in it."""
+
+    id: int
+    event_count: int
+    size_bytes: int
+
+
 def batch_append(
     function: Function, config: BatchConfig, event: Event, *, key: str, now: datetime, scale: float
 ) -> list[Event] | None:
@@ -113,10 +121,10 @@ def batch_append(
                 "now": now,
             },
         )
-        batch_id, count, size_bytes = cursor.fetchone()
-    if count < config.max_size and size_bytes < BATCH_SIZE_LIMIT_BYTES:
+        batch = fetch_row(cursor, _OpenBatch)
+    if batch.event_count < config.max_size and batch.size_bytes < BATCH_SIZE_LIMIT_BYTES:
         return None
-    return _batch_close(batch_id)
+    return _batch_close(batch.id)
 
 
 def _batch_close(batch_id: int) -> list[Event]:

@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Value
@@ -23,7 +23,7 @@ from . import expressions
 from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
 from .pauses import FINISHED_EVENT
-from .queries import statement
+from .queries import fetch_row, fetch_rows, statement
 from .services.intake import work_notify
 from .trace import Span, spans_insert
 
@@ -39,6 +39,13 @@ INVOKE_TIMEOUT_ERROR = {
     "message": "Timed out waiting for invoked function to complete",
     "error": "InngestInvokeTimeoutError: Timed out waiting for invoked function to complete",
 }
+
+
+class _TimeoutItem(NamedTuple):
+    """pause_timeout_item_lock's row."""
+
+    run_pk: int
+    step_id: str
 
 
 @dataclass
@@ -120,7 +127,7 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
     params = {"names": list(waited), "keys": list(keys), "unkeyed": list(unkeyed), "correlations": correlation_ids}
     with connection.cursor() as cursor:
         cursor.execute(_CANDIDATES_SQL, {**params, "now": now})
-        candidates = [_Candidate(*values) for values in cursor.fetchall()]
+        candidates = fetch_rows(cursor, _Candidate)
     matches = _matches(candidates, rows)
     ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
     if ended:
@@ -171,10 +178,10 @@ def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
             cursor.execute(_RUN_LOCK_SQL, [item_id])
             locked_run = cursor.fetchone()
             cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, owner])
-            row = cursor.fetchone()
-        if locked_run is None or row is None:
+            item = fetch_row(cursor, _TimeoutItem)
+        if locked_run is None or item is None:
             return Outcome("lease-lost")
-        run_pk, step_id = row
+        run_pk, step_id = item.run_pk, item.step_id
         waited_step = step_id.removeprefix(QueueItem.PAUSE_TIMEOUT_PREFIX)
         pause = Pause.objects.filter(run_id=run_pk, step_id=waited_step).first()
         if pause is None:

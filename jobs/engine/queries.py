@@ -9,14 +9,15 @@ a placeholder can never be mistaken for either, nor for braces in a JSON or arra
 
 Modules look their statements up at import (`_X_SQL = statement("x")`): a misspelt name, an unknown model or any
 other placeholder stops the import with the file's line; tests/engine/test_engine_queries.py checks that every
-statement is used.
+statement is used. `fetch_rows` / `fetch_row` read results into named tuples (or dataclasses) by column name.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from django.db import models
 
@@ -39,6 +40,7 @@ from .models import (
 )
 
 QUERY_FILE = Path(__file__).with_name("queries.sql")
+R = TypeVar("R")
 MODELS: dict[str, type[models.Model]] = {
     model.__name__: model
     for model in (
@@ -153,3 +155,24 @@ def statement(name: str) -> str:
 def unused() -> list[str]:
     """Statements no module has asked for (after every engine module is imported: tests check it is empty)."""
     return sorted(set(STATEMENTS) - _used)
+
+
+def fetch_rows(cursor: Any, row_type: type[R]) -> list[R]:
+    """The cursor's rows as `row_type` (a NamedTuple or dataclass), read by column name: the statement's column
+    names must be the type's fields, in order, or this raises (a column added or moved is caught, not misread)."""
+    _check_columns(cursor, row_type)
+    return [row_type(*values) for values in cursor.fetchall()]
+
+
+def fetch_row(cursor: Any, row_type: type[R]) -> R | None:
+    """The cursor's next row as `row_type` (see `fetch_rows`), or None."""
+    _check_columns(cursor, row_type)
+    values = cursor.fetchone()
+    return None if values is None else row_type(*values)
+
+
+def _check_columns(cursor: Any, row_type: type) -> None:
+    names = tuple(column.name for column in cursor.description)
+    expected = row_type._fields if hasattr(row_type, "_fields") else tuple(f.name for f in fields(row_type))
+    if names != expected:
+        raise TypeError(f"{row_type.__name__} expects the columns {expected}; the statement returned {names}")

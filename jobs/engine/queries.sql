@@ -81,7 +81,7 @@ SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_i
 
 -- name: claim_in_flight
 -- Leased items per concurrency key ('c', for limits) and per key queue ('q', for the spare slot).
-SELECT 'c', k, count(*) FROM (
+SELECT 'c' AS kind, k AS key, count(*) AS in_flight FROM (
   SELECT key1 AS k FROM `QueueItem` WHERE lease_owner IS NOT NULL AND key1 <> ''
   UNION ALL
   SELECT key2 FROM `QueueItem` WHERE lease_owner IS NOT NULL AND key2 <> ''
@@ -228,7 +228,7 @@ SELECT p.id AS pause_pk, p.run_id AS run_pk, p.kind, p.step_id, p.event_name, p.
 
 -- name: pause_timeout_item_lock
 -- A pause's timeout item, if still leased under the claim's token (after item_lock_run: run, then item).
-SELECT run_id, step_id FROM `QueueItem` WHERE id = %s AND lease_owner = %s FOR UPDATE;
+SELECT run_id AS run_pk, step_id FROM `QueueItem` WHERE id = %s AND lease_owner = %s FOR UPDATE;
 
 -- name: run_steps_done_increment
 -- One more memo stored for the run.

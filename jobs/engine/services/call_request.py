@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
 
 from ..models import QueueItem
-from ..queries import statement
+from ..queries import fetch_row, statement
 
 _REQUEST_READ_SQL = statement("request_read")
+
+
+class _RequestRow(NamedTuple):
+    """request_read's row: the item, its run and function, the memos so far and a step.ai.infer request."""
+
+    step_id: str
+    step_name: str
+    attempt: int
+    max_attempts: int
+    run_id: str
+    events: Any  # jsonb, as text
+    force_step_plan: bool
+    request_version: int
+    function_pk: int
+    slug: str
+    step_url: str
+    refused: str
+    memos: Any  # json [[hashed id, memo], ...] in position order, as text; None without memos
+    ai_request: Any  # jsonb, as text; None unless a step.ai.infer step
 
 
 @dataclass
@@ -35,59 +54,50 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
     """
     with connection.cursor() as cursor:
         cursor.execute(_REQUEST_READ_SQL, [item_id, owner, timezone.now()])
-        row = cursor.fetchone()
-    if row is None:
+        found = fetch_row(cursor, _RequestRow)
+    if found is None:
         return None
-    (
-        step_id,
-        step_name,
-        attempt,
-        max_attempts,
-        run_id,
-        events,
-        force_step_plan,
-        request_version,
-        fn_id,
-        slug,
-        step_url,
-        refused,
-        memos,
-        ai_request,
-    ) = row
-    if step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX):
-        return CallRequest(url="", body={}, run_id=run_id, function_slug=slug, step_name=step_name, pause_timeout=True)
-    events = _json(events) or [{"name": "inngest/unknown", "data": {}, "id": run_id, "ts": 0}]
-    memos = _json(memos) or []
+    if found.step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX):
+        return CallRequest(
+            url="",
+            body={},
+            run_id=found.run_id,
+            function_slug=found.slug,
+            step_name=found.step_name,
+            pause_timeout=True,
+        )
+    events = _json(found.events) or [{"name": "inngest/unknown", "data": {}, "id": found.run_id, "ts": 0}]
+    memos = _json(found.memos) or []
     stack = [hashed_id for hashed_id, _ in memos]
     body = {
         "event": events[0],
         "events": events,
         "steps": dict(memos),
         "ctx": {
-            "fn_id": str(fn_id),
-            "run_id": run_id,
+            "fn_id": str(found.function_pk),
+            "run_id": found.run_id,
             "env": "",
-            "step_id": step_id,
-            "attempt": attempt,
-            "max_attempts": max_attempts,
+            "step_id": found.step_id,
+            "attempt": found.attempt,
+            "max_attempts": found.max_attempts,
             "stack": {"stack": stack, "current": len(stack)},
-            "disable_immediate_execution": force_step_plan,
+            "disable_immediate_execution": found.force_step_plan,
             "use_api": False,
         },
         # Inngest starts a run at request version -1 (the SDK picks) and keeps the version the SDK answers with
         # (executor.go HandleGeneratorResponse; driver/request.go sends it as `version`).
-        "version": request_version,
+        "version": found.request_version,
         "use_api": False,
     }
     return CallRequest(
-        url=_step_url(step_url, step_id),
+        url=_step_url(found.step_url, found.step_id),
         body=body,
-        run_id=run_id,
-        function_slug=slug,
-        step_name=step_name or step_id,
-        request_version=request_version,
-        refused=refused,
-        ai_request=_json(ai_request),
+        run_id=found.run_id,
+        function_slug=found.slug,
+        step_name=found.step_name or found.step_id,
+        request_version=found.request_version,
+        refused=found.refused,
+        ai_request=_json(found.ai_request),
     )
 
 

@@ -9,12 +9,12 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..queries import statement
+from ..queries import fetch_rows, statement
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,33 @@ class ClaimedItem:
     spare: bool = False  # claimed for the spare worker (a key queue with nothing in flight)
 
 
+class _Candidate(NamedTuple):
+    """A ready item that claim_candidates offers, with what its concurrency limits need."""
+
+    id: int
+    queue_key: str
+    key1: str
+    limit1: int
+    key2: str
+    limit2: int
+    run_id: int
+    step_id: str
+    attempt: int
+    max_attempts: int
+
+    def fits(self, in_flight: Counter[str]) -> bool:
+        """Whether one more request in flight stays within both of its concurrency limits."""
+        return not (
+            (self.key1 and in_flight[self.key1] >= self.limit1) or (self.key2 and in_flight[self.key2] >= self.limit2)
+        )
+
+
+class _InFlight(NamedTuple):
+    kind: str  # 'c': a concurrency key; 'q': a key queue
+    key: str
+    in_flight: int
+
+
 def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> list[ClaimedItem]:
     """Lease up to `capacity` ready items, fairly across key queues and within every concurrency limit.
 
@@ -65,9 +92,9 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             _CANDIDATES_SQL,
             {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
         )
-        candidates: dict[str, deque[tuple]] = {}
-        for row in cursor.fetchall():
-            candidates.setdefault(row[1], deque()).append(row)
+        candidates: dict[str, deque[_Candidate]] = {}
+        for candidate in fetch_rows(cursor, _Candidate):
+            candidates.setdefault(candidate.queue_key, deque()).append(candidate)
         if not candidates:
             return []  # nothing ready: no need to count what is in flight
         in_flight, busy_queues = _in_flight_counts(cursor)
@@ -76,7 +103,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         chosen += spares
         # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
         # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
-        visited = list(dict.fromkeys([*(row[1] for row in chosen), *blocked]))
+        visited = list(dict.fromkeys([*(candidate.queue_key for candidate in chosen), *blocked]))
         if not visited:
             return []
         # One statement (one round trip): the key queues' turns, the leases, and the runs that start.
@@ -87,13 +114,20 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
                 "visited": visited,
                 "owner": owner,
                 "expires": now + timedelta(seconds=lease_seconds),
-                "ids": [row[0] for row in chosen],
+                "ids": [candidate.id for candidate in chosen],
             },
         )
-    spare_ids = {row[0] for row in spares}
+    spare_ids = {candidate.id for candidate in spares}
     return [
-        ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9], spare=r[0] in spare_ids)
-        for r in chosen
+        ClaimedItem(
+            id=c.id,
+            run_pk=c.run_id,
+            step_id=c.step_id,
+            attempt=c.attempt,
+            max_attempts=c.max_attempts,
+            spare=c.id in spare_ids,
+        )
+        for c in chosen
     ]
 
 
@@ -112,39 +146,38 @@ def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str]]:
     cursor.execute(_IN_FLIGHT_SQL)
     by_key: Counter[str] = Counter()
     by_queue: Counter[str] = Counter()
-    for kind, key, count in cursor.fetchall():
-        (by_key if kind == "c" else by_queue)[key] = count
+    for counted in fetch_rows(cursor, _InFlight):
+        (by_key if counted.kind == "c" else by_queue)[counted.key] = counted.in_flight
     return by_key, by_queue
 
 
 def _choose_spares(
     keys: list[str],
-    candidates: dict[str, deque[tuple]],
+    candidates: dict[str, deque[_Candidate]],
     in_flight: Counter[str],
     busy_queues: Counter[str],
-    chosen: list[tuple],
+    chosen: list[_Candidate],
     spare: int,
-) -> list[tuple]:
+) -> list[_Candidate]:
     """Heads of key queues that have nothing in flight (and got nothing in this claim), in turn order."""
-    taken = {row[1] for row in chosen}
-    spares: list[tuple] = []
+    taken = {candidate.queue_key for candidate in chosen}
+    spares: list[_Candidate] = []
     for key in keys:
         if len(spares) >= spare:
             break
         if busy_queues[key] or key in taken or not candidates[key]:
             continue
-        _, _, key1, limit1, key2, limit2 = candidates[key][0][:6]
-        if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
+        if not candidates[key][0].fits(in_flight):
             continue
         spares.append(candidates[key].popleft())
     return spares
 
 
 def _choose_fairly(
-    keys: list[str], candidates: dict[str, deque[tuple]], in_flight: Counter[str], capacity: int
-) -> tuple[list[tuple], list[str]]:
+    keys: list[str], candidates: dict[str, deque[_Candidate]], in_flight: Counter[str], capacity: int
+) -> tuple[list[_Candidate], list[str]]:
     """Round-robin over the keys in turn order, one item per key per round; returns (chosen, blocked keys)."""
-    chosen: list[tuple] = []
+    chosen: list[_Candidate] = []
     blocked: list[str] = []
     active = list(keys)
     while active and len(chosen) < capacity:
@@ -153,15 +186,15 @@ def _choose_fairly(
             if len(chosen) >= capacity:
                 break
             queue = candidates[key]
-            _, _, key1, limit1, key2, limit2 = queue[0][:6]
-            if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
+            if not queue[0].fits(in_flight):
                 blocked.append(key)  # waits for a free slot; the rest of its queue must not overtake its head
                 continue
-            chosen.append(queue.popleft())
-            if key1:
-                in_flight[key1] += 1
-            if key2:
-                in_flight[key2] += 1
+            head = queue.popleft()
+            chosen.append(head)
+            if head.key1:
+                in_flight[head.key1] += 1
+            if head.key2:
+                in_flight[head.key2] += 1
             if queue:
                 still_active.append(key)
         active = still_active
