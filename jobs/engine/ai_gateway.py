@@ -109,7 +109,7 @@ def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> 
     with transaction.atomic():
         item = answer_rows.item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return answers.Outcome("lease-lost")
+            return answers.Outcome(answers.Result.LEASE_LOST)
         run = item.run
         response = answers.CallResponse(status=result.status, started_at=result.started_at)
         answer = answers._Answer(item=item, run=run, response=response, now=now)
@@ -124,7 +124,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
     if run.status in FINISHED:
         answer_rows.item_delete(item)
         GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
-        return answers.Outcome("stale")
+        return answers.Outcome(answers.Result.STALE)
     if result.ok:
         answer.span(op=OP, status=RunSpan.Status.COMPLETED, output=result.body, **ids)
         memo: dict[str, Any] = {"data": result.body}
@@ -135,7 +135,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
             answer.span(op=OP, status=RunSpan.Status.RETRYING, error=error, retry_at=now + delay, **ids)
             answer_rows.item_retry(item, delay, now=now)
             return answers.Outcome(
-                "retry",
+                answers.Result.RETRY,
                 step=item.step_name,
                 detail={"error": error["message"], "retry_in_ms": round(delay.total_seconds() * 1000)},
             )

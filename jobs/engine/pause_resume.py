@@ -170,7 +170,7 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
 
 def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     """The dispatcher claimed a pause's timeout item: end the wait with null, or the invoke with a timeout error."""
-    from .services.answers import Outcome  # answers imports this module (pause_begin)
+    from .services.answers import Outcome, Result  # answers imports this module (pause_begin)
 
     now = timezone.now()
     with transaction.atomic():
@@ -180,16 +180,16 @@ def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
             cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, owner])
             item = fetch_row(cursor, _TimeoutItem)
         if locked_run is None or item is None:
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         run_pk, step_id = item.run_pk, item.step_id
         waited_step = step_id.removeprefix(QueueItem.PAUSE_TIMEOUT_PREFIX)
         pause = Pause.objects.filter(run_id=run_pk, step_id=waited_step).first()
         if pause is None:
             QueueItem.objects.filter(pk=item_id).delete()
-            return Outcome("stale")
+            return Outcome(Result.STALE)
         memo = None if pause.kind == Kind.WAIT_FOR_EVENT else {"error": INVOKE_TIMEOUT_ERROR}
         _resume(run_pk, pause.step_id, memo=memo, now=now)
-    return Outcome("timeout", step=pause.step_name)
+    return Outcome(Result.TIMEOUT, step=pause.step_name)
 
 
 def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: str = "") -> int:

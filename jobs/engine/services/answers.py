@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.db import connection, transaction
@@ -64,9 +65,25 @@ class CallResponse:
     started_at: datetime | None = None  # when the request was sent (the span's start)
 
 
+class Result(StrEnum):
+    """What handling a claimed item did; the values are what the dispatch log line and DispatchRecord carry."""
+
+    COMPLETED = "completed"  # the run completed
+    FAILED = "failed"  # the run failed (or was refused)
+    STEP = "step"  # a step's memo was stored; the run goes on
+    PLANNED = "planned"  # steps were planned (parallel steps, step.ai.infer)
+    SLEEP = "sleep"  # the run sleeps until its next discovery
+    WAITING = "waiting"  # the run waits on an event or an invoked run (pauses.py)
+    RETRY = "retry"  # the attempt failed and will be retried
+    NOOP = "noop"  # an answer that changed nothing but the item
+    STALE = "stale"  # the run had ended (or its pause was gone): the item was dropped
+    TIMEOUT = "timeout"  # a wait's or invoke's timeout ended it (pause_resume.py)
+    LEASE_LOST = "lease-lost"  # the claim's lease was lost: nothing was sent or stored
+
+
 @dataclass
 class Outcome:
-    result: str  # completed, failed, step, planned, sleep, retry, lease-lost, ...
+    result: Result
     step: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -109,7 +126,7 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
     with transaction.atomic():
         item = item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         answer = _Answer(item=item, run=item.run, response=response, now=now)
         outcome = _apply(answer)
         spans_insert(answer.run.pk, answer.spans)
@@ -122,24 +139,24 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
     with transaction.atomic():
         item = item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         answer = _Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
         error = error_body("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
         answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, error=error)
         run_fail(answer.run, error, http_status=None, now=now)
         spans_insert(answer.run.pk, answer.spans)
-    return Outcome("failed", detail={"error": error["message"]})
+    return Outcome(Result.FAILED, detail={"error": error["message"]})
 
 
 def _apply(answer: _Answer) -> Outcome:
     run, item, response = answer.run, answer.item, answer.response
     if run.status in FINISHED:
         item_delete(item)
-        return Outcome("stale")
+        return Outcome(Result.STALE)
     if response.status == 200 and response.from_sdk:
         answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
         run_complete(run, response.body, now=answer.now)
-        return Outcome("completed")
+        return Outcome(Result.COMPLETED)
     if response.status == 206 and response.from_sdk:
         ops = response.body if isinstance(response.body, list) else [response.body]
         if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
@@ -169,14 +186,14 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             )
             answer.span(op=str(op["op"]), status=SpanStatus.FAILED, step_id=str(op.get("id", "")), error=error)
             run_fail(run, error, http_status=None, now=now)
-            return Outcome("failed", step=str(op.get("displayName", "")), detail={"error": error["message"]})
+            return Outcome(Result.FAILED, step=str(op.get("displayName", "")), detail={"error": error["message"]})
     complete = next((op for op in ops if op["op"] == "RunComplete"), None)
     if complete is not None:
         # The SDK ended the run inside a 206 (inngest-js v4 checkpointing); Inngest finalises the run with the op's
         # data as its output (executor.go handleGeneratorFunctionFinished, executor.go functionFinishedData).
         answer.span(op="RunComplete", status=SpanStatus.COMPLETED, output=complete.get("data"))
         run_complete(run, complete.get("data"), now=now)
-        return Outcome("completed")
+        return Outcome(Result.COMPLETED)
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
         return _step_run_inline_done(answer, ops[0])
     if len(ops) > 1:
@@ -200,7 +217,7 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             answer.span(op=kind, status=SpanStatus.RETRYING, error=op.get("error"), retry_at=now + delay, **ids)
             item_retry(item, delay, now=now)
             run_save_progress(run)
-            return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
+            return Outcome(Result.RETRY, step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
         elif kind in ("StepError", "StepFailed"):
             answer.span(op=kind, status=SpanStatus.FAILED, error=op.get("error"), **ids)
             memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
@@ -237,18 +254,20 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
     if wake_at is not None and not planned and not waiting:
         item_to_discovery(item, available_at=wake_at)
         run_save_progress(run)
-        return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
+        return Outcome(
+            Result.SLEEP, step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)}
+        )
     if planned or (waiting and not step_done):
         item_delete(item)
         run_save_progress(run)
         if not planned:
-            return Outcome("waiting", step=step_name)
-        return Outcome("planned", detail={"planned": len(planned)})
+            return Outcome(Result.WAITING, step=step_name)
+        return Outcome(Result.PLANNED, detail={"planned": len(planned)})
     if step_done:
         return _step_done(run, item, step_name, now=now)
     item_delete(item)
     run_save_progress(run)
-    return Outcome("noop", step=step_name)
+    return Outcome(Result.NOOP, step=step_name)
 
 
 def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> Outcome:
@@ -267,7 +286,7 @@ def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> O
         else:
             item_to_discovery(item, available_at=now)
     run_save_progress(run)
-    return Outcome("step", step=step_name)
+    return Outcome(Result.STEP, step=step_name)
 
 
 def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
@@ -291,7 +310,7 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
                 "item": item.pk,
             },
         )
-    return Outcome("step", step=name)
+    return Outcome(Result.STEP, step=name)
 
 
 def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
@@ -316,11 +335,11 @@ def _attempt_failed(answer: _Answer, error: dict[str, Any]) -> Outcome:
         )
         item_retry(item, delay, now=now)
         return Outcome(
-            "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
+            Result.RETRY, detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
         )
     answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, step_id=step_id, step_name=step_name, error=error)
     run_fail(run, error, http_status=response.status, now=now)
-    return Outcome("failed", detail={"error": error.get("message", "")})
+    return Outcome(Result.FAILED, detail={"error": error.get("message", "")})
 
 
 def _responseerror_body(response: CallResponse) -> dict[str, Any]:
