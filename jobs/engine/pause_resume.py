@@ -89,7 +89,6 @@ class _Candidate:
 # waits whose key one of the events carries, every wait of an event too large to key, invokes by correlation id.
 _CANDIDATES_SQL = statement("pause_candidates")
 _WAITED_NAMES_SQL = statement("pause_waited_names")
-_RUN_LOCK_SQL = statement("item_lock_run")
 _TIMEOUT_ITEM_LOCK_SQL = statement("pause_timeout_item_lock")
 _MEMO_INSERT_SQL = statement("memo_insert")
 _STEPS_DONE_INCREMENT_SQL = statement("run_steps_done_increment")
@@ -175,11 +174,10 @@ def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_RUN_LOCK_SQL, [item_id])
-            locked_run = cursor.fetchone()
-            cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, owner])
+            cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, item_id, owner])  # the run, then the item
+            cursor.nextset()
             item = fetch_row(cursor, _TimeoutItem)
-        if locked_run is None or item is None:
+        if item is None:
             return Outcome(Result.LEASE_LOST)
         run_pk, step_id = item.run_pk, item.step_id
         waited_step = step_id.removeprefix(QueueItem.PAUSE_TIMEOUT_PREFIX)

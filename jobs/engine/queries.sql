@@ -121,12 +121,13 @@ UPDATE `QueueItem` i SET lease_owner = NULL, lease_expires_at = NULL
 
 -- ===== Applying an answer (services/answers.py, services/answer_rows.py) ======================================
 
--- name: item_lock_run
--- First of an answer's two locks: the item's run (always run, then item; see answer_rows.item_lock).
-SELECT 1 FROM `Run` WHERE id = (SELECT run_id FROM `QueueItem` WHERE id = %s) FOR UPDATE;
-
 -- name: item_lock
--- Second lock: the item, if still leased under the claim's token, read with its run and function rows.
+-- Two statements, one round trip: lock the item's run, then the item if still leased under the claim's token.
+-- The string is sent as one simple Query (psycopg's ClientCursor, Django's default): PostgreSQL runs its
+-- statements one after the other, in the order written, in the open transaction, and a row lock is held until
+-- the transaction ends, so the run is locked before the item, always (see answer_rows.item_lock for why).
+-- The first result is the run's (no row: the item is gone), the second the item with its run and function rows.
+SELECT 1 FROM `Run` WHERE id = (SELECT run_id FROM `QueueItem` WHERE id = %s) FOR UPDATE;
 SELECT `columns(QueueItem, i)`, `columns(Run, r)`, `columns(Function, f)`
   FROM `QueueItem` i JOIN `Run` r ON r.id = i.run_id JOIN `Function` f ON f.id = r.function_id
  WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i;
@@ -137,7 +138,8 @@ INSERT INTO `StepMemo` (run_id, hashed_id, name, memo, position, created_at)
 VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id;
 
 -- name: step_run_inline_done
--- The common answer in one statement: a step ran inline in discovery; its memo, the next discovery, the run's count.
+-- The common answer in one statement: a step ran inline in discovery; its memo, the next discovery, the run's
+-- count, and the answer's trace spans (as spans_insert writes them).
 WITH memo AS (
   INSERT INTO `StepMemo` (run_id, hashed_id, name, memo, position, created_at)
   VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
@@ -147,6 +149,14 @@ WITH memo AS (
          order_at = %(now)s - factor * interval '1 second', lease_owner = NULL,
          lease_expires_at = NULL
    WHERE id = %(item)s
+), spans AS (
+  INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
+                         output, error, wake_at, retry_at)
+  SELECT %(run)s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at,
+         s.ended_at, s.output, s.error, s.wake_at, s.retry_at
+    FROM jsonb_array_elements(%(spans)s::jsonb) WITH ORDINALITY AS given(span, n)
+   CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
+   ORDER BY given.n
 )
 UPDATE `Run` SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s;
 
@@ -227,7 +237,8 @@ SELECT p.id AS pause_pk, p.run_id AS run_pk, p.kind, p.step_id, p.event_name, p.
  ORDER BY p.created_at, p.id;
 
 -- name: pause_timeout_item_lock
--- A pause's timeout item, if still leased under the claim's token (after item_lock_run: run, then item).
+-- Two statements, one round trip, as item_lock: the run, then its pause's timeout item if still leased.
+SELECT 1 FROM `Run` WHERE id = (SELECT run_id FROM `QueueItem` WHERE id = %s) FOR UPDATE;
 SELECT run_id AS run_pk, step_id FROM `QueueItem` WHERE id = %s AND lease_owner = %s FOR UPDATE;
 
 -- name: run_steps_done_increment

@@ -40,6 +40,12 @@ def spans_insert(run_pk: int, spans: list[Span]) -> None:
     """Insert spans in one statement (this is on the hot path: every answer writes at least one)."""
     if not spans:
         return
+    with connection.cursor() as cursor:
+        cursor.execute(_SPANS_INSERT_SQL, [run_pk, spans_json(spans)])
+
+
+def spans_json(spans: list[Span]) -> str:
+    """The spans as the JSON array spans_insert (and step_run_inline_done) read into RunSpan rows, in order."""
     rows = [
         {
             "span_id": str(ULID()),
@@ -63,5 +69,4 @@ def spans_insert(run_pk: int, spans: list[Span]) -> None:
             row["output"] = span.output
         if span.error is not None:
             row["error"] = span.error
-    with connection.cursor() as cursor:
-        cursor.execute(_SPANS_INSERT_SQL, [run_pk, json.dumps(rows)])
+    return json.dumps(rows)

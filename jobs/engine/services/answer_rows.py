@@ -89,17 +89,17 @@ def run_save_progress(run: Run) -> None:
 # Lock order is always run, then its items (run_cancel does the same): sibling steps answering together queue on
 # the run, and the one that ends the run can delete the others' items without waiting on a lock they hold.
 # (Locking `FOR UPDATE OF i, r` took the item first and deadlocked against a sibling failing the run.)
-_RUN_LOCK_SQL = statement("item_lock_run")
-_ITEM_LOCK_SQL = statement("item_lock")  # its columns: ITEM_FIELDS, RUN_FIELDS, FUNCTION_FIELDS, in that order
+_ITEM_LOCK_SQL = statement("item_lock")  # the item's columns: ITEM_FIELDS, RUN_FIELDS, FUNCTION_FIELDS, in order
 
 
 def item_lock(*, item_id: int, owner: str) -> QueueItem | None:
-    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone."""
+    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone.
+
+    One round trip for both locks: the statement is two, run in the order written (queries.sql item_lock).
+    """
     with connection.cursor() as cursor:
-        cursor.execute(_RUN_LOCK_SQL, [item_id])
-        if cursor.fetchone() is None:
-            return None
-        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
+        cursor.execute(_ITEM_LOCK_SQL, [item_id, item_id, owner])
+        cursor.nextset()  # past the run's lock; its row only says the item existed, which the item's says too
         row = cursor.fetchone()
     if row is None:
         return None

@@ -24,7 +24,7 @@ from ..models import QueueItem, Run, RunSpan
 from ..pauses import PAUSE_OPS, pause_begin
 from ..protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
 from ..queries import statement
-from ..trace import Span, spans_insert
+from ..trace import Span, spans_insert, spans_json
 from .answer_rows import (
     item_delete,
     item_lock,
@@ -292,7 +292,8 @@ def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> O
 def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
     """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
 
-    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip.
+    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip; the
+    answer's spans go in the same statement (and so are not inserted again by the caller).
     """
     run, item, now = answer.run, answer.item, answer.now
     hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
@@ -308,8 +309,10 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
                 "position": run.steps_done,
                 "now": now,
                 "item": item.pk,
+                "spans": spans_json(answer.spans),
             },
         )
+    answer.spans.clear()
     return Outcome(Result.STEP, step=name)
 
 
