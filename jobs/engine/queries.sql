@@ -139,7 +139,7 @@ VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHIN
 
 -- name: step_run_inline_done
 -- The common answer in one statement: a step ran inline in discovery; its memo, the next discovery, the run's
--- count, and the answer's trace spans (as spans_insert writes them).
+-- count and request version, and the answer's trace spans (as spans_insert writes them).
 WITH memo AS (
   INSERT INTO `StepMemo` (run_id, hashed_id, name, memo, position, created_at)
   VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
@@ -158,7 +158,8 @@ WITH memo AS (
    CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
    ORDER BY given.n
 )
-UPDATE `Run` SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s;
+UPDATE `Run` SET steps_done = steps_done + (SELECT count(*) FROM memo), request_version = %(request_version)s
+ WHERE id = %(run)s;
 
 -- name: item_to_discovery
 -- Reuse the item as the run's next discovery request, attempts from 0, ready at the given time.
@@ -176,7 +177,8 @@ DELETE FROM `QueueItem` WHERE id = %s;
 UPDATE `Run` SET force_step_plan = %s, steps_done = %s WHERE id = %s;
 
 -- name: run_request_version_save
--- The request version the SDK first answered with, kept for the run's later requests.
+-- The request version the SDK first answered with, kept for the run's later requests (step_run_inline_done
+-- writes it itself).
 UPDATE `Run` SET request_version = %s WHERE id = %s;
 
 -- name: spans_insert

@@ -97,6 +97,7 @@ class _Answer:
     response: CallResponse
     now: datetime
     spans: list[Span] = field(default_factory=list)
+    request_version_unsaved: bool = False  # the run took the SDK's request version; not yet written
 
     def span(self, *, op: str, status: str, step_id: str = "", step_name: str = "", **fields: Any) -> None:
         self.spans.append(
@@ -160,18 +161,25 @@ def _apply(answer: _Answer) -> Outcome:
     if response.status == 206 and response.from_sdk:
         ops = response.body if isinstance(response.body, list) else [response.body]
         if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
-            _keep_request_version(run, response)
-            return _apply_ops(answer, ops)
+            _keep_request_version(answer)
+            outcome = _apply_ops(answer, ops)
+            if answer.request_version_unsaved:  # written here unless the answer's own statement wrote it
+                with connection.cursor() as cursor:
+                    cursor.execute(_REQUEST_VERSION_SAVE_SQL, [run.request_version, run.pk])
+            return outcome
         return _attempt_failed(answer, error_body("InvalidResponse", "206 without opcodes from the SDK"))
     return _attempt_failed(answer, _responseerror_body(response))
 
 
-def _keep_request_version(run: Run, response: CallResponse) -> None:
-    """Inngest keeps the request version the SDK first answers with (executor.go HandleGeneratorResponse)."""
+def _keep_request_version(answer: _Answer) -> None:
+    """Inngest keeps the request version the SDK first answers with (executor.go HandleGeneratorResponse).
+
+    Written with the answer's other rows (the inline step's statement carries it), in the same transaction.
+    """
+    run, response = answer.run, answer.response
     if run.request_version == -1 and response.request_version is not None:
         run.request_version = response.request_version
-        with connection.cursor() as cursor:
-            cursor.execute(_REQUEST_VERSION_SAVE_SQL, [run.request_version, run.pk])
+        answer.request_version_unsaved = True
 
 
 def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
@@ -293,7 +301,7 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
     """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
 
     Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip; the
-    answer's spans go in the same statement (and so are not inserted again by the caller).
+    answer's spans and the run's request version go in the same statement (so the caller writes neither again).
     """
     run, item, now = answer.run, answer.item, answer.now
     hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
@@ -310,9 +318,11 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
                 "now": now,
                 "item": item.pk,
                 "spans": spans_json(answer.spans),
+                "request_version": run.request_version,
             },
         )
     answer.spans.clear()
+    answer.request_version_unsaved = False
     return Outcome(Result.STEP, step=name)
 
 
