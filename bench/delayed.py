@@ -18,7 +18,7 @@ setup_django("delayed")
 from jobs.engine.models import App, Event, PendingBatch, PendingDebounce, Run  # noqa: E402
 from jobs.engine.protocol import IncomingEvent  # noqa: E402
 from jobs.engine.registry import app_register  # noqa: E402
-from jobs.engine.services import events_ingest  # noqa: E402
+from jobs.engine.services.intake import events_ingest  # noqa: E402
 
 OPTIONS = {
     "plain": {},

@@ -1,6 +1,6 @@
 """What matching events against waiting runs (wait_for_event, invoke) and cancel-on costs event intake.
 
-Same-run baseline, best of 3, interleaved: storing 2,000 events (batches of 100, `services.events_ingest`, no
+Same-run baseline, best of 3, interleaved: storing 2,000 events (batches of 100, `intake.events_ingest`, no
 function triggered) with the matching hook replaced by a no-op. Then the same with matching on, while 10,000 runs
 wait on other events and 1,000 runs of a function cancel on another event (ratio near 1: pauses are found by an
 index on the event name, runs by their function, never by scanning); then 2,000 events of the very name those
@@ -25,10 +25,10 @@ def main() -> None:
     from django.utils import timezone
     from ulid import ULID
 
-    from jobs.engine import services
     from jobs.engine.if_index import match_key
     from jobs.engine.models import App, Event, Function, Pause, Run
     from jobs.engine.protocol import IncomingEvent
+    from jobs.engine.services import intake
 
     Run.objects.all().delete()
     Event.objects.all().delete()
@@ -71,10 +71,10 @@ def main() -> None:
     def ingest(name: str) -> None:
         for start in range(0, EVENTS, BATCH):
             events = [IncomingEvent(name=name, data={"id": start + n + 1}, ts=0, external_id="") for n in range(BATCH)]
-            services.events_ingest(events=events)
+            intake.events_ingest(events=events)
 
     def without_matching() -> None:
-        with mock.patch.object(services, "_events_match_waiting_runs"):
+        with mock.patch.object(intake, "_events_match_waiting_runs"):
             ingest("bench/other")
 
     base = best_of(3, without_matching)

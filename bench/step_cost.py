@@ -4,7 +4,9 @@ Runs N runs of the three-step no-op function (tests/engine/functions.py) through
 against the web server (gunicorn) as a process of its own, on the bench's own database. Every statement the
 dispatcher's connections run is counted (a Django execute wrapper on each connection), and every transaction they
 commit, by the thread that ran it: the claim loop (claims, reaper, cron), the database threads (building requests,
-storing answers) and the heartbeat. Round trips are statements plus BEGIN and COMMIT of each transaction.
+storing answers) and the heartbeat. A call may send several statements in one simple query (item_lock: the run's
+lock, then the item's): each is counted as a statement, the call as one round trip. Round trips are the calls plus
+BEGIN and COMMIT of each transaction.
 Baseline, in the same run: the requests made (a step is one request; a run also ends with one); the figures are
 per step and per request.
 Run: `.venv/bin/python bench/step_cost.py [runs] [max_in_flight]` (defaults 300 and 500).
@@ -22,6 +24,7 @@ from _setup import setup_django
 from _stack import TEST_APP_PATH, Stack, clear_engine_tables, send_events
 
 STATEMENTS: Counter[str] = Counter()
+CALLS: Counter[str] = Counter()
 COMMITS: Counter[str] = Counter()
 KINDS: Counter[str] = Counter()
 _lock = threading.Lock()
@@ -36,7 +39,8 @@ def _role() -> str:
 
 def _count_statement(execute, sql, params, many, context):
     with _lock:
-        STATEMENTS[_role()] += 1
+        STATEMENTS[_role()] += sql.strip().rstrip(";").count(";") + 1  # the engine's SQL has no `;` in a literal
+        CALLS[_role()] += 1
         KINDS[" ".join(sql.split()[:4])[:60]] += 1
     return execute(sql, params, many, context)
 
@@ -96,13 +100,13 @@ def main() -> None:
     print(f"engine work per step: {runs} runs x 3 no-op steps, up to {max_in_flight} in flight, one dispatcher")
     print(f"  requests made              {len(requests):8d}   (baseline: 4 per run, 3 steps + the final call)")
     for role in ("claims", "requests", "heartbeat", "other"):
-        statements, commits = STATEMENTS[role], COMMITS[role]
+        statements, calls, commits = STATEMENTS[role], CALLS[role], COMMITS[role]
         print(
             f"  {role:<10} statements/step {statements / steps:6.2f}, round trips/step"
-            f" {(statements + 2 * commits) / steps:6.2f}   ({commits / steps:.2f} transactions/step)"
+            f" {(calls + 2 * commits) / steps:6.2f}   ({commits / steps:.2f} transactions/step)"
         )
     statements, commits = sum(STATEMENTS.values()), sum(COMMITS.values())
-    trips = statements + 2 * commits
+    trips = sum(CALLS.values()) + 2 * commits
     print(f"  all        statements/step {statements / steps:6.2f}, round trips/step {trips / steps:6.2f}")
     print(f"  per request: statements {statements / len(requests):.2f}, round trips {trips / len(requests):.2f}")
     print("  most frequent statements (per step):")

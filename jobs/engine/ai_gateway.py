@@ -27,14 +27,17 @@ import aiohttp
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import answer_rows, answers
-from .endings import FINISHED
 from .models import GatewayRequest, Run, RunSpan
+from .queries import statement
+from .services import answer_rows, answers
+from .services.endings import FINISHED
 from .step_call import transport_error
 from .trace import spans_insert
 
 OP = "AIGateway"
 ERROR_NAME = "AIGatewayError"
+
+_REQUEST_INSERT_SQL = statement("gateway_request_insert")
 
 
 @dataclass
@@ -56,11 +59,7 @@ def gateway_request_store(run: Run, hashed_id: str, op: dict[str, Any], *, now: 
     """Keep the op's request for the engine to make (once per step: a re-planned step keeps the first)."""
     opts = op.get("opts") if isinstance(op.get("opts"), dict) else {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO engine_gatewayrequest (run_id, hashed_id, opts, created_at) VALUES (%s, %s, %s::jsonb, %s)"
-            " ON CONFLICT (run_id, hashed_id) DO NOTHING",
-            [run.pk, hashed_id, json.dumps(opts), now],
-        )
+        cursor.execute(_REQUEST_INSERT_SQL, [run.pk, hashed_id, json.dumps(opts), now])
 
 
 def provider_request(opts: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
@@ -112,7 +111,7 @@ def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> 
     with transaction.atomic():
         item = answer_rows.item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return answers.Outcome("lease-lost")
+            return answers.Outcome(answers.Result.LEASE_LOST)
         run = item.run
         response = answers.CallResponse(status=result.status, started_at=result.started_at)
         answer = answers._Answer(item=item, run=run, response=response, now=now)
@@ -127,7 +126,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
     if run.status in FINISHED:
         answer_rows.item_delete(item)
         GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
-        return answers.Outcome("stale")
+        return answers.Outcome(answers.Result.STALE)
     if result.ok:
         answer.span(op=OP, status=RunSpan.Status.COMPLETED, output=result.body, **ids)
         memo: dict[str, Any] = {"data": result.body}
@@ -138,7 +137,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
             answer.span(op=OP, status=RunSpan.Status.RETRYING, error=error, retry_at=now + delay, **ids)
             answer_rows.item_retry(item, delay, now=now)
             return answers.Outcome(
-                "retry",
+                answers.Result.RETRY,
                 step=item.step_name,
                 detail={"error": error["message"], "retry_in_ms": round(delay.total_seconds() * 1000)},
             )

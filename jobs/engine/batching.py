@@ -20,13 +20,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 
 from . import expressions
 from .models import Event, Function, PendingBatch
 from .protocol import ProtocolError, config_duration, scale_delay
+from .queries import fetch_row, statement
 
 DEFAULT_TIMEOUT = timedelta(seconds=60)  # pkg/consts DefaultBatchTimeout
 MIN_TIMEOUT = timedelta(seconds=1)
@@ -90,14 +91,17 @@ def batch_key(config: BatchConfig, event_map: dict[str, Any]) -> str:
     return text if len(text) <= MAX_KEY_LENGTH else hashlib.sha256(text.encode()).hexdigest()
 
 
-_APPEND_SQL = """
-INSERT INTO engine_pendingbatch (function_id, key, event_ids, size_bytes, fire_at, created_at)
-VALUES (%(function)s, %(key)s, jsonb_build_array(%(event)s), %(bytes)s, %(fire_at)s, %(now)s)
-ON CONFLICT (function_id, key) DO UPDATE
-   SET event_ids = engine_pendingbatch.event_ids || EXCLUDED.event_ids,
-       size_bytes = engine_pendingbatch.size_bytes + EXCLUDED.size_bytes
-RETURNING id, jsonb_array_length(event_ids), size_bytes
-"""
+_APPEND_SQL = statement("batch_append")
+_CLOSE_SQL = statement("batch_close")
+_DUE_SQL = statement("batches_due")
+
+
+class _OpenBatch(NamedTuple):
+    """batch_append's row: the key's batch once the event is in it."""
+
+    id: int
+    event_count: int
+    size_bytes: int
 
 
 def batch_append(
@@ -117,16 +121,16 @@ def batch_append(
                 "now": now,
             },
         )
-        batch_id, count, size_bytes = cursor.fetchone()
-    if count < config.max_size and size_bytes < BATCH_SIZE_LIMIT_BYTES:
+        batch = fetch_row(cursor, _OpenBatch)
+    if batch.event_count < config.max_size and batch.size_bytes < BATCH_SIZE_LIMIT_BYTES:
         return None
-    return _batch_close(batch_id)
+    return _batch_close(batch.id)
 
 
 def _batch_close(batch_id: int) -> list[Event]:
     """Delete the batch (its row is locked by this transaction) and return its events in arrival order."""
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM engine_pendingbatch WHERE id = %s RETURNING event_ids", [batch_id])
+        cursor.execute(_CLOSE_SQL, [batch_id])
         (event_ids,) = cursor.fetchone()
     event_ids = json.loads(event_ids) if isinstance(event_ids, str | bytes) else event_ids
     events = Event.objects.in_bulk(event_ids)
@@ -136,11 +140,7 @@ def _batch_close(batch_id: int) -> list[Event]:
 def batches_take_due(*, now: datetime, limit: int = 100) -> list[tuple[Function, list[Event]]]:
     """Close the batches whose timeout has passed (skipping rows an intake holds); their functions and events."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM engine_pendingbatch WHERE fire_at <= %s ORDER BY fire_at, id"
-            " LIMIT %s FOR UPDATE SKIP LOCKED",
-            [now, limit],
-        )
+        cursor.execute(_DUE_SQL, [now, limit])
         ids = [row[0] for row in cursor.fetchall()]
     functions = {
         batch.pk: batch.function for batch in PendingBatch.objects.filter(id__in=ids).select_related("function")

@@ -8,7 +8,7 @@ starting a run costs nothing extra. The rules kept:
 - only an event that arrived after the run matches: Inngest compares the event's ULID with the run's;
 - an entry's timeout counts from the run's start (the pause expires then); without one, a year
   (consts.CancelTimeout);
-- the cancel itself is `DELETE /v1/runs/<id>`'s (endings.py `run_cancel`): status cancelled,
+- the cancel itself is `DELETE /v1/runs/<id>`'s (services/endings.py `run_cancel`): status cancelled,
   `inngest/function.cancelled` emitted.
 """
 
@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 
@@ -26,33 +26,18 @@ from . import expressions
 from .if_index import IfIndex, equality_shape
 from .models import Event
 from .protocol import ProtocolError, config_duration
+from .queries import fetch_rows, statement
 
 logger = logging.getLogger(__name__)
 
 MAX_CANCELLATIONS = 5  # consts.MaxCancellations; more is a sync error in Inngest (inngest/function.go Validate)
 CANCEL_DEFAULT_TIMEOUT = timedelta(days=365)  # consts.CancelTimeout
 
-_CANCELLERS_SQL = """
-SELECT f.id, f.config -> 'cancel'
-  FROM engine_function f
- WHERE f.archived_at IS NULL AND f.refused = '' AND jsonb_typeof(f.config -> 'cancel') = 'array'
-   AND EXISTS (SELECT 1 FROM jsonb_array_elements(f.config -> 'cancel') c WHERE c ->> 'event' = ANY(%s))
-"""
-_ACTIVE_RUNS_SQL = """
-SELECT r.run_id, r.created_at, r.events -> 0
-  FROM engine_run r
- WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
- ORDER BY r.id
-"""
+_CANCELLERS_SQL = statement("cancellers_for_events")
+_ACTIVE_RUNS_SQL = statement("runs_active")
 # For an `if` of the shape `event.<a> == async.<b>`: only the runs whose triggering event's <a> is one of the
 # events' <b> (jsonb equality compares numbers by value and maps whatever their key order, as CEL does).
-_ACTIVE_RUNS_BY_VALUE_SQL = """
-SELECT r.run_id, r.created_at, r.events -> 0
-  FROM engine_run r
- WHERE r.function_id = %s AND r.status IN ('queued', 'running') AND r.created_at > %s
-   AND (r.events -> 0) #> %s::text[] = ANY(%s::jsonb[])
- ORDER BY r.id
-"""
+_ACTIVE_RUNS_BY_VALUE_SQL = statement("runs_active_by_value")
 
 
 def cancel_entries_check(entries: object) -> None:
@@ -81,25 +66,25 @@ def _timeout(entry: dict[str, Any]) -> timedelta:
     return config_duration(timeout, what="cancel `timeout`")
 
 
-def runs_cancel_for_events(rows: list[Event], *, now: datetime) -> int:
+def runs_cancel_for_events(events: list[Event], *, now: datetime) -> int:
     """Cancel the unfinished runs these just-stored events cancel; returns how many were cancelled.
 
     Runs are narrowed by their `if`'s value (if_index.py), so a batch costs about one check per event and entry,
     not one per event and run; CEL decides every cancel.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_CANCELLERS_SQL, [list({row.name for row in rows})])
-        cancellers = cursor.fetchall()
+        cursor.execute(_CANCELLERS_SQL, [list({event.name for event in events})])
+        cancellers = fetch_rows(cursor, _Canceller)
     to_cancel: set[str] = set()
-    for function_pk, entries in cancellers:
-        for entry in _json(entries):
-            events = [row for row in rows if row.name == entry.get("event")]
-            if events:
-                to_cancel.update(_runs_cancelled_by(function_pk, entry, events, now=now))
+    for canceller in cancellers:
+        for entry in _json(canceller.entries):
+            matching = [event for event in events if event.name == entry.get("event")]
+            if matching:
+                to_cancel.update(_runs_cancelled_by(canceller.function_pk, entry, matching, now=now))
     return sum(_cancel(run_id) for run_id in sorted(to_cancel))
 
 
-def _runs_cancelled_by(function_pk: object, entry: dict[str, Any], rows: list[Event], *, now: datetime) -> set[str]:
+def _runs_cancelled_by(function_pk: object, entry: dict[str, Any], events: list[Event], *, now: datetime) -> set[str]:
     expression = entry.get("if") or ""
     oldest = now - _timeout(entry)  # a run started earlier: its cancellation pause has expired
     shape = equality_shape(expression) if expression else None
@@ -108,15 +93,20 @@ def _runs_cancelled_by(function_pk: object, entry: dict[str, Any], rows: list[Ev
             cursor.execute(_ACTIVE_RUNS_SQL, [function_pk, oldest])
         else:
             event_path, async_path = shape
-            values = [value for row in rows for value in _value_at(row.to_inngest(), async_path)]
+            values = [value for event in events for value in _value_at(event.to_inngest(), async_path)]
             if not values:
                 return set()  # no event carries the field: the `if` holds for none of them
             cursor.execute(_ACTIVE_RUNS_BY_VALUE_SQL, [function_pk, oldest, event_path.split("."), values])
-        runs = [_ActiveRun(run_id, created_at, _json(trigger) or {}) for run_id, created_at, trigger in cursor]
+        runs = [
+            _ActiveRun(found.run_id, found.created_at, _json(found.trigger) or {})
+            for found in fetch_rows(cursor, _RunRow)
+        ]
     index: IfIndex[_ActiveRun] = IfIndex()
     for run in runs:
         index.add(run, expression, run.trigger)
-    return {run.run_id for row in rows for run in index.candidates(row.to_inngest()) if _cancels(row, entry, run)}
+    return {
+        run.run_id for event in events for run in index.candidates(event.to_inngest()) if _cancels(event, entry, run)
+    }
 
 
 def _value_at(incoming: dict[str, Any], path: str) -> list[str]:
@@ -126,6 +116,21 @@ def _value_at(incoming: dict[str, Any], path: str) -> list[str]:
             return []
         value = value[part]
     return [json.dumps(value)]
+
+
+class _Canceller(NamedTuple):
+    """cancellers_for_events' row: a function and its `cancel` entries (jsonb, as text)."""
+
+    function_pk: int
+    entries: Any
+
+
+class _RunRow(NamedTuple):
+    """runs_active's row: an unfinished run and its triggering event (jsonb, as text)."""
+
+    run_id: str
+    created_at: datetime
+    trigger: Any
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,9 @@ def _cancels(row: Event, entry: dict[str, Any], run: _ActiveRun) -> bool:
 
 
 def _cancel(run_id: str) -> int:
-    # Imported here: the registry imports this module for `cancel_entries_check`, and endings builds on services,
+    # Imported here: the registry imports this module for `cancel_entries_check`, and endings builds on intake,
     # which imports the registry.
-    from .endings import RunAlreadyFinished, RunNotFound, run_cancel
+    from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 
     try:
         run_cancel(run_id=run_id)

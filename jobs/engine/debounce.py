@@ -28,6 +28,7 @@ from django.db import connection
 from . import expressions
 from .models import Event, Function, PendingDebounce
 from .protocol import ProtocolError, config_duration, scale_delay
+from .queries import statement
 
 # pkg/consts: MinDebouncePeriod, MaxDebouncePeriod.
 MIN_PERIOD = timedelta(seconds=1)
@@ -73,14 +74,8 @@ def debounce_key(config: DebounceConfig, function: Function, event_map: dict[str
     return text if len(text) <= MAX_KEY_LENGTH else hashlib.sha256(text.encode()).hexdigest()
 
 
-_UPSERT_SQL = """
-INSERT INTO engine_pendingdebounce (function_id, key, event_id, event_ts, fire_at, timeout_at, created_at)
-VALUES (%(function)s, %(key)s, %(event)s, %(ts)s, LEAST(%(due)s, %(timeout_at)s), %(timeout_at)s, %(now)s)
-ON CONFLICT (function_id, key) DO UPDATE
-   SET event_id = EXCLUDED.event_id, event_ts = EXCLUDED.event_ts,
-       fire_at = LEAST(%(due)s, engine_pendingdebounce.timeout_at)
- WHERE engine_pendingdebounce.event_ts <= EXCLUDED.event_ts
-"""
+_UPSERT_SQL = statement("debounce_upsert")
+_DUE_SQL = statement("debounces_due")
 
 
 def debounce_hold(
@@ -106,11 +101,7 @@ def debounce_hold(
 def debounces_take_due(*, now: datetime, limit: int = 100) -> list[tuple[Function, Event]]:
     """Remove the due debounces (skipping rows an intake holds) and return what their runs start with."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM engine_pendingdebounce WHERE fire_at <= %s ORDER BY fire_at, id"
-            " LIMIT %s FOR UPDATE SKIP LOCKED",
-            [now, limit],
-        )
+        cursor.execute(_DUE_SQL, [now, limit])
         ids = [row[0] for row in cursor.fetchall()]
     if not ids:
         return []

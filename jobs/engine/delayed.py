@@ -13,10 +13,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import services
 from .batching import batch_append, batch_config, batch_eligible, batch_key, batches_take_due
 from .debounce import DebounceConfig, debounce_config, debounce_hold, debounce_key, debounces_take_due
 from .models import Event, Function
+from .services import intake
 
 Start = tuple[Function, Event] | tuple[Function, Event, list[dict[str, Any]]]
 
@@ -48,7 +48,7 @@ def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime, batching
             immediate.append((function, event))
             continue
         holds.append((str(function.pk), batch_key(batch_options, event_map), position, function, batch_options, event))
-    scale = services.delay_scale()
+    scale = intake.delay_scale()
     for _, key, _, function, config, event in sorted(holds, key=lambda hold: hold[:3]):
         if isinstance(config, DebounceConfig):
             debounce_hold(function, config, event, key=key, now=now, scale=scale)
@@ -73,8 +73,8 @@ def delayed_fire_due(*, now: datetime | None = None, limit: int = 100) -> int:
             batches = batches_take_due(now=now, limit=limit)
             starts += [(function, events[0], [e.to_inngest() for e in events]) for function, events in batches]
             if starts:
-                services.runs_start(starts, now=now)
-                transaction.on_commit(services.work_notify)
+                intake.runs_start(starts, now=now)
+                transaction.on_commit(intake.work_notify)
         if not starts:
             return fired
         fired += len(starts)

@@ -30,17 +30,21 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from .ai_gateway import gateway_answer_apply, gateway_call
-from .answers import Outcome, call_response_apply, run_refuse
 from .app_sync import AppSync
-from .claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .pause_resume import pause_timeout_apply
-from .services import WORK_CHANNEL, call_request_build, cron_fire_due
+from .queries import statement
+from .services.answers import Outcome, Result, call_response_apply, run_refuse
+from .services.call_request import call_request_build
+from .services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
+from .services.cron import cron_fire_due
 from .step_call import StepCaller
 from .timeouts import timeouts_enforce
 
 logger = logging.getLogger("jobs.engine.dispatch")
+
+_WORK_LISTEN_SQL = statement("work_listen")
 
 CLAIM_GATHER_SECONDS = 0.002
 RESYNC_SECONDS = 30
@@ -56,7 +60,7 @@ class DispatchRecord:
     step: str
     attempt: int
     http_status: int | None
-    outcome: str
+    outcome: Result  # a StrEnum: compares and logs as its string value
     duration_ms: float
     request_ms: float
     function_ms: float | None  # the function's own time, as the SDK reports it (whole ms)
@@ -233,7 +237,7 @@ class Dispatcher:
             try:
                 params = connections["default"].get_connection_params()
                 with psycopg.connect(**params, autocommit=True) as listener:
-                    listener.execute(f"LISTEN {WORK_CHANNEL}")
+                    listener.execute(_WORK_LISTEN_SQL)
                     while not self._stop.is_set():
                         for _ in listener.notifies(timeout=1.0, stop_after=1):
                             self._wake.set()
@@ -292,7 +296,7 @@ class Dispatcher:
         started = time.perf_counter()
         request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         if request.refused or request.pause_timeout:
             if request.pause_timeout:
                 outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
@@ -303,7 +307,7 @@ class Dispatcher:
         if not self._lease_fresh(lease):
             # Frozen or stalled past the lease (another dispatcher may hold the item by now): send nothing.
             logger.warning("lease ran out before sending; not sent", extra={"run_id": request.run_id, "job": item.id})
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         if request.ai_request is not None:  # step.ai.infer: the provider request, on this loop (ai_gateway.py)
             result = await gateway_call(self._steps.http, request.ai_request)
             token = self._answered(lease)

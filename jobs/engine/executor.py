@@ -21,7 +21,11 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.backends.signals import connection_created
 
+from .queries import statement
+
 T = TypeVar("T")
+
+_IDLE_TIMEOUT_SET_SQL = statement("idle_transaction_timeout_set")
 
 
 class StepLoop:
@@ -135,7 +139,7 @@ def _limit_idle_transactions(sender: object, connection: object, **kwargs: objec
     # its answers too, and half a lease (2.5 s in tests) killed those sessions mid-answer in a loaded `make test`.
     timeout_ms = max(int(settings.ENGINE_LEASE_SECONDS * 1000), 1000)
     with connection.cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
+        cursor.execute(_IDLE_TIMEOUT_SET_SQL, [str(timeout_ms)])
 
 
 connection_created.connect(_limit_idle_transactions, dispatch_uid="engine-idle-transactions")

@@ -1,9 +1,10 @@
 """Deciding whether, and when, a triggered run starts: rate limit and idempotency, singleton, priority, throttle.
 
-`admit` is called by `services.runs_start` inside its transaction, before the runs are created; `Admission.finish`
-after. Each start is decided in the order Inngest's executor decides it (pkg/execution/executor/executor.go
-`schedule`): the rate limit (idempotency is one) first, then the singleton, then the queue position (priority,
-throttle). A start that is kept from running is stored as a SkippedRun and logged, saying why.
+`admit` is called by `services.intake.runs_start` inside its transaction, before the runs are created;
+`Admission.finish` after. Each start is decided in the order Inngest's executor decides it
+(pkg/execution/executor/executor.go `schedule`): the rate limit (idempotency is one) first, then the singleton,
+then the queue position (priority, throttle). A start that is kept from running is stored as a SkippedRun and
+logged, saying why.
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ from . import expressions, gate_config
 from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates, Limit
 from .gate_models import RunSingleton, SkippedRun
 from .models import Event, Function, Run
+from .queries import statement
 
 logger = logging.getLogger(__name__)
+
+_SINGLETON_LOCK_SQL = statement("singleton_lock")
+_SINGLETON_HOLDERS_SQL = statement("singleton_holders")
+_GCRA_LOCK_SQL = statement("gcra_lock")
+_GCRA_READ_SQL = statement("gcra_read")
+_GCRA_STORE_SQL = statement("gcra_store")
+_GCRA_PRUNE_SQL = statement("gcra_prune")
 
 
 def _clock(now: datetime) -> datetime:
@@ -162,12 +171,8 @@ def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admissio
     holder is cancelled and this one starts (executor.go `schedule`, singleton.go `singleton`)."""
     with connection.cursor() as cursor:
         # Two intakes at once must see each other's holder: one at a time per key, until the transaction ends.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
-        cursor.execute(
-            "SELECT r.run_id FROM engine_runsingleton s JOIN engine_run r ON r.id = s.run_id"
-            " WHERE s.key = %s AND r.status IN ('queued', 'running')",
-            [key],
-        )
+        cursor.execute(_SINGLETON_LOCK_SQL, [key])
+        cursor.execute(_SINGLETON_HOLDERS_SQL, [key])
         holders = [row[0] for row in cursor.fetchall()]
     in_batch = pending.get(key)
     if mode == "skip":
@@ -181,7 +186,7 @@ def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admissio
 
 
 def _cancel(run_id: str, *, reason: str) -> None:
-    from .endings import RunAlreadyFinished, run_cancel  # endings imports services, which imports this module
+    from .services.endings import RunAlreadyFinished, run_cancel  # endings imports intake, which imports this
 
     try:
         run_cancel(run_id=run_id, reason=reason)
@@ -205,7 +210,7 @@ def priority_factor(expression: str, activation: dict) -> int:
     pkg/execution/queue/enqueue.go shifts every queue item of the run by the factor (`qi.AtMS -= factor`, after
     its due time is taken): ahead of items due up to that many seconds before it in the same queue, or behind
     younger ones for a negative factor, never due earlier or later. The run's items keep the factor
-    (`QueueItem.factor`) and claims order each key queue by `order_at` (claims.py), so it acts within each
+    (`QueueItem.factor`) and claims order each key queue by `order_at` (services/claims.py), so it acts within each
     concurrency key.
     """
     try:
@@ -244,24 +249,20 @@ def _throttle(function: Function, throttle: Limit, activation: dict, *, now: dat
 
 def _gcra_lock(cursor: Any, key: str) -> int | None:
     """Lock the key until the transaction ends and read its TAT (None when it has none)."""
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", [key])
-    cursor.execute("SELECT tat_ns FROM engine_gcrakey WHERE key = %s", [key])
+    cursor.execute(_GCRA_LOCK_SQL, [key])
+    cursor.execute(_GCRA_READ_SQL, [key])
     row = cursor.fetchone()
     return None if row is None else row[0]
 
 
 def _gcra_store(cursor: Any, key: str, tat_ns: int) -> None:
-    cursor.execute(
-        "INSERT INTO engine_gcrakey (key, tat_ns) VALUES (%s, %s)"
-        " ON CONFLICT (key) DO UPDATE SET tat_ns = EXCLUDED.tat_ns",
-        [key, tat_ns],
-    )
+    cursor.execute(_GCRA_STORE_SQL, [key, tat_ns])
 
 
 def gcra_prune(*, now: datetime) -> int:
     """Drop keys whose TAT has passed: a missing key behaves exactly like one (ratelimit.lua starts it at now)."""
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM engine_gcrakey WHERE tat_ns < %s", [_ns(_clock(now))])
+        cursor.execute(_GCRA_PRUNE_SQL, [_ns(_clock(now))])
         return cursor.rowcount
 
 

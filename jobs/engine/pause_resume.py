@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Value
@@ -23,11 +23,12 @@ from . import expressions
 from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
 from .pauses import FINISHED_EVENT
-from .services import work_notify
+from .queries import fetch_row, fetch_rows, statement
+from .services.intake import work_notify
 from .trace import Span, spans_insert
 
 if TYPE_CHECKING:
-    from .answers import Outcome
+    from .services.answers import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ INVOKE_TIMEOUT_ERROR = {
     "message": "Timed out waiting for invoked function to complete",
     "error": "InngestInvokeTimeoutError: Timed out waiting for invoked function to complete",
 }
+
+
+class _TimeoutItem(NamedTuple):
+    """pause_timeout_item_lock's row."""
+
+    run_pk: int
+    step_id: str
 
 
 @dataclass
@@ -79,23 +87,12 @@ class _Candidate:
 
 # One index scan per branch (engine_pause_event is on event name and match key): waits whose `if` is not indexed,
 # waits whose key one of the events carries, every wait of an event too large to key, invokes by correlation id.
-_CANDIDATES_SQL = """
-SELECT p.id, p.run_id, p.kind, p.step_id, p.event_name, p.expression, p.correlation_id, p.created_at,
-       r.status, r.events -> 0
-  FROM engine_pause p JOIN engine_run r ON r.id = p.run_id
- WHERE p.id IN (
-       SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(names)s) AND match_key = ''
-       UNION SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(names)s)
-                                           AND match_key = ANY(%(keys)s)
-       UNION SELECT id FROM engine_pause WHERE kind = 'wait' AND event_name = ANY(%(unkeyed)s)
-       UNION SELECT id FROM engine_pause WHERE kind = 'invoke' AND correlation_id = ANY(%(correlations)s))
-   AND p.expires_at > %(now)s
- ORDER BY p.created_at, p.id
-"""
-_WAITED_NAMES_SQL = (
-    "SELECT name FROM unnest(%s::text[]) AS name"
-    " WHERE EXISTS (SELECT 1 FROM engine_pause WHERE kind = 'wait' AND event_name = name)"
-)
+_CANDIDATES_SQL = statement("pause_candidates")
+_WAITED_NAMES_SQL = statement("pause_waited_names")
+_TIMEOUT_ITEM_LOCK_SQL = statement("pause_timeout_item_lock")
+_MEMO_INSERT_SQL = statement("memo_insert")
+_STEPS_DONE_INCREMENT_SQL = statement("run_steps_done_increment")
+_FORCE_STEP_PLAN_CLEAR_SQL = statement("run_force_step_plan_clear")
 _ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
@@ -129,7 +126,7 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
     params = {"names": list(waited), "keys": list(keys), "unkeyed": list(unkeyed), "correlations": correlation_ids}
     with connection.cursor() as cursor:
         cursor.execute(_CANDIDATES_SQL, {**params, "now": now})
-        candidates = [_Candidate(*values) for values in cursor.fetchall()]
+        candidates = fetch_rows(cursor, _Candidate)
     matches = _matches(candidates, rows)
     ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
     if ended:
@@ -172,32 +169,25 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
 
 def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     """The dispatcher claimed a pause's timeout item: end the wait with null, or the invoke with a timeout error."""
-    from .answers import Outcome  # answers imports this module (pause_begin)
+    from .services.answers import Outcome, Result  # answers imports this module (pause_begin)
 
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE",
-                [item_id],
-            )
-            locked_run = cursor.fetchone()
-            cursor.execute(
-                "SELECT run_id, step_id FROM engine_queueitem WHERE id = %s AND lease_owner = %s FOR UPDATE",
-                [item_id, owner],
-            )
-            row = cursor.fetchone()
-        if locked_run is None or row is None:
-            return Outcome("lease-lost")
-        run_pk, step_id = row
+            cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, item_id, owner])  # the run, then the item
+            cursor.nextset()
+            item = fetch_row(cursor, _TimeoutItem)
+        if item is None:
+            return Outcome(Result.LEASE_LOST)
+        run_pk, step_id = item.run_pk, item.step_id
         waited_step = step_id.removeprefix(QueueItem.PAUSE_TIMEOUT_PREFIX)
         pause = Pause.objects.filter(run_id=run_pk, step_id=waited_step).first()
         if pause is None:
             QueueItem.objects.filter(pk=item_id).delete()
-            return Outcome("stale")
+            return Outcome(Result.STALE)
         memo = None if pause.kind == Kind.WAIT_FOR_EVENT else {"error": INVOKE_TIMEOUT_ERROR}
         _resume(run_pk, pause.step_id, memo=memo, now=now)
-    return Outcome("timeout", step=pause.step_name)
+    return Outcome(Result.TIMEOUT, step=pause.step_name)
 
 
 def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: str = "") -> int:
@@ -212,12 +202,11 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
             return 0
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
-                " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
+                _MEMO_INSERT_SQL,
                 [run.pk, step_id, pause.step_name, json.dumps(memo), run.steps_done, now],
             )
             if cursor.fetchone() is not None:
-                cursor.execute("UPDATE engine_run SET steps_done = steps_done + 1 WHERE id = %s", [run.pk])
+                cursor.execute(_STEPS_DONE_INCREMENT_SQL, [run.pk])
         _run_move_on(run, timeout_step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id, now=now)
         spans_insert(run.pk, [_outcome_span(pause, memo, now=now, event_id=event_id)])
         transaction.on_commit(work_notify)
@@ -227,7 +216,7 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
 
 def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
     """The timeout item becomes the run's next discovery, unless siblings of a parallel group are still pending
-    (the last of them enqueues discovery, as answers.py `_step_done` does) or a discovery is already queued."""
+    (the last of them enqueues discovery, as services/answers.py `_step_done` does) or a discovery is already queued."""
     others = QueueItem.objects.filter(run=run).exclude(step_id=timeout_step_id).exists()
     if others:
         QueueItem.objects.filter(run=run, step_id=timeout_step_id).delete()
@@ -250,7 +239,7 @@ def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
         logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
     else:
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE engine_run SET force_step_plan = false WHERE id = %s", [run.pk])
+            cursor.execute(_FORCE_STEP_PLAN_CLEAR_SQL, [run.pk])
 
 
 def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> Span:

@@ -28,10 +28,11 @@ from . import expressions
 from .if_index import match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
 from .protocol import ProtocolError, config_duration, datetime_to_ms, scale_delay
-from .services import delay_scale, runs_start, work_notify
+from .queries import statement
+from .services.intake import delay_scale, runs_start, work_notify
 
 if TYPE_CHECKING:
-    from .answers import _Answer
+    from .services.answers import _Answer
 
 PAUSE_OPS = ("WaitForEvent", "InvokeFunction")
 INVOKED_EVENT = "inngest/function.invoked"
@@ -43,6 +44,8 @@ MAX_WAIT_TIMEOUT = timedelta(days=366)
 
 Kind = Pause.Kind
 SpanStatus = RunSpan.Status
+
+_PAUSE_INSERT_SQL = statement("pause_insert")
 
 
 # --- Starting a pause (inside the answer's transaction) ------------------------------------------------------
@@ -132,9 +135,7 @@ def _pause_insert(pause: Pause) -> bool:
     """Insert the pause unless the step already has one; whether it was inserted."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO engine_pause (run_id, kind, step_id, step_name, event_name, expression, match_key,"
-            " correlation_id, expires_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (run_id, step_id) DO NOTHING RETURNING id",
+            _PAUSE_INSERT_SQL,
             [
                 pause.run_id,
                 pause.kind,

@@ -13,8 +13,8 @@ import uuid
 import aiohttp
 from django.utils import timezone
 
-from .answers import CallResponse
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
+from .services.answers import CallResponse
 
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*(comm_handler|function);dur=([\d.]+)")
 

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import gate_config
-from .endings import RunAlreadyFinished, RunNotFound, run_cancel
 from .gates import gcra_prune
 from .models import Function, Run
+from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The run trace: one span per request to the SDK and per op of its answer (written inside the answer's transaction).
 
-Kept apart from the state machine in services.py: spans only record what happened, nothing reads them to decide.
+Kept apart from the state machine in services/answers.py: spans only record what happened, nothing reads them to decide.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from typing import Any
 
 from django.db import connection
 from ulid import ULID
+
+from .queries import statement
+
+_SPANS_INSERT_SQL = statement("spans_insert")
 
 
 @dataclass
@@ -36,31 +40,33 @@ def spans_insert(run_pk: int, spans: list[Span]) -> None:
     """Insert spans in one statement (this is on the hot path: every answer writes at least one)."""
     if not spans:
         return
-    columns = (
-        "run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at, output, error,"
-        " wake_at, retry_at"
-    )
-    row = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)"
-    values: list[Any] = []
-    for span in spans:
-        values += [
-            run_pk,
-            str(ULID()),
-            span.step_id[:64],
-            span.step_name[:255],
-            span.op[:30],
-            span.attempt,
-            span.status,
-            span.http_status,
-            span.started_at,
-            span.ended_at,
-            None if span.output is None else json.dumps(span.output),
-            None if span.error is None else json.dumps(span.error),
-            span.wake_at,
-            span.retry_at,
-        ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO engine_runspan ({columns}) VALUES {', '.join([row] * len(spans))}",  # noqa: S608
-            values,
-        )
+        cursor.execute(_SPANS_INSERT_SQL, [run_pk, spans_json(spans)])
+
+
+def spans_json(spans: list[Span]) -> str:
+    """The spans as the JSON array spans_insert (and step_run_inline_done) read into RunSpan rows, in order."""
+    rows = [
+        {
+            "span_id": str(ULID()),
+            "step_id": span.step_id[:64],
+            "step_name": span.step_name[:255],
+            "op": span.op[:30],
+            "attempt": span.attempt,
+            "status": span.status,
+            "http_status": span.http_status,
+            "started_at": span.started_at.isoformat(),
+            "ended_at": span.ended_at.isoformat(),
+            "wake_at": None if span.wake_at is None else span.wake_at.isoformat(),
+            "retry_at": None if span.retry_at is None else span.retry_at.isoformat(),
+        }
+        for span in spans
+    ]
+    for row, span in zip(rows, spans, strict=True):
+        # Left out when None: the column is then SQL NULL, as before (the statement fills each row from the keys
+        # present), never a jsonb `null` value.
+        if span.output is not None:
+            row["output"] = span.output
+        if span.error is not None:
+            row["error"] = span.error
+    return json.dumps(rows)

@@ -17,11 +17,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .endings import RunAlreadyFinished, RunNotFound, run_cancel
 from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
 from .registry import app_register
 from .selectors import run_events, run_memos
-from .services import events_ingest
+from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
+from .services.intake import events_ingest
 
 logger = logging.getLogger(__name__)
 

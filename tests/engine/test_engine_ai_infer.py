@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.engine.claims import queue_claim
 from jobs.engine.models import GatewayRequest, Run, RunSpan, StepMemo
+from jobs.engine.services.claims import queue_claim
 
 from .delayed_functions import DELAYED_SERVE_PATH
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from jobs.engine.delayed import delayed_fire_due
 from jobs.engine.models import PendingBatch, Run, Trigger
-from jobs.engine.services import cron_fire_due
+from jobs.engine.services.cron import cron_fire_due
 
 from .delayed_functions import DELAYED_SERVE_PATH
 

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from jobs.engine.debounce import debounces_take_due
 from jobs.engine.models import PendingDebounce, Run, Trigger
-from jobs.engine.services import cron_fire_due, runs_start
+from jobs.engine.services.cron import cron_fire_due
+from jobs.engine.services.intake import runs_start
 
 from .delayed_functions import DELAYED_SERVE_PATH
 

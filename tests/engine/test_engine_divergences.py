@@ -12,11 +12,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs.engine.answers import CallResponse, call_response_apply
-from jobs.engine.claims import queue_claim
 from jobs.engine.models import App, Event, Function, QueueItem, Run, RunSpan, Trigger
 from jobs.engine.protocol import IncomingEvent
-from jobs.engine.services import call_request_build, system_events_store
+from jobs.engine.services.answers import CallResponse, call_response_apply
+from jobs.engine.services.call_request import call_request_build
+from jobs.engine.services.claims import queue_claim
+from jobs.engine.services.intake import system_events_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

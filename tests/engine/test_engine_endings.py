@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.engine.endings import run_cancel, run_complete, run_fail
 from jobs.engine.models import App, Function, GatewayRequest, Pause, QueueItem, Run
+from jobs.engine.services.endings import run_cancel, run_complete, run_fail
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.engine.claims import queue_claim, queue_reap_expired
 from jobs.engine.executor import Lease
 from jobs.engine.models import QueueItem, Run
-from jobs.engine.services import call_request_build
+from jobs.engine.services.call_request import call_request_build
+from jobs.engine.services.claims import queue_claim, queue_reap_expired
 
 from .capacity_functions import HOLDS
 

@@ -68,7 +68,7 @@ def _start(function, data: dict):
     from django.utils import timezone
 
     from jobs.engine.models import Event
-    from jobs.engine.services import runs_start
+    from jobs.engine.services.intake import runs_start
 
     now = timezone.now()
     event = Event.objects.create(
@@ -79,7 +79,7 @@ def _start(function, data: dict):
 
 
 def test_a_negative_priority_orders_a_run_later_but_never_delays_it_in_an_idle_queue():
-    from jobs.engine.claims import queue_claim
+    from jobs.engine.services.claims import queue_claim
 
     # Inngest shifts the queue item's order (`qi.AtMS -= factor`, queue/enqueue.go) after computing when it is
     # due (`qi.Score`): a factor of -600 puts the run behind younger ones, it does not hold it for ten minutes.
@@ -93,9 +93,9 @@ def test_a_negative_priority_orders_a_run_later_but_never_delays_it_in_an_idle_q
 def test_every_later_step_of_a_run_keeps_its_priority_not_only_its_first():
     from django.utils import timezone
 
-    from jobs.engine.answer_rows import item_to_discovery
-    from jobs.engine.claims import queue_claim
     from jobs.engine.models import QueueItem
+    from jobs.engine.services.answer_rows import item_to_discovery
+    from jobs.engine.services.claims import queue_claim
 
     # Inngest gives every queue item of the run the run's factor (executor.go passes `PriorityFactor` from the
     # run's metadata to each enqueue). Two runs of one key have each finished a step; the older is plain, the

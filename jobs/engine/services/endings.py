@@ -13,11 +13,15 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import GatewayRequest, Pause, QueueItem, Run
-from .protocol import IncomingEvent, datetime_to_ms
-from .services import system_events_store
+from ..models import Run
+from ..protocol import IncomingEvent, datetime_to_ms
+from ..queries import statement
+from .intake import system_events_store
 
 logger = logging.getLogger(__name__)
+
+_COMPLETE_SQL = statement("run_complete")
+_LEFTOVERS_DELETE_SQL = statement("run_leftovers_delete")
 
 
 def error_body(name: str, message: str) -> dict[str, Any]:
@@ -48,7 +52,7 @@ def run_complete(run: Run, output: Any, *, now: datetime) -> None:
     run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE engine_run SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s",
+            _COMPLETE_SQL,
             [run.status, json.dumps(output), now, run.steps_done, run.pk],
         )
         _leftovers_delete(cursor, run)
@@ -63,13 +67,6 @@ def run_fail(run: Run, error: dict[str, Any], *, http_status: int | None, now: d
     with connection.cursor() as cursor:
         _leftovers_delete(cursor, run)
     _announce_error(run, "inngest/function.failed", failure_event_error(error, http_status=http_status), now=now)
-
-
-_LEFTOVERS_DELETE_SQL = f"""
-    WITH pauses AS (DELETE FROM {Pause._meta.db_table} WHERE run_id = %(run)s),
-         provider_requests AS (DELETE FROM {GatewayRequest._meta.db_table} WHERE run_id = %(run)s)
-    DELETE FROM {QueueItem._meta.db_table} WHERE run_id = %(run)s
-"""  # noqa: S608 (table names from the models)
 
 
 def _leftovers_delete(cursor: Any, run: Run) -> int:

@@ -13,12 +13,18 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import ai_gateway
+from .. import ai_gateway
+from ..models import QueueItem, Run, RunSpan
+from ..pauses import PAUSE_OPS, pause_begin
+from ..protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
+from ..queries import statement
+from ..trace import Span, spans_insert, spans_json
 from .answer_rows import (
     item_delete,
     item_lock,
@@ -30,15 +36,12 @@ from .answer_rows import (
     run_save_progress,
 )
 from .endings import FINISHED, error_body, run_complete, run_fail
-from .models import QueueItem, Run, RunSpan
-from .pauses import PAUSE_OPS, pause_begin
-from .protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
-from .services import (
-    delay_scale,
-)
-from .trace import Span, spans_insert
+from .intake import delay_scale
 
 logger = logging.getLogger(__name__)
+
+_REQUEST_VERSION_SAVE_SQL = statement("run_request_version_save")
+_STEP_RUN_INLINE_DONE_SQL = statement("step_run_inline_done")
 
 NOT_SUPPORTED_OPS: dict[str, str] = {}
 SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete", "AIGateway", *PAUSE_OPS)
@@ -62,9 +65,25 @@ class CallResponse:
     started_at: datetime | None = None  # when the request was sent (the span's start)
 
 
+class Result(StrEnum):
+    """What handling a claimed item did; the values are what the dispatch log line and DispatchRecord carry."""
+
+    COMPLETED = "completed"  # the run completed
+    FAILED = "failed"  # the run failed (or was refused)
+    STEP = "step"  # a step's memo was stored; the run goes on
+    PLANNED = "planned"  # steps were planned (parallel steps, step.ai.infer)
+    SLEEP = "sleep"  # the run sleeps until its next discovery
+    WAITING = "waiting"  # the run waits on an event or an invoked run (pauses.py)
+    RETRY = "retry"  # the attempt failed and will be retried
+    NOOP = "noop"  # an answer that changed nothing but the item
+    STALE = "stale"  # the run had ended (or its pause was gone): the item was dropped
+    TIMEOUT = "timeout"  # a wait's or invoke's timeout ended it (pause_resume.py)
+    LEASE_LOST = "lease-lost"  # the claim's lease was lost: nothing was sent or stored
+
+
 @dataclass
 class Outcome:
-    result: str  # completed, failed, step, planned, sleep, retry, lease-lost, ...
+    result: Result
     step: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -78,6 +97,7 @@ class _Answer:
     response: CallResponse
     now: datetime
     spans: list[Span] = field(default_factory=list)
+    request_version_unsaved: bool = False  # the run took the SDK's request version; not yet written
 
     def span(self, *, op: str, status: str, step_id: str = "", step_name: str = "", **fields: Any) -> None:
         self.spans.append(
@@ -107,7 +127,7 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> 
     with transaction.atomic():
         item = item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         answer = _Answer(item=item, run=item.run, response=response, now=now)
         outcome = _apply(answer)
         spans_insert(answer.run.pk, answer.spans)
@@ -120,39 +140,46 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
     with transaction.atomic():
         item = item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return Outcome("lease-lost")
+            return Outcome(Result.LEASE_LOST)
         answer = _Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
         error = error_body("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
         answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, error=error)
         run_fail(answer.run, error, http_status=None, now=now)
         spans_insert(answer.run.pk, answer.spans)
-    return Outcome("failed", detail={"error": error["message"]})
+    return Outcome(Result.FAILED, detail={"error": error["message"]})
 
 
 def _apply(answer: _Answer) -> Outcome:
     run, item, response = answer.run, answer.item, answer.response
     if run.status in FINISHED:
         item_delete(item)
-        return Outcome("stale")
+        return Outcome(Result.STALE)
     if response.status == 200 and response.from_sdk:
         answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
         run_complete(run, response.body, now=answer.now)
-        return Outcome("completed")
+        return Outcome(Result.COMPLETED)
     if response.status == 206 and response.from_sdk:
         ops = response.body if isinstance(response.body, list) else [response.body]
         if ops and all(isinstance(op, dict) and op.get("op") for op in ops):
-            _keep_request_version(run, response)
-            return _apply_ops(answer, ops)
+            _keep_request_version(answer)
+            outcome = _apply_ops(answer, ops)
+            if answer.request_version_unsaved:  # written here unless the answer's own statement wrote it
+                with connection.cursor() as cursor:
+                    cursor.execute(_REQUEST_VERSION_SAVE_SQL, [run.request_version, run.pk])
+            return outcome
         return _attempt_failed(answer, error_body("InvalidResponse", "206 without opcodes from the SDK"))
     return _attempt_failed(answer, _responseerror_body(response))
 
 
-def _keep_request_version(run: Run, response: CallResponse) -> None:
-    """Inngest keeps the request version the SDK first answers with (executor.go HandleGeneratorResponse)."""
+def _keep_request_version(answer: _Answer) -> None:
+    """Inngest keeps the request version the SDK first answers with (executor.go HandleGeneratorResponse).
+
+    Written with the answer's other rows (the inline step's statement carries it), in the same transaction.
+    """
+    run, response = answer.run, answer.response
     if run.request_version == -1 and response.request_version is not None:
         run.request_version = response.request_version
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE engine_run SET request_version = %s WHERE id = %s", [run.request_version, run.pk])
+        answer.request_version_unsaved = True
 
 
 def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
@@ -167,14 +194,14 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             )
             answer.span(op=str(op["op"]), status=SpanStatus.FAILED, step_id=str(op.get("id", "")), error=error)
             run_fail(run, error, http_status=None, now=now)
-            return Outcome("failed", step=str(op.get("displayName", "")), detail={"error": error["message"]})
+            return Outcome(Result.FAILED, step=str(op.get("displayName", "")), detail={"error": error["message"]})
     complete = next((op for op in ops if op["op"] == "RunComplete"), None)
     if complete is not None:
         # The SDK ended the run inside a 206 (inngest-js v4 checkpointing); Inngest finalises the run with the op's
         # data as its output (executor.go handleGeneratorFunctionFinished, executor.go functionFinishedData).
         answer.span(op="RunComplete", status=SpanStatus.COMPLETED, output=complete.get("data"))
         run_complete(run, complete.get("data"), now=now)
-        return Outcome("completed")
+        return Outcome(Result.COMPLETED)
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
         return _step_run_inline_done(answer, ops[0])
     if len(ops) > 1:
@@ -198,7 +225,7 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
             answer.span(op=kind, status=SpanStatus.RETRYING, error=op.get("error"), retry_at=now + delay, **ids)
             item_retry(item, delay, now=now)
             run_save_progress(run)
-            return Outcome("retry", step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
+            return Outcome(Result.RETRY, step=name, detail={"retry_in_ms": round(delay.total_seconds() * 1000)})
         elif kind in ("StepError", "StepFailed"):
             answer.span(op=kind, status=SpanStatus.FAILED, error=op.get("error"), **ids)
             memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
@@ -235,18 +262,20 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
     if wake_at is not None and not planned and not waiting:
         item_to_discovery(item, available_at=wake_at)
         run_save_progress(run)
-        return Outcome("sleep", step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)})
+        return Outcome(
+            Result.SLEEP, step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)}
+        )
     if planned or (waiting and not step_done):
         item_delete(item)
         run_save_progress(run)
         if not planned:
-            return Outcome("waiting", step=step_name)
-        return Outcome("planned", detail={"planned": len(planned)})
+            return Outcome(Result.WAITING, step=step_name)
+        return Outcome(Result.PLANNED, detail={"planned": len(planned)})
     if step_done:
         return _step_done(run, item, step_name, now=now)
     item_delete(item)
     run_save_progress(run)
-    return Outcome("noop", step=step_name)
+    return Outcome(Result.NOOP, step=step_name)
 
 
 def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> Outcome:
@@ -265,32 +294,21 @@ def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> O
         else:
             item_to_discovery(item, available_at=now)
     run_save_progress(run)
-    return Outcome("step", step=step_name)
+    return Outcome(Result.STEP, step=step_name)
 
 
 def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
     """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
 
-    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip.
+    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip; the
+    answer's spans and the run's request version go in the same statement (so the caller writes neither again).
     """
     run, item, now = answer.run, answer.item, answer.now
     hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
     answer.span(op="StepRun", status=SpanStatus.COMPLETED, step_id=hashed_id, step_name=name, output=op.get("data"))
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH memo AS (
-              INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)
-              VALUES (%(run)s, %(hashed)s, %(name)s, %(memo)s::jsonb, %(position)s, %(now)s)
-              ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING 1
-            ), next_discovery AS (
-              UPDATE engine_queueitem SET attempt = 0, priority = 0, available_at = %(now)s,
-                     order_at = %(now)s - factor * interval '1 second', lease_owner = NULL,
-                     lease_expires_at = NULL
-               WHERE id = %(item)s
-            )
-            UPDATE engine_run SET steps_done = steps_done + (SELECT count(*) FROM memo) WHERE id = %(run)s
-            """,
+            _STEP_RUN_INLINE_DONE_SQL,
             {
                 "run": run.pk,
                 "hashed": hashed_id,
@@ -299,9 +317,13 @@ def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
                 "position": run.steps_done,
                 "now": now,
                 "item": item.pk,
+                "spans": spans_json(answer.spans),
+                "request_version": run.request_version,
             },
         )
-    return Outcome("step", step=name)
+    answer.spans.clear()
+    answer.request_version_unsaved = False
+    return Outcome(Result.STEP, step=name)
 
 
 def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
@@ -326,11 +348,11 @@ def _attempt_failed(answer: _Answer, error: dict[str, Any]) -> Outcome:
         )
         item_retry(item, delay, now=now)
         return Outcome(
-            "retry", detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
+            Result.RETRY, detail={"error": error.get("message", ""), "retry_in_ms": round(delay.total_seconds() * 1000)}
         )
     answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, step_id=step_id, step_name=step_name, error=error)
     run_fail(run, error, http_status=response.status, now=now)
-    return Outcome("failed", detail={"error": error.get("message", "")})
+    return Outcome(Result.FAILED, detail={"error": error.get("message", "")})
 
 
 def _responseerror_body(response: CallResponse) -> dict[str, Any]:

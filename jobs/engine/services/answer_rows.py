@@ -12,8 +12,14 @@ from typing import Any
 
 from django.db import connection
 
-from .models import Function, QueueItem, Run, StepMemo
-from .services import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row, sql_columns
+from ..models import Function, QueueItem, Run, StepMemo
+from ..queries import statement
+from .rows import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row
+
+_MEMO_INSERT_SQL = statement("memo_insert")
+_TO_DISCOVERY_SQL = statement("item_to_discovery")
+_ITEM_DELETE_SQL = statement("item_delete")
+_PROGRESS_SAVE_SQL = statement("run_progress_save")
 
 
 def not_yet_planned(run: Run, planned: list[QueueItem]) -> list[QueueItem]:
@@ -57,8 +63,7 @@ def memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) 
     """Store a step's memo once (a repeated answer for the same step changes nothing)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO engine_stepmemo (run_id, hashed_id, name, memo, position, created_at)"
-            " VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id",
+            _MEMO_INSERT_SQL,
             [run.pk, hashed_id, name[:255], json.dumps(memo), run.steps_done, now],
         )
         if cursor.fetchone() is not None:
@@ -68,45 +73,33 @@ def memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) 
 def item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
     """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,"
-            " available_at = %s, order_at = %s - factor * interval '1 second', lease_owner = NULL,"
-            " lease_expires_at = NULL WHERE id = %s",
-            [QueueItem.DISCOVERY, available_at, available_at, item.pk],
-        )
+        cursor.execute(_TO_DISCOVERY_SQL, [QueueItem.DISCOVERY, available_at, available_at, item.pk])
 
 
 def item_delete(item: QueueItem) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM engine_queueitem WHERE id = %s", [item.pk])
+        cursor.execute(_ITEM_DELETE_SQL, [item.pk])
 
 
 def run_save_progress(run: Run) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_run SET force_step_plan = %s, steps_done = %s WHERE id = %s",
-            [run.force_step_plan, run.steps_done, run.pk],
-        )
+        cursor.execute(_PROGRESS_SAVE_SQL, [run.force_step_plan, run.steps_done, run.pk])
 
 
 # Lock order is always run, then its items (run_cancel does the same): sibling steps answering together queue on
 # the run, and the one that ends the run can delete the others' items without waiting on a lock they hold.
 # (Locking `FOR UPDATE OF i, r` took the item first and deadlocked against a sibling failing the run.)
-_RUN_LOCK_SQL = "SELECT 1 FROM engine_run WHERE id = (SELECT run_id FROM engine_queueitem WHERE id = %s) FOR UPDATE"
-_ITEM_LOCK_SQL = (
-    f"SELECT {sql_columns('i', ITEM_FIELDS)}, {sql_columns('r', RUN_FIELDS)}, {sql_columns('f', FUNCTION_FIELDS)}"  # noqa: S608
-    " FROM engine_queueitem i JOIN engine_run r ON r.id = i.run_id JOIN engine_function f ON f.id = r.function_id"
-    " WHERE i.id = %s AND i.lease_owner = %s FOR UPDATE OF i"
-)
+_ITEM_LOCK_SQL = statement("item_lock")  # the item's columns: ITEM_FIELDS, RUN_FIELDS, FUNCTION_FIELDS, in order
 
 
 def item_lock(*, item_id: int, owner: str) -> QueueItem | None:
-    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone."""
+    """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone.
+
+    One round trip for both locks: the statement is two, run in the order written (queries.sql item_lock).
+    """
     with connection.cursor() as cursor:
-        cursor.execute(_RUN_LOCK_SQL, [item_id])
-        if cursor.fetchone() is None:
-            return None
-        cursor.execute(_ITEM_LOCK_SQL, [item_id, owner])
+        cursor.execute(_ITEM_LOCK_SQL, [item_id, item_id, owner])
+        cursor.nextset()  # past the run's lock; its row only says the item existed, which the item's says too
         row = cursor.fetchone()
     if row is None:
         return None

@@ -9,10 +9,12 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
+
+from ..queries import fetch_rows, statement
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +22,14 @@ logger = logging.getLogger(__name__)
 CLAIM_LOCK_ID = 0x1A6E57  # an arbitrary constant for pg_try_advisory_xact_lock
 # A claim looks at the least recently served key queues only, this many per free slot (bounds the claim's cost).
 KEYS_PER_SLOT = 2
+
+_CLAIM_LOCK_SQL = statement("claim_lock")
+_CANDIDATES_SQL = statement("claim_candidates")
+_IN_FLIGHT_SQL = statement("claim_in_flight")
+_TAKE_SQL = statement("claim_take")
+_REAP_SQL = statement("leases_reap")
+_RENEW_SQL = statement("leases_renew")
+_RELEASE_SQL = statement("leases_release")
 
 
 @dataclass
@@ -30,6 +40,33 @@ class ClaimedItem:
     attempt: int
     max_attempts: int
     spare: bool = False  # claimed for the spare worker (a key queue with nothing in flight)
+
+
+class _Candidate(NamedTuple):
+    """A ready item that claim_candidates offers, with what its concurrency limits need."""
+
+    id: int
+    queue_key: str
+    key1: str
+    limit1: int
+    key2: str
+    limit2: int
+    run_id: int
+    step_id: str
+    attempt: int
+    max_attempts: int
+
+    def fits(self, in_flight: Counter[str]) -> bool:
+        """Whether one more request in flight stays within both of its concurrency limits."""
+        return not (
+            (self.key1 and in_flight[self.key1] >= self.limit1) or (self.key2 and in_flight[self.key2] >= self.limit2)
+        )
+
+
+class _InFlight(NamedTuple):
+    kind: str  # 'c': a concurrency key; 'q': a key queue
+    key: str
+    in_flight: int
 
 
 def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> list[ClaimedItem]:
@@ -48,43 +85,16 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         # One claimer at a time (others skip this tick): in-flight counts stay exact across dispatchers.
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
+        cursor.execute(_CLAIM_LOCK_SQL, [CLAIM_LOCK_ID])
         if not cursor.fetchone()[0]:
             return []
         cursor.execute(
-            """
-            WITH RECURSIVE keys(k) AS (
-              (SELECT queue_key FROM engine_queueitem
-                WHERE lease_owner IS NULL AND available_at <= %(now)s ORDER BY queue_key LIMIT 1)
-              UNION ALL
-              SELECT (SELECT queue_key FROM engine_queueitem
-                       WHERE lease_owner IS NULL AND available_at <= %(now)s AND queue_key > keys.k
-                       ORDER BY queue_key LIMIT 1)
-                FROM keys WHERE keys.k IS NOT NULL
-            ), turns AS (
-              SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn
-                FROM keys LEFT JOIN engine_keyqueue kq ON kq.key = keys.k
-               WHERE keys.k IS NOT NULL
-            ), visit AS (
-              SELECT k, turn FROM turns WHERE turn <= %(window)s
-            )
-            SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
-                   c.max_attempts
-              FROM visit
-              CROSS JOIN LATERAL (
-                SELECT * FROM engine_queueitem i
-                 WHERE i.queue_key = visit.k AND i.lease_owner IS NULL AND i.available_at <= %(now)s
-                 ORDER BY i.priority, i.order_at, i.id
-                 LIMIT %(capacity)s
-                 FOR UPDATE SKIP LOCKED
-              ) c
-             ORDER BY visit.turn, c.priority, c.order_at, c.id
-            """,
+            _CANDIDATES_SQL,
             {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
         )
-        candidates: dict[str, deque[tuple]] = {}
-        for row in cursor.fetchall():
-            candidates.setdefault(row[1], deque()).append(row)
+        candidates: dict[str, deque[_Candidate]] = {}
+        for candidate in fetch_rows(cursor, _Candidate):
+            candidates.setdefault(candidate.queue_key, deque()).append(candidate)
         if not candidates:
             return []  # nothing ready: no need to count what is in flight
         in_flight, busy_queues = _in_flight_counts(cursor)
@@ -93,47 +103,38 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         chosen += spares
         # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
         # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
-        visited = list(dict.fromkeys([*(row[1] for row in chosen), *blocked]))
+        visited = list(dict.fromkeys([*(candidate.queue_key for candidate in chosen), *blocked]))
         if not visited:
             return []
         # One statement (one round trip): the key queues' turns, the leases, and the runs that start.
         cursor.execute(
-            """
-            WITH served AS (
-              INSERT INTO engine_keyqueue (key, last_served_at)
-              SELECT k, %(now)s + (n * interval '1 microsecond')
-                FROM unnest(%(visited)s::text[]) WITH ORDINALITY AS t(k, n)
-              ON CONFLICT (key) DO UPDATE SET last_served_at = EXCLUDED.last_served_at
-            ), claimed AS (
-              UPDATE engine_queueitem SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
-               WHERE id = ANY(%(ids)s) RETURNING run_id
-            )
-            UPDATE engine_run SET status = 'running', started_at = %(now)s
-             WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued'
-            """,
+            _TAKE_SQL,
             {
                 "now": now,
                 "visited": visited,
                 "owner": owner,
                 "expires": now + timedelta(seconds=lease_seconds),
-                "ids": [row[0] for row in chosen],
+                "ids": [candidate.id for candidate in chosen],
             },
         )
-    spare_ids = {row[0] for row in spares}
+    spare_ids = {candidate.id for candidate in spares}
     return [
-        ClaimedItem(id=r[0], run_pk=r[6], step_id=r[7], attempt=r[8], max_attempts=r[9], spare=r[0] in spare_ids)
-        for r in chosen
+        ClaimedItem(
+            id=c.id,
+            run_pk=c.run_id,
+            step_id=c.step_id,
+            attempt=c.attempt,
+            max_attempts=c.max_attempts,
+            spare=c.id in spare_ids,
+        )
+        for c in chosen
     ]
 
 
 def queue_reap_expired() -> int:
     """Make items whose lease ran out (their dispatcher died or hung) ready again; returns how many."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem SET lease_owner = NULL, lease_expires_at = NULL"
-            " WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id",
-            [timezone.now()],
-        )
+        cursor.execute(_REAP_SQL, [timezone.now()])
         expired = [row[0] for row in cursor.fetchall()]
     if expired:
         logger.warning("leases expired; items requeued", extra={"items": expired})
@@ -142,52 +143,41 @@ def queue_reap_expired() -> int:
 
 def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str]]:
     """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot)."""
-    cursor.execute(
-        """
-        SELECT 'c', k, count(*) FROM (
-          SELECT key1 AS k FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key1 <> ''
-          UNION ALL
-          SELECT key2 FROM engine_queueitem WHERE lease_owner IS NOT NULL AND key2 <> ''
-        ) s GROUP BY k
-        UNION ALL
-        SELECT 'q', queue_key, count(*) FROM engine_queueitem WHERE lease_owner IS NOT NULL GROUP BY queue_key
-        """
-    )
+    cursor.execute(_IN_FLIGHT_SQL)
     by_key: Counter[str] = Counter()
     by_queue: Counter[str] = Counter()
-    for kind, key, count in cursor.fetchall():
-        (by_key if kind == "c" else by_queue)[key] = count
+    for counted in fetch_rows(cursor, _InFlight):
+        (by_key if counted.kind == "c" else by_queue)[counted.key] = counted.in_flight
     return by_key, by_queue
 
 
 def _choose_spares(
     keys: list[str],
-    candidates: dict[str, deque[tuple]],
+    candidates: dict[str, deque[_Candidate]],
     in_flight: Counter[str],
     busy_queues: Counter[str],
-    chosen: list[tuple],
+    chosen: list[_Candidate],
     spare: int,
-) -> list[tuple]:
+) -> list[_Candidate]:
     """Heads of key queues that have nothing in flight (and got nothing in this claim), in turn order."""
-    taken = {row[1] for row in chosen}
-    spares: list[tuple] = []
+    taken = {candidate.queue_key for candidate in chosen}
+    spares: list[_Candidate] = []
     for key in keys:
         if len(spares) >= spare:
             break
         if busy_queues[key] or key in taken or not candidates[key]:
             continue
-        _, _, key1, limit1, key2, limit2 = candidates[key][0][:6]
-        if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
+        if not candidates[key][0].fits(in_flight):
             continue
         spares.append(candidates[key].popleft())
     return spares
 
 
 def _choose_fairly(
-    keys: list[str], candidates: dict[str, deque[tuple]], in_flight: Counter[str], capacity: int
-) -> tuple[list[tuple], list[str]]:
+    keys: list[str], candidates: dict[str, deque[_Candidate]], in_flight: Counter[str], capacity: int
+) -> tuple[list[_Candidate], list[str]]:
     """Round-robin over the keys in turn order, one item per key per round; returns (chosen, blocked keys)."""
-    chosen: list[tuple] = []
+    chosen: list[_Candidate] = []
     blocked: list[str] = []
     active = list(keys)
     while active and len(chosen) < capacity:
@@ -196,15 +186,15 @@ def _choose_fairly(
             if len(chosen) >= capacity:
                 break
             queue = candidates[key]
-            _, _, key1, limit1, key2, limit2 = queue[0][:6]
-            if (key1 and in_flight[key1] >= limit1) or (key2 and in_flight[key2] >= limit2):
+            if not queue[0].fits(in_flight):
                 blocked.append(key)  # waits for a free slot; the rest of its queue must not overtake its head
                 continue
-            chosen.append(queue.popleft())
-            if key1:
-                in_flight[key1] += 1
-            if key2:
-                in_flight[key2] += 1
+            head = queue.popleft()
+            chosen.append(head)
+            if head.key1:
+                in_flight[head.key1] += 1
+            if head.key2:
+                in_flight[head.key2] += 1
             if queue:
                 still_active.append(key)
         active = still_active
@@ -216,11 +206,7 @@ def queue_renew(*, held: dict[int, str], lease_seconds: float) -> list[int]:
     if not held:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem i SET lease_expires_at = %s FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)"
-            " WHERE i.id = h.id AND i.lease_owner = h.token RETURNING i.id",
-            [timezone.now() + timedelta(seconds=lease_seconds), list(held), list(held.values())],
-        )
+        cursor.execute(_RENEW_SQL, [timezone.now() + timedelta(seconds=lease_seconds), list(held), list(held.values())])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -229,9 +215,5 @@ def queue_release(*, held: dict[int, str]) -> int:
     if not held:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE engine_queueitem i SET lease_owner = NULL, lease_expires_at = NULL"
-            " FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) WHERE i.id = h.id AND i.lease_owner = h.token",
-            [list(held), list(held.values())],
-        )
+        cursor.execute(_RELEASE_SQL, [list(held), list(held.values())])
         return cursor.rowcount
