@@ -104,12 +104,6 @@ else:
 # Health checks re-open a connection that went away (a database restart) instead of failing the next request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
-# Server-side binding: psycopg sends the parameters apart from the query (Django's default merges them into the
-# SQL text in Python, quoting each one), and prepares a query a connection runs 5 times (psycopg's
-# prepare_threshold), so PostgreSQL stops parsing and planning the engine's and the steps' hot queries again.
-DATABASES["default"]["OPTIONS"].setdefault(
-    "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
-)
 if env.bool("DATABASE_POOL", default=False):
     # psycopg's pool inside Django (5.1+); persistent connections must stay off with it.
     DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": env.int("DATABASE_POOL_MAX", default=10)}
