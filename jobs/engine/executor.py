@@ -55,9 +55,9 @@ class StepLoop:
         self._loop.run_forever()
 
     async def _session(self) -> aiohttp.ClientSession:
-        # A connection per request (force_close), as Inngest's HTTP driver does not reuse them either: measured
-        # cheaper for the dispatcher with hundreds in flight (jobs/engine/step_call.py), and gunicorn's gthread
-        # workers run with keep-alive off (nurturehub/gunicorn_conf.py).
+        # A connection per request (force_close): gunicorn's gthread workers run with keep-alive off
+        # (nurturehub/gunicorn_conf.py), and with httpx keep-alive measured dearer for the dispatcher with hundreds
+        # of requests in flight (jobs/engine/step_call.py); not measured again with aiohttp.
         connector = aiohttp.TCPConnector(limit=self._max_connections, force_close=True)
         return aiohttp.ClientSession(connector=connector, timeout=self._timeout)
 

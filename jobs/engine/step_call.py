@@ -39,7 +39,7 @@ class StepCaller:
             content = self.encode(without_state_for_api(body))
         headers = {
             "Content-Type": "application/json",
-            # One connection per step, measured (bench/engine.py, 300 runs, gunicorn): keep-alive costs the
+            # One connection per step, measured with httpx (bench/engine.py, 300 runs, gunicorn): keep-alive cost the
             # dispatcher more CPU per step (6.7-8.1 ms against 4.9-5.2 ms) with hundreds of requests in flight,
             # as httpcore's pool walks every connection for each idle one each time a request starts or ends.
             # A new loopback connection costs ~0.1 ms. (gunicorn sets TCP_NODELAY, so Nagle's algorithm and
