@@ -27,6 +27,7 @@ from .if_index import IfIndex, equality_shape
 from .models import Event
 from .protocol import ProtocolError, config_duration
 from .queries import fetch_rows, statement
+from .services.rows import json_value
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def runs_cancel_for_events(events: list[Event], *, now: datetime) -> int:
         cancellers = fetch_rows(cursor, _Canceller)
     to_cancel: set[str] = set()
     for canceller in cancellers:
-        for entry in _json(canceller.entries):
+        for entry in json_value(canceller.entries):
             matching = [event for event in events if event.name == entry.get("event")]
             if matching:
                 to_cancel.update(_runs_cancelled_by(canceller.function_pk, entry, matching, now=now))
@@ -98,7 +99,7 @@ def _runs_cancelled_by(function_pk: object, entry: dict[str, Any], events: list[
                 return set()  # no event carries the field: the `if` holds for none of them
             cursor.execute(_ACTIVE_RUNS_BY_VALUE_SQL, [function_pk, oldest, event_path.split("."), values])
         runs = [
-            _ActiveRun(found.run_id, found.created_at, _json(found.trigger) or {})
+            _ActiveRun(found.run_id, found.created_at, json_value(found.trigger) or {})
             for found in fetch_rows(cursor, _RunRow)
         ]
     index: IfIndex[_ActiveRun] = IfIndex()
@@ -158,7 +159,3 @@ def _cancel(run_id: str) -> int:
         return 0  # it ended meanwhile: nothing to cancel (Inngest ignores ErrFunctionComplete the same way)
     logger.info("run cancelled by an event", extra={"run_id": run_id})
     return 1
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value

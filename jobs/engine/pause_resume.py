@@ -25,6 +25,7 @@ from .models import Event, Pause, QueueItem, Run, RunSpan
 from .pauses import FINISHED_EVENT
 from .queries import fetch_row, fetch_rows, statement
 from .services.intake import work_notify
+from .services.rows import json_value
 from .trace import Span, spans_insert
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class _Candidate:
     trigger: Any
 
     def __post_init__(self) -> None:
-        self.trigger = _json(self.trigger) or {}  # raw queries return jsonb as text
+        self.trigger = json_value(self.trigger) or {}  # raw queries return jsonb as text
 
     def memo_for(self, row: Event) -> tuple[Any] | None:
         """`(memo,)` when this event ends the pause, else None."""
@@ -258,7 +259,3 @@ def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> S
         output=None if error else output,
         error=error,
     )
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value

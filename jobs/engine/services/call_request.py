@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -11,6 +10,7 @@ from django.utils import timezone
 
 from ..models import QueueItem
 from ..queries import fetch_row, statement
+from .rows import json_value
 
 _REQUEST_READ_SQL = statement("request_read")
 
@@ -66,8 +66,8 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
             step_name=found.step_name,
             pause_timeout=True,
         )
-    events = _json(found.events) or [{"name": "inngest/unknown", "data": {}, "id": found.run_id, "ts": 0}]
-    memos = _json(found.memos) or []
+    events = json_value(found.events) or [{"name": "inngest/unknown", "data": {}, "id": found.run_id, "ts": 0}]
+    memos = json_value(found.memos) or []
     stack = [hashed_id for hashed_id, _ in memos]
     body = {
         "event": events[0],
@@ -97,13 +97,8 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         step_name=found.step_name or found.step_id,
         request_version=found.request_version,
         refused=found.refused,
-        ai_request=_json(found.ai_request),
+        ai_request=json_value(found.ai_request),
     )
-
-
-def _json(value: Any) -> Any:
-    """Raw queries get json/jsonb as text (Django registers a text loader for psycopg); parse it."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _step_url(step_url: str, step_id: str) -> str:

@@ -3,6 +3,7 @@ from the values without the ORM's query compiler."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import connection
@@ -25,3 +26,8 @@ def model_from_row(model: Any, fields: Any, values: tuple) -> Any:
         for field, value in zip(fields, values, strict=True)
     ]
     return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def json_value(value: Any) -> Any:
+    """A json/jsonb column from a raw query: Django registers a text loader for them with psycopg, so parse it."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
