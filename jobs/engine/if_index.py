@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
@@ -33,33 +34,36 @@ class IfIndex(Generic[Item]):
         self._unindexed: list[Item] = []
 
     def add(self, item: Item, expression: str, trigger: dict[str, Any]) -> None:
-        shapes = equality_shapes(expression) if expression else []
+        shapes = equality_shapes(expression) if expression else ()
         if not shapes:
             self._unindexed.append(item)
             return
-        values = []
-        for event_path, _ in shapes:
-            found, value = _lookup(trigger, event_path)
-            if not found:
-                return  # the `if` reads a field the run's event lacks: CEL errors for every event, never matches
-            values.append(_key(value))
+        values = _keys_at(trigger, tuple(event_path for event_path, _ in shapes))
+        if values is None:
+            return  # the `if` reads a field the run's event lacks: CEL errors for every event, never matches
         paths = tuple(async_path for _, async_path in shapes)
-        self._by_value[(paths, tuple(values))].append(item)
+        self._by_value[(paths, values)].append(item)
         self._async_paths[paths] = None
 
     def candidates(self, incoming: dict[str, Any]) -> list[Item]:
         """The items whose `if` this event may satisfy (a superset of the matches), in the order they were added."""
         found_items = list(self._unindexed)
         for paths in self._async_paths:
-            values = []
-            for path in paths:
-                found, value = _lookup(incoming, path)
-                if not found:
-                    break
-                values.append(_key(value))
-            else:
-                found_items += self._by_value.get((paths, tuple(values)), [])
+            values = _keys_at(incoming, paths)
+            if values is not None:
+                found_items += self._by_value.get((paths, values), [])
         return found_items
+
+
+def _keys_at(value: dict[str, Any], paths: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The comparable key of the value at each path; None if one of the paths is missing."""
+    keys = []
+    for path in paths:
+        found, found_value = _lookup(value, path)
+        if not found:
+            return None
+        keys.append(_key(found_value))
+    return tuple(keys)
 
 
 def equality_shape(expression: str) -> tuple[str, str] | None:
@@ -68,9 +72,12 @@ def equality_shape(expression: str) -> tuple[str, str] | None:
     return shapes[0] if shapes else None
 
 
-def equality_shapes(expression: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=1024)
+def equality_shapes(expression: str) -> tuple[tuple[str, str], ...]:
     """Every `event.<a> == async.<b>` (either order) that must hold for the `if` to hold: the `if` itself, or a
-    conjunct of its top-level `&&`s (in brackets too). An `if` with a top-level `||` or `?:` needs none of them."""
+    conjunct of its top-level `&&`s (in brackets too). An `if` with a top-level `||` or `?:` needs none of them.
+
+    Cached: intake asks once per waiting run, and a function's runs share its few `if`s."""
     shapes: list[tuple[str, str]] = []
     for conjunct in _conjuncts(expression) or []:
         inner = _unbracketed(conjunct)
@@ -83,7 +90,7 @@ def equality_shapes(expression: str) -> list[tuple[str, str]]:
         shapes.append(
             (match.group(2), match.group(4)) if match.group(1) == "event" else (match.group(4), match.group(2))
         )
-    return list(dict.fromkeys(shapes))
+    return tuple(dict.fromkeys(shapes))
 
 
 def _conjuncts(expression: str) -> list[str] | None:
