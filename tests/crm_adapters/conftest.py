@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +14,7 @@ from crm_adapters.oauth import clear_token_cache
 from tests.factories import CrmConnectionFactory
 from tests.fakes.crm import FakeAgentOs, FakeAlto, FakeCrm, FakeLoop, FakeReapit, FakeStreet
 from tests.fakes.crm.base import CrmHTTPServer
+from tests.waiting import wait_for
 
 # Generous limits so that ordinary tests never wait on the limiter; the rate-limit tests set their own.
 FAST_LIMITS = {
@@ -128,10 +129,5 @@ def connect(tenant) -> Callable[..., CrmConnection]:
     return build
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll until the fake has done something it does in the background (after our client gave up)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+# Poll until the fake has done something it does in the background (after our client gave up).
+wait_until = functools.partial(wait_for, timeout=3.0, interval=0.01)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 
@@ -10,6 +11,7 @@ from django.db.models import Sum
 
 from jobs.engine.dispatcher import Dispatcher, DispatchRecord
 from jobs.engine.models import Run
+from tests.waiting import wait_for
 
 from .functions import RECORDER, SERVE_PATH
 
@@ -107,11 +109,4 @@ def engine(live_server, engine_settings, recorder) -> Iterator[EngineHarness]:
 
 @pytest.fixture
 def wait_until() -> Callable[..., None]:
-    def wait(condition: Callable[[], bool], *, timeout: float = 20, message: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {message}")
-            time.sleep(0.02)
-
-    return wait
+    return functools.partial(wait_for, timeout=20, interval=0.02)

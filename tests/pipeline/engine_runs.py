@@ -1,20 +1,8 @@
-"""Reading the local engine's runs in the end-to-end tests: waiting on a condition, and runs by function."""
+"""Reading the local engine's runs in the end-to-end tests: runs by function, and the data they ran on."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from jobs.engine.models import Run
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 30, message: str = "condition") -> None:
-    """Poll until `condition` holds; `timeout` only bounds a test that would otherwise hang (nothing is timed)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.05)
 
 
 def runs_of(function: str) -> list[Run]:

@@ -13,7 +13,8 @@ from jobs.events import AlertHotLeadFire, NurtureSequenceGenerate
 from jobs.policy import FunctionCategory, policy_for
 from tenants.models import EngagementEvent, HotLeadAlert, IntentScore, NurtureSequence
 from tenants.services import contact_assign_category, engagement_record, intent_score_recompute
-from tests.pipeline.engine_runs import event_data, finished, runs_of, wait_for
+from tests.pipeline.engine_runs import event_data, finished, runs_of
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.urls("tests.pipeline.urls"),

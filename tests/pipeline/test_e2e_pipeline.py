@@ -14,7 +14,8 @@ from tenants.models import HotLeadAlert, NurtureSequence
 from tenants.services import contact_assign_category, engagement_record
 from tests.factories import CrmConnectionFactory, TenantFactory
 from tests.fakes.openai_server import Scripted
-from tests.pipeline.engine_runs import finished, wait_for
+from tests.pipeline.engine_runs import finished
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.urls("tests.pipeline.urls"),
