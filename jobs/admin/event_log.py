@@ -135,7 +135,7 @@ class EventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         runs = list(JobRun.objects.filter(event_id=obj.event_id).order_by("started_at")[:100]) if obj.event_id else []
         return render_to_string("admin/jobs/_run_list.html", {"runs": runs, "empty": "none recorded (yet)"})
 
-    @admin.action(description="Replay selected events (new event ids, new runs)", permissions=["replay"])
+    @admin.action(description="Re-send selected events (new event ids: every listener runs)", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet[EventLog]) -> HttpResponse | None:
         events = list(queryset.exclude(status=EventLog.Status.REJECTED)[: MAX_BULK_REPLAY + 1])
         skipped = [f"event {row.pk}: rejected, nothing to replay" for row in queryset.filter(status="rejected")[:50]]

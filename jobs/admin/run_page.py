@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from crm_adapters.models import CrmConnection
-from jobs.models import EventLog, JobRun
+from jobs.models import EventLog, JobRun, RunReplay
 from tenants.models import Contact, NurtureSequence
 
 
@@ -65,17 +65,23 @@ def setting_for_cause(run: JobRun) -> Link | None:
     return None
 
 
-def failure_state_of(run: JobRun, replays: list[JobRun], replayed_events: list[EventLog]) -> str:
-    """open, replaying, resolved, replay-failed or dismissed (empty for a run that did not fail)."""
+def failure_state_of(run: JobRun, replays: list[RunReplay], replay_runs: dict[str, JobRun]) -> str:
+    """open, replaying, resolved, open-again (its last replay failed or started no run), dismissed, or empty."""
     if run.status != JobRun.Status.FAILED:
         return ""
     if run.dismissed_at:
         return "dismissed"
-    if any(replay.status == JobRun.Status.COMPLETED for replay in replays):
+    if any(replay_runs.get(r.run_id) and replay_runs[r.run_id].status == JobRun.Status.COMPLETED for r in replays):
         return "resolved"
-    if replays and all(replay.status == JobRun.Status.FAILED for replay in replays):
-        return "replay-failed"
-    return "replaying" if replays or replayed_events else "open"
+    if not replays:
+        return "open"
+    latest = replays[-1]
+    if latest.state == RunReplay.State.REFUSED:
+        return "open-again"
+    replay_run = replay_runs.get(latest.run_id)
+    if latest.state == RunReplay.State.STARTED and replay_run and replay_run.status in RunReplay.RUN_FINISHED:
+        return "open-again"
+    return "replaying"
 
 
 def run_links(run: JobRun) -> dict[str, object]:
@@ -118,15 +124,15 @@ def run_links(run: JobRun) -> dict[str, object]:
                 parent.function_id,
             )
         )
-    replays = list(JobRun.objects.replays_of(run).order_by("started_at")[:20])
-    replayed_events = list(event.replays.order_by("created_at")[:20]) if event is not None else []
+    replay_parent = run.replay_parent()
+    replays = list(RunReplay.objects.filter(original=run).order_by("requested_at", "id")[:50])
+    replay_runs = JobRun.objects.in_bulk([replay.run_id for replay in replays if replay.run_id], field_name="run_id")
     return {
-        "failure_state": failure_state_of(run, replays, replayed_events),
+        "failure_state": "replay" if replay_parent is not None else failure_state_of(run, replays, replay_runs),
         "event": event,
         "contact": contact,
         "links": links,
         "setting": setting_for_cause(run),
-        "replay_parent": run.replay_parent(),
-        "replays": replays,
-        "replayed_events": replayed_events,
+        "replay_parent": replay_parent,
+        "replays": [(replay, replay_runs.get(replay.run_id)) for replay in replays],
     }

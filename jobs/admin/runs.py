@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,14 +12,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from jobs.cancel import CancelError, jobrun_cancel
-from jobs.models import EventLog, FailedJobRun, JobRun
-from jobs.replay import MAX_BULK_REPLAY, events_replay, failures_dismiss, replayable_events
+from jobs.models import FailedJobRun, JobRun, RunReplay
+from jobs.replay import MAX_BULK_RUN_REPLAY, failures_dismiss, replay_originals, replay_refusal, runs_replay
 from jobs.tracking import TERMINAL
 
 from . import dashboard
 from .base import ReadOnlyAdminMixin, format_duration, pretty_json, status_badge
 from .confirmations import Confirmation, action_hidden, confirm_action, is_confirmed
-from .event_log import replay_confirmation, report_replay
 from .filters import (
     ErrorTypeFilter,
     EventNameFilter,
@@ -36,23 +35,36 @@ MAX_BULK_DISMISS = 10_000
 
 
 def failure_state(run: JobRun) -> str:
-    """open / replayed (and how the replay went) / dismissed, for a failed run of an annotated list."""
+    """open / replaying / resolved / open again (its replay failed or was refused) / dismissed, for a failed run
+    of an annotated list (JobRunAdmin.get_queryset); a failed replay links the run it replays."""
     if run.status != JobRun.Status.FAILED:
         return "-"
+    if getattr(run, "replay_of_pk", None):
+        return format_html(
+            '{} of <a href="{}">{}</a>',
+            status_badge("cancelled", "replay"),
+            reverse("admin:jobs_jobrun_change", args=[run.replay_of_pk]),
+            "its original",
+        )
     if run.dismissed_at:
         return status_badge("cancelled", "dismissed")
-    replay_pk = getattr(run, "replay_pk", None)
-    if replay_pk is None:
-        # Replayed, but the replay's run has not started yet (or its event started none of this function).
-        return (
-            status_badge("running", "replaying") if getattr(run, "replayed", False) else status_badge("failed", "open")
-        )
-    replay_status = getattr(run, "replay_status", "") or ""
-    label = {"completed": "resolved", "failed": "replay failed"}.get(replay_status, "replaying")
+    state, reason = getattr(run, "replay_state", None), getattr(run, "replay_reason", "") or ""
+    if state == RunReplay.State.REFUSED:
+        return format_html('{} <span class="quiet">replay refused: {}</span>', status_badge("failed", "open"), reason)
+    if state == RunReplay.State.REQUESTED:
+        return status_badge("running", "replaying")
+    if state != RunReplay.State.STARTED:
+        return status_badge("failed", "open")
+    replay_status = getattr(run, "replay_run_status", None) or ""
+    label = {"completed": "resolved"}.get(replay_status) or (
+        "open" if replay_status in RunReplay.RUN_FINISHED else "replaying"
+    )
+    link_text = {"failed": "its replay failed", "cancelled": "its replay was cancelled"}.get(replay_status, "replay")
+    badge = status_badge({"open": "failed", "resolved": "completed"}.get(label, "running"), label)
+    if not run.replay_pk:  # started, not yet seen by run tracking
+        return format_html('{} <span class="quiet">run {}</span>', badge, run.replay_run_id)
     return format_html(
-        '{} <a href="{}">replay</a>',
-        status_badge(replay_status or "running", label),
-        reverse("admin:jobs_jobrun_change", args=[replay_pk]),
+        '{} <a href="{}">{}</a>', badge, reverse("admin:jobs_jobrun_change", args=[run.replay_pk]), link_text
     )
 
 
@@ -90,16 +102,20 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def get_queryset(self, request):
-        replays = JobRun.objects.filter(
-            function_id=OuterRef("function_id"), event_log__replay_of_id=OuterRef("event_log_id")
-        ).order_by("-started_at")
+        latest = RunReplay.objects.filter(original=OuterRef("pk")).order_by("-requested_at", "-id")
+        replay_run = JobRun.objects.filter(run_id=OuterRef("replay_run_id"))
         return (
             super()
             .get_queryset(request)
             .annotate(
-                replayed=Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id"))),
-                replay_pk=Subquery(replays.values("pk")[:1]),
-                replay_status=Subquery(replays.values("status")[:1]),
+                replay_state=Subquery(latest.values("state")[:1]),
+                replay_reason=Subquery(latest.values("reason")[:1]),
+                replay_run_id=Subquery(latest.values("run_id")[:1]),
+                replay_of_pk=Subquery(RunReplay.objects.filter(run_id=OuterRef("run_id")).values("original_id")[:1]),
+            )
+            .annotate(
+                replay_pk=Subquery(replay_run.values("pk")[:1]),
+                replay_run_status=Subquery(replay_run.values("status")[:1]),
             )
         )
 
@@ -171,35 +187,27 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not (self.has_view_permission(request, run) and self.has_replay_permission(request)):
             return HttpResponse(status=403)
         back = reverse("admin:jobs_jobrun_change", args=[run.pk])
-        events, skipped = replayable_events(runs=[run])
         if is_confirmed(request):
-            result = events_replay(events=events)
-            result.skipped[:0] = skipped
-            report_replay(self, request, result)
+            report_run_replay(self, request, runs_replay(runs=[run], requested_by=request.user.get_username()))
             return HttpResponseRedirect(back)
-        confirmation = replay_confirmation(title="Replay this run?", runs_count=1, events=events, skipped=skipped)
-        return confirm_action(self, request, confirmation)
+        return confirm_action(self, request, run_replay_confirmation("Replay this run?", [run]))
 
-    @admin.action(description="Replay the selected runs' events (new event ids, new runs)", permissions=["replay"])
+    @admin.action(description="Replay the selected failed runs (one new run each)", permissions=["replay"])
     def replay_runs(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> HttpResponse | None:
-        runs = queryset.select_related(None).only("id", "run_id", "event_log_id")
         runs_count = queryset.count()
-        distinct_events = queryset.exclude(event_log=None).values("event_log_id").distinct().order_by().count()
-        if distinct_events > MAX_BULK_REPLAY:  # refuse before loading anything
+        if runs_count > MAX_BULK_RUN_REPLAY:  # refuse before loading anything
             self.message_user(
                 request,
-                f"Refused: these {runs_count} runs come from {distinct_events} events, more than {MAX_BULK_REPLAY} "
-                "at once; narrow the filter (e.g. by tenant or time range).",
+                f"Refused: {runs_count} runs selected, more than {MAX_BULK_RUN_REPLAY} at once (one request to the "
+                "Inngest server each); narrow the filter (e.g. by tenant or time range).",
                 messages.WARNING,
             )
             return None
-        events, skipped = replayable_events(runs=runs.iterator(chunk_size=2000))
+        runs = list(queryset.select_related(None).order_by("pk"))
         if is_confirmed(request):
-            result = events_replay(events=events)
-            result.skipped[:0] = skipped
-            report_replay(self, request, result)
+            report_run_replay(self, request, runs_replay(runs=runs, requested_by=request.user.get_username()))
             return None
-        confirmation = replay_confirmation(title="Replay runs?", runs_count=runs_count, events=events, skipped=skipped)
+        confirmation = run_replay_confirmation("Replay runs?", runs)
         return confirm_action(self, request, confirmation, hidden=action_hidden(request, "replay_runs"))
 
     # cancel
@@ -315,6 +323,47 @@ def _report_cancel(
         model_admin.message_user(request, f"Not cancelled ({len(failed)}): " + "; ".join(failed[:5]), messages.ERROR)
     if not cancelled and not failed:
         model_admin.message_user(request, "Nothing to cancel.", messages.INFO)
+
+
+def run_replay_confirmation(title: str, runs: list[JobRun]) -> Confirmation:
+    """What a replay will do: the runs that will be replayed (originals) and why any other will not."""
+    originals = replay_originals(runs=runs)
+    refusals = {run.pk: replay_refusal(run) for run in originals}
+    ready = [run for run in originals if refusals[run.pk] is None]
+    return Confirmation(
+        title=title,
+        container_id="nh-replay-confirmation",
+        summary_template="admin/jobs/_run_replay_summary.html",
+        confirm_label=f"Yes, replay {len(ready)} run{'s' if len(ready) != 1 else ''}",
+        confirm_id="nh-confirm-replay",
+        skipped=[reason for reason in refusals.values() if reason][:50],
+        blocked="" if ready else "Nothing to replay.",
+        context={"runs": ready[:20], "runs_count": len(ready), "selected": len(runs)},
+    )
+
+
+def report_run_replay(model_admin: admin.ModelAdmin, request: HttpRequest, result) -> None:
+    if result.started:
+        model_admin.message_user(
+            request,
+            f"Replayed {len(result.started)} run(s): one new run of each function, with the original event "
+            f"({', '.join(replay.run_id for replay in result.started[:5])}). The failures read "
+            "*replaying* until those runs finish.",
+            messages.SUCCESS,
+        )
+    if result.refused:
+        model_admin.message_user(
+            request,
+            f"No run started for {len(result.refused)} replay(s); those failures stay open: "
+            + "; ".join(f"run {replay.original.run_id}: {replay.reason}" for replay in result.refused[:5]),
+            messages.ERROR,
+        )
+    if result.skipped:
+        model_admin.message_user(
+            request, f"Not replayed ({len(result.skipped)}): " + "; ".join(result.skipped[:5]), messages.WARNING
+        )
+    if not (result.started or result.refused or result.skipped):
+        model_admin.message_user(request, "Nothing to replay.", messages.INFO)
 
 
 @admin.register(FailedJobRun)
