@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -338,7 +340,11 @@ def run_replay_confirmation(title: str, runs: list[JobRun]) -> Confirmation:
         confirm_id="nh-confirm-replay",
         skipped=[reason for reason in refusals.values() if reason][:50],
         blocked="" if ready else "Nothing to replay.",
-        context={"runs": ready[:20], "runs_count": len(ready), "selected": len(runs)},
+        context={
+            "by_function": sorted(Counter(run.function_id for run in ready).items()),
+            "runs_count": len(ready),
+            "selected": len(runs),
+        },
     )
 
 
