@@ -39,28 +39,51 @@ def emitted_by(event: EventLog | None) -> JobRun | None:
     return JobRun.objects.filter(run_id=event.source.removeprefix("run:")).first()
 
 
+#: Causes that say the provider refused our credentials: rotating them is the fix.
+_AUTH_CAUSES = ("CrmAuthError", "openai.AuthenticationError", "openai.PermissionDeniedError")
+
+
 def setting_for_cause(run: JobRun) -> Link | None:
-    """The configuration that matches the failure's cause: the CRM connection, the pause switch, the AI provider."""
+    """What to do about the failure's cause, with the page to do it on: the CRM connection (rotate the key, fix
+    the URL), the pause switch, or, for a provider outage, nothing but wait and replay every failure it caused."""
     cause = run.error_type or ""
     if run.tenant_id is None or not cause:
         return None
     tenant_url = reverse("admin:tenants_tenant_change", args=[run.tenant_id])
+    same_cause = f"{reverse('admin:jobs_failedjobrun_changelist')}?{urlencode({'error_type': cause})}"
     if cause.startswith(("Crm", "httpx.")) or run.function_id.startswith("crm-"):
         connection = CrmConnection.objects.filter(tenant_id=run.tenant_id).first()
-        if connection is not None:
+        if connection is None:
+            return Link("CRM connection (none)", f"{tenant_url}#crm-connection", "connect a CRM first")
+        label = f"CRM connection ({connection.get_provider_display()}, {connection.status})"
+        url = reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
+        if cause in _AUTH_CAUSES:
             return Link(
-                f"CRM connection ({connection.get_provider_display()}, {connection.status})",
-                reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk]),
-                "fix the credentials or base URL, test the connection, save, then replay",
+                label,
+                url,
+                "the CRM refused the credentials (401/403): rotate the key or token, test, save, then replay",
             )
-        return Link("CRM connection (none)", f"{tenant_url}#crm-connection", "connect a CRM first")
+        return Link(
+            label,
+            url,
+            "the CRM could not be reached or failed: check the base URL and test; if the CRM is "
+            "down, wait until it answers, then replay",
+        )
     if cause == "TenantPaused":
         return Link("Pause switch of the agency", f"{tenant_url}#background-jobs", "turn it off, then replay")
+    if cause in _AUTH_CAUSES:
+        return Link(
+            "AI provider key",
+            "",
+            "the provider refused the key (401): rotate OPENAI_API_KEY in the environment (shared by every agency), "
+            "restart, then replay",
+        )
     if cause.startswith("openai."):
         return Link(
-            "AI provider settings",
-            "",
-            "OPENAI_API_KEY / OPENAI_BASE_URL in the environment (shared by every agency): the provider failed",
+            "Every open failure with this cause",
+            same_cause,
+            "the AI provider was down or overloaded: nothing to change here; wait until it answers again, then "
+            "replay them all at once",
         )
     return None
 

@@ -83,6 +83,15 @@ def test_an_ai_outage_fails_20_generations_and_one_bulk_replay_stores_all_20_seq
     page.click("#nh-open-failures-link")
     expect(page.locator("#result_list tbody tr")).to_have_count(CONTACTS)
     screenshot(page, "failed-runs-outage")
+    # A run's page: the failing step named, its attempts under it, the cause first, the outage's own hint.
+    page.locator("#result_list tbody tr a").first.click()
+    timeline = page.inner_text("#nh-timeline")
+    expect(page.locator("#nh-timeline tr.nh-step-group", has_text="call-ai-api")).to_have_count(1)
+    assert "function body" not in timeline and "RetryAfterError" not in timeline and "retry in" not in timeline
+    assert timeline.count("openai.InternalServerError") >= 5
+    assert "wait until it answers again, then replay" in page.inner_text("#nh-fix-setting")
+    screenshot(page, "run-outage-step-named-attempts-grouped")
+    page.go_back()
 
     # One bulk replay of the 20, confirmed first.
     page.check("#action-toggle")

@@ -170,11 +170,11 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.click("input[name=_save]")
     assert CrmConnection.objects.get(tenant=unreachable).config["base_url"] == street.connection_config()["base_url"]
 
-    # The AI provider's failure points at its settings, not at an agency's.
+    # The AI provider's outage: nothing to change, wait and replay (not a setting of the agency).
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
     page.locator("#changelist-filter").get_by_role("link", name="openai.InternalServerError").click()
     page.locator("#result_list tbody tr a").first.click()
-    assert "AI provider settings" in page.inner_text("#nh-fix-setting")
+    assert "wait until it answers again, then replay" in page.inner_text("#nh-fix-setting")
     screenshot(page, "run-ai-provider")
 
     # Bulk replay of every open failure, confirmed first: one rerun per failed run, no event re-sent.

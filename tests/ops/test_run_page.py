@@ -119,3 +119,53 @@ def test_run_page_links_contact_sync_log_and_the_run_that_emitted_its_event(
     assert reverse("admin:crm_adapters_crmsynclog_changelist") in body
     event_page = client.get(reverse("admin:jobs_eventlog_change", args=[child_event.pk])).content.decode()
     assert reverse("admin:jobs_jobrun_change", args=[parent.pk]) in event_page  # "Source: run:..." is a link
+
+
+def test_attempts_are_grouped_under_their_step_with_the_cause_first_and_no_retry_promise(
+    client, staff_user, tenant, make_event_log, make_run
+):
+    run = make_run(event_log=make_event_log(tenant=tenant))
+    StepAttempt.objects.filter(run=run, attempt=1).update(
+        error="RetryAfterError: CrmTransientError: 503 from Street (retry in 20.000s)"
+    )
+    StepAttempt.objects.filter(run=run, attempt=2).update(
+        error="NonRetriableError: CrmAuthError: 401 from Street (retry in 40.000s)"
+    )
+    client.force_login(staff_user)
+
+    entries = run_timeline(run)
+    body = client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).content.decode()
+
+    assert [(entry.step, entry.attempt, entry.error) for entry in entries[:2]] == [
+        ("push-contact", 1, "CrmTransientError: 503 from Street"),
+        ("push-contact", 2, "CrmAuthError: 401 from Street"),
+    ]
+    assert body.count('<tr class="nh-step-group">') == 1 and ">push-contact</th>" in body
+    assert "RetryAfterError" not in body and "retry in" not in body
+
+
+@pytest.mark.parametrize(
+    ("error_type", "function_id", "hint"),
+    [
+        ("openai.InternalServerError", "nurture-sequence-generate", "wait until it answers again, then replay"),
+        ("openai.AuthenticationError", "nurture-sequence-generate", "rotate OPENAI_API_KEY"),
+        ("CrmAuthError", "crm-sync-push", "rotate the key or token"),
+        ("httpx.ConnectError", "crm-sync-push", "if the CRM is down, wait until it answers, then replay"),
+    ],
+)
+def test_the_fix_hint_follows_the_cause(
+    client, staff_user, tenant, make_event_log, make_run, error_type, function_id, hint
+):
+    from tests.factories import CrmConnectionFactory
+
+    CrmConnectionFactory(tenant=tenant)
+    run = make_run(event_log=make_event_log(tenant=tenant), function_id=function_id)
+    JobRun.objects.filter(pk=run.pk).update(error_type=error_type)
+    client.force_login(staff_user)
+
+    body = client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).content.decode()
+
+    fix = body.split('id="nh-fix-setting"', 1)[1].split("</li>", 1)[0]
+    assert hint in fix
+    if error_type == "openai.InternalServerError":
+        assert "error_type=openai.InternalServerError" in fix and "OPENAI_API_KEY" not in fix
