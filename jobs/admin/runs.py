@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from jobs.cancel import CancelError, jobrun_cancel
-from jobs.models import FailedJobRun, JobRun, RunReplay
+from jobs.models import FailedJobRun, JobRun, RunReplay, StepAttempt
 from jobs.replay import MAX_BULK_RUN_REPLAY, failures_dismiss, replay_originals, replay_refusal, runs_replay
 from jobs.tracking import TERMINAL
 
@@ -31,6 +31,7 @@ from .filters import (
 from .run_page import run_links
 from .search import search_runs
 from .timeline import run_display_status, run_timeline
+from .timeline_entry import clock
 
 MAX_BULK_CANCEL = 100  # one DELETE per run to the Inngest server, inside the admin request
 MAX_BULK_DISMISS = 10_000
@@ -106,6 +107,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         latest = RunReplay.objects.filter(original=OuterRef("pk")).order_by("-requested_at", "-id")
         replay_run = JobRun.objects.filter(run_id=OuterRef("replay_run_id"))
+        last_attempt = StepAttempt.objects.filter(run=OuterRef("pk")).order_by("-started_at", "-id")
         return (
             super()
             .get_queryset(request)
@@ -118,6 +120,9 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             .annotate(
                 replay_pk=Subquery(replay_run.values("pk")[:1]),
                 replay_run_status=Subquery(replay_run.values("status")[:1]),
+                # A running run whose last attempt is a sleep not yet over is sleeping, not running.
+                last_step_name=Subquery(last_attempt.values("step_name")[:1]),
+                last_wake_at=Subquery(last_attempt.values("next_retry_at")[:1]),
             )
         )
 
@@ -133,6 +138,10 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: JobRun) -> str:
+        wake = getattr(obj, "last_wake_at", None)
+        if obj.status == JobRun.Status.RUNNING and getattr(obj, "last_step_name", "") == "sleep" and wake:
+            if wake > timezone.now():
+                return status_badge("sleeping", f"sleeping until {clock(wake)}")
         return status_badge(obj.status)
 
     @admin.display(description="Failure")
@@ -141,8 +150,10 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Duration")
     def duration(self, obj: JobRun) -> str:
+        """How long it took, or for a run not finished yet how long it has been running ("running for ...")."""
         end = obj.finished_at or (None if obj.status in TERMINAL else timezone.now())
-        return format_duration((end - obj.started_at).total_seconds() if end else None)
+        took = format_duration((end - obj.started_at).total_seconds() if end else None)
+        return took if obj.finished_at or obj.status in TERMINAL else f"running for {took}"
 
     # the run page
 

@@ -169,3 +169,31 @@ def test_the_fix_hint_follows_the_cause(
     assert hint in fix
     if error_type == "openai.InternalServerError":
         assert "error_type=openai.InternalServerError" in fix and "OPENAI_API_KEY" not in fix
+
+
+def test_an_unfinished_run_reads_running_for_and_a_sleeping_one_sleeping_until_in_the_list_too(
+    client, staff_user, tenant, make_event_log, make_run
+):
+    running = make_run(event_log=make_event_log(tenant=tenant), status=JobRun.Status.RUNNING)
+    sleeping = make_run(event_log=make_event_log(tenant=tenant), status=JobRun.Status.RUNNING)
+    wake = timezone.now() + timedelta(minutes=5)
+    StepAttempt.objects.create(
+        run=sleeping,
+        step_id="tenant-paused-0",
+        step_name="sleep",
+        attempt=1,
+        status="completed",
+        started_at=timezone.now(),
+        next_retry_at=wake,
+    )
+    client.force_login(staff_user)
+
+    running_page = client.get(reverse("admin:jobs_jobrun_change", args=[running.pk])).content.decode()
+    sleeping_page = client.get(reverse("admin:jobs_jobrun_change", args=[sleeping.pk])).content.decode()
+    listing = client.get(reverse("admin:jobs_jobrun_changelist")).content.decode()
+
+    assert 'id="nh-run-duration">running for' in running_page and "took" not in running_page
+    assert f'id="nh-run-duration">sleeping until {timezone.localtime(wake):%H:%M:%S}, running for' in sleeping_page
+    assert 'id="nh-replay-run"' not in sleeping_page  # a sleeping run has nothing to replay
+    assert f">sleeping until {timezone.localtime(wake):%H:%M:%S}</span>" in listing
+    assert listing.count(">running</span>") == 1  # the other one
