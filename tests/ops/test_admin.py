@@ -212,3 +212,31 @@ def test_bulk_replay_of_too_many_runs_is_refused_before_anything(
 
     assert "Refused: 3 runs selected, more than 2 at once" in response.content.decode()
     assert event_api.reruns == [] and not RunReplay.objects.exists()
+
+
+def test_pages_are_titled_for_nurturehub_and_the_header_has_no_dead_view_site_link(client, staff_user):
+    client.force_login(staff_user)
+
+    for url in (reverse("admin:index"), reverse("admin:jobs_failedjobrun_changelist")):
+        body = client.get(url).content.decode()
+        title = body.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert title.strip().endswith("| NurtureHub operations") and "Django" not in title
+        assert "View site" not in body
+
+
+def test_objects_are_named_by_their_agency_and_contact_not_by_uuids(client, tenant):
+    from tenants.services import sequence_record_failure
+    from tests.factories import ContactFactory, CrmConnectionFactory, UserFactory
+
+    connection = CrmConnectionFactory(tenant=tenant)
+    contact = ContactFactory(tenant=tenant, first_name="Nadia", last_name="Shah")
+    sequence = sequence_record_failure(
+        tenant=tenant, contact_id=contact.id, category="seller", source_event_id="evt-1", error="503"
+    )
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert str(connection) == f"{connection.get_provider_display()} for {tenant.name}"
+    assert str(sequence) == "Seller sequence for Nadia Shah (failed)"
+    page = client.get(reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])).content.decode()
+    assert f"for {tenant.name}" in page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert str(tenant.id) not in page.split("<title>", 1)[1].split("</title>", 1)[0]
