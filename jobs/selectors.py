@@ -59,7 +59,7 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
     )
     failing_tenants = list(
         open_list.filter(tenant__isnull=False)
-        .values("tenant_id", "tenant__name")
+        .values("tenant_id", "tenant__name", "tenant__jobs_paused")
         .annotate(failures=Count("id"))
         .order_by("-failures")[:top]
     )

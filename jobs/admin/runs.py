@@ -17,6 +17,7 @@ from jobs.cancel import CancelError, jobrun_cancel
 from jobs.models import FailedJobRun, JobRun, RunReplay, StepAttempt
 from jobs.replay import MAX_BULK_RUN_REPLAY, failures_dismiss, replay_originals, replay_refusal, runs_replay
 from jobs.tracking import TERMINAL
+from tenants.admin_badges import paused_badge
 
 from . import dashboard
 from .base import ReadOnlyAdminMixin, format_duration, pretty_json, status_badge
@@ -76,7 +77,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "run_link",
         "function_id",
-        "tenant",
+        "agency",
         "status_display",
         "failure",
         "error_type",
@@ -136,6 +137,12 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def run_link(self, obj: JobRun) -> str:
         return format_html('<a href="{}">{}</a>', reverse("admin:jobs_jobrun_change", args=[obj.pk]), obj.run_id)
 
+    @admin.display(description="Agency", ordering="tenant__name")
+    def agency(self, obj: JobRun) -> str:
+        if obj.tenant is None:
+            return "-"
+        return format_html("{} {}", obj.tenant.name, paused_badge(obj.tenant))
+
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: JobRun) -> str:
         wake = getattr(obj, "last_wake_at", None)
@@ -178,6 +185,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "duration": self.duration(run),
             "queue_wait": format_duration(run.queue_wait_ms / 1000) if run.queue_wait_ms is not None else "unknown",
             "output_pretty": pretty_json(run.output) if run.output is not None else "",
+            "tenant_badge": paused_badge(run.tenant),
             "can_replay": self.has_replay_permission(request),
             "can_cancel": self.has_cancel_permission(request),
             "can_dismiss": self.has_replay_permission(request) and run.status == JobRun.Status.FAILED,
@@ -387,7 +395,7 @@ def report_run_replay(model_admin: admin.ModelAdmin, request: HttpRequest, resul
 class FailedJobRunAdmin(JobRunAdmin):
     """The failed runs as a worklist: open failures by default (not replayed, not dismissed)."""
 
-    list_display = ["run_link", "function_id", "tenant", "failure", "error_type", "started_at"]
+    list_display = ["run_link", "function_id", "agency", "failure", "error_type", "started_at"]
     list_filter = [FailureStateFilter, FunctionFilter, "tenant", ErrorTypeFilter, EventNameFilter, StartedWithinFilter]
     actions = ["replay_runs", "dismiss_failures"]  # failed runs have finished: nothing to cancel
 
