@@ -100,7 +100,8 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.display(description="Background jobs", ordering="jobs_paused")
     def background_jobs(self, obj: Tenant) -> str:
-        return paused_badge(obj) or format_html('<span class="nh-status nh-status-completed">running</span>')
+        running = format_html('<span class="nh-status nh-status-{}">{}</span>', "completed", "running")
+        return paused_badge(obj) or running
 
     def jobs_switch_view(self, request: HttpRequest, object_id: str, switch: str) -> HttpResponse:
         """POST <id>/jobs/pause/ or .../resume/: the form's Pause/Resume button."""

@@ -5,7 +5,8 @@ Everything is read-only; the only writes are confirmed actions (jobs/admin/confi
 (`jobs.cancel_jobrun`, through the Inngest server: jobs/cancel.py).
 
 - base.py: the read-only mixin, badges, durations; filters.py; search.py (one search for ids, emails, names);
-- event_log.py; runs.py (lists, run page, actions); run_page.py (its links); timeline.py (`run_timeline`);
+- event_log.py; runs.py (lists, run page, actions); replays.py (a failure's state, the replay's confirmation);
+  run_page.py (its links); timeline.py (`run_timeline`);
 - dashboard.py; HTML in templates/admin/jobs/.
 """
 

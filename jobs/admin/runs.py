@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,7 +13,7 @@ from django.utils.html import format_html
 
 from jobs.cancel import CancelError, jobrun_cancel
 from jobs.models import FailedJobRun, JobRun, RunReplay, StepAttempt
-from jobs.replay import MAX_BULK_RUN_REPLAY, failures_dismiss, replay_originals, replay_refusal, runs_replay
+from jobs.replay import MAX_BULK_RUN_REPLAY, failures_dismiss, runs_replay
 from jobs.tracking import TERMINAL
 from tenants.admin_badges import paused_badge
 
@@ -29,6 +27,7 @@ from .filters import (
     FunctionFilter,
     StartedWithinFilter,
 )
+from .replays import failure_state, report_run_replay, run_replay_confirmation
 from .run_page import run_links
 from .search import search_runs
 from .timeline import run_display_status, run_timeline
@@ -36,40 +35,6 @@ from .timeline_entry import clock
 
 MAX_BULK_CANCEL = 100  # one DELETE per run to the Inngest server, inside the admin request
 MAX_BULK_DISMISS = 10_000
-
-
-def failure_state(run: JobRun) -> str:
-    """open / replaying / resolved / open again (its replay failed or was refused) / dismissed, for a failed run
-    of an annotated list (JobRunAdmin.get_queryset); a failed replay links the run it replays."""
-    if run.status != JobRun.Status.FAILED:
-        return "-"
-    if getattr(run, "replay_of_pk", None):
-        return format_html(
-            '{} of <a href="{}">{}</a>',
-            status_badge("cancelled", "replay"),
-            reverse("admin:jobs_jobrun_change", args=[run.replay_of_pk]),
-            "its original",
-        )
-    if run.dismissed_at:
-        return status_badge("cancelled", "dismissed")
-    state, reason = getattr(run, "replay_state", None), getattr(run, "replay_reason", "") or ""
-    if state == RunReplay.State.REFUSED:
-        return format_html('{} <span class="quiet">replay refused: {}</span>', status_badge("failed", "open"), reason)
-    if state == RunReplay.State.REQUESTED:
-        return status_badge("running", "replaying")
-    if state != RunReplay.State.STARTED:
-        return status_badge("failed", "open")
-    replay_status = getattr(run, "replay_run_status", None) or ""
-    label = {"completed": "resolved"}.get(replay_status) or (
-        "open" if replay_status in RunReplay.RUN_FINISHED else "replaying"
-    )
-    link_text = {"failed": "its replay failed", "cancelled": "its replay was cancelled"}.get(replay_status, "replay")
-    badge = status_badge({"open": "failed", "resolved": "completed"}.get(label, "running"), label)
-    if not run.replay_pk:  # started, not yet seen by run tracking
-        return format_html('{} <span class="quiet">run {}</span>', badge, run.replay_run_id)
-    return format_html(
-        '{} <a href="{}">{}</a>', badge, reverse("admin:jobs_jobrun_change", args=[run.replay_pk]), link_text
-    )
 
 
 @admin.register(JobRun)
@@ -344,51 +309,6 @@ def _report_cancel(
         model_admin.message_user(request, f"Not cancelled ({len(failed)}): " + "; ".join(failed[:5]), messages.ERROR)
     if not cancelled and not failed:
         model_admin.message_user(request, "Nothing to cancel.", messages.INFO)
-
-
-def run_replay_confirmation(title: str, runs: list[JobRun]) -> Confirmation:
-    """What a replay will do: the runs that will be replayed (originals) and why any other will not."""
-    originals = replay_originals(runs=runs)
-    refusals = {run.pk: replay_refusal(run) for run in originals}
-    ready = [run for run in originals if refusals[run.pk] is None]
-    return Confirmation(
-        title=title,
-        container_id="nh-replay-confirmation",
-        summary_template="admin/jobs/_run_replay_summary.html",
-        confirm_label=f"Yes, replay {len(ready)} run{'s' if len(ready) != 1 else ''}",
-        confirm_id="nh-confirm-replay",
-        skipped=[reason for reason in refusals.values() if reason][:50],
-        blocked="" if ready else "Nothing to replay.",
-        context={
-            "by_function": sorted(Counter(run.function_id for run in ready).items()),
-            "runs_count": len(ready),
-            "selected": len(runs),
-        },
-    )
-
-
-def report_run_replay(model_admin: admin.ModelAdmin, request: HttpRequest, result) -> None:
-    if result.started:
-        model_admin.message_user(
-            request,
-            f"Replayed {len(result.started)} run(s): one new run of each function, with the original event "
-            f"({', '.join(replay.run_id for replay in result.started[:5])}). The failures read "
-            "*replaying* until those runs finish.",
-            messages.SUCCESS,
-        )
-    if result.refused:
-        model_admin.message_user(
-            request,
-            f"No run started for {len(result.refused)} replay(s); those failures stay open: "
-            + "; ".join(f"run {replay.original.run_id}: {replay.reason}" for replay in result.refused[:5]),
-            messages.ERROR,
-        )
-    if result.skipped:
-        model_admin.message_user(
-            request, f"Not replayed ({len(result.skipped)}): " + "; ".join(result.skipped[:5]), messages.WARNING
-        )
-    if not (result.started or result.refused or result.skipped):
-        model_admin.message_user(request, "Nothing to replay.", messages.INFO)
 
 
 @admin.register(FailedJobRun)
