@@ -23,8 +23,8 @@ def report_replay(model_admin: admin.ModelAdmin, request: HttpRequest, result) -
     if result.replayed:
         model_admin.message_user(
             request,
-            f"Replayed {result.replayed} event(s) under new event ids; new runs will start "
-            f"(first new id: {result.new_event_ids[0]}).",
+            f"Re-sent {result.replayed} event(s) under new event ids: every function listening to them runs, "
+            f"its own flow control applying (first new id: {result.new_event_ids[0]}).",
             messages.SUCCESS,
         )
     if result.skipped:
@@ -32,7 +32,7 @@ def report_replay(model_admin: admin.ModelAdmin, request: HttpRequest, result) -
             request, f"Skipped {len(result.skipped)}: " + "; ".join(result.skipped[:5]), messages.WARNING
         )
     if not result.replayed and not result.skipped:
-        model_admin.message_user(request, "Nothing to replay.", messages.INFO)
+        model_admin.message_user(request, "Nothing to re-send.", messages.INFO)
 
 
 def replay_confirmation(
@@ -46,7 +46,7 @@ def replay_confirmation(
         title=title,
         container_id="nh-replay-confirmation",
         summary_template="admin/jobs/_replay_summary.html",
-        confirm_label=f"Yes, replay {len(events)} event{'s' if len(events) != 1 else ''}",
+        confirm_label=f"Yes, re-send {len(events)} event{'s' if len(events) != 1 else ''}",
         confirm_id="nh-confirm-replay",
         skipped=skipped,
         blocked=f"More than {MAX_BULK_REPLAY} events: narrow the filter first."
@@ -142,5 +142,5 @@ class EventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if is_confirmed(request) and len(events) <= MAX_BULK_REPLAY:
             report_replay(self, request, events_replay(events=events))
             return None
-        confirmation = replay_confirmation(title="Replay events?", runs_count=None, events=events, skipped=skipped)
+        confirmation = replay_confirmation(title="Re-send events?", runs_count=None, events=events, skipped=skipped)
         return confirm_action(self, request, confirmation, hidden=action_hidden(request, "replay_events"))

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -240,3 +241,22 @@ def test_objects_are_named_by_their_agency_and_contact_not_by_uuids(client, tena
     page = client.get(reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])).content.decode()
     assert f"for {tenant.name}" in page.split("<title>", 1)[1].split("</title>", 1)[0]
     assert str(tenant.id) not in page.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def test_the_event_log_re_sends_an_event_under_a_new_id_with_its_lineage(
+    client, operator, tenant, make_event_log, event_api, django_capture_on_commit_callbacks
+):
+    original = make_event_log(tenant=tenant)
+    operator.user_permissions.add(*Permission.objects.filter(codename="view_eventlog"))
+    client.force_login(operator)
+    post = {"action": "replay_events", "index": "0", ACTION_CHECKBOX_NAME: [str(original.pk)]}
+    url = reverse("admin:jobs_eventlog_changelist")
+
+    assert "every function that listens to the event runs again" in client.post(url, post).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {**post, "confirm": "yes"}, follow=True)
+
+    (sent,) = event_api.received
+    assert sent["id"] != original.event_id and sent["data"]["contactId"] == original.payload["contactId"]
+    assert EventLog.objects.get(event_id=sent["id"]).replay_of == original
+    assert "Re-sent 1 event(s) under new event ids" in response.content.decode()
