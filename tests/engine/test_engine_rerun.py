@@ -117,3 +117,25 @@ def test_a_rerun_of_a_batch_run_starts_at_once_with_the_whole_batch(engine, reco
     assert rerun_id in {run.run_id for run in runs}
     assert not PendingBatch.objects.exists()
     assert [e["seqs"] for e in recorder.executions] == [[1, 2, 3], [1, 2, 3]]
+
+
+@pytest.mark.urls("tests.engine.urls")
+def test_a_rerun_obeys_cancel_on_for_events_that_arrive_after_it_started(engine, recorder, wait_until):
+    engine.start_dispatcher()
+    engine.send("test/cancellable", {"orderId": "o1", "gate": "o1"})
+    wait_until(lambda: len(recorder.executions) == 1, message="the original's first step held")
+    original = Run.objects.get(function__slug__endswith="-cancellable")
+    engine.send("test/cancellable.stop", {"orderId": "o1"})
+    original.refresh_from_db()
+    assert original.status == Run.Status.CANCELLED
+
+    rerun_id = new_run_id(engine, original.run_id)  # the stop before it does not touch it
+
+    wait_until(lambda: len(recorder.executions) == 2, message="the rerun's first step held")
+    rerun_run = Run.objects.get(run_id=rerun_id)
+    assert rerun_run.status == Run.Status.RUNNING
+    engine.send("test/cancellable.stop", {"orderId": "o1"})
+    rerun_run.refresh_from_db()
+    assert rerun_run.status == Run.Status.CANCELLED
+    recorder.open("o1")
+    assert recorder.steps_of(rerun_id) == ["first"]
