@@ -10,12 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from jobs.emit import emit
+from jobs.engine.dispatcher import Dispatcher
+from jobs.events import AlertHotLeadFire, LeadIntentScore
 from jobs.models import JobRun, StepAttempt
 from tests.browser.conftest import CPU_HEAVY, needs_chromium
-from tests.factories import CrmConnectionFactory, TenantFactory, UserFactory
+from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
@@ -88,3 +92,20 @@ def test_the_friction_fixes_on_screen(live_server, browser_page, screenshot, mak
     page.goto(f"{live_server.url}/admin/tenants/tenant/{agency.pk}/change/")
     page.click("#nh-resume-jobs")
     expect(page.locator("#nh-pause-jobs")).to_be_visible()
+
+    # What flow control holds, in the engine's admin: a debounced score and a rate-limited alert (engine synced,
+    # its dispatcher not started, so nothing is released while the page is read).
+    assert Dispatcher(app_urls=[settings.INNGEST_SERVE_URL]).sync_apps() == {}
+    contact = ContactFactory(tenant=agency)
+    emit(
+        LeadIntentScore,
+        {"tenant_id": agency.id, "contact_id": contact.id, "reason": "recalculate", "occurred_at": timezone.now()},
+    )
+    alert = {"tenant_id": agency.id, "contact_id": contact.id, "score": 91, "threshold": 80}
+    for _ in range(2):
+        emit(AlertHotLeadFire, {**alert, "fired_at": timezone.now()})
+    page.goto(f"{live_server.url}/admin/engine/function/")
+    page.click("#nh-flow-control-link")
+    expect(page.locator("#nh-flow-debounces + table")).to_contain_text("lead-intent-score")
+    expect(page.locator("#nh-flow-skipped + table")).to_contain_text("Rate limited")
+    screenshot(page, "engine-flow-control-now")
