@@ -4,12 +4,21 @@ Threaded workers (`gthread`): most requests to `/api/inngest` are a step waiting
 CRM, so each in-flight request holds a thread, not a process; CPU work is shared by `WEB_CONCURRENCY` processes.
 The Django app and the Inngest SDK's serve view are synchronous, so an ASGI server would run them on one thread
 per process (Django's `thread_sensitive` sync-to-async); gthread gives the same concurrency without that.
-gunicorn reads `WEB_CONCURRENCY` itself; the rest come from the environment here (deployment, not app settings).
+The environment is read as Django reads it (`nurturehub/env.py`: the process environment, then `ENV_FILE` or
+`.env`), so gunicorn binds the `WEB_ADDRESS` that Django and the engine derive their URLs from.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # gunicorn may be started from anywhere
+
+from nurturehub.env import load_env
+
+load_env()
 
 bind = os.environ.get("WEB_ADDRESS", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

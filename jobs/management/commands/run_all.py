@@ -53,12 +53,13 @@ class Command(BaseCommand):
             if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
                 children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
                 self._wait_until_synced(settings.INNGEST_SERVE_URL)
-            if not no_demo:
+            demo = settings.DEBUG and not no_demo  # production never seeds demo users (known password)
+            if demo:
                 call_command("seed_demo", assign_categories=True, stdout=self.stdout)
+            login = f"admin / {os.environ.get('DEMO_ADMIN_PASSWORD', 'nurturehub')}" if demo else "your admin user"
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\nNurtureHub is running.\n  Admin:  http://{addr}/admin/\n"
-                    f"  Login:  admin / {os.environ.get('DEMO_ADMIN_PASSWORD', 'nurturehub')}\n"
+                    f"\nNurtureHub is running.\n  Admin:  http://{addr}/admin/\n  Login:  {login}\n"
                     "  Ctrl-C stops the web server and the engine.\n"
                 )
             )
