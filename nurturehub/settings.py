@@ -203,6 +203,13 @@ if not DEBUG and INNGEST_DEV and not INNGEST_UNSIGNED_ON_CLOSED_NETWORK:
         "the Inngest keys, or INNGEST_UNSIGNED_ON_CLOSED_NETWORK=true if no one else can reach it."
     )
 
+# The outbox (jobs/outbox.py): the longest a request waits on Inngest's event API in all (seconds; then its events
+# stay pending), and the relay (`manage.py relay_events`): its wait per send, its idle interval and backoff cap.
+EVENTS_SEND_TIMEOUT = env.float("EVENTS_SEND_TIMEOUT", default=2.0)
+EVENTS_RELAY_SEND_TIMEOUT = env.float("EVENTS_RELAY_SEND_TIMEOUT", default=10.0)
+EVENTS_RELAY_INTERVAL = env.float("EVENTS_RELAY_INTERVAL", default=1.0)
+EVENTS_RELAY_BACKOFF_CAP = env.float("EVENTS_RELAY_BACKOFF_CAP", default=60.0)
+
 # The retry/concurrency policy per function category (jobs/policy.py holds the defaults); any of
 # JOBS_<AI|CRM|SCORING|ALERT|ROUTING>_<MAX_ATTEMPTS|BACKOFF_BASE|BACKOFF_CAP|CONCURRENCY> overrides one value.
 _POLICY_FIELDS = {

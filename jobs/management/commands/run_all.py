@@ -1,7 +1,8 @@
 """`manage.py run_all` (what `make run` ends with): the web server and the local engine together.
 
 Collects static files, starts the web server (gunicorn with threaded workers, as in production:
-`nurturehub/web.py`), waits until it answers, starts one engine dispatcher (when the local engine is enabled),
+`nurturehub/web.py`), waits until it answers, starts one engine dispatcher (when the local engine is enabled)
+and the outbox relay (`relay_events`),
 assigns the demo contacts' categories so there is work to watch, prints the admin URL and login, and stops both
 processes on Ctrl-C (or when either of them dies).
 """
@@ -53,6 +54,8 @@ class Command(BaseCommand):
             if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
                 children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
                 self._wait_until_synced(settings.INNGEST_SERVE_URL)
+            # The outbox relay: events a request could not hand over in time are sent from here (jobs/outbox.py).
+            children.append(subprocess.Popen([*manage, "relay_events"]))  # noqa: S603
             demo = settings.DEBUG and not no_demo  # production never seeds demo users (known password)
             if demo:
                 call_command("seed_demo", assign_categories=True, stdout=self.stdout)
