@@ -318,6 +318,11 @@ JOBS_PAUSE_MAX_WAITS = env.int("JOBS_PAUSE_MAX_WAITS", default=288)
 # Who may scrape /metrics: empty allows anyone who can reach it (keep it on an internal network), else a token.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
+# /readyz (nurturehub/health.py): the oldest dispatcher heartbeat it accepts (dispatchers beat every 5 s) and the
+# oldest pending event (seconds).
+READY_ENGINE_HEARTBEAT_MAX_AGE = env.float("READY_ENGINE_HEARTBEAT_MAX_AGE", default=30.0)
+READY_OUTBOX_MAX_AGE = env.float("READY_OUTBOX_MAX_AGE", default=300.0)
+
 # --- Reverse proxy and TLS (docs/deploy.md; `.env.production.example` turns them all on) -------------------
 # Behind a proxy that terminates TLS: the header it sets and the value meaning https, e.g.
 # SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (trust it only if the proxy always sets or strips it).

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from .ai_gateway import gateway_answer_apply, gateway_call
 from .app_sync import AppSync
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
+from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .pause_resume import pause_timeout_apply
 from .queries import statement
 from .services.answers import Outcome, Result, call_response_apply, run_refuse
@@ -118,6 +120,7 @@ class Dispatcher:
         self._spawn(self._listen_loop, "engine-listen")
         self._spawn(self._sync_loop, "engine-sync")
         self._spawn(self.run_claim_loop, "engine-claims")
+        self._spawn(self._beat_loop, "engine-beat")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=self._with_connection_cleanup(target), name=name, daemon=True)
@@ -143,6 +146,10 @@ class Dispatcher:
             thread.join(max(deadline - time.monotonic(), 0.1))
         self._steps.stop(max(deadline - time.monotonic(), 0.1))
         self._apps.close()
+        try:
+            heartbeat_forget(owner=self.owner)
+        except Exception:  # the database may be what stopped us: the row then just goes stale
+            logger.warning("heartbeat row not removed", exc_info=True)
 
     def run_forever(self) -> None:
         """Start, and block until `stop()` is called from another thread or a signal handler."""
@@ -244,6 +251,17 @@ class Dispatcher:
             except psycopg.Error:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._stop.wait(1)
+
+    def _beat_loop(self) -> None:
+        """Stamp this dispatcher's heartbeat row (what /readyz reads) every BEAT_SECONDS until stopped."""
+        started_at = timezone.now()
+        while not self._stop.is_set():
+            try:
+                heartbeat_beat(owner=self.owner, started_at=started_at)
+            except Exception:
+                logger.warning("heartbeat not stored; retrying", exc_info=True)
+                close_old_connections()
+            self._stop.wait(BEAT_SECONDS)
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
