@@ -1,5 +1,5 @@
-"""The admin's new-agency form saves as rendered, with only a name, a slug and the brand voice typed (issue 20: it demanded three
-"email delays" rows, rendered empty)."""
+"""The admin's new-agency form saves as rendered, with only a name, a slug and the brand voice typed
+(issue 20: it demanded three "email delays" rows, rendered empty)."""
 
 from __future__ import annotations
 

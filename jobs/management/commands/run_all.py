@@ -50,12 +50,16 @@ class Command(BaseCommand):
         try:
             call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves STATIC_ROOT
             children.append(subprocess.Popen(web_server_command(addr)))  # noqa: S603
-            self._wait_until_up(f"http://{addr}/api/inngest", children[0])
-            if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
-                children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
-                self._wait_until_synced(settings.INNGEST_SERVE_URL)
+            # /healthz, not /api/inngest: an unsigned GET of the serve endpoint is 401 in production.
+            self._wait_until_up(f"http://{addr}/healthz", children[0])
             # The outbox relay: events a request could not hand over in time are sent from here (jobs/outbox.py).
             children.append(subprocess.Popen([*manage, "relay_events"]))  # noqa: S603
+            if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
+                children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
+                if settings.INNGEST_DEV:
+                    # An unsigned sync: development only. In production the dispatcher syncs (signed) by itself.
+                    self._wait_until_synced(settings.INNGEST_SERVE_URL)
+                self._wait_until_up(f"http://{addr}/readyz", children[0])  # a dispatcher's heartbeat, among others
             demo = settings.DEBUG and not no_demo  # production never seeds demo users (known password)
             if demo:
                 call_command("seed_demo", assign_categories=True, stdout=self.stdout)
