@@ -27,7 +27,9 @@ threads = int(os.environ.get("WEB_THREADS", "64"))
 # A worker that stops answering gunicorn's heartbeat for this long is restarted. With gthread the heartbeat comes
 # from the worker's main loop, not from a request, so a 20 s AI call does not count against it.
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
-graceful_timeout = 30
+# On a reload (SIGHUP) or a stop, a worker finishes the requests it holds for up to this long: longer than a slow
+# provider call (OPENAI_TIMEOUT 60 s), so a deploy never cuts a step short (deploy/nurturehub-web.service).
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "90"))
 # A gthread worker accepts connections up to `worker_connections` (default 1,000) and queues requests beyond its
 # threads inside itself, even while another worker has idle threads: with steps waiting 20 s on a provider, a
 # request could wait behind them for nothing (tests/web/test_gunicorn.py saw 100 requests split unevenly over

@@ -56,6 +56,10 @@ ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=30.0)
 ENGINE_POLL_INTERVAL = env.float("ENGINE_POLL_INTERVAL", default=0.05)
 # Timeout of one step request to the serve endpoint (seconds).
 ENGINE_STEP_TIMEOUT = env.float("ENGINE_STEP_TIMEOUT", default=300.0)
+# On SIGTERM a dispatcher stops claiming and lets steps in flight finish for this long (their leases renewed), then
+# hands the rest back at once. Longer than a slow provider call (OPENAI_TIMEOUT 60 s); a supervisor's stop timeout
+# must be longer still (deploy/*.service).
+ENGINE_SHUTDOWN_GRACE = env.float("ENGINE_SHUTDOWN_GRACE", default=90.0)
 # Serve URLs the dispatcher syncs (PUT) at start; empty means INNGEST_SERVE_URL.
 ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
 

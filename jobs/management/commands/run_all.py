@@ -42,7 +42,8 @@ class Command(BaseCommand):
                     child.terminate()
             for child in children:
                 try:
-                    child.wait(timeout=10)
+                    # The engine lets steps in flight finish for its grace before it exits (run_engine).
+                    child.wait(timeout=settings.ENGINE_SHUTDOWN_GRACE + 15)
                 except subprocess.TimeoutExpired:
                     child.kill()
 
