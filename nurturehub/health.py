@@ -4,7 +4,8 @@ Both are unauthenticated and say nothing sensitive: check names and "ok" or a sh
 exception's text (which could carry a host name or a user). `/readyz` answers 503 when any check fails:
 - database: a connection and `SELECT 1`;
 - migrations: none of this code's migrations left unapplied (an upgrade migrates before the new code serves);
-- engine (only with the local engine on): a dispatcher's heartbeat within READY_ENGINE_HEARTBEAT_MAX_AGE;
+- engine (only with the local engine on): a dispatcher's heartbeat within READY_ENGINE_HEARTBEAT_MAX_AGE, and the
+  app synced (before, like Inngest, the engine starts no run for an event: an event sent then would be lost);
 - outbox: the oldest event not yet accepted by Inngest is younger than READY_OUTBOX_MAX_AGE.
 """
 
@@ -68,9 +69,11 @@ def _engine() -> str:
     # Through the app registry, as retention does: nothing outside jobs/engine imports the engine.
     heartbeat = apps.get_model("engine", "DispatcherHeartbeat")
     since = timezone.now() - timedelta(seconds=settings.READY_ENGINE_HEARTBEAT_MAX_AGE)
-    if heartbeat.objects.filter(beat_at__gte=since).exists():
-        return "ok"
-    return "no dispatcher heartbeat: is `manage.py run_engine` running?"
+    if not heartbeat.objects.filter(beat_at__gte=since).exists():
+        return "no dispatcher heartbeat: is `manage.py run_engine` running?"
+    if not apps.get_model("engine", "App").objects.filter(synced_at__isnull=False, sync_error="").exists():
+        return "the app is not synced yet: the dispatcher syncs it at start (see its log)"
+    return "ok"
 
 
 def _outbox() -> str:

@@ -11,7 +11,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client
 from django.utils import timezone
 
-from jobs.engine.models import DispatcherHeartbeat
+from jobs.engine.models import App, DispatcherHeartbeat
 from jobs.models import EventLog
 from nurturehub import health
 from tests.waiting import wait_for
@@ -22,6 +22,10 @@ CHECKS = {"database", "migrations", "engine", "outbox"}
 @pytest.fixture(autouse=True)
 def _recheck_migrations(monkeypatch):
     monkeypatch.setattr(health, "_migrated", False)
+
+
+def _synced_app() -> None:
+    App.objects.create(name="nurturehub", url="http://127.0.0.1/api/inngest", synced_at=timezone.now())
 
 
 def _ready(url: str) -> httpx.Response:
@@ -56,6 +60,7 @@ def test_readyz_follows_the_dispatchers_heartbeat(engine):
 @pytest.mark.django_db(transaction=True)
 def test_a_stale_heartbeat_is_not_ready(live_server, settings):
     settings.READY_ENGINE_HEARTBEAT_MAX_AGE = 30
+    _synced_app()
     DispatcherHeartbeat.objects.create(
         owner="dead-dispatcher", started_at=timezone.now(), beat_at=timezone.now() - timedelta(seconds=31)
     )
@@ -65,8 +70,19 @@ def test_a_stale_heartbeat_is_not_ready(live_server, settings):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_beating_dispatcher_whose_app_is_not_synced_is_not_ready(live_server):
+    """Events sent before the sync start no run (as on Inngest): not ready until the app is synced."""
+    DispatcherHeartbeat.objects.create(owner="d", started_at=timezone.now(), beat_at=timezone.now())
+    App.objects.create(name="nurturehub", url="http://127.0.0.1/api/inngest", sync_error="HTTP 500")
+    assert _ready(live_server.url).json()["checks"]["engine"].startswith("the app is not synced yet")
+    App.objects.update(sync_error="", synced_at=timezone.now())
+    assert _ready(live_server.url).json()["checks"]["engine"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_event_pending_too_long_is_not_ready(live_server, settings, tenant):
     settings.READY_OUTBOX_MAX_AGE = 300
+    _synced_app()
     DispatcherHeartbeat.objects.create(owner="d", started_at=timezone.now(), beat_at=timezone.now())
     row = EventLog.objects.create(event_id="e1", name="contact/category.assigned", status=EventLog.Status.PENDING)
     assert _ready(live_server.url).status_code == 200  # pending, but young
@@ -79,6 +95,7 @@ def test_an_event_pending_too_long_is_not_ready(live_server, settings, tenant):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_unapplied_migration_is_not_ready(live_server):
+    _synced_app()
     DispatcherHeartbeat.objects.create(owner="d", started_at=timezone.now(), beat_at=timezone.now())
     latest = MigrationRecorder.Migration.objects.filter(app="jobs").order_by("-id").first()
     latest.delete()  # as if the new code were deployed before `migrate`
