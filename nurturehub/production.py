@@ -22,9 +22,9 @@ from django.http.request import split_domain_port, validate_host
 SIGNING_KEY = re.compile(r"^signkey-\w+-(?:[0-9a-fA-F]{2})+$")
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "secret", "dev-only-insecure-key"}
 MIN_SECRET_KEY_LENGTH = 50  # what `check --deploy` asks of SECRET_KEY (security.W009)
-SECRET_KEY_HOWTO = (
-    "python -c 'from django.core.management.utils import get_random_secret_key; print(get_random_secret_key())'"  # noqa: S105 (a command, not a password)
-)
+# Not Django's get_random_secret_key: its alphabet has `$`, and django-environ reads a value starting with `$` as
+# the name of another variable (a proxy), so one key in 50 would silently become another variable's value.
+SECRET_KEY_HOWTO = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"  # noqa: S105 (a command)
 
 
 def production_problems(settings: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
@@ -36,7 +36,12 @@ def production_problems(settings: Mapping[str, Any], environ: Mapping[str, str])
             "Set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/NAME (docs/deploy.md)."
         )
     secret = settings["SECRET_KEY"]
-    if secret in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_KEY_LENGTH:
+    if environ.get("SECRET_KEY", "").startswith("$"):
+        problems.append(
+            "SECRET_KEY starts with `$`, which django-environ reads as the name of another variable, not a key. "
+            "Make one without it: " + SECRET_KEY_HOWTO
+        )
+    elif secret in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_KEY_LENGTH:
         problems.append(
             f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} characters. Make one with: "
             + SECRET_KEY_HOWTO

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from django.core.management.utils import get_random_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_KEY = "signkey-prod-" + "ab" * 32
 PRODUCTION = {
     "DJANGO_SETTINGS_MODULE": "nurturehub.settings",
     "DEBUG": "false",
-    "SECRET_KEY": get_random_secret_key(),
+    "SECRET_KEY": secrets.token_urlsafe(50),
     "CRM_ENCRYPTION_KEYS": "kVqY0oM6g0b1yqk2Yq7N2k3oXg0v9wR3bHc5m1Zt8aE=",
     "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none",  # the settings only: nothing connects
     "ALLOWED_HOSTS": "127.0.0.1",
@@ -148,7 +148,7 @@ def test_with_the_local_engine_the_inngest_urls_default_to_this_server():
 def _production_example(tmp_path: Path, database_url: str = "postgres://nobody@127.0.0.1:9/none") -> Path:
     """`.env.production.example` with its empty secrets filled in, as the doc says to."""
     filled = {
-        "SECRET_KEY": get_random_secret_key(),
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": database_url,
         "CRM_ENCRYPTION_KEYS": PRODUCTION["CRM_ENCRYPTION_KEYS"],
         "INNGEST_EVENT_KEY": "ek",
@@ -228,3 +228,10 @@ def test_seed_demo_refuses_in_production():
     )
     assert seeded.returncode != 0
     assert "seed_demo refuses to run with DEBUG=false" in seeded.stderr
+
+
+def test_a_secret_key_starting_with_a_dollar_is_refused_for_what_it_is():
+    """django-environ reads `$name` as another variable (here unset: an empty key); say so, not just "too short"."""
+    started = _load_settings(**SIGNED, SECRET_KEY="$" + secrets.token_urlsafe(50))
+    assert started.returncode != 0
+    assert "SECRET_KEY starts with `$`" in started.stderr

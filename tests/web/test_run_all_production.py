@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,7 +18,6 @@ from urllib.parse import quote
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management.utils import get_random_secret_key
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -43,7 +43,7 @@ def production_env(address: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "nurturehub.settings",
         "ENV_FILE": "/nonexistent/.env",
         "DEBUG": "false",
-        "SECRET_KEY": get_random_secret_key(),
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": database_url(),
         "ALLOWED_HOSTS": "127.0.0.1",
         "CRM_ENCRYPTION_KEYS": "kVqY0oM6g0b1yqk2Yq7N2k3oXg0v9wR3bHc5m1Zt8aE=",
