@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench conformance db-stop clean venv
+.PHONY: run test lint format bench conformance deploy-test db-stop clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## docs/deploy.md executed on this machine (as root): Debian's PostgreSQL in a cluster of its own, the production
+## env from .env.production.example, gunicorn, run_engine and the relay, restarts mid-work (tests/deploy/test_recipe.py).
+deploy-test: $(STAMP)
+	DEPLOY_TEST=1 $(VENV)/bin/pytest tests/deploy -n 0 $(PYTEST_ARGS)
 
 ## Inngest's own Python SDK suite (FastAPI and Django) and a TypeScript-SDK check (v3, v4) against a fresh local
 ## engine on a database of its own; fails on any case outside conformance/expected_failures.txt.

@@ -1,7 +1,8 @@
 """Validated emission: validate, record in the EventLog, send to Inngest after the surrounding commit.
 
 A malformed payload raises `EventRejected` naming every bad field, is recorded as `rejected`, and is never sent.
-The EventLog is also the outbox: when Inngest cannot be reached the row stays `pending` with the error and
+The EventLog is also the outbox: the send after commit waits on Inngest at most `EVENTS_SEND_TIMEOUT` in all
+(jobs/outbox.py); what is not accepted stays `pending` with the error and the relay (`manage.py relay_events`) or
 `manage.py events resend` sends it later; each event carries a stable `id`, so a resend never starts a second run.
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import inngest
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
@@ -25,6 +28,7 @@ from tenants.models import Tenant
 from .client import sending_client
 from .events import Event, event_type
 from .models import EventLog
+from .outbox import EventsNotAccepted, post_events
 
 logger = logging.getLogger(__name__)
 
@@ -221,11 +225,20 @@ class DeliveryResult:
     failed: int = 0
 
 
-def deliver(rows: Sequence[EventLog]) -> DeliveryResult:
-    """Send pending rows to Inngest in batches within its limits; mark each `sent`, or keep it `pending`."""
+def deliver(rows: Sequence[EventLog], *, budget: float | None = None) -> DeliveryResult:
+    """Send pending rows to Inngest in batches within its limits; mark each `sent`, or keep it `pending`.
+
+    Waits on Inngest `budget` seconds at most in all (EVENTS_SEND_TIMEOUT by default, what a request may wait);
+    batches left when it is spent stay `pending`, untried, for the relay.
+    """
     result = DeliveryResult()
     client = sending_client()
+    deadline = time.monotonic() + (settings.EVENTS_SEND_TIMEOUT if budget is None else budget)
     for batch in _batches(rows):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            result.failed += len(batch)
+            continue
         events = [
             inngest.Event.model_construct(
                 name=row.name, data=row.payload, id=row.event_id, ts=int(row.created_at.timestamp() * 1000)
@@ -233,8 +246,8 @@ def deliver(rows: Sequence[EventLog]) -> DeliveryResult:
             for row in batch
         ]
         try:
-            client.send_sync(events)
-        except Exception as error:  # unreachable, 5xx after the SDK's own retries, a 4xx: all leave it pending
+            post_events(client, events, timeout=remaining)
+        except EventsNotAccepted as error:  # unanswered, unreachable, an error answer: all leave it pending
             _mark_failed(batch, error)
             result.failed += len(batch)
         else:
@@ -276,7 +289,7 @@ def _mark_failed(batch: list[EventLog], error: Exception) -> None:
         row.last_error = message
         row.send_attempts += 1
     logger.warning(
-        "events not sent; kept pending for `events resend`",
+        "events not sent; kept pending for the relay",
         extra={"events": len(batch), "event": batch[0].name, "error": message},
     )
 

@@ -1,6 +1,7 @@
 """What we rely on from the Inngest SDK beyond its public API, in one place (checked against inngest==0.5.19).
 
-Run tracking needs two facts the SDK keeps private: a function's configured retry count (`Function._opts`) and
+The outbox builds the SDK's event request without sending it (`send_request`). Run tracking needs two facts the
+SDK keeps private: a function's configured retry count (`Function._opts`) and
 the opcode of the step a request ran (`TransformOutputResult.step.op`, an enum of the SDK's `_internal`). Both are
 read here only, through names of the wire protocol rather than the SDK's enum, and `tests/jobs/
 test_inngest_compat.py` fails when an SDK upgrade moves them. Inngest's server-side retry defaults, which the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import inngest
 
 # The step opcodes of Inngest's SDK protocol, as they travel on the wire (the SDK's `Opcode` values).
@@ -39,3 +41,15 @@ def step_opcode(result: inngest.TransformOutputResult) -> str | None:
 
 def step_id(result: inngest.TransformOutputResult) -> str | None:
     return None if result.step is None else result.step.id
+
+
+def send_request(client: inngest.Inngest, events: list[inngest.Event]) -> httpx.Request:
+    """The SDK's own POST of `events` to its event API (URL, key, headers, body), built but not sent.
+
+    `Inngest.send_sync` retries an unanswered request 5 times with a 30 s timeout each; the outbox needs one
+    attempt it can bound (jobs/outbox.py), with the very request the SDK would have sent.
+    """
+    request = client._build_send_request(events)
+    if isinstance(request, Exception):
+        raise request
+    return request

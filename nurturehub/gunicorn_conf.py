@@ -4,12 +4,21 @@ Threaded workers (`gthread`): most requests to `/api/inngest` are a step waiting
 CRM, so each in-flight request holds a thread, not a process; CPU work is shared by `WEB_CONCURRENCY` processes.
 The Django app and the Inngest SDK's serve view are synchronous, so an ASGI server would run them on one thread
 per process (Django's `thread_sensitive` sync-to-async); gthread gives the same concurrency without that.
-gunicorn reads `WEB_CONCURRENCY` itself; the rest come from the environment here (deployment, not app settings).
+The environment is read as Django reads it (`nurturehub/env.py`: the process environment, then `ENV_FILE` or
+`.env`), so gunicorn binds the `WEB_ADDRESS` that Django and the engine derive their URLs from.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # gunicorn may be started from anywhere
+
+from nurturehub.env import load_env
+
+load_env()
 
 bind = os.environ.get("WEB_ADDRESS", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -18,7 +27,9 @@ threads = int(os.environ.get("WEB_THREADS", "64"))
 # A worker that stops answering gunicorn's heartbeat for this long is restarted. With gthread the heartbeat comes
 # from the worker's main loop, not from a request, so a 20 s AI call does not count against it.
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
-graceful_timeout = 30
+# On a reload (SIGHUP) or a stop, a worker finishes the requests it holds for up to this long: longer than a slow
+# provider call (OPENAI_TIMEOUT 60 s), so a deploy never cuts a step short (deploy/nurturehub-web.service).
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "90"))
 # A gthread worker accepts connections up to `worker_connections` (default 1,000) and queues requests beyond its
 # threads inside itself, even while another worker has idle threads: with steps waiting 20 s on a provider, a
 # request could wait behind them for nothing (tests/web/test_gunicorn.py saw 100 requests split unevenly over

@@ -1,20 +1,22 @@
-"""Django settings, all from the environment (django-environ). `.env.example` lists every variable."""
+"""Django settings, all from the environment (django-environ). `.env.example` lists every variable for
+development, `.env.production.example` for production; with DEBUG=false, `nurturehub/production.py` refuses
+unsafe settings at start-up."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import environ
+from nurturehub.env import load_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The process environment, then ENV_FILE (default .env): the same reader gunicorn's config uses.
+env = load_env()
 
 DEBUG = env.bool("DEBUG", default=True)
 
-# Without DEBUG a missing SECRET_KEY stops start-up (no default in production).
-SECRET_KEY = env.str("SECRET_KEY") if not DEBUG else env.str("SECRET_KEY", default="dev-only-insecure-key")
+# Without DEBUG a missing or weak SECRET_KEY stops start-up (nurturehub/production.py; no default in production).
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-only-insecure-key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -54,6 +56,10 @@ ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=30.0)
 ENGINE_POLL_INTERVAL = env.float("ENGINE_POLL_INTERVAL", default=0.05)
 # Timeout of one step request to the serve endpoint (seconds).
 ENGINE_STEP_TIMEOUT = env.float("ENGINE_STEP_TIMEOUT", default=300.0)
+# On SIGTERM a dispatcher stops claiming and lets steps in flight finish for this long (their leases renewed), then
+# hands the rest back at once. Longer than a slow provider call (OPENAI_TIMEOUT 60 s); a supervisor's stop timeout
+# must be longer still (deploy/*.service).
+ENGINE_SHUTDOWN_GRACE = env.float("ENGINE_SHUTDOWN_GRACE", default=90.0)
 # Serve URLs the dispatcher syncs (PUT) at start; empty means INNGEST_SERVE_URL.
 ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
 
@@ -92,6 +98,9 @@ TEMPLATES = [
 # DATABASE_URL when set; otherwise the embedded PostgreSQL server in .data/postgres (started on first use).
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
+elif not DEBUG:
+    # Never the embedded server in production: refused below (nurturehub/production.py) with what to do.
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": ""}}
 else:
     from nurturehub.embedded_db import embedded_database_settings
 
@@ -155,11 +164,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Secrets at rest ------------------------------------------------------------------------------------
 # Fernet keys (urlsafe base64, 32 bytes); the first encrypts, all decrypt (rotation). Required in production.
+# Without DEBUG, missing keys stop start-up (nurturehub/production.py).
 CRM_ENCRYPTION_KEYS = env.list("CRM_ENCRYPTION_KEYS", default=[])
-if not DEBUG and not CRM_ENCRYPTION_KEYS:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("CRM_ENCRYPTION_KEYS is required when DEBUG is off")
 
 # --- CRM adapters ---------------------------------------------------------------------------------------
 # Timeouts of every CRM call (seconds), and how long one call may wait for a rate-limit slot before the job is
@@ -176,13 +182,17 @@ INNGEST_APP_ID = env.str("INNGEST_APP_ID", default="nurturehub")
 INNGEST_DEV = env.bool("INNGEST_DEV", default=DEBUG)
 # Where `make run` serves the web app (and so, by default, the local engine's Inngest endpoints).
 WEB_ADDRESS = env.str("WEB_ADDRESS", default="127.0.0.1:8000")
-# Where the Inngest server (API and event intake) lives. Empty in production means Inngest Cloud.
-INNGEST_BASE_URL = env.str("INNGEST_BASE_URL", default=f"http://{WEB_ADDRESS}" if INNGEST_DEV else "")
+# Where the Inngest server (API and event intake) lives: by default this web server when it serves the local
+# engine (production too) or in development mode; otherwise empty, which means Inngest Cloud.
+INNGEST_BASE_URL = env.str(
+    "INNGEST_BASE_URL", default=f"http://{WEB_ADDRESS}" if INNGEST_DEV or LOCAL_ENGINE_ENABLED else ""
+)
 INNGEST_EVENT_KEY = env.str("INNGEST_EVENT_KEY", default="")
 INNGEST_SIGNING_KEY = env.str("INNGEST_SIGNING_KEY", default="")
 # The URL Inngest (or the local engine) calls to run functions.
 INNGEST_SERVE_URL = env.str("INNGEST_SERVE_URL", default=f"http://{WEB_ADDRESS}/api/inngest")
-if not INNGEST_DEV and not (INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY):
+# (Without DEBUG, nurturehub/production.py reports it with every other problem.)
+if DEBUG and not INNGEST_DEV and not (INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("INNGEST_DEV=0 needs INNGEST_EVENT_KEY and INNGEST_SIGNING_KEY")
@@ -196,6 +206,13 @@ if not DEBUG and INNGEST_DEV and not INNGEST_UNSIGNED_ON_CLOSED_NETWORK:
         "DEBUG=false with INNGEST_DEV=true: /api/inngest would run steps for anyone. Set INNGEST_DEV=false with "
         "the Inngest keys, or INNGEST_UNSIGNED_ON_CLOSED_NETWORK=true if no one else can reach it."
     )
+
+# The outbox (jobs/outbox.py): the longest a request waits on Inngest's event API in all (seconds; then its events
+# stay pending), and the relay (`manage.py relay_events`): its wait per send, its idle interval and backoff cap.
+EVENTS_SEND_TIMEOUT = env.float("EVENTS_SEND_TIMEOUT", default=2.0)
+EVENTS_RELAY_SEND_TIMEOUT = env.float("EVENTS_RELAY_SEND_TIMEOUT", default=10.0)
+EVENTS_RELAY_INTERVAL = env.float("EVENTS_RELAY_INTERVAL", default=1.0)
+EVENTS_RELAY_BACKOFF_CAP = env.float("EVENTS_RELAY_BACKOFF_CAP", default=60.0)
 
 # The retry/concurrency policy per function category (jobs/policy.py holds the defaults); any of
 # JOBS_<AI|CRM|SCORING|ALERT|ROUTING>_<MAX_ATTEMPTS|BACKOFF_BASE|BACKOFF_CAP|CONCURRENCY> overrides one value.
@@ -228,6 +245,13 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+# `template` chooses the offline template writer even with a key; production refuses to start without a key
+# unless it is chosen here explicitly (nurturehub/production.py).
+AI_WRITER = env.str("AI_WRITER", default="openai")
+if AI_WRITER not in {"openai", "template"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"AI_WRITER must be 'openai' or 'template', not {AI_WRITER!r}")
 # Contacts per step of the daily (02:00 UTC) score-decay cron.
 JOBS_DECAY_BATCH_SIZE = env.int("JOBS_DECAY_BATCH_SIZE", default=500)
 
@@ -297,3 +321,42 @@ JOBS_PAUSE_RECHECK_SECONDS = env.float("JOBS_PAUSE_RECHECK_SECONDS", default=300
 JOBS_PAUSE_MAX_WAITS = env.int("JOBS_PAUSE_MAX_WAITS", default=288)
 # Who may scrape /metrics: empty allows anyone who can reach it (keep it on an internal network), else a token.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# /readyz (nurturehub/health.py): the oldest dispatcher heartbeat it accepts (dispatchers beat every 5 s) and the
+# oldest pending event (seconds).
+READY_ENGINE_HEARTBEAT_MAX_AGE = env.float("READY_ENGINE_HEARTBEAT_MAX_AGE", default=30.0)
+READY_OUTBOX_MAX_AGE = env.float("READY_OUTBOX_MAX_AGE", default=300.0)
+
+# --- Reverse proxy and TLS (docs/deploy.md; `.env.production.example` turns them all on) -------------------
+# Behind a proxy that terminates TLS: the header it sets and the value meaning https, e.g.
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (trust it only if the proxy always sets or strips it).
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_header and len(_proxy_header) != 2:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) or None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# What the engine, the SDK and health probes call on this machine over plain http (they are not browsers): no
+# redirect to https for them. Everything else (admin, API) is redirected when SECURE_SSL_REDIRECT is on.
+SECURE_REDIRECT_EXEMPT = [
+    r"^api/inngest$",
+    r"^healthz$",
+    r"^readyz$",
+    r"^metrics$",
+    r"^e/",
+    r"^fn/register$",
+    r"^v[01]/",
+]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+if not DEBUG:
+    import os
+
+    from nurturehub.production import refuse_unsafe_production
+
+    refuse_unsafe_production(globals(), os.environ)

@@ -5,7 +5,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
+from nurturehub.health import healthz, readyz
+
 urlpatterns = [
+    # Probes: unauthenticated, nothing sensitive (nurturehub/health.py).
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("nurturehub.api_urls")),
     # API docs pages (assets from drf-spectacular-sidecar, served by the project): Swagger UI and Redoc.

@@ -61,6 +61,10 @@ class TenantSettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if self.instance._state.adding and "email_delays_days" not in self.initial:
+            # A ModelForm without an instance starts from no initial data at all, so a new agency's form showed
+            # three empty rows and refused to save without them: start from the model's default instead.
+            self.initial["email_delays_days"] = self.instance.email_delays_days
         delays = self.fields["email_delays_days"]
         # Exactly three rows: the stored delays, or the defaults on a new agency.
         delays.widget.extra = max(0, EMAILS_IN_A_SEQUENCE - len(self.initial.get("email_delays_days") or []))

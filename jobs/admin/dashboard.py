@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from jobs.outbox import outbox_state
 from jobs.selectors import runs_dashboard
 
 from .base import format_duration
@@ -35,6 +36,7 @@ def context(model_admin: admin.ModelAdmin, request: HttpRequest) -> dict[str, An
     ]
     changelist = reverse("admin:jobs_jobrun_changelist")
     failed_list = reverse("admin:jobs_failedjobrun_changelist")
+    outbox = outbox_state()  # events not yet accepted by Inngest: the relay is sending them (jobs/outbox.py)
     return {
         **model_admin.admin_site.each_context(request),
         "title": f"Job runs: the last {HOURS} hours",
@@ -53,5 +55,8 @@ def context(model_admin: admin.ModelAdmin, request: HttpRequest) -> dict[str, An
             (status, count, f"{changelist}?{urlencode({'status__exact': status, 'within': '24h'})}")
             for status, count in summary["by_status"].items()
         ],
+        "outbox_pending": outbox.pending,
+        "outbox_oldest": format_duration(outbox.oldest_age_seconds),
+        "outbox_url": f"{reverse('admin:jobs_eventlog_changelist')}?{urlencode({'status__exact': 'pending'})}",
         "live": True,
     }

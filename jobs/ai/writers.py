@@ -138,9 +138,9 @@ class TemplateWriter:
 
 
 def writer_from_settings() -> SequenceWriter:
-    """OpenAI when OPENAI_API_KEY is set; otherwise the clearly labelled template writer (development only)."""
+    """OpenAI when OPENAI_API_KEY is set (unless AI_WRITER=template); otherwise the clearly labelled template writer."""
     return _writer(
-        settings.OPENAI_API_KEY,
+        "" if settings.AI_WRITER == "template" else settings.OPENAI_API_KEY,
         settings.OPENAI_BASE_URL,
         settings.OPENAI_MODEL,
         float(settings.OPENAI_TIMEOUT),

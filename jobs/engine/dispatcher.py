@@ -28,11 +28,13 @@ from dataclasses import dataclass
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from .ai_gateway import gateway_answer_apply, gateway_call
 from .app_sync import AppSync
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
+from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .pause_resume import pause_timeout_apply
 from .queries import statement
 from .services.answers import Outcome, Result, call_response_apply, run_refuse
@@ -94,6 +96,7 @@ class Dispatcher:
         self.signing_key = "" if settings.INNGEST_DEV else settings.INNGEST_SIGNING_KEY
         self.server_kind = "dev" if settings.INNGEST_DEV else "cloud"
         self._stop = threading.Event()
+        self._draining = threading.Event()  # shutdown(): no more claims; leases in flight still renewed
         self._wake = threading.Event()
         # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
         # slot behind another tenant's backlog when `max_in_flight` is reached.
@@ -118,6 +121,7 @@ class Dispatcher:
         self._spawn(self._listen_loop, "engine-listen")
         self._spawn(self._sync_loop, "engine-sync")
         self._spawn(self.run_claim_loop, "engine-claims")
+        self._spawn(self._beat_loop, "engine-beat")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=self._with_connection_cleanup(target), name=name, daemon=True)
@@ -143,6 +147,46 @@ class Dispatcher:
             thread.join(max(deadline - time.monotonic(), 0.1))
         self._steps.stop(max(deadline - time.monotonic(), 0.1))
         self._apps.close()
+        try:
+            heartbeat_forget(owner=self.owner)
+        except Exception:  # the database may be what stopped us: the row then just goes stale
+            logger.warning("heartbeat row not removed", exc_info=True)
+
+    def shutdown(self, grace: float) -> int:
+        """A graceful stop (SIGTERM): stop claiming, let the steps in flight finish for up to `grace` seconds while
+        their leases are still renewed, then hand back the ones still waiting at once (their leases released, so
+        another dispatcher sends them without waiting for expiry), and stop. Returns how many were handed back.
+
+        Before, a stop let the leases run out (up to ENGINE_LEASE_SECONDS) and stopped renewing them at once, so a
+        40 s provider call outlived its lease and was sent again: two provider calls. A step handed back when the
+        grace is over still runs again elsewhere, so the grace (ENGINE_SHUTDOWN_GRACE) is longer than a slow call.
+        """
+        self._draining.set()
+        self._wake.set()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self._holding(answered=None):
+            time.sleep(0.05)
+        with self._lock:
+            waiting = {item_id: lease.token for item_id, lease in self._in_flight.items() if not lease.answered}
+        released = 0
+        if waiting:
+            try:
+                released = queue_release(held=waiting)  # an answer arriving later is refused: the token is gone
+            except Exception:
+                logger.exception("leases not released; they will run out instead")
+            finally:
+                close_old_connections()
+            logger.warning("grace over: steps handed back", extra={"released": released, "grace": grace})
+        # Answers already being stored finish storing (a database write, not a provider call).
+        settle = time.monotonic() + 10
+        while time.monotonic() < settle and self._holding(answered=True):
+            time.sleep(0.05)
+        self.stop(timeout=1)
+        return released
+
+    def _holding(self, *, answered: bool | None) -> bool:
+        with self._lock:
+            return any(answered is None or lease.answered == answered for lease in self._in_flight.values())
 
     def run_forever(self) -> None:
         """Start, and block until `stop()` is called from another thread or a signal handler."""
@@ -160,7 +204,7 @@ class Dispatcher:
 
     def run_claim_loop(self) -> None:
         next_cron = 0.0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._draining.is_set():
             try:
                 now = time.monotonic()
                 if now >= next_cron:
@@ -244,6 +288,17 @@ class Dispatcher:
             except psycopg.Error:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._stop.wait(1)
+
+    def _beat_loop(self) -> None:
+        """Stamp this dispatcher's heartbeat row (what /readyz reads) every BEAT_SECONDS until stopped."""
+        started_at = timezone.now()
+        while not self._stop.is_set():
+            try:
+                heartbeat_beat(owner=self.owner, started_at=started_at)
+            except Exception:
+                logger.warning("heartbeat not stored; retrying", exc_info=True)
+                close_old_connections()
+            self._stop.wait(BEAT_SECONDS)
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):

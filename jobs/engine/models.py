@@ -400,4 +400,15 @@ class Pause(models.Model):
         return f"{self.run_id}/{self.step_name or self.step_id} ({self.kind})"
 
 
+class DispatcherHeartbeat(models.Model):
+    """A running dispatcher's last sign of life (`/readyz` wants one fresh beat); removed when it stops cleanly."""
+
+    owner = models.CharField(max_length=80, primary_key=True)
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.owner} @ {self.beat_at:%H:%M:%S}"
+
+
 from .gate_models import GcraKey, RunSingleton, SkippedRun  # noqa: E402, F401  (registered with the engine app)

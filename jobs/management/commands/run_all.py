@@ -1,7 +1,8 @@
 """`manage.py run_all` (what `make run` ends with): the web server and the local engine together.
 
 Collects static files, starts the web server (gunicorn with threaded workers, as in production:
-`nurturehub/web.py`), waits until it answers, starts one engine dispatcher (when the local engine is enabled),
+`nurturehub/web.py`), waits until it answers, starts one engine dispatcher (when the local engine is enabled)
+and the outbox relay (`relay_events`),
 assigns the demo contacts' categories so there is work to watch, prints the admin URL and login, and stops both
 processes on Ctrl-C (or when either of them dies).
 """
@@ -41,7 +42,8 @@ class Command(BaseCommand):
                     child.terminate()
             for child in children:
                 try:
-                    child.wait(timeout=10)
+                    # The engine lets steps in flight finish for its grace before it exits (run_engine).
+                    child.wait(timeout=settings.ENGINE_SHUTDOWN_GRACE + 15)
                 except subprocess.TimeoutExpired:
                     child.kill()
 
@@ -49,16 +51,23 @@ class Command(BaseCommand):
         try:
             call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves STATIC_ROOT
             children.append(subprocess.Popen(web_server_command(addr)))  # noqa: S603
-            self._wait_until_up(f"http://{addr}/api/inngest", children[0])
+            # /healthz, not /api/inngest: an unsigned GET of the serve endpoint is 401 in production.
+            self._wait_until_up(f"http://{addr}/healthz", children[0])
+            # The outbox relay: events a request could not hand over in time are sent from here (jobs/outbox.py).
+            children.append(subprocess.Popen([*manage, "relay_events"]))  # noqa: S603
             if settings.LOCAL_ENGINE_ENABLED and "jobs.engine" in settings.INSTALLED_APPS:
                 children.append(subprocess.Popen([*manage, "run_engine"]))  # noqa: S603
-                self._wait_until_synced(settings.INNGEST_SERVE_URL)
-            if not no_demo:
+                if settings.INNGEST_DEV:
+                    # An unsigned sync: development only. In production the dispatcher syncs (signed) by itself.
+                    self._wait_until_synced(settings.INNGEST_SERVE_URL)
+                self._wait_until_up(f"http://{addr}/readyz", children[0])  # a dispatcher's heartbeat, among others
+            demo = settings.DEBUG and not no_demo  # production never seeds demo users (known password)
+            if demo:
                 call_command("seed_demo", assign_categories=True, stdout=self.stdout)
+            login = f"admin / {os.environ.get('DEMO_ADMIN_PASSWORD', 'nurturehub')}" if demo else "your admin user"
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\nNurtureHub is running.\n  Admin:  http://{addr}/admin/\n"
-                    f"  Login:  admin / {os.environ.get('DEMO_ADMIN_PASSWORD', 'nurturehub')}\n"
+                    f"\nNurtureHub is running.\n  Admin:  http://{addr}/admin/\n  Login:  {login}\n"
                     "  Ctrl-C stops the web server and the engine.\n"
                 )
             )

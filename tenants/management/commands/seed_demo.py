@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from tenants.models import Category, Contact, Membership, Tenant
@@ -33,6 +34,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, assign_categories: bool, **options: object) -> None:
+        if not settings.DEBUG:
+            raise CommandError("seed_demo refuses to run with DEBUG=false: demo users have a known password")
         password = os.environ.get("DEMO_ADMIN_PASSWORD", "nurturehub")
         with transaction.atomic():
             user_model = get_user_model()

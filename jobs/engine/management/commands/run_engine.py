@@ -12,7 +12,10 @@ from jobs.engine.dispatcher import Dispatcher
 
 
 class Command(BaseCommand):
-    help = "Run one local-engine dispatcher: sync the app(s), then dispatch steps until SIGTERM or Ctrl-C."
+    help = (
+        "Run one local-engine dispatcher: sync the app(s), then dispatch steps until SIGTERM or Ctrl-C, which stop "
+        "claiming, let steps in flight finish for ENGINE_SHUTDOWN_GRACE seconds, then hand the rest back."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workers", type=int, default=None, help="database threads (ENGINE_WORKERS)")
@@ -48,5 +51,8 @@ class Command(BaseCommand):
         dispatcher.start()
         while not stop_requested.wait(0.5):
             pass
-        self.stdout.write("stopping: finishing the requests in flight...")
-        dispatcher.stop()
+        grace = settings.ENGINE_SHUTDOWN_GRACE
+        self.stdout.write(f"stopping: no more claims; finishing the steps in flight (up to {grace:g}s)...")
+        self.stdout.flush()
+        released = dispatcher.shutdown(grace)
+        self.stdout.write(f"stopped ({released} step(s) handed back to other dispatchers)")

@@ -1,0 +1,69 @@
+"""An Inngest event API stand-in that can be black-holed: it accepts connections and never answers.
+
+`down()`: every request is read and then held, unanswered, until `up()`, which drops the held connections
+without an answer (those sends were never accepted) and answers the next requests like Inngest's event API
+(`{"ids": [...], "status": 200}`), counting every event id it accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class BlackHoleEventApi:
+    def __init__(self) -> None:
+        self.accepted: Counter[str] = Counter()
+        self.held = 0  # requests received while black-holed
+        self._answering = threading.Event()
+        self._lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if not stand_in._answering.is_set():
+                    with stand_in._lock:
+                        stand_in.held += 1
+                    stand_in._answering.wait()
+                    self.close_connection = True
+                    self.connection.close()  # dropped: never answered, never accepted
+                    return
+                events = json.loads(body)
+                with stand_in._lock:
+                    stand_in.accepted.update(event["id"] for event in events)
+                answer = json.dumps({"ids": [f"accepted-{i}" for i in range(len(events))], "status": 200}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> BlackHoleEventApi:
+        self._thread.start()
+        return self
+
+    def down(self) -> None:
+        self._answering.clear()
+
+    def up(self) -> None:
+        self._answering.set()
+
+    def stop(self) -> None:
+        self._answering.set()
+        self._server.shutdown()
+        self._server.server_close()
