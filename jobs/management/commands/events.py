@@ -1,11 +1,13 @@
-"""`manage.py events list|send|resend`: the event catalogue and the outbox, for operations staff."""
+"""`manage.py events list|send|resend|contract`: the event catalogue, its contract and the outbox."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs.contract import CONTRACT_DIR, ContractError, write_contract
 from jobs.emit import EventRejected, emit_raw, events_resend
 from jobs.events import CATALOGUE
 
@@ -20,6 +22,8 @@ class Command(BaseCommand):
         send.add_argument("name", help="event name, e.g. lead/intent.score")
         send.add_argument("payload", help="the JSON payload (camelCase keys)")
         sub.add_parser("resend", help="send every pending event in the outbox")
+        contract = sub.add_parser("contract", help="regenerate the JSON Schemas and the Zod module in contracts/")
+        contract.add_argument("--out", type=Path, default=CONTRACT_DIR, help="contract directory (default: contracts/)")
 
     def handle(self, *args: object, action: str, **options: object) -> None:
         getattr(self, f"handle_{action}")(**options)
@@ -29,6 +33,13 @@ class Command(BaseCommand):
             schema = CATALOGUE[name].model_json_schema(by_alias=True)
             self.stdout.write(self.style.MIGRATE_HEADING(name))
             self.stdout.write(json.dumps(schema, indent=2))
+
+    def handle_contract(self, *, out: Path, **options: object) -> None:
+        try:
+            written = write_contract(out)
+        except ContractError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"wrote {len(written)} files under {out}")
 
     def handle_send(self, *, name: str, payload: str, **options: object) -> None:
         try:
