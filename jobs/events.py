@@ -35,7 +35,10 @@ def _iso_datetime_only(value: object) -> object:
     return value
 
 
-NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# The pattern says in the contract what strip_whitespace + min_length do here: some character that is not blank.
+NonEmptyStr = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), Field(json_schema_extra={"pattern": r"\S"})
+]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
 Score = Annotated[StrictInt, Field(ge=0, le=100)]
 PositiveId = Annotated[StrictInt, Field(gt=0)]
