@@ -33,7 +33,9 @@ for (const path of await schemaFiles(join(outDir, "events"))) {
   if (!name) throw new Error(`${path}: no x-event-name`);
   const resolved = await $RefParser.dereference(structuredClone(schema));
   delete resolved.$defs;
-  events.push({ name, file: relative(outDir, path), schema: resolved });
+  const version = schema["x-event-version"];
+  if (!Number.isInteger(version)) throw new Error(`${path}: no integer x-event-version`);
+  events.push({ name, version, file: relative(outDir, path), schema: resolved });
 }
 events.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
@@ -62,6 +64,10 @@ lines.push(
   ...events.map(({ name }) => `  ${JSON.stringify(name)}: ${camel(name)}Schema,`),
   "} as const;",
   "export type EventName = keyof typeof eventSchemas;",
+  "/** Each event's current version: send it as the envelope's `v` (a string), e.g. `v: eventVersions[name]`. */",
+  "export const eventVersions = {",
+  ...events.map(({ name, version }) => `  ${JSON.stringify(name)}: ${JSON.stringify(String(version))},`),
+  "} as const satisfies Record<EventName, string>;",
   "export type EventPayload<N extends EventName> = z.infer<(typeof eventSchemas)[N]>;",
   "export type EventInput<N extends EventName> = z.input<(typeof eventSchemas)[N]>;",
   "",

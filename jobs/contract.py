@@ -38,6 +38,7 @@ def event_schema(cls: type[Event]) -> dict[str, Any]:
         "$schema": JSON_SCHEMA_DIALECT,
         "$id": f"urn:nurturehub:event:{cls.name}",
         "x-event-name": cls.name,
+        "x-event-version": cls.version,
         **schema,
     }
 

@@ -181,6 +181,7 @@ def _store(name: str, events: list[E], ids: list[str], *, source: str, fresh: bo
             name=name,
             tenant_id=event.tenant_id,
             payload=event.to_wire(),
+            version=event.version,
             status=EventLog.Status.PENDING,
             source=source,
         )
@@ -226,12 +227,7 @@ def deliver(rows: Sequence[EventLog]) -> DeliveryResult:
     result = DeliveryResult()
     client = sending_client()
     for batch in _batches(rows):
-        events = [
-            inngest.Event.model_construct(
-                name=row.name, data=row.payload, id=row.event_id, ts=int(row.created_at.timestamp() * 1000)
-            )
-            for row in batch
-        ]
+        events = [_envelope(row) for row in batch]
         try:
             client.send_sync(events)
         except Exception as error:  # unreachable, 5xx after the SDK's own retries, a 4xx: all leave it pending
@@ -241,6 +237,18 @@ def deliver(rows: Sequence[EventLog]) -> DeliveryResult:
             _mark_sent(batch)
             result.sent += len(batch)
     return result
+
+
+class _VersionedEvent(inngest.Event):
+    """The SDK's Event has no field for the envelope's `v` (Inngest's pkg/event: `Version string json:"v"`)."""
+
+    v: str | None = None
+
+
+def _envelope(row: EventLog) -> inngest.Event:
+    return _VersionedEvent.model_construct(
+        name=row.name, data=row.payload, id=row.event_id, ts=int(row.created_at.timestamp() * 1000), v=str(row.version)
+    )
 
 
 def _batches(rows: Sequence[EventLog]) -> Iterable[list[EventLog]]:

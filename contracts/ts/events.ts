@@ -46,5 +46,13 @@ export const eventSchemas = {
   "nurture/sequence.generate": nurtureSequenceGenerateSchema,
 } as const;
 export type EventName = keyof typeof eventSchemas;
+/** Each event's current version: send it as the envelope's `v` (a string), e.g. `v: eventVersions[name]`. */
+export const eventVersions = {
+  "alert/hot-lead.fire": "1",
+  "contact/category.assigned": "1",
+  "crm/sync.push": "1",
+  "lead/intent.score": "1",
+  "nurture/sequence.generate": "1",
+} as const satisfies Record<EventName, string>;
 export type EventPayload<N extends EventName> = z.infer<(typeof eventSchemas)[N]>;
 export type EventInput<N extends EventName> = z.input<(typeof eventSchemas)[N]>;
