@@ -3,22 +3,10 @@
 // Usage: node --test corpus.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import ts from "typescript";
+import { loadCorpus, loadEvents } from "./load-events.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-// Node 20 runs no TypeScript: transpile the committed module itself (types erased) beside node_modules' zod.
-const source = await readFile(join(here, "ts", "events.ts"), "utf8");
-const js = ts.transpileModule(source, {
-  compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-}).outputText;
-const built = join(here, "node_modules", ".generated", "events.mjs");
-await mkdir(dirname(built), { recursive: true });
-await writeFile(built, js);
-const { eventSchemas } = await import(pathToFileURL(built).href);
-const { cases } = JSON.parse(await readFile(join(here, "corpus", "cases.json"), "utf8"));
+const { eventSchemas } = await loadEvents();
+const cases = await loadCorpus();
 
 // The wire fields an issue names: the keys of an unrecognized_keys issue, else the path's first part.
 function fieldsOf(issues) {
