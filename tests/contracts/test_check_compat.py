@@ -209,3 +209,10 @@ def test_the_command_against_git_refs_first_commit_and_unknown_ref(tmp_path, cap
     assert "field `occurredAt` added as required, without a default" in capsys.readouterr().out
     with pytest.raises(CommandError, match="not a commit"):
         call_command("events", "check-compat", "--against", "HEAD~5", "--repo", str(repo))
+
+
+def test_an_unreadable_earlier_contract_is_a_clear_error(tmp_path):
+    (tmp_path / "events" / "lead").mkdir(parents=True)
+    (tmp_path / "events" / "lead" / "intent.score.schema.json").write_text("{not json")
+    with pytest.raises(CommandError, match=r"intent.score.schema.json: not a readable JSON schema"):
+        call_command("events", "check-compat", "--against", str(tmp_path))
