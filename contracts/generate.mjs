@@ -26,6 +26,21 @@ async function schemaFiles(dir) {
 const camel = (name) => name.split(/[/.-]/).map((part, i) => (i ? part[0].toUpperCase() + part.slice(1) : part)).join("");
 const pascal = (name) => camel(name)[0].toUpperCase() + camel(name).slice(1);
 
+// json-schema-to-zod drops a top-level `if`/`then` on an object schema: it becomes a refinement here, an issue on
+// the whole payload when the `if` holds and the `then` does not (the catalogue's cross-field rules).
+function toZod(schema) {
+  const { if: condition, then: consequence, ...rest } = schema;
+  const base = jsonSchemaToZod(rest, { module: "none", zodVersion: 4 });
+  if (!condition || !consequence) return base;
+  const [when, need] = [condition, consequence].map((s) => jsonSchemaToZod(s, { module: "none", zodVersion: 4 }));
+  const message = JSON.stringify(consequence.description || "fails the schema's if/then rule");
+  return `${base}.superRefine((value, ctx) => {
+  if (${when}.safeParse(value).success && !${need}.safeParse(value).success) {
+    ctx.addIssue({ code: "custom", path: [], message: ${message} });
+  }
+})`;
+}
+
 const events = [];
 for (const path of await schemaFiles(join(outDir, "events"))) {
   const schema = JSON.parse(await readFile(path, "utf8"));
@@ -47,7 +62,7 @@ const lines = [
 ];
 for (const { name, file, schema } of events) {
   const schemaName = `${camel(name)}Schema`;
-  const code = jsonSchemaToZod(schema, { module: "none", zodVersion: 4 });
+  const code = toZod(schema);
   lines.push(
     `/** ${name} (${file}): ${(schema.description || "").split("\n")[0]} */`,
     `export const ${schemaName} = ${code};`,

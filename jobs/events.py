@@ -229,6 +229,18 @@ class CrmSyncPush(Event):
     """Push a contact and/or a sequence summary note to the tenant's connected CRM."""
 
     name: ClassVar[str] = "crm/sync.push"
+    # The contract's statement of `_something_to_push` (JSON Schema if/then; the corpus test keeps them agreeing).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"type": "object", "properties": {"pushContact": {"const": False}}, "required": ["pushContact"]},
+            "then": {
+                "type": "object",
+                "properties": {"sequenceId": {"type": "string"}},
+                "required": ["sequenceId"],
+                "description": "nothing to push: set pushContact or give a sequenceId",
+            },
+        }
+    )
 
     contact_id: UUID
     push_contact: StrictBool = True
@@ -246,6 +258,18 @@ class LeadIntentScore(Event):
     """Re-score a contact's intent after new engagement (or a decay or manual recalculation)."""
 
     name: ClassVar[str] = "lead/intent.score"
+    # The contract's statement of `_engagement_needs_its_event` (see CrmSyncPush).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"type": "object", "properties": {"reason": {"const": "engagement"}}, "required": ["reason"]},
+            "then": {
+                "type": "object",
+                "properties": {"engagementEventId": {"type": "string"}},
+                "required": ["engagementEventId"],
+                "description": "reason 'engagement' needs engagementEventId",
+            },
+        }
+    )
 
     contact_id: UUID
     reason: Literal["engagement", "decay", "recalculate"]

@@ -17,14 +17,22 @@ export type ContactCategoryAssigned = z.infer<typeof contactCategoryAssignedSche
 export type ContactCategoryAssignedInput = z.input<typeof contactCategoryAssignedSchema>;
 
 /** crm/sync.push (events/crm/sync.push.schema.json): Push a contact and/or a sequence summary note to the tenant's connected CRM. */
-export const crmSyncPushSchema = z.object({ "contactId": z.string().uuid(), "pushContact": z.boolean().default(true), "requestedAt": z.string().datetime({ offset: true }), "sequenceId": z.union([z.string().uuid(), z.null()]).default(null), "tenantId": z.string().uuid() }).strict().describe("Push a contact and/or a sequence summary note to the tenant's connected CRM.");
+export const crmSyncPushSchema = z.object({ "contactId": z.string().uuid(), "pushContact": z.boolean().default(true), "requestedAt": z.string().datetime({ offset: true }), "sequenceId": z.union([z.string().uuid(), z.null()]).default(null), "tenantId": z.string().uuid() }).strict().describe("Push a contact and/or a sequence summary note to the tenant's connected CRM.").superRefine((value, ctx) => {
+  if (z.object({ "pushContact": z.literal(false) }).safeParse(value).success && !z.object({ "sequenceId": z.string() }).describe("nothing to push: set pushContact or give a sequenceId").safeParse(value).success) {
+    ctx.addIssue({ code: "custom", path: [], message: "nothing to push: set pushContact or give a sequenceId" });
+  }
+});
 /** The payload of crm/sync.push after parsing (defaults filled in). */
 export type CrmSyncPush = z.infer<typeof crmSyncPushSchema>;
 /** What a producer may send as crm/sync.push (fields with a default are optional). */
 export type CrmSyncPushInput = z.input<typeof crmSyncPushSchema>;
 
 /** lead/intent.score (events/lead/intent.score.schema.json): Re-score a contact's intent after new engagement (or a decay or manual recalculation). */
-export const leadIntentScoreSchema = z.object({ "contactId": z.string().uuid(), "engagementEventId": z.union([z.string().uuid(), z.null()]).default(null), "occurredAt": z.string().datetime({ offset: true }), "reason": z.enum(["engagement","decay","recalculate"]), "tenantId": z.string().uuid() }).strict().describe("Re-score a contact's intent after new engagement (or a decay or manual recalculation).");
+export const leadIntentScoreSchema = z.object({ "contactId": z.string().uuid(), "engagementEventId": z.union([z.string().uuid(), z.null()]).default(null), "occurredAt": z.string().datetime({ offset: true }), "reason": z.enum(["engagement","decay","recalculate"]), "tenantId": z.string().uuid() }).strict().describe("Re-score a contact's intent after new engagement (or a decay or manual recalculation).").superRefine((value, ctx) => {
+  if (z.object({ "reason": z.literal("engagement") }).safeParse(value).success && !z.object({ "engagementEventId": z.string() }).describe("reason 'engagement' needs engagementEventId").safeParse(value).success) {
+    ctx.addIssue({ code: "custom", path: [], message: "reason 'engagement' needs engagementEventId" });
+  }
+});
 /** The payload of lead/intent.score after parsing (defaults filled in). */
 export type LeadIntentScore = z.infer<typeof leadIntentScoreSchema>;
 /** What a producer may send as lead/intent.score (fields with a default are optional). */
