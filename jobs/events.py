@@ -85,7 +85,11 @@ def check_event_name(name: object) -> str:
 
 
 class EventVersionError(ValueError):
-    """A payload's version cannot be brought to the current model (unknown, newer than the catalogue)."""
+    """A payload's version cannot be brought to the current model (not a version, or no upcaster could)."""
+
+
+class EventVersionTooNew(EventVersionError):
+    """The event is of a version this code does not know yet: during a rolling deploy, a retry may meet newer code."""
 
 
 #: Turns one version's wire payload (camelCase dict) into the next version's.
@@ -175,7 +179,7 @@ class Event(BaseModel):
         """A wire payload of `version` (an envelope's `v`) as the current version's wire payload, not validated."""
         start = parse_version(version)
         if start > cls.version:
-            raise EventVersionError(f"{cls.name!r} version {start} is newer than this catalogue's {cls.version}")
+            raise EventVersionTooNew(f"{cls.name!r} version {start} is newer than this catalogue's {cls.version}")
         data = dict(payload)
         for older in range(start, cls.version):
             data = cls.upcasters[older](data)
