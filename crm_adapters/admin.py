@@ -28,6 +28,8 @@ class CrmConnectionAdmin(admin.ModelAdmin):
     search_fields = ["tenant__name", "tenant__slug"]
     autocomplete_fields = ["tenant"]
     readonly_fields = ["stored_secrets", "last_error", "last_synced_at", "created_at", "updated_at"]
+    # The status follows the pushes (set by the services), and a connection stays with its agency.
+    state_fields = ["status"]
     change_form_template = "admin/crm_adapters/crmconnection/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -36,8 +38,11 @@ class CrmConnectionAdmin(admin.ModelAdmin):
             names = [setting_field_name(provider, setting.key) for setting in PROVIDER_SETTINGS[provider]]
             names += [secret_field_name(provider, key) for key, _ in PROVIDER_SECRETS[provider]]
             fieldsets.append((label, {"fields": names, "classes": ["nh-provider", f"nh-provider-{provider}"]}))
-        fieldsets.append(("State", {"fields": self.readonly_fields}))
+        fieldsets.append(("State", {"fields": list(self.readonly_fields)}))
         return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.state_fields, *(["tenant"] if obj is not None else []), *self.readonly_fields]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The per-provider fields are added by the form itself (CrmConnectionForm.__init__), not declared.

@@ -161,9 +161,9 @@ class CrmConnectionForm(forms.ModelForm):
         """The connection as typed, never saved (same pk, so it shares the saved one's rate limits)."""
         connection = CrmConnection(
             pk=self.instance.pk,
-            tenant=self.cleaned_data["tenant"],
+            tenant=self.cleaned_data.get("tenant") or self.instance.tenant,
             provider=self.cleaned_data["provider"],
-            status=self.cleaned_data.get("status") or CrmConnection.Status.ACTIVE,
+            status=self.cleaned_data.get("status") or self.instance.status or CrmConnection.Status.ACTIVE,
             config=self.config,
         )
         connection.set_secrets(self.secrets)

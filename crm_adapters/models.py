@@ -38,7 +38,7 @@ class CrmConnection(models.Model):
         ordering = ["tenant__name"]
 
     def __str__(self) -> str:
-        return f"{self.get_provider_display()} for {self.tenant_id}"
+        return f"{self.get_provider_display()} for {self.tenant.name}"
 
     def __repr__(self) -> str:
         return f"<CrmConnection id={self.pk} tenant={self.tenant_id} provider={self.provider} status={self.status}>"
@@ -74,7 +74,7 @@ class CrmExternalId(models.Model):
         indexes = [models.Index(fields=["connection", "external_id"], name="crm_external_id_lookup")]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} -> {self.external_id}"
+        return f"{self.contact} -> {self.external_id}"
 
 
 class CrmSyncLog(models.Model):

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.db.models import Exists, OuterRef
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Now
 
 from tenants.models import Tenant
 
@@ -48,36 +51,31 @@ class EventLog(models.Model):
 
 
 class JobRunQuerySet(models.QuerySet):
-    def replayed(self) -> JobRunQuerySet:
-        """Runs whose triggering event has been replayed (the replay's runs carry the thread on)."""
-        return self.filter(Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id"))))
+    """The worklist's states (jobs/replay.py): a failure is open, replaying, resolved or dismissed.
+
+    A replay is a RunReplay row: the Inngest server was asked to rerun the failed run and answered with the new
+    run's id (or refused, with the reason). Its state follows that run as run tracking records it.
+    """
+
+    def replaying(self) -> JobRunQuerySet:
+        """Failed runs with a replay in flight: asked for, or started and not finished yet."""
+        return self.filter(status=JobRun.Status.FAILED).filter(Exists(RunReplay.objects.in_flight(OuterRef("pk"))))
 
     def failures_open(self) -> JobRunQuerySet:
-        """The worklist: failed, not dismissed, and not replayed yet (a replay that fails is open in its place)."""
-        return self.filter(status=JobRun.Status.FAILED, dismissed_at__isnull=True).exclude(
-            Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id")))
+        """The worklist: failed, not dismissed, not a replay itself, no replay in flight and none completed.
+
+        Whatever their age. A replay that failed or was refused leaves its original open (linked to it).
+        """
+        return (
+            self.filter(status=JobRun.Status.FAILED, dismissed_at__isnull=True)
+            .exclude(Exists(RunReplay.objects.filter(run_id=OuterRef("run_id"))))
+            .exclude(Exists(RunReplay.objects.in_flight(OuterRef("pk"))))
+            .exclude(Exists(RunReplay.objects.completed(OuterRef("pk"))))
         )
 
     def failures_resolved(self) -> JobRunQuerySet:
-        """Failed runs whose replay (a run of the same function from a replay of their event) completed."""
-        return self.filter(
-            status=JobRun.Status.FAILED,
-            event_log_id__isnull=False,
-        ).filter(
-            Exists(
-                JobRun.objects.filter(
-                    function_id=OuterRef("function_id"),
-                    event_log__replay_of_id=OuterRef("event_log_id"),
-                    status=JobRun.Status.COMPLETED,
-                )
-            )
-        )
-
-    def replays_of(self, run: JobRun) -> JobRunQuerySet:
-        """The runs of the same function started by replays of `run`'s event."""
-        if run.event_log_id is None:
-            return self.none()
-        return self.filter(function_id=run.function_id, event_log__replay_of_id=run.event_log_id)
+        """Failed runs one of whose replays completed."""
+        return self.filter(status=JobRun.Status.FAILED).filter(Exists(RunReplay.objects.completed(OuterRef("pk"))))
 
 
 class JobRun(models.Model):
@@ -148,7 +146,7 @@ class JobRun(models.Model):
             ),
         ]
         permissions = [
-            ("replay_jobrun", "Can replay runs (re-emit their events)"),
+            ("replay_jobrun", "Can replay runs (rerun them on the Inngest server)"),
             ("cancel_jobrun", "Can cancel runs (on the Inngest server)"),
         ]
 
@@ -156,15 +154,9 @@ class JobRun(models.Model):
         return f"{self.function_id} {self.run_id} ({self.status})"
 
     def replay_parent(self) -> JobRun | None:
-        """The run of the same function whose event this run's event replays (None for an original run)."""
-        replay_of_id = (
-            EventLog.objects.filter(pk=self.event_log_id).values_list("replay_of_id", flat=True).first()
-            if self.event_log_id
-            else None
-        )
-        if replay_of_id is None:
-            return None
-        return JobRun.objects.filter(event_log_id=replay_of_id, function_id=self.function_id).first()
+        """The failed run this run is a replay of (None for a run that is no replay)."""
+        replay = RunReplay.objects.filter(run_id=self.run_id).select_related("original").first()
+        return replay.original if replay is not None else None
 
 
 class FailedJobRun(JobRun):
@@ -174,6 +166,59 @@ class FailedJobRun(JobRun):
         proxy = True
         verbose_name = "failed run"
         verbose_name_plural = "failed runs"
+
+
+class RunReplayQuerySet(models.QuerySet):
+    def in_flight(self, original) -> RunReplayQuerySet:
+        """Replays of `original` (a pk or OuterRef) asked for and unanswered, or started and not finished.
+
+        An unanswered request older than REQUEST_STALE (the admin died between asking and recording the answer)
+        is not in flight any more, so the failure can be replayed again.
+        """
+        finished = JobRun.objects.filter(run_id=OuterRef("run_id"), status__in=RunReplay.RUN_FINISHED)
+        return self.filter(original=original).filter(
+            models.Q(state=RunReplay.State.REQUESTED, requested_at__gte=Now() - RunReplay.REQUEST_STALE)
+            | models.Q(state=RunReplay.State.STARTED) & ~Exists(finished)
+        )
+
+    def completed(self, original) -> RunReplayQuerySet:
+        done = JobRun.objects.filter(run_id=OuterRef("run_id"), status=JobRun.Status.COMPLETED)
+        return self.filter(original=original, state=RunReplay.State.STARTED).filter(Exists(done))
+
+
+class RunReplay(models.Model):
+    """One replay of a failed run: a rerun asked of the Inngest server (one new run of that function, with the
+    original event), and what came of it. The new run is the JobRun whose run_id is `run_id`."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Requested (no answer yet)"
+        STARTED = "started", "Started a run"
+        REFUSED = "refused", "Started no run"
+
+    RUN_FINISHED = ("completed", "failed", "cancelled")
+    REQUEST_STALE = timedelta(minutes=10)
+
+    original = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="replays")
+    run_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="The run the replay started.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.REQUESTED)
+    reason = models.TextField(blank=True, help_text="Why no run started (the server's answer).")
+    requested_by = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunReplayQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # Two operators (or a double click) replaying one failure: the second finds this one in flight.
+            models.UniqueConstraint(
+                fields=["original"], condition=models.Q(state="requested"), name="runreplay_one_request_per_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"replay of {self.original_id}: {self.state} {self.run_id}".strip()
 
 
 class StepAttempt(models.Model):

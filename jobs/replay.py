@@ -1,12 +1,16 @@
-"""Replaying events from the admin: each replay re-emits the original payload under a NEW event id.
+"""Replaying failed runs from the admin, and re-sending events.
 
-A new id is what makes Inngest start new runs (it de-duplicates on the id for 24 h). Replaying an event starts
-every function that listens to it, not only the one whose run failed: the confirmation page says so.
+A replay reruns one failed run on the Inngest server (jobs/rerun.py, Inngest's Rerun): one new run of that
+function with the original event, whatever flow control the function declares (docs/replay.md: what a rerun
+passes and what it obeys). Each replay is a RunReplay row, written before the server is asked and answered after:
+`requested`, then `started` (with the new run's id) or `refused` (with the server's reason; the failure stays open).
+A failure with a replay in flight is not replayed again (a double click, a second operator): the row is claimed
+under the failed run's row lock, in a transaction that ends before the request goes out. A replay of a replay
+replays the original, as Inngest keeps the original run id across reruns (pkg/devserver/run_provider.go Rerun).
 
-Lineage: the new EventLog row points at the one it replays (`replay_of`), so a failed run links to its replays
-and a replay to the run it retried; a run whose event was replayed already is not replayed again (its replay
-carries the thread; if that one fails, it is the open failure to replay). Failures that need no replay are
-dismissed with a reason.
+Re-sending events (the event log's action) is another thing: the payload under a NEW event id, so every function
+listening to it runs again, and the function's own flow control (idempotency, rate limit) applies; the new
+EventLog row points at the one it re-sends (`replay_of`). Failures that need no replay are dismissed with a reason.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from django.utils import timezone
 
 from .emit import EventRejected, emit_many
 from .events import Event, EventVersionError, event_type
-from .models import EventLog, JobRun
+from .models import EventLog, JobRun, RunReplay
+from .rerun import RerunError, run_rerun_request
 
 logger = logging.getLogger(__name__)
 
 REPLAY_SOURCE = "admin:replay"
 BATCH_SIZE = 500
-MAX_BULK_REPLAY = 10_000
+MAX_BULK_REPLAY = 10_000  # events re-sent at once
+MAX_BULK_RUN_REPLAY = 500  # runs replayed at once: one request each to the Inngest server, inside the admin request
 
 
 @dataclass
@@ -36,35 +42,78 @@ class ReplayResult:
     new_event_ids: list[str] = field(default_factory=list)
 
 
-def replayable_events(*, runs: Iterable[JobRun]) -> tuple[list[EventLog], list[str]]:
-    """The distinct triggering events of `runs` (one replay per event), and why any run cannot be replayed.
+@dataclass
+class RunReplayResult:
+    started: list[RunReplay] = field(default_factory=list)
+    refused: list[RunReplay] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
-    An event replayed already is skipped: replaying it again would start a second thread for the same failure.
-    """
-    event_log_ids: dict[int, str] = {}
-    skipped: list[str] = []
-    for run_id, event_log_id in ((run.run_id, run.event_log_id) for run in runs):
-        if event_log_id is None:
-            skipped.append(f"run {run_id}: its event is not in the event log")
-        else:
-            event_log_ids.setdefault(event_log_id, run_id)
-    wanted = list(event_log_ids)
-    rows = {row.id: row for row in EventLog.objects.filter(id__in=wanted)}
-    replayed_as = dict(
-        EventLog.objects.filter(replay_of_id__in=wanted)
-        .order_by("replay_of_id", "-id")
-        .values_list("replay_of_id", "event_id")
+
+def replay_originals(*, runs: Iterable[JobRun]) -> list[JobRun]:
+    """The failed runs to replay for `runs`: a replay run stands for its original; each original once."""
+    runs = list(runs)
+    originals = dict(
+        RunReplay.objects.filter(run_id__in=[run.run_id for run in runs]).values_list("run_id", "original_id")
     )
-    events = []
-    for event_log_id, run_id in event_log_ids.items():
-        row = rows.get(event_log_id)
-        if row is None or row.status == EventLog.Status.REJECTED:
-            skipped.append(f"event {event_log_id}: missing or rejected, nothing to replay")
-        elif event_log_id in replayed_as:
-            skipped.append(f"run {run_id}: replayed already (event {replayed_as[event_log_id]}); see its replay")
+    wanted = {originals.get(run.run_id, run.pk): None for run in runs}
+    by_pk = JobRun.objects.in_bulk(list(wanted))
+    return [by_pk[pk] for pk in wanted if pk in by_pk]
+
+
+def replay_refusal(run: JobRun) -> str | None:
+    """Why `run` (an original) cannot be replayed now, or None when it can."""
+    if run.status != JobRun.Status.FAILED:
+        return f"run {run.run_id} is {run.status}: only failed runs are replayed"
+    if run.dismissed_at:
+        return f"run {run.run_id} was dismissed ({run.dismissed_reason})"
+    if RunReplay.objects.completed(run.pk).exists():
+        return f"run {run.run_id} is resolved: a replay of it completed"
+    in_flight = RunReplay.objects.in_flight(run.pk).first()
+    if in_flight is not None:
+        what = f"its replay run {in_flight.run_id} has not finished" if in_flight.run_id else "a replay was just asked"
+        return f"run {run.run_id} is being replayed: {what}"
+    return None
+
+
+def runs_replay(*, runs: Iterable[JobRun], requested_by: str = "") -> RunReplayResult:
+    """Replay each failed run (a replay of a replay replays its original): one rerun each, in turn."""
+    result = RunReplayResult()
+    for run in replay_originals(runs=runs):
+        replay = _replay_claim(run, requested_by)
+        if isinstance(replay, str):
+            result.skipped.append(replay)
+            continue
+        try:
+            new_run_id = run_rerun_request(run_id=run.run_id)
+        except RerunError as error:
+            replay.state, replay.reason = RunReplay.State.REFUSED, str(error)
+            result.refused.append(replay)
         else:
-            events.append(row)
-    return events, skipped
+            replay.state, replay.run_id = RunReplay.State.STARTED, new_run_id
+            result.started.append(replay)
+        replay.answered_at = timezone.now()
+        replay.save(update_fields=["state", "reason", "run_id", "answered_at"])
+    logger.info(
+        "runs replayed",
+        extra={"started": len(result.started), "refused": len(result.refused), "skipped": len(result.skipped)},
+    )
+    return result
+
+
+def _replay_claim(run: JobRun, requested_by: str) -> RunReplay | str:
+    """A `requested` RunReplay for `run`, or why there is none. The failed run's row lock makes the check and the
+    insert one step for concurrent operators; it is released before the server is asked (no lock across HTTP)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = JobRun.objects.select_for_update().filter(pk=run.pk).first()
+        if locked is None:
+            return f"run {run.run_id}: no longer recorded"
+        refusal = replay_refusal(locked)
+        if refusal is not None:
+            return refusal
+        stale = RunReplay.objects.filter(original=locked, state=RunReplay.State.REQUESTED)
+        stale.update(state=RunReplay.State.REFUSED, reason="no answer was recorded for this request", answered_at=now)
+        return RunReplay.objects.create(original=locked, requested_by=requested_by[:150], requested_at=now)
 
 
 def events_replay(*, events: Iterable[EventLog], source: str = REPLAY_SOURCE) -> ReplayResult:
@@ -118,13 +167,6 @@ def _replay_batch(cls: type[Event], rows: list[EventLog], source: str, result: R
         return
     result.replayed += len(new_rows)
     result.new_event_ids.extend(row.event_id for row in new_rows)
-
-
-def runs_replay(*, runs: Iterable[JobRun], source: str = REPLAY_SOURCE) -> ReplayResult:
-    events, skipped = replayable_events(runs=runs)
-    result = events_replay(events=events, source=source)
-    result.skipped[:0] = skipped
-    return result
 
 
 def failures_dismiss(*, runs: Iterable[JobRun], reason: str, dismissed_by: str) -> int:

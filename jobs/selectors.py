@@ -32,8 +32,10 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
     total = sum(by_status.values())
     failed = by_status.get(JobRun.Status.FAILED, 0)
     finished = failed + by_status.get(JobRun.Status.COMPLETED, 0)
-    # The worklist: failures not replayed and not dismissed (a replay that failed is open in its original's place).
-    open_failures = recent.failures_open().count() if failed else 0
+    # The worklist, whatever the failures' age (the window is the charts'): its size and its oldest failure.
+    open_list = JobRun.objects.failures_open()
+    open_failures = open_list.count()
+    oldest_open = open_list.order_by("started_at").only("pk", "run_id", "function_id", "started_at").first()
 
     by_function: dict[str, dict[str, int]] = {}
     for function_id, status, count in recent.values_list("function_id", "status").annotate(n=Count("id")).order_by():
@@ -56,9 +58,8 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
         .order_by("-avg_duration")[:top]
     )
     failing_tenants = list(
-        recent.failures_open()
-        .filter(tenant__isnull=False)
-        .values("tenant_id", "tenant__name")
+        open_list.filter(tenant__isnull=False)
+        .values("tenant_id", "tenant__name", "tenant__jobs_paused")
         .annotate(failures=Count("id"))
         .order_by("-failures")[:top]
     )
@@ -82,7 +83,9 @@ def runs_dashboard(*, hours: int = 24, top: int = 10) -> dict[str, Any]:
         "by_status": {status: by_status.get(status, 0) for status in JobRun.Status.values},
         "failure_rate": (failed / finished) if finished else 0.0,
         "open_failures": open_failures,
-        "open_failure_rate": (open_failures / finished) if finished else 0.0,
+        "oldest_open_failure": oldest_open,
+        # The rate is the window's: its own open failures over its finished runs.
+        "open_failure_rate": (recent.failures_open().count() / finished) if finished and failed else 0.0,
         "functions": functions,
         "slowest": slowest,
         "failing_tenants": failing_tenants,

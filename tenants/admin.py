@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from crm_adapters.models import CrmConnection
 
 from .admin_activity import contact_activity, contact_crm_status
+from .admin_badges import paused_badge
 from .forms import TenantSettingsForm
 from .models import CategoryAssignment, Contact, Membership, NurtureEmail, NurtureSequence, Tenant
+from .services import agencies_jobs_pause
 
 
 class MembershipInline(admin.TabularInline):
@@ -56,8 +60,9 @@ class CrmConnectionInline(admin.StackedInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     form = TenantSettingsForm
-    list_display = ["name", "slug", "timezone", "warm_threshold", "hot_threshold", "jobs_paused", "created_at"]
+    list_display = ["name", "slug", "timezone", "warm_threshold", "hot_threshold", "background_jobs", "created_at"]
     list_filter = ["jobs_paused"]
+    actions = ["pause_jobs", "resume_jobs"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, CrmConnectionInline]
@@ -80,6 +85,51 @@ class TenantAdmin(admin.ModelAdmin):
         ("Sequences", {"fields": ["email_delays_days"]}),
         ("Background jobs", {"fields": ["jobs_paused", "job_concurrency_limit", "job_runs"]}),
     ]
+
+    # Pausing: a button at the top of the form, a list action, and a badge wherever the agency shows.
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/jobs/<str:switch>/",
+                self.admin_site.admin_view(self.jobs_switch_view),
+                name="tenants_tenant_jobs_switch",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Background jobs", ordering="jobs_paused")
+    def background_jobs(self, obj: Tenant) -> str:
+        running = format_html('<span class="nh-status nh-status-{}">{}</span>', "completed", "running")
+        return paused_badge(obj) or running
+
+    def jobs_switch_view(self, request: HttpRequest, object_id: str, switch: str) -> HttpResponse:
+        """POST <id>/jobs/pause/ or .../resume/: the form's Pause/Resume button."""
+        tenant = get_object_or_404(Tenant, pk=object_id)
+        if request.method != "POST" or switch not in ("pause", "resume"):
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, tenant):
+            return HttpResponse(status=403)
+        self._switch(request, [tenant.pk], paused=switch == "pause")
+        return HttpResponseRedirect(reverse("admin:tenants_tenant_change", args=[tenant.pk]))
+
+    @admin.action(description="Pause background work of the selected agencies", permissions=["change"])
+    def pause_jobs(self, request: HttpRequest, queryset) -> None:
+        self._switch(request, list(queryset.values_list("pk", flat=True)), paused=True)
+
+    @admin.action(description="Resume background work of the selected agencies", permissions=["change"])
+    def resume_jobs(self, request: HttpRequest, queryset) -> None:
+        self._switch(request, list(queryset.values_list("pk", flat=True)), paused=False)
+
+    def _switch(self, request: HttpRequest, tenant_ids: list, *, paused: bool) -> None:
+        changed = agencies_jobs_pause(tenant_ids=tenant_ids, paused=paused)
+        if paused:
+            detail = "their runs wait in durable sleeps until resumed"
+        else:
+            detail = "their waiting runs go on at their next check"
+        agencies = "agency" if changed == 1 else "agencies"
+        what = "Paused" if paused else "Resumed"
+        self.message_user(request, f"{what} background work of {changed} {agencies}: {detail}.")
 
     @admin.display(description="Runs")
     def job_runs(self, obj: Tenant) -> str:

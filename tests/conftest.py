@@ -44,6 +44,9 @@ def event_api(settings) -> FakeEventApi:
     server.start()
     fake = FakeEventApi(server)
     server.expect_request(re.compile(r"^/e/.+"), method="POST").respond_with_handler(fake.handle)
+    server.expect_request(re.compile(r"^/api/v2/runs/[^/]+/rerun$"), method="POST").respond_with_handler(
+        fake.handle_rerun
+    )
     settings.INNGEST_BASE_URL = fake.url
     yield fake
     server.clear()

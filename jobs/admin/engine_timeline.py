@@ -15,7 +15,7 @@ from django.apps import apps
 from nurturehub.redaction import redact
 
 from .base import format_duration
-from .timeline_entry import TimelineEntry, clock, sleep_entry
+from .timeline_entry import TimelineEntry, clock, display_error, sleep_entry
 
 
 def spans_for(run_id: str) -> list:
@@ -25,9 +25,14 @@ def spans_for(run_id: str) -> list:
     return apps.get_app_config("engine").run_trace(run_id)
 
 
-def span_entry(span, *, now: datetime) -> TimelineEntry:
-    """One span as a timeline entry (attempts are shown from 1, as run tracking counts them)."""
-    title = span.step_name or "function body"
+#: Ops shown beside an attempt's step: the others (a step's run, the function's own error) say nothing more.
+_PLAIN_OPS = frozenset({"StepRun", "Step", "FunctionError", "StepError", "StepFailed", "RunComplete"})
+
+
+def span_entry(span, *, now: datetime, step_name: str = "") -> TimelineEntry:
+    """One span as a timeline entry (attempts are shown from 1, as run tracking counts them). `step_name`: the
+    step a function-level error came from, where run tracking knows it."""
+    title = span.step_name or step_name or "function body"
     if span.op == "Sleep":
         return sleep_entry(span.step_id, title, span.started_at, span.wake_at, now=now)
     error, traceback = _error_text(span.error)
@@ -44,16 +49,19 @@ def span_entry(span, *, now: datetime) -> TimelineEntry:
         label = "failed; will retry"
     else:
         label = "failed; no retries left"
+    op = "" if span.op in _PLAIN_OPS else f" ({span.op})"
     return TimelineEntry(
         kind="attempt",
         step_id=span.step_id,
-        title=f"{title}, attempt {span.attempt + 1} ({span.op})",
+        title=f"{title}, attempt {span.attempt + 1}{op}",
         status="exhausted" if span.status == "failed" else ("failed" if span.status == "retrying" else span.status),
         status_label=label,
         started_at=span.started_at,
         duration=format_duration((span.ended_at - span.started_at).total_seconds()),
-        error=error,
+        error=display_error(error),
         traceback=traceback,
+        step=f"{title}{op}",
+        attempt=span.attempt + 1,
     )
 
 

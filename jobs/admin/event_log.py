@@ -23,8 +23,8 @@ def report_replay(model_admin: admin.ModelAdmin, request: HttpRequest, result) -
     if result.replayed:
         model_admin.message_user(
             request,
-            f"Replayed {result.replayed} event(s) under new event ids; new runs will start "
-            f"(first new id: {result.new_event_ids[0]}).",
+            f"Re-sent {result.replayed} event(s) under new event ids: every function listening to them runs, "
+            f"its own flow control applying (first new id: {result.new_event_ids[0]}).",
             messages.SUCCESS,
         )
     if result.skipped:
@@ -32,7 +32,7 @@ def report_replay(model_admin: admin.ModelAdmin, request: HttpRequest, result) -
             request, f"Skipped {len(result.skipped)}: " + "; ".join(result.skipped[:5]), messages.WARNING
         )
     if not result.replayed and not result.skipped:
-        model_admin.message_user(request, "Nothing to replay.", messages.INFO)
+        model_admin.message_user(request, "Nothing to re-send.", messages.INFO)
 
 
 def replay_confirmation(
@@ -46,7 +46,7 @@ def replay_confirmation(
         title=title,
         container_id="nh-replay-confirmation",
         summary_template="admin/jobs/_replay_summary.html",
-        confirm_label=f"Yes, replay {len(events)} event{'s' if len(events) != 1 else ''}",
+        confirm_label=f"Yes, re-send {len(events)} event{'s' if len(events) != 1 else ''}",
         confirm_id="nh-confirm-replay",
         skipped=skipped,
         blocked=f"More than {MAX_BULK_REPLAY} events: narrow the filter first."
@@ -135,12 +135,12 @@ class EventLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         runs = list(JobRun.objects.filter(event_id=obj.event_id).order_by("started_at")[:100]) if obj.event_id else []
         return render_to_string("admin/jobs/_run_list.html", {"runs": runs, "empty": "none recorded (yet)"})
 
-    @admin.action(description="Replay selected events (new event ids, new runs)", permissions=["replay"])
+    @admin.action(description="Re-send selected events (new event ids: every listener runs)", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet[EventLog]) -> HttpResponse | None:
         events = list(queryset.exclude(status=EventLog.Status.REJECTED)[: MAX_BULK_REPLAY + 1])
         skipped = [f"event {row.pk}: rejected, nothing to replay" for row in queryset.filter(status="rejected")[:50]]
         if is_confirmed(request) and len(events) <= MAX_BULK_REPLAY:
             report_replay(self, request, events_replay(events=events))
             return None
-        confirmation = replay_confirmation(title="Replay events?", runs_count=None, events=events, skipped=skipped)
+        confirmation = replay_confirmation(title="Re-send events?", runs_count=None, events=events, skipped=skipped)
         return confirm_action(self, request, confirmation, hidden=action_hidden(request, "replay_events"))

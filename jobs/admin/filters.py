@@ -84,8 +84,8 @@ class FailureStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("open", "Open (not replayed, not dismissed)"),
-            ("replayed", "Replayed"),
+            ("open", "Open (no replay in flight or completed, not dismissed)"),
+            ("replaying", "Replaying (a replay's run has not finished)"),
             ("resolved", "Resolved (a replay completed)"),
             ("dismissed", "Dismissed"),
             ("all", "All failures"),
@@ -107,8 +107,8 @@ class FailureStateFilter(admin.SimpleListFilter):
         value = self.value()
         if value == "open":
             return queryset.failures_open()
-        if value == "replayed":
-            return queryset.replayed()
+        if value == "replaying":
+            return queryset.replaying()
         if value == "resolved":
             return queryset.failures_resolved()
         if value == "dismissed":

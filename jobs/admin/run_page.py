@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from crm_adapters.models import CrmConnection
-from jobs.models import EventLog, JobRun
+from jobs.models import EventLog, JobRun, RunReplay
 from tenants.models import Contact, NurtureSequence
 
 
@@ -39,43 +39,72 @@ def emitted_by(event: EventLog | None) -> JobRun | None:
     return JobRun.objects.filter(run_id=event.source.removeprefix("run:")).first()
 
 
+#: Causes that say the provider refused our credentials: rotating them is the fix.
+_AUTH_CAUSES = ("CrmAuthError", "openai.AuthenticationError", "openai.PermissionDeniedError")
+
+
 def setting_for_cause(run: JobRun) -> Link | None:
-    """The configuration that matches the failure's cause: the CRM connection, the pause switch, the AI provider."""
+    """What to do about the failure's cause, with the page to do it on: the CRM connection (rotate the key, fix
+    the URL), the pause switch, or, for a provider outage, nothing but wait and replay every failure it caused."""
     cause = run.error_type or ""
     if run.tenant_id is None or not cause:
         return None
     tenant_url = reverse("admin:tenants_tenant_change", args=[run.tenant_id])
+    same_cause = f"{reverse('admin:jobs_failedjobrun_changelist')}?{urlencode({'error_type': cause})}"
     if cause.startswith(("Crm", "httpx.")) or run.function_id.startswith("crm-"):
         connection = CrmConnection.objects.filter(tenant_id=run.tenant_id).first()
-        if connection is not None:
+        if connection is None:
+            return Link("CRM connection (none)", f"{tenant_url}#crm-connection", "connect a CRM first")
+        label = f"CRM connection ({connection.get_provider_display()}, {connection.status})"
+        url = reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
+        if cause in _AUTH_CAUSES:
             return Link(
-                f"CRM connection ({connection.get_provider_display()}, {connection.status})",
-                reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk]),
-                "fix the credentials or base URL, test the connection, save, then replay",
+                label,
+                url,
+                "the CRM refused the credentials (401/403): rotate the key or token, test, save, then replay",
             )
-        return Link("CRM connection (none)", f"{tenant_url}#crm-connection", "connect a CRM first")
+        return Link(
+            label,
+            url,
+            "the CRM could not be reached or failed: check the base URL and test; if the CRM is "
+            "down, wait until it answers, then replay",
+        )
     if cause == "TenantPaused":
         return Link("Pause switch of the agency", f"{tenant_url}#background-jobs", "turn it off, then replay")
+    if cause in _AUTH_CAUSES:
+        return Link(
+            "AI provider key",
+            "",
+            "the provider refused the key (401): rotate OPENAI_API_KEY in the environment (shared by every agency), "
+            "restart, then replay",
+        )
     if cause.startswith("openai."):
         return Link(
-            "AI provider settings",
-            "",
-            "OPENAI_API_KEY / OPENAI_BASE_URL in the environment (shared by every agency): the provider failed",
+            "Every open failure with this cause",
+            same_cause,
+            "the AI provider was down or overloaded: nothing to change here; wait until it answers again, then "
+            "replay them all at once",
         )
     return None
 
 
-def failure_state_of(run: JobRun, replays: list[JobRun], replayed_events: list[EventLog]) -> str:
-    """open, replaying, resolved, replay-failed or dismissed (empty for a run that did not fail)."""
+def failure_state_of(run: JobRun, replays: list[RunReplay], replay_runs: dict[str, JobRun]) -> str:
+    """open, replaying, resolved, open-again (its last replay failed or started no run), dismissed, or empty."""
     if run.status != JobRun.Status.FAILED:
         return ""
     if run.dismissed_at:
         return "dismissed"
-    if any(replay.status == JobRun.Status.COMPLETED for replay in replays):
+    if any(replay_runs.get(r.run_id) and replay_runs[r.run_id].status == JobRun.Status.COMPLETED for r in replays):
         return "resolved"
-    if replays and all(replay.status == JobRun.Status.FAILED for replay in replays):
-        return "replay-failed"
-    return "replaying" if replays or replayed_events else "open"
+    if not replays:
+        return "open"
+    latest = replays[-1]
+    if latest.state == RunReplay.State.REFUSED:
+        return "open-again"
+    replay_run = replay_runs.get(latest.run_id)
+    if latest.state == RunReplay.State.STARTED and replay_run and replay_run.status in RunReplay.RUN_FINISHED:
+        return "open-again"
+    return "replaying"
 
 
 def run_links(run: JobRun) -> dict[str, object]:
@@ -118,15 +147,15 @@ def run_links(run: JobRun) -> dict[str, object]:
                 parent.function_id,
             )
         )
-    replays = list(JobRun.objects.replays_of(run).order_by("started_at")[:20])
-    replayed_events = list(event.replays.order_by("created_at")[:20]) if event is not None else []
+    replay_parent = run.replay_parent()
+    replays = list(RunReplay.objects.filter(original=run).order_by("requested_at", "id")[:50])
+    replay_runs = JobRun.objects.in_bulk([replay.run_id for replay in replays if replay.run_id], field_name="run_id")
     return {
-        "failure_state": failure_state_of(run, replays, replayed_events),
+        "failure_state": "replay" if replay_parent is not None else failure_state_of(run, replays, replay_runs),
         "event": event,
         "contact": contact,
         "links": links,
         "setting": setting_for_cause(run),
-        "replay_parent": run.replay_parent(),
-        "replays": replays,
-        "replayed_events": replayed_events,
+        "replay_parent": replay_parent,
+        "replays": [(replay, replay_runs.get(replay.run_id)) for replay in replays],
     }

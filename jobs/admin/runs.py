@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,14 +12,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from jobs.cancel import CancelError, jobrun_cancel
-from jobs.models import EventLog, FailedJobRun, JobRun
-from jobs.replay import MAX_BULK_REPLAY, events_replay, failures_dismiss, replayable_events
+from jobs.models import FailedJobRun, JobRun, RunReplay, StepAttempt
+from jobs.replay import MAX_BULK_RUN_REPLAY, failures_dismiss, runs_replay
 from jobs.tracking import TERMINAL
+from tenants.admin_badges import paused_badge
 
 from . import dashboard
 from .base import ReadOnlyAdminMixin, format_duration, pretty_json, status_badge
 from .confirmations import Confirmation, action_hidden, confirm_action, is_confirmed
-from .event_log import replay_confirmation, report_replay
 from .filters import (
     ErrorTypeFilter,
     EventNameFilter,
@@ -27,33 +27,14 @@ from .filters import (
     FunctionFilter,
     StartedWithinFilter,
 )
+from .replays import failure_state, report_run_replay, run_replay_confirmation
 from .run_page import run_links
 from .search import search_runs
 from .timeline import run_display_status, run_timeline
+from .timeline_entry import clock
 
 MAX_BULK_CANCEL = 100  # one DELETE per run to the Inngest server, inside the admin request
 MAX_BULK_DISMISS = 10_000
-
-
-def failure_state(run: JobRun) -> str:
-    """open / replayed (and how the replay went) / dismissed, for a failed run of an annotated list."""
-    if run.status != JobRun.Status.FAILED:
-        return "-"
-    if run.dismissed_at:
-        return status_badge("cancelled", "dismissed")
-    replay_pk = getattr(run, "replay_pk", None)
-    if replay_pk is None:
-        # Replayed, but the replay's run has not started yet (or its event started none of this function).
-        return (
-            status_badge("running", "replaying") if getattr(run, "replayed", False) else status_badge("failed", "open")
-        )
-    replay_status = getattr(run, "replay_status", "") or ""
-    label = {"completed": "resolved", "failed": "replay failed"}.get(replay_status, "replaying")
-    return format_html(
-        '{} <a href="{}">replay</a>',
-        status_badge(replay_status or "running", label),
-        reverse("admin:jobs_jobrun_change", args=[replay_pk]),
-    )
 
 
 @admin.register(JobRun)
@@ -61,7 +42,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "run_link",
         "function_id",
-        "tenant",
+        "agency",
         "status_display",
         "failure",
         "error_type",
@@ -90,16 +71,24 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def get_queryset(self, request):
-        replays = JobRun.objects.filter(
-            function_id=OuterRef("function_id"), event_log__replay_of_id=OuterRef("event_log_id")
-        ).order_by("-started_at")
+        latest = RunReplay.objects.filter(original=OuterRef("pk")).order_by("-requested_at", "-id")
+        replay_run = JobRun.objects.filter(run_id=OuterRef("replay_run_id"))
+        last_attempt = StepAttempt.objects.filter(run=OuterRef("pk")).order_by("-started_at", "-id")
         return (
             super()
             .get_queryset(request)
             .annotate(
-                replayed=Exists(EventLog.objects.filter(replay_of_id=OuterRef("event_log_id"))),
-                replay_pk=Subquery(replays.values("pk")[:1]),
-                replay_status=Subquery(replays.values("status")[:1]),
+                replay_state=Subquery(latest.values("state")[:1]),
+                replay_reason=Subquery(latest.values("reason")[:1]),
+                replay_run_id=Subquery(latest.values("run_id")[:1]),
+                replay_of_pk=Subquery(RunReplay.objects.filter(run_id=OuterRef("run_id")).values("original_id")[:1]),
+            )
+            .annotate(
+                replay_pk=Subquery(replay_run.values("pk")[:1]),
+                replay_run_status=Subquery(replay_run.values("status")[:1]),
+                # A running run whose last attempt is a sleep not yet over is sleeping, not running.
+                last_step_name=Subquery(last_attempt.values("step_name")[:1]),
+                last_wake_at=Subquery(last_attempt.values("next_retry_at")[:1]),
             )
         )
 
@@ -113,8 +102,18 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def run_link(self, obj: JobRun) -> str:
         return format_html('<a href="{}">{}</a>', reverse("admin:jobs_jobrun_change", args=[obj.pk]), obj.run_id)
 
+    @admin.display(description="Agency", ordering="tenant__name")
+    def agency(self, obj: JobRun) -> str:
+        if obj.tenant is None:
+            return "-"
+        return format_html("{} {}", obj.tenant.name, paused_badge(obj.tenant))
+
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: JobRun) -> str:
+        wake = getattr(obj, "last_wake_at", None)
+        if obj.status == JobRun.Status.RUNNING and getattr(obj, "last_step_name", "") == "sleep" and wake:
+            if wake > timezone.now():
+                return status_badge("sleeping", f"sleeping until {clock(wake)}")
         return status_badge(obj.status)
 
     @admin.display(description="Failure")
@@ -123,8 +122,10 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Duration")
     def duration(self, obj: JobRun) -> str:
+        """How long it took, or for a run not finished yet how long it has been running ("running for ...")."""
         end = obj.finished_at or (None if obj.status in TERMINAL else timezone.now())
-        return format_duration((end - obj.started_at).total_seconds() if end else None)
+        took = format_duration((end - obj.started_at).total_seconds() if end else None)
+        return took if obj.finished_at or obj.status in TERMINAL else f"running for {took}"
 
     # the run page
 
@@ -149,6 +150,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "duration": self.duration(run),
             "queue_wait": format_duration(run.queue_wait_ms / 1000) if run.queue_wait_ms is not None else "unknown",
             "output_pretty": pretty_json(run.output) if run.output is not None else "",
+            "tenant_badge": paused_badge(run.tenant),
             "can_replay": self.has_replay_permission(request),
             "can_cancel": self.has_cancel_permission(request),
             "can_dismiss": self.has_replay_permission(request) and run.status == JobRun.Status.FAILED,
@@ -171,35 +173,27 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not (self.has_view_permission(request, run) and self.has_replay_permission(request)):
             return HttpResponse(status=403)
         back = reverse("admin:jobs_jobrun_change", args=[run.pk])
-        events, skipped = replayable_events(runs=[run])
         if is_confirmed(request):
-            result = events_replay(events=events)
-            result.skipped[:0] = skipped
-            report_replay(self, request, result)
+            report_run_replay(self, request, runs_replay(runs=[run], requested_by=request.user.get_username()))
             return HttpResponseRedirect(back)
-        confirmation = replay_confirmation(title="Replay this run?", runs_count=1, events=events, skipped=skipped)
-        return confirm_action(self, request, confirmation)
+        return confirm_action(self, request, run_replay_confirmation("Replay this run?", [run]))
 
-    @admin.action(description="Replay the selected runs' events (new event ids, new runs)", permissions=["replay"])
+    @admin.action(description="Replay the selected failed runs (one new run each)", permissions=["replay"])
     def replay_runs(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> HttpResponse | None:
-        runs = queryset.select_related(None).only("id", "run_id", "event_log_id")
         runs_count = queryset.count()
-        distinct_events = queryset.exclude(event_log=None).values("event_log_id").distinct().order_by().count()
-        if distinct_events > MAX_BULK_REPLAY:  # refuse before loading anything
+        if runs_count > MAX_BULK_RUN_REPLAY:  # refuse before loading anything
             self.message_user(
                 request,
-                f"Refused: these {runs_count} runs come from {distinct_events} events, more than {MAX_BULK_REPLAY} "
-                "at once; narrow the filter (e.g. by tenant or time range).",
+                f"Refused: {runs_count} runs selected, more than {MAX_BULK_RUN_REPLAY} at once (one request to the "
+                "Inngest server each); narrow the filter (e.g. by tenant or time range).",
                 messages.WARNING,
             )
             return None
-        events, skipped = replayable_events(runs=runs.iterator(chunk_size=2000))
+        runs = list(queryset.select_related(None).order_by("pk"))
         if is_confirmed(request):
-            result = events_replay(events=events)
-            result.skipped[:0] = skipped
-            report_replay(self, request, result)
+            report_run_replay(self, request, runs_replay(runs=runs, requested_by=request.user.get_username()))
             return None
-        confirmation = replay_confirmation(title="Replay runs?", runs_count=runs_count, events=events, skipped=skipped)
+        confirmation = run_replay_confirmation("Replay runs?", runs)
         return confirm_action(self, request, confirmation, hidden=action_hidden(request, "replay_runs"))
 
     # cancel
@@ -321,7 +315,7 @@ def _report_cancel(
 class FailedJobRunAdmin(JobRunAdmin):
     """The failed runs as a worklist: open failures by default (not replayed, not dismissed)."""
 
-    list_display = ["run_link", "function_id", "tenant", "failure", "error_type", "started_at"]
+    list_display = ["run_link", "function_id", "agency", "failure", "error_type", "started_at"]
     list_filter = [FailureStateFilter, FunctionFilter, "tenant", ErrorTypeFilter, EventNameFilter, StartedWithinFilter]
     actions = ["replay_runs", "dismiss_failures"]  # failed runs have finished: nothing to cancel
 

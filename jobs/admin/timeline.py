@@ -6,7 +6,6 @@ from what run tracking recorded (StepAttempt rows; any Inngest server).
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -15,10 +14,7 @@ from jobs.models import JobRun, StepAttempt
 
 from .base import format_duration
 from .engine_timeline import span_entry, spans_for
-from .timeline_entry import TimelineEntry, clock, sleep_entry
-
-# The policy's retry message ends with "(retry in 160.000s)"; on an attempt with no retry left it is not true.
-_RETRY_IN = re.compile(r"\s*\(retry in [\d.]+s\)")
+from .timeline_entry import TimelineEntry, clock, display_error, sleep_entry
 
 
 def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
@@ -37,7 +33,6 @@ def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
             label = "failed; will retry"
     else:
         label = "failed; no retries left"
-        error = _RETRY_IN.sub("", error)
     return TimelineEntry(
         kind="attempt",
         step_id=attempt.step_id,
@@ -46,8 +41,10 @@ def _attempt_entry(attempt: StepAttempt, *, now: datetime) -> TimelineEntry:
         status_label=label,
         started_at=attempt.started_at,
         duration=format_duration(attempt.duration_ms / 1000),
-        error=error,
+        error=display_error(error),
         traceback=attempt.traceback,
+        step=title,
+        attempt=attempt.attempt,
     )
 
 
@@ -65,7 +62,7 @@ def _end_entry(run: JobRun, next_retry_at: datetime | None, *, now: datetime) ->
             f"failed: {run.error_type or 'error'}",
             finished,
             "-",
-            error=_RETRY_IN.sub("", message),
+            error=display_error(message),
         )
     if run.status == JobRun.Status.CANCELLED:
         return TimelineEntry(
@@ -93,9 +90,11 @@ def run_timeline(job_run: JobRun) -> list[TimelineEntry]:
     spans = spans_for(job_run.run_id)
     if spans:
         timed = []
+        failing_steps = _failing_steps(job_run)
         for span in spans:
             end = span.wake_at if span.op == "Sleep" and span.wake_at else span.ended_at
-            timed.append((span_entry(span, now=now), end))
+            step = failing_steps.get(span.attempt + 1, []) if not span.step_name and span.status != "completed" else []
+            timed.append((span_entry(span, now=now, step_name=step.pop(0) if step else ""), end))
         next_retry_at = spans[-1].retry_at
     else:
         attempts = list(job_run.step_attempts.order_by("started_at", "id"))
@@ -120,6 +119,23 @@ def run_timeline(job_run: JobRun) -> list[TimelineEntry]:
     if end_entry is not None:
         entries.append(end_entry)
     return entries
+
+
+def _failing_steps(job_run: JobRun) -> dict[int, list[str]]:
+    """Run tracking's failed attempts by attempt number, in order: the step a failing request ran.
+
+    When a step raises, the SDK answers with the function's error (op FunctionError, no step in the engine's
+    span); the app's run tracking recorded which step it was, so the timeline names it."""
+    steps: dict[int, list[str]] = {}
+    failed = (
+        job_run.step_attempts.exclude(status=StepAttempt.Status.COMPLETED)
+        .exclude(step_name="sleep")
+        .exclude(step_id="(function)")
+        .order_by("started_at", "id")
+    )
+    for step_id, attempt in failed.values_list("step_id", "attempt"):
+        steps.setdefault(attempt, []).append(step_id)
+    return steps
 
 
 def run_display_status(job_run: JobRun, entries: list[TimelineEntry]) -> tuple[str, str]:

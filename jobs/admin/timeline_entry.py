@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,19 @@ class TimelineEntry:
     error: str = ""
     traceback: str = ""
     gap_before: str = ""  # the wait between the previous entry's end and this one's start
+    step: str = ""  # the step an attempt belongs to: the page groups its attempts under it
+    attempt: int = 0  # counted from 1, as operators count
+
+
+#: The policy's wrappers (jobs.causes): the message after them starts with the cause where there is one.
+_WRAPPER = re.compile(r"^(?:RetryAfterError|NonRetriableError|StepError): ")
+# The policy's retry message ends with "(retry in 160.000s)": the label says when (or that no retry is left).
+_RETRY_IN = re.compile(r"\s*\(retry in [\d.]+s\)")
+
+
+def display_error(text: str) -> str:
+    """An attempt's error as an operator reads it: the cause first (no policy wrapper), no "(retry in ...)"."""
+    return _RETRY_IN.sub("", _WRAPPER.sub("", text or "", count=1))
 
 
 def clock(moment: datetime) -> str:

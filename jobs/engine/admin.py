@@ -9,10 +9,20 @@ from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import NoReverseMatch, path, reverse
 
+from .flow_state import LIMIT as FLOW_LIMIT
+from .flow_state import flow_state
 from .models import App, Function
 from .selectors import queue_depths
+
+
+def _runs_url() -> str:
+    """The operations admin's runs list, where the host project has one (the engine does not depend on it)."""
+    try:
+        return reverse("admin:jobs_jobrun_changelist")
+    except NoReverseMatch:
+        return ""
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -68,7 +78,26 @@ class FunctionAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view(self.queue_depth_view)
-        return [path("queue-depth/", view, name="engine_function_queue_depth"), *super().get_urls()]
+        flow = self.admin_site.admin_view(self.flow_control_view)
+        return [
+            path("queue-depth/", view, name="engine_function_queue_depth"),
+            path("flow-control/", flow, name="engine_function_flow_control"),
+            *super().get_urls(),
+        ]
+
+    def flow_control_view(self, request: HttpRequest) -> HttpResponse:
+        """What flow control holds now (flow_state.py): debounces, batches, pauses, throttled and skipped runs."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Flow control: what the engine holds now",
+            "opts": self.model._meta,
+            "state": flow_state(),
+            "runs_url": _runs_url(),
+            "limit": FLOW_LIMIT,
+        }
+        return TemplateResponse(request, "admin/engine/flow_control.html", context)
 
     def queue_depth_view(self, request: HttpRequest) -> HttpResponse:
         context = {

@@ -63,7 +63,8 @@ class Admission:
             _cancel(runs[index].run_id, reason="singleton: replaced by a newer run")
 
 
-def admit(starts: list[tuple[Function, Event]], *, now: datetime) -> Admission:
+def admit(starts: list[tuple[Function, Event]], *, now: datetime, rerun: bool = False) -> Admission:
+    """`rerun`: the starts are reruns (jobs/engine/rerun.py), which pass the rate limit and idempotency."""
     admission = Admission(now=now)
     pending: dict[str, int] = {}  # singleton key -> index of the start in this batch holding it
     for function, event in starts:
@@ -73,7 +74,7 @@ def admit(starts: list[tuple[Function, Event]], *, now: datetime) -> Admission:
             admission.singleton_keys.append(None)
             continue
         activation = {"event": event.to_inngest()}
-        skipped = _rate_limit(function, gates, activation, now=now)
+        skipped = None if rerun else _rate_limit(function, gates, activation, now=now)
         singleton_key = None
         if skipped is None and gates.singleton_mode:
             singleton_key = _singleton_key(function, gates, activation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import gql, views
+from . import gql, rerun, views
 
 urlpatterns = [
     path("e/<str:event_key>", views.event_intake, name="engine-event-intake"),
@@ -13,4 +13,5 @@ urlpatterns = [
     path("v0/gql", gql.graphql_view, name="engine-graphql"),
     path("v0/runs/<str:run_id>/batch", views.run_batch_view, name="engine-run-batch"),
     path("v0/runs/<str:run_id>/actions", views.run_actions_view, name="engine-run-actions"),
+    path("api/v2/runs/<str:run_id>/rerun", rerun.run_rerun_view, name="engine-run-rerun"),
 ]

@@ -110,7 +110,7 @@ class CategoryAssignment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_id}: {self.from_category or '-'} -> {self.to_category}"
+        return f"{self.contact.full_name or self.contact.email}: {self.from_category or '-'} -> {self.to_category}"
 
     @property
     def is_current(self) -> bool:

@@ -47,7 +47,7 @@ class EngagementEvent(models.Model):
         indexes = [models.Index(fields=["tenant", "contact", "occurred_at"], name="engagement_contact_time")]
 
     def __str__(self) -> str:
-        return f"{self.kind} by {self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.kind} by {self.contact.full_name or self.contact.email} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 class IntentScore(models.Model):
@@ -82,7 +82,7 @@ class IntentScore(models.Model):
         indexes = [models.Index(fields=["tenant", "contact", "-computed_at"], name="score_contact_time")]
 
     def __str__(self) -> str:
-        return f"{self.contact_id}: {self.score} ({self.band})"
+        return f"{self.contact.full_name or self.contact.email}: {self.score} ({self.band})"
 
 
 class HotLeadAlert(models.Model):
@@ -114,4 +114,4 @@ class HotLeadAlert(models.Model):
         indexes = [models.Index(fields=["tenant", "contact", "-fired_at"], name="alert_contact_time")]
 
     def __str__(self) -> str:
-        return f"Hot lead {self.contact_id}: {self.score}"
+        return f"Hot lead {self.contact.full_name or self.contact.email}: {self.score}"

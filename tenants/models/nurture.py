@@ -45,7 +45,9 @@ class NurtureSequence(models.Model):
         indexes = [models.Index(fields=["tenant", "contact", "-created_at"], name="sequence_contact_created")]
 
     def __str__(self) -> str:
-        return f"{self.category} sequence for {self.contact_id} ({self.status})"
+        return (
+            f"{self.get_category_display()} sequence for {self.contact.full_name or self.contact.email} ({self.status})"
+        )
 
 
 class NurtureEmail(models.Model):

@@ -5,7 +5,7 @@ Keyword-only, typed, named `<entity>_<verb>`; each runs in one transaction and s
 Reads live in `tenants.selectors`; the errors these raise in `tenants.errors`.
 """
 
-from .agencies import membership_add, tenant_create
+from .agencies import agencies_jobs_pause, membership_add, tenant_create
 from .alerts import AlertCreated, hot_lead_alert_acknowledge, hot_lead_alert_create, hot_lead_alert_send_email
 from .contacts import (
     CONTACT_FIELDS,
@@ -39,6 +39,7 @@ __all__ = [
     "ScoreStored",
     "SequenceStored",
     "UpsertResult",
+    "agencies_jobs_pause",
     "category_assigned_data",
     "category_assignments_record",
     "contact_archive",

@@ -30,3 +30,11 @@ def tenant_create(
 def membership_add(*, tenant: Tenant, user: AbstractBaseUser, role: str = Membership.Role.AGENT) -> Membership:
     membership, _ = Membership.objects.update_or_create(tenant=tenant, user=user, defaults={"role": role})
     return membership
+
+
+def agencies_jobs_pause(*, tenant_ids: list[Any], paused: bool) -> int:
+    """Pause (or resume) the background work of these agencies; returns how many changed.
+
+    A paused agency's runs do no work and wait in durable sleeps (jobs.functions.base); resuming lets them go on.
+    """
+    return Tenant.objects.filter(pk__in=tenant_ids).exclude(jobs_paused=paused).update(jobs_paused=paused)

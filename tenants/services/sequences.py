@@ -56,7 +56,8 @@ def sequence_store(
     completion_tokens: int = 0,
     brand_voice_snapshot: dict[str, Any] | None = None,
 ) -> SequenceStored:
-    """Store a generated three-email sequence as drafts, once per generate event.
+    """Store a generated three-email sequence as drafts, once per generate event (in the `failed` row a run of that
+    event recorded before, when a replay succeeds).
 
     If the contact has moved to another category meanwhile, the sequence is stored already superseded (it is
     kept, for the record, but never offered for approval); otherwise it replaces the contact's live sequences.
@@ -69,24 +70,25 @@ def sequence_store(
     with transaction.atomic():
         contact = contact_get(tenant=tenant, contact_id=contact_id, for_update=True)
         existing = NurtureSequence.objects.filter(tenant=tenant, source_event_id=source_event_id).first()
-        if existing is not None:
+        # A `failed` row is the record that an earlier run of this event gave up (sequence_record_failure); a
+        # replay reruns that run with the same event, and its sequence takes that row's place.
+        if existing is not None and existing.status != NurtureSequence.Status.FAILED:
             return SequenceStored(existing, created=False)
         current = contact.category == category and not contact.is_archived
         if current:
             NurtureSequence.objects.filter(tenant=tenant, contact=contact, status__in=ACTIVE_SEQUENCE_STATUSES).update(
                 status=NurtureSequence.Status.SUPERSEDED
             )
-        sequence = NurtureSequence.objects.create(
-            tenant=tenant,
-            contact=contact,
-            category=category,
-            status=NurtureSequence.Status.DRAFT if current else NurtureSequence.Status.SUPERSEDED,
-            brand_voice_snapshot=brand_voice_snapshot or {},
-            model=model[:100],
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            source_event_id=source_event_id,
+        sequence = existing or NurtureSequence(tenant=tenant, source_event_id=source_event_id)
+        sequence.contact, sequence.category = contact, category
+        sequence.status = NurtureSequence.Status.DRAFT if current else NurtureSequence.Status.SUPERSEDED
+        sequence.brand_voice_snapshot = brand_voice_snapshot or {}
+        sequence.model, sequence.prompt_tokens, sequence.completion_tokens = (
+            model[:100],
+            prompt_tokens,
+            completion_tokens,
         )
+        sequence.save()
         rows = []
         for position, (email, delay) in enumerate(zip(emails, send_delays_days, strict=True), start=1):
             row = NurtureEmail(

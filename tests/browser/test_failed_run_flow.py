@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from playwright.sync_api import expect
 
-from jobs.events import ContactCategoryAssigned
-from jobs.models import EventLog
+from jobs.models import RunReplay
 from tests.browser.conftest import CPU_HEAVY, needs_chromium
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
@@ -46,18 +46,13 @@ def test_operator_finds_a_failed_run_sees_why_and_replays_it(
     assert "CrmAuthError: 401 from Street" in timeline.inner_text()
     assert page.locator(f"a[href$='/admin/tenants/tenant/{tenant.pk}/change/']").count() == 1
 
-    # Replay: a confirmation first, then one new event.
+    # Replay: a confirmation first, then one rerun of this run (no event re-sent).
     page.click("#nh-replay-run")
-    assert "every function that listens to the event runs again" in page.inner_text("#nh-replay-confirmation")
-    assert event_api.received == []
+    assert "no other function runs" in page.inner_text("#nh-replay-confirmation")
+    assert event_api.reruns == []
     page.click("#nh-confirm-replay")
 
-    assert "Replayed 1 event" in page.inner_text("ul.messagelist")
-    assert len(event_api.received) == 1
-    sent = event_api.received[0]
-    assert sent["id"] != original.event_id
-    assert (
-        ContactCategoryAssigned.model_validate(sent["data"]).contact_id
-        == ContactCategoryAssigned.model_validate(original.payload).contact_id
-    )
-    assert EventLog.objects.filter(source="admin:replay", event_id=sent["id"]).exists()
+    assert "Replayed 1 run(s)" in page.inner_text("ul.messagelist")
+    assert event_api.reruns == [run.run_id] and event_api.received == []
+    assert RunReplay.objects.get(original=run).state == RunReplay.State.STARTED
+    expect(page.locator("#nh-replaying")).to_be_visible()

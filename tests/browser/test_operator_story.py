@@ -4,9 +4,9 @@ Three agencies fail for three causes, each produced by the real code through the
 CRM token (CrmAuthError from the Street fake), a CRM base URL on a dead port (httpx.ConnectError) and the AI
 provider answering 5xx (openai.InternalServerError from the OpenAI fake). The operator filters by cause, opens a
 run (timeline first), follows its links, fixes the CRM settings in the form, tests them before saving, bulk
-replays the open failures and sees them leave the open list and the dashboard; the replays then run (driven
-through the serve endpoint as Inngest would) and the original failures read "resolved". A screenshot of each page
-is kept under .data/screenshots/<test name>/.
+replays the open failures (one rerun each, no event re-sent) and sees them leave the open list and the dashboard;
+the reruns then run (driven through the serve endpoint as Inngest would) and the original failures read
+"resolved". A screenshot of each page is kept under .data/screenshots/<test name>/.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ulid import ULID
 from crm_adapters.models import CrmConnection
 from jobs.emit import emit
 from jobs.events import CrmSyncPush, NurtureSequenceGenerate
-from jobs.models import EventLog, JobRun
+from jobs.models import EventLog, JobRun, RunReplay
 from tests.browser.conftest import CPU_HEAVY, needs_chromium
 from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory, UserFactory
 from tests.ops.serve_driver import drive_run, wire_event
@@ -41,10 +41,11 @@ def dead_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def run_event(live_server, row: EventLog) -> JobRun:
-    """Deliver an emitted event to its function through the serve endpoint, as Inngest would, to the end."""
+def run_event(live_server, row: EventLog, run_id: str | None = None) -> JobRun:
+    """Deliver an emitted event to its function through the serve endpoint, as Inngest would, to the end (as run
+    `run_id`: a rerun's, given by the server)."""
     function_id = FUNCTION_OF[row.name]
-    run_id = str(ULID())
+    run_id = run_id or str(ULID())
     drive_run(
         live_server.url,
         function_id=function_id,
@@ -169,38 +170,33 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.click("input[name=_save]")
     assert CrmConnection.objects.get(tenant=unreachable).config["base_url"] == street.connection_config()["base_url"]
 
-    # The AI provider's failure points at its settings, not at an agency's.
+    # The AI provider's outage: nothing to change, wait and replay (not a setting of the agency).
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
     page.locator("#changelist-filter").get_by_role("link", name="openai.InternalServerError").click()
     page.locator("#result_list tbody tr a").first.click()
-    assert "AI provider settings" in page.inner_text("#nh-fix-setting")
+    assert "wait until it answers again, then replay" in page.inner_text("#nh-fix-setting")
     screenshot(page, "run-ai-provider")
 
-    # Bulk replay of every open failure, confirmed first.
+    # Bulk replay of every open failure, confirmed first: one rerun per failed run, no event re-sent.
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
     page.check("#action-toggle")
     page.select_option("select[name=action]", "replay_runs")
     page.click("button[name=index]")
-    expect(page.locator("#nh-events-count")).to_have_text("6")
+    expect(page.locator("#nh-runs-count")).to_have_text("6")
     screenshot(page, "replay-confirmation")
+    events_sent = len(event_api.received)
     page.click("#nh-confirm-replay")
-    message = page.inner_text("ul.messagelist")
-    assert "Replayed 6 event(s)" in message
-    new_event_id = re.search(r"first new id: ([0-9a-f-]+)", message).group(1)
+    assert "Replayed 6 run(s)" in page.inner_text("ul.messagelist")
+    assert sorted(event_api.reruns) == sorted(run.run_id for run in failed)
+    assert len(event_api.received) == events_sent
     expect(page.locator("#result_list tbody tr")).to_have_count(0)  # the open list is empty
     screenshot(page, "failed-runs-after-replay")
+    page.goto(f"{live_server.url}/admin/jobs/failedjobrun/?failure=replaying")
+    expect(page.locator("#result_list tbody tr")).to_have_count(6)
+    screenshot(page, "failed-runs-replaying")
     page.goto(f"{live_server.url}/admin/jobs/jobrun/dashboard/")
     expect(page.locator("#nh-open-failures")).to_have_text("0")
     screenshot(page, "dashboard-after-replay")
-
-    # The id the message printed finds its event in the event log, which links the event it replays.
-    page.goto(f"{live_server.url}/admin/jobs/eventlog/")
-    page.fill("#searchbar", new_event_id)
-    page.press("#searchbar", "Enter")
-    expect(page.locator("#result_list tbody tr")).to_have_count(1)
-    page.locator("#result_list tbody tr th a, #result_list tbody tr td a").first.click()
-    expect(page.locator(".field-replay_lineage")).to_contain_text("Replays")
-    screenshot(page, "replayed-event")
 
     # The agency's settings are rows of inputs: a vocabulary word added with "Add a row", no JSON typed.
     page.goto(f"{live_server.url}/admin/tenants/tenant/{expired.pk}/change/")
@@ -218,14 +214,17 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     screenshot(page, "all-runs")
 
     # The replays run (as Inngest would deliver them) and complete: the originals read "resolved".
-    replays = [run_event(live_server, row) for row in EventLog.objects.filter(replay_of__isnull=False)]
+    replays = [
+        run_event(live_server, replay.original.event_log, run_id=replay.run_id)
+        for replay in RunReplay.objects.filter(state=RunReplay.State.STARTED).select_related("original__event_log")
+    ]
     assert sorted(run.status for run in replays) == ["completed"] * 6
     assert CrmConnection.objects.get(tenant=unreachable).status == CrmConnection.Status.ACTIVE
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/?failure=resolved")
     expect(page.locator("#result_list tbody tr")).to_have_count(6)
     screenshot(page, "failed-runs-resolved")
     page.goto(run_url)
-    assert re.search(r"Replayed as: \S+ completed", page.inner_text("#nh-replays"))
+    assert re.search(r"\S+ completed", page.inner_text("#nh-replays"))
     expect(page.locator("#nh-failure-state")).to_have_text("resolved by replay")
     expect(page.locator("#nh-replay-run")).to_have_count(0)  # nothing left to replay
     screenshot(page, "run-resolved-with-lineage")

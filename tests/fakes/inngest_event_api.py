@@ -1,4 +1,5 @@
-"""A local HTTP server that answers like Inngest's event API (`POST /e/<key>`), recording what it received."""
+"""A local HTTP server that answers like Inngest's event API (`POST /e/<key>`), recording what it received, and its
+REST API's rerun (`POST /api/v2/runs/<id>/rerun`), answering with a new run id."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class FakeEventApi:
     requests: int = 0
     request_sizes: list[int] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this status while set
+    reruns: list[str] = field(default_factory=list)  # the run ids asked to be rerun, in order
+    rerun_refusal: tuple[int, str] | None = None  # (status, error) to answer reruns with while set
 
     @property
     def url(self) -> str:
@@ -33,3 +36,12 @@ class FakeEventApi:
 
     def names(self) -> list[str]:
         return [event["name"] for event in self.received]
+
+    def handle_rerun(self, request: Request) -> Response:
+        run_id = request.path.split("/")[-2]
+        if self.rerun_refusal is not None:
+            status, error = self.rerun_refusal
+            return Response(json.dumps({"error": error}), status=status, content_type="application/json")
+        self.reruns.append(run_id)
+        new_run_id = f"01RERUN{len(self.reruns):019d}"
+        return Response(json.dumps({"data": {"runId": new_run_id}}), content_type="application/json")

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.events import ContactCategoryAssigned
-from jobs.models import EventLog, JobRun
+from jobs.models import EventLog, JobRun, RunReplay
 
 pytestmark = pytest.mark.django_db
 
@@ -145,33 +145,25 @@ def test_event_log_search_by_contact_id_tenant_and_payload_text(
     assert found("contact/category") == {wanted.pk, other.pk}
 
 
-def test_replay_one_run_asks_first_then_emits_one_new_event(
-    client, operator, tenant, make_event_log, make_run, event_api, django_capture_on_commit_callbacks
+def test_replay_one_run_asks_first_then_reruns_that_run_only(
+    client, operator, tenant, make_event_log, make_run, event_api
 ):
-    original = make_event_log(tenant=tenant)
-    run = make_run(event_log=original)
+    run = make_run(event_log=make_event_log(tenant=tenant))
     client.force_login(operator)
     url = reverse("admin:jobs_jobrun_replay", args=[run.pk])
 
     assert "nh-replay-run" in client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).content.decode()
     page = client.get(url)
-    assert page.status_code == 200 and page.context["events_count"] == 1
-    assert "every function that listens to the event runs again" in page.content.decode()
-    assert event_api.received == []  # nothing before confirmation
+    assert page.status_code == 200 and page.context["runs_count"] == 1
+    assert "no other function runs" in page.content.decode()
+    assert event_api.reruns == []  # nothing before confirmation
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"confirm": "yes"}, follow=True)
+    response = client.post(url, {"confirm": "yes"}, follow=True)
 
-    assert len(event_api.received) == 1
-    sent = event_api.received[0]
-    assert sent["name"] == original.name
-    assert ContactCategoryAssigned.model_validate(sent["data"]) == ContactCategoryAssigned.model_validate(
-        original.payload
-    )
-    assert sent["id"] != original.event_id
-    replay = EventLog.objects.get(event_id=sent["id"])
-    assert replay.source == "admin:replay" and replay.status == EventLog.Status.SENT
-    assert "Replayed 1 event" in response.content.decode()
+    assert event_api.reruns == [run.run_id] and event_api.received == []
+    replay = RunReplay.objects.get(original=run)
+    assert replay.state == RunReplay.State.STARTED and replay.requested_by == operator.get_username()
+    assert "Replayed 1 run(s)" in response.content.decode() and replay.run_id in response.content.decode()
 
 
 def test_replay_is_refused_without_the_permission(client, staff_user, tenant, make_event_log, make_run, event_api):
@@ -181,16 +173,16 @@ def test_replay_is_refused_without_the_permission(client, staff_user, tenant, ma
     assert client.post(reverse("admin:jobs_jobrun_replay", args=[run.pk]), {"confirm": "yes"}).status_code == 403
     changelist = client.get(reverse("admin:jobs_failedjobrun_changelist"))
     assert "replay_runs" not in dict(changelist.context["cl"].model_admin.get_actions(changelist.wsgi_request))
-    assert event_api.received == []
+    assert event_api.reruns == [] and not RunReplay.objects.exists()
 
 
-def test_bulk_replay_of_a_filtered_set_confirms_counts_then_emits_each_event_once(
-    client, operator, tenant, other_tenant, make_event_log, make_run, event_api, django_capture_on_commit_callbacks
+def test_bulk_replay_of_a_filtered_set_confirms_counts_then_reruns_each_run_once(
+    client, operator, tenant, other_tenant, make_event_log, make_run, event_api
 ):
     shared = make_event_log(tenant=tenant)
-    make_run(event_log=shared)
-    make_run(event_log=shared, function_id="crm-sync-push")  # two failed runs of one event: one replay
-    make_run(event_log=make_event_log(tenant=tenant))
+    routing = make_run(event_log=shared)
+    crm = make_run(event_log=shared, function_id="crm-sync-push")  # two failed runs of one event: two reruns
+    third = make_run(event_log=make_event_log(tenant=tenant))
     make_run(event_log=make_event_log(tenant=other_tenant))  # filtered out
     client.force_login(operator)
     url = reverse("admin:jobs_failedjobrun_changelist") + f"?tenant__id__exact={tenant.id}"
@@ -198,23 +190,20 @@ def test_bulk_replay_of_a_filtered_set_confirms_counts_then_emits_each_event_onc
 
     page = client.post(url, post)
     assert page.status_code == 200
-    assert page.context["runs_count"] == 3 and page.context["events_count"] == 2
-    body = page.content.decode()
-    assert "every function that listens to the event runs again" in body
+    assert page.context["runs_count"] == 3
+    assert "no other function runs" in page.content.decode()
+    assert event_api.reruns == []
+
+    client.post(url, {**post, "confirm": "yes"})
+
+    assert sorted(event_api.reruns) == sorted([routing.run_id, crm.run_id, third.run_id])
     assert event_api.received == []
 
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(url, {**post, "confirm": "yes"})
 
-    assert len(event_api.received) == 2
-    assert {event["data"]["tenantId"] for event in event_api.received} == {str(tenant.id)}
-    assert EventLog.objects.filter(source="admin:replay").count() == 2
-
-
-def test_bulk_replay_of_too_many_events_is_refused_before_anything(
+def test_bulk_replay_of_too_many_runs_is_refused_before_anything(
     client, operator, tenant, make_event_log, make_run, event_api, monkeypatch
 ):
-    monkeypatch.setattr("jobs.admin.runs.MAX_BULK_REPLAY", 2)
+    monkeypatch.setattr("jobs.admin.runs.MAX_BULK_RUN_REPLAY", 2)
     for _ in range(3):
         make_run(event_log=make_event_log(tenant=tenant))
     client.force_login(operator)
@@ -222,5 +211,52 @@ def test_bulk_replay_of_too_many_events_is_refused_before_anything(
 
     response = client.post(reverse("admin:jobs_failedjobrun_changelist"), post, follow=True)
 
-    assert "Refused: these 3 runs come from 3 events" in response.content.decode()
-    assert event_api.received == [] and not EventLog.objects.filter(source="admin:replay").exists()
+    assert "Refused: 3 runs selected, more than 2 at once" in response.content.decode()
+    assert event_api.reruns == [] and not RunReplay.objects.exists()
+
+
+def test_pages_are_titled_for_nurturehub_and_the_header_has_no_dead_view_site_link(client, staff_user):
+    client.force_login(staff_user)
+
+    for url in (reverse("admin:index"), reverse("admin:jobs_failedjobrun_changelist")):
+        body = client.get(url).content.decode()
+        title = body.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert title.strip().endswith("| NurtureHub operations") and "Django" not in title
+        assert "View site" not in body
+
+
+def test_objects_are_named_by_their_agency_and_contact_not_by_uuids(client, tenant):
+    from tenants.services import sequence_record_failure
+    from tests.factories import ContactFactory, CrmConnectionFactory, UserFactory
+
+    connection = CrmConnectionFactory(tenant=tenant)
+    contact = ContactFactory(tenant=tenant, first_name="Nadia", last_name="Shah")
+    sequence = sequence_record_failure(
+        tenant=tenant, contact_id=contact.id, category="seller", source_event_id="evt-1", error="503"
+    )
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert str(connection) == f"{connection.get_provider_display()} for {tenant.name}"
+    assert str(sequence) == "Seller sequence for Nadia Shah (failed)"
+    page = client.get(reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])).content.decode()
+    assert f"for {tenant.name}" in page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert str(tenant.id) not in page.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def test_the_event_log_re_sends_an_event_under_a_new_id_with_its_lineage(
+    client, operator, tenant, make_event_log, event_api, django_capture_on_commit_callbacks
+):
+    original = make_event_log(tenant=tenant)
+    operator.user_permissions.add(*Permission.objects.filter(codename="view_eventlog"))
+    client.force_login(operator)
+    post = {"action": "replay_events", "index": "0", ACTION_CHECKBOX_NAME: [str(original.pk)]}
+    url = reverse("admin:jobs_eventlog_changelist")
+
+    assert "every function that listens to the event runs again" in client.post(url, post).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {**post, "confirm": "yes"}, follow=True)
+
+    (sent,) = event_api.received
+    assert sent["id"] != original.event_id and sent["data"]["contactId"] == original.payload["contactId"]
+    assert EventLog.objects.get(event_id=sent["id"]).replay_of == original
+    assert "Re-sent 1 event(s) under new event ids" in response.content.decode()

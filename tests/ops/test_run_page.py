@@ -119,3 +119,81 @@ def test_run_page_links_contact_sync_log_and_the_run_that_emitted_its_event(
     assert reverse("admin:crm_adapters_crmsynclog_changelist") in body
     event_page = client.get(reverse("admin:jobs_eventlog_change", args=[child_event.pk])).content.decode()
     assert reverse("admin:jobs_jobrun_change", args=[parent.pk]) in event_page  # "Source: run:..." is a link
+
+
+def test_attempts_are_grouped_under_their_step_with_the_cause_first_and_no_retry_promise(
+    client, staff_user, tenant, make_event_log, make_run
+):
+    run = make_run(event_log=make_event_log(tenant=tenant))
+    StepAttempt.objects.filter(run=run, attempt=1).update(
+        error="RetryAfterError: CrmTransientError: 503 from Street (retry in 20.000s)"
+    )
+    StepAttempt.objects.filter(run=run, attempt=2).update(
+        error="NonRetriableError: CrmAuthError: 401 from Street (retry in 40.000s)"
+    )
+    client.force_login(staff_user)
+
+    entries = run_timeline(run)
+    body = client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).content.decode()
+
+    assert [(entry.step, entry.attempt, entry.error) for entry in entries[:2]] == [
+        ("push-contact", 1, "CrmTransientError: 503 from Street"),
+        ("push-contact", 2, "CrmAuthError: 401 from Street"),
+    ]
+    assert body.count('<tr class="nh-step-group">') == 1 and ">push-contact</th>" in body
+    assert "RetryAfterError" not in body and "retry in" not in body
+
+
+@pytest.mark.parametrize(
+    ("error_type", "function_id", "hint"),
+    [
+        ("openai.InternalServerError", "nurture-sequence-generate", "wait until it answers again, then replay"),
+        ("openai.AuthenticationError", "nurture-sequence-generate", "rotate OPENAI_API_KEY"),
+        ("CrmAuthError", "crm-sync-push", "rotate the key or token"),
+        ("httpx.ConnectError", "crm-sync-push", "if the CRM is down, wait until it answers, then replay"),
+    ],
+)
+def test_the_fix_hint_follows_the_cause(
+    client, staff_user, tenant, make_event_log, make_run, error_type, function_id, hint
+):
+    from tests.factories import CrmConnectionFactory
+
+    CrmConnectionFactory(tenant=tenant)
+    run = make_run(event_log=make_event_log(tenant=tenant), function_id=function_id)
+    JobRun.objects.filter(pk=run.pk).update(error_type=error_type)
+    client.force_login(staff_user)
+
+    body = client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).content.decode()
+
+    fix = body.split('id="nh-fix-setting"', 1)[1].split("</li>", 1)[0]
+    assert hint in fix
+    if error_type == "openai.InternalServerError":
+        assert "error_type=openai.InternalServerError" in fix and "OPENAI_API_KEY" not in fix
+
+
+def test_an_unfinished_run_reads_running_for_and_a_sleeping_one_sleeping_until_in_the_list_too(
+    client, staff_user, tenant, make_event_log, make_run
+):
+    running = make_run(event_log=make_event_log(tenant=tenant), status=JobRun.Status.RUNNING)
+    sleeping = make_run(event_log=make_event_log(tenant=tenant), status=JobRun.Status.RUNNING)
+    wake = timezone.now() + timedelta(minutes=5)
+    StepAttempt.objects.create(
+        run=sleeping,
+        step_id="tenant-paused-0",
+        step_name="sleep",
+        attempt=1,
+        status="completed",
+        started_at=timezone.now(),
+        next_retry_at=wake,
+    )
+    client.force_login(staff_user)
+
+    running_page = client.get(reverse("admin:jobs_jobrun_change", args=[running.pk])).content.decode()
+    sleeping_page = client.get(reverse("admin:jobs_jobrun_change", args=[sleeping.pk])).content.decode()
+    listing = client.get(reverse("admin:jobs_jobrun_changelist")).content.decode()
+
+    assert 'id="nh-run-duration">running for' in running_page and "took" not in running_page
+    assert f'id="nh-run-duration">sleeping until {timezone.localtime(wake):%H:%M:%S}, running for' in sleeping_page
+    assert 'id="nh-replay-run"' not in sleeping_page  # a sleeping run has nothing to replay
+    assert f">sleeping until {timezone.localtime(wake):%H:%M:%S}</span>" in listing
+    assert listing.count(">running</span>") == 1  # the other one

@@ -185,3 +185,28 @@ def test_contact_page_shows_category_history_sequences_runs_and_crm_status(
     assert reverse("admin:jobs_jobrun_change", args=[foreign_run.pk]) not in body
     assert "ST-42" in body and "street answered 503" in body
     assert client.get(reverse("admin:tenants_nurturesequence_change", args=[sequence.pk])).status_code == 200
+
+
+def test_the_connection_form_shows_status_and_agency_read_only_and_test_beside_save(
+    client, superuser, tenant, other_tenant, street
+):
+    connection = CrmConnectionFactory(tenant=tenant, config=street.connection_config(), secrets=street.secrets())
+    client.force_login(superuser)
+    url = reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
+
+    body = client.get(url).content.decode()
+
+    assert 'name="status"' not in body and 'name="tenant"' not in body
+    submit_row = body.split('<div class="submit-row">', 1)[1].split("</div>", 1)[0]
+    assert 'name="_save"' in submit_row and 'id="nh-test-connection"' in submit_row
+    # A posted status or agency changes nothing: they are not the form's to edit.
+    form = {
+        "provider": "street",
+        "street__base_url": street.connection_config()["base_url"],
+        "status": "disabled",
+        "tenant": other_tenant.pk,
+        "_save": "Save",
+    }
+    client.post(url, form)
+    connection.refresh_from_db()
+    assert (connection.tenant_id, connection.status) == (tenant.pk, "active")

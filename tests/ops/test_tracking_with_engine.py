@@ -83,7 +83,9 @@ def test_the_run_pages_timeline_reads_the_engines_trace(engine, tenant, wait_unt
 
     attempts = [entry for entry in entries if entry.kind == "attempt"]
     # The engine's span: the SDK's answer as Inngest sees it (a NonRetriableError ends the function with a 500,
-    # opcode FunctionError) with its error body; run tracking's rows carry no opcode.
-    assert [entry.title for entry in attempts] == ["function body, attempt 1 (FunctionError)"]
+    # opcode FunctionError, no step) with its error body; the step is named from run tracking, which knows it.
+    assert [entry.title for entry in attempts] == ["resolve-tenant-context, attempt 1"]
+    assert (attempts[0].step, attempts[0].attempt) == ("resolve-tenant-context", 1)
+    assert not attempts[0].error.startswith("NonRetriableError")  # the cause first, not the policy's wrapper
     assert attempts[0].status == "exhausted" and gone in attempts[0].error and attempts[0].traceback
     assert entries[-1].title == "Run failed"

@@ -16,7 +16,7 @@ from jobs.events import NurtureSequenceGenerate
 from jobs.functions import nurture
 from jobs.policy import FunctionCategory, policy_for
 from tenants.models import NurtureSequence
-from tenants.services import contact_assign_category, sequence_store
+from tenants.services import contact_assign_category, sequence_record_failure, sequence_store
 from tests.factories import CrmConnectionFactory
 from tests.fakes.openai_server import Scripted
 from tests.pipeline.driver import wire_event
@@ -293,6 +293,35 @@ def test_store_is_idempotent_per_source_event(tenant, seller):
     assert first.created and not second.created
     assert first.sequence.pk == second.sequence.pk
     assert NurtureSequence.objects.count() == 1
+
+
+def test_a_rerun_of_a_failed_generation_stores_its_sequence_in_the_failed_placeholder(tenant, seller):
+    """A replay reruns the failed run with the same event: its store finds the `failed` row of that event."""
+    emails = [{"subject": f"S{n}", "preview_text": "p", "body_html": "<p>b</p>", "body_text": "b"} for n in (1, 2, 3)]
+    failed = sequence_record_failure(
+        tenant=tenant, contact_id=seller.id, category="seller", source_event_id="evt-9", error="AI provider 503"
+    )
+    assert failed.status == NurtureSequence.Status.FAILED
+
+    stored = sequence_store(
+        tenant=tenant,
+        contact_id=seller.id,
+        category="seller",
+        source_event_id="evt-9",
+        emails=emails,
+        send_delays_days=[0, 3, 7],
+        model="m",
+    )
+
+    assert stored.created and stored.sequence.pk == failed.pk
+    sequence = NurtureSequence.objects.get(pk=failed.pk)
+    assert (sequence.status, sequence.model, sequence.emails.count()) == (NurtureSequence.Status.DRAFT, "m", 3)
+    assert NurtureSequence.objects.filter(contact=seller).count() == 1
+    # ... and a later failure of the same event changes nothing any more.
+    sequence_record_failure(
+        tenant=tenant, contact_id=seller.id, category="seller", source_event_id="evt-9", error="late"
+    )
+    assert NurtureSequence.objects.get(pk=failed.pk).status == NurtureSequence.Status.DRAFT
 
 
 def test_recategorising_supersedes_the_previous_sequence(pipeline, tenant, make_contact, openai_server):

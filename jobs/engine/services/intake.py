@@ -139,16 +139,17 @@ def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
     return runs_start(delayed.starts_hold(starts, now=now), now=now)
 
 
-def runs_start(starts: list[tuple], *, now: datetime) -> list[Run]:
+def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> list[Run]:
     """Create runs and their first discovery items; concurrency keys are evaluated here, once per run.
 
-    Each start is (function, event), or (function, first event, every event's map) for a batch.
+    Each start is (function, event), or (function, first event, every event's map) for a batch. `rerun`: the
+    starts rerun earlier runs (jobs/engine/rerun.py) and pass the rate limit and idempotency (gates.admit).
     """
     runs: list[Run] = []
     items: list[QueueItem] = []
     # A batch's start carries every event's map; the gates decide on (function, first event) pairs.
     batches = {(start[0].pk, start[1].pk): start[2] for start in starts if len(start) > 2}
-    admission = gates.admit([(start[0], start[1]) for start in starts], now=now)
+    admission = gates.admit([(start[0], start[1]) for start in starts], now=now, rerun=rerun)
     for function, event, ready_at, factor in admission.starts:
         batch = batches.get((function.pk, event.pk))
         event_map = event.to_inngest()

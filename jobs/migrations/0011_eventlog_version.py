@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0009_signed_request_seen'),
+        ('jobs', '0010_run_replays'),
     ]
 
     operations = [
