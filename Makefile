@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench conformance deploy-test db-stop clean venv
+.PHONY: run test lint format bench conformance contract deploy-test db-stop clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ deploy-test: $(STAMP)
 CONFORMANCE_SUITE ?= ../shared/conformance/inngest-py
 conformance: $(STAMP)
 	$(PY) conformance/run.py --suite $(CONFORMANCE_SUITE)
+
+## Regenerate the event contract (contracts/events/*.schema.json, contracts/ts/events.ts) from jobs/events.py.
+contract: $(STAMP)
+	$(PY) manage.py events contract
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

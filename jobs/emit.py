@@ -185,6 +185,7 @@ def _store(name: str, events: list[E], ids: list[str], *, source: str, fresh: bo
             name=name,
             tenant_id=event.tenant_id,
             payload=event.to_wire(),
+            version=event.version,
             status=EventLog.Status.PENDING,
             source=source,
         )
@@ -239,12 +240,7 @@ def deliver(rows: Sequence[EventLog], *, budget: float | None = None) -> Deliver
         if remaining <= 0:
             result.failed += len(batch)
             continue
-        events = [
-            inngest.Event.model_construct(
-                name=row.name, data=row.payload, id=row.event_id, ts=int(row.created_at.timestamp() * 1000)
-            )
-            for row in batch
-        ]
+        events = [_envelope(row) for row in batch]
         try:
             post_events(client, events, timeout=remaining)
         except EventsNotAccepted as error:  # unanswered, unreachable, an error answer: all leave it pending
@@ -254,6 +250,18 @@ def deliver(rows: Sequence[EventLog], *, budget: float | None = None) -> Deliver
             _mark_sent(batch)
             result.sent += len(batch)
     return result
+
+
+class _VersionedEvent(inngest.Event):
+    """The SDK's Event has no field for the envelope's `v` (Inngest's pkg/event: `Version string json:"v"`)."""
+
+    v: str | None = None
+
+
+def _envelope(row: EventLog) -> inngest.Event:
+    return _VersionedEvent.model_construct(
+        name=row.name, data=row.payload, id=row.event_id, ts=int(row.created_at.timestamp() * 1000), v=str(row.version)
+    )
 
 
 def _batches(rows: Sequence[EventLog]) -> Iterable[list[EventLog]]:

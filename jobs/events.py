@@ -3,11 +3,17 @@
 Names follow `<domain>/<action>`: lowercase, the action made of dot-separated segments, hyphens allowed inside a
 segment, `inngest/` reserved. The rule is checked when a class is defined, so a bad name fails at import.
 On the wire payloads are camelCase (`tenantId`); in Python they are snake_case (`tenant_id`).
+
+Versions: each event has an integer `version` (1 until its first breaking change), sent as Inngest's envelope
+field `v` ("1", "2", ...; an event without `v` is version 1). A class at version n keeps `upcasters[k]` for every
+k < n, each turning a version-k wire payload into version k+1, so a stored or in-flight payload of any age is
+upcast to the current model before it is validated (docs/events.md).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, Self
 from uuid import UUID
 
@@ -35,7 +41,10 @@ def _iso_datetime_only(value: object) -> object:
     return value
 
 
-NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# The pattern says in the contract what strip_whitespace + min_length do here: some character that is not blank.
+NonEmptyStr = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), Field(json_schema_extra={"pattern": r"\S"})
+]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
 Score = Annotated[StrictInt, Field(ge=0, le=100)]
 PositiveId = Annotated[StrictInt, Field(gt=0)]
@@ -75,6 +84,33 @@ def check_event_name(name: object) -> str:
     return name
 
 
+class EventVersionError(ValueError):
+    """A payload's version cannot be brought to the current model (not a version, or no upcaster could)."""
+
+
+class EventVersionTooNew(EventVersionError):
+    """The event is of a version this code does not know yet: during a rolling deploy, a retry may meet newer code."""
+
+
+#: Turns one version's wire payload (camelCase dict) into the next version's.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def parse_version(value: object) -> int:
+    """The version an envelope's `v` names: missing or empty is 1; otherwise a positive integer, as "2" or 2."""
+    if value is None or value == "":
+        return 1
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise EventVersionError(f"event version {value!r} is not a positive integer")
+    return int(text)
+
+
+def event_version(event: inngest.Event) -> object:
+    """The `v` of an incoming event: the SDK's Event model has no such field, so it survives only as an extra."""
+    return getattr(event, "v", None) or (event.model_extra or {}).get("v")
+
+
 def _contains_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -92,6 +128,10 @@ class Event(BaseModel):
     """Base of every event: a validated, immutable payload that always carries the tenant."""
 
     name: ClassVar[str]
+    #: The payload's version; bump it (with an upcaster) for a breaking change: docs/events.md.
+    version: ClassVar[int] = 1
+    #: upcasters[k] turns a version-k payload into version k+1; one for every k below `version`.
+    upcasters: ClassVar[Mapping[int, Upcaster]] = {}
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -116,6 +156,12 @@ class Event(BaseModel):
         if "name" not in cls.__dict__:
             return  # an intermediate base class, not an event
         check_event_name(cls.name)
+        missing = [k for k in range(1, cls.version) if k not in cls.upcasters]
+        if not isinstance(cls.version, int) or cls.version < 1 or missing:
+            raise EventVersionError(
+                f"{cls.name!r} at version {cls.version!r} needs a positive integer version and an upcaster "
+                f"from each older version; missing from {missing}"
+            )
         existing = CATALOGUE.get(cls.name)
         if existing is not None and existing.__qualname__ != cls.__qualname__:
             raise EventNameError(f"{cls.name!r} is already defined by {existing.__module__}.{existing.__qualname__}")
@@ -126,7 +172,18 @@ class Event(BaseModel):
         """The typed payload of an incoming Inngest event (functions never touch raw dicts)."""
         if event.name != cls.name:
             raise ValueError(f"expected a {cls.name!r} event, got {event.name!r}")
-        return cls.model_validate(dict(event.data))
+        return cls.model_validate(cls.upcast(dict(event.data), event_version(event)))
+
+    @classmethod
+    def upcast(cls, payload: Mapping[str, Any], version: object) -> dict[str, Any]:
+        """A wire payload of `version` (an envelope's `v`) as the current version's wire payload, not validated."""
+        start = parse_version(version)
+        if start > cls.version:
+            raise EventVersionTooNew(f"{cls.name!r} version {start} is newer than this catalogue's {cls.version}")
+        data = dict(payload)
+        for older in range(start, cls.version):
+            data = cls.upcasters[older](data)
+        return data
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON payload as sent to Inngest: camelCase keys, ISO datetimes, UUID strings."""
@@ -176,6 +233,18 @@ class CrmSyncPush(Event):
     """Push a contact and/or a sequence summary note to the tenant's connected CRM."""
 
     name: ClassVar[str] = "crm/sync.push"
+    # The contract's statement of `_something_to_push` (JSON Schema if/then; the corpus test keeps them agreeing).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"type": "object", "properties": {"pushContact": {"const": False}}, "required": ["pushContact"]},
+            "then": {
+                "type": "object",
+                "properties": {"sequenceId": {"type": "string"}},
+                "required": ["sequenceId"],
+                "description": "nothing to push: set pushContact or give a sequenceId",
+            },
+        }
+    )
 
     contact_id: UUID
     push_contact: StrictBool = True
@@ -193,6 +262,18 @@ class LeadIntentScore(Event):
     """Re-score a contact's intent after new engagement (or a decay or manual recalculation)."""
 
     name: ClassVar[str] = "lead/intent.score"
+    # The contract's statement of `_engagement_needs_its_event` (see CrmSyncPush).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"type": "object", "properties": {"reason": {"const": "engagement"}}, "required": ["reason"]},
+            "then": {
+                "type": "object",
+                "properties": {"engagementEventId": {"type": "string"}},
+                "required": ["engagementEventId"],
+                "description": "reason 'engagement' needs engagementEventId",
+            },
+        }
+    )
 
     contact_id: UUID
     reason: Literal["engagement", "decay", "recalculate"]

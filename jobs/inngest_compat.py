@@ -6,6 +6,8 @@ the opcode of the step a request ran (`TransformOutputResult.step.op`, an enum o
 read here only, through names of the wire protocol rather than the SDK's enum, and `tests/jobs/
 test_inngest_compat.py` fails when an SDK upgrade moves them. Inngest's server-side retry defaults, which the
 tracking predicts for plain errors, are here too: they are Inngest's behaviour, not ours.
+The SDK's Event model also drops the envelope's `v` (it has no such field and ignores extras); `keep_event_version`
+makes it keep it, so a function can upcast an event sent under an older version (jobs/events.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ SLEEP = "Sleep"
 BACKOFF_TABLE_SECONDS = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
 BACKOFF_JITTER_SECONDS = 30
 DEFAULT_RETRIES = 4  # a function declared without `retries`: 5 attempts in all
+
+
+def keep_event_version() -> None:
+    """Let the SDK's Event (and the request model that embeds it) keep unknown envelope fields such as `v`, which
+    Inngest sends to functions (its pkg/event Event.Map adds "v" when the sender gave one). Idempotent."""
+    from inngest._internal.server_lib import event, execution_request
+
+    if event.Event.model_config.get("extra") == "allow":
+        return
+    event.Event.model_config["extra"] = "allow"
+    event.Event.model_rebuild(force=True)
+    execution_request.ServerRequest.model_rebuild(force=True)
 
 
 def function_retries(function: inngest.Function[Any]) -> int | None:

@@ -23,6 +23,8 @@ class EventLog(models.Model):
     name = models.CharField(max_length=256, db_index=True)
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="event_logs")
     payload = models.JSONField(default=dict)
+    # The catalogue's version of the event when stored (sent as the envelope's `v`); replays upcast from it.
+    version = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices)
     errors = models.JSONField(default=list, blank=True, help_text="Validation errors of a rejected event.")
     last_error = models.TextField(blank=True, help_text="Why the last send failed.")

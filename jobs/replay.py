@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .emit import EventRejected, emit_many
-from .events import event_type
+from .events import Event, EventVersionError, event_type
 from .models import EventLog, JobRun, RunReplay
 from .rerun import RerunError, run_rerun_request
 
@@ -134,10 +134,27 @@ def events_replay(*, events: Iterable[EventLog], source: str = REPLAY_SOURCE) ->
     return result
 
 
-def _replay_batch(cls: type, rows: list[EventLog], source: str, result: ReplayResult) -> None:
+def _upcast(cls: type[Event], rows: list[EventLog], result: ReplayResult) -> tuple[list[EventLog], list[dict]]:
+    """Each stored payload upcast from the version it was stored under to the catalogue's current one; a row an
+    upcaster cannot convert (a malformed old payload, a version newer than this code) is skipped, with why."""
+    kept, payloads = [], []
+    for row in rows:
+        try:
+            payloads.append(cls.upcast(row.payload, row.version))
+        except (EventVersionError, KeyError, TypeError, ValueError) as error:
+            result.skipped.append(f"event {row.event_id}: version {row.version} cannot be upcast: {error!r}")
+        else:
+            kept.append(row)
+    return kept, payloads
+
+
+def _replay_batch(cls: type[Event], rows: list[EventLog], source: str, result: ReplayResult) -> None:
+    rows, payloads = _upcast(cls, rows, result)
+    if not rows:
+        return
     try:
         with transaction.atomic():
-            new_rows = emit_many(cls, [row.payload for row in rows], source=source)
+            new_rows = emit_many(cls, payloads, source=source)
             for original, new_row in zip(rows, new_rows, strict=True):
                 new_row.replay_of = original
             EventLog.objects.bulk_update(new_rows, ["replay_of"])

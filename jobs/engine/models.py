@@ -85,6 +85,7 @@ class Event(models.Model):
     name = models.CharField(max_length=512, db_index=True)
     data = models.JSONField(default=dict)
     ts = models.BigIntegerField()
+    version = models.CharField(max_length=64, blank=True, default="", help_text="The envelope's `v`, if sent.")
     duplicate = models.BooleanField(default=False, help_text="Its id was seen in the last 24 h: it started no runs.")
     received_at = models.DateTimeField(db_index=True)
 
@@ -95,14 +96,18 @@ class Event(models.Model):
         return f"{self.name} {self.internal_id}"
 
     def to_inngest(self) -> dict[str, object]:
-        """The event map the SDK receives (`ts` must stay an int)."""
-        return {
+        """The event map the SDK receives (`ts` must stay an int; `v` only when the sender gave one, as Inngest's
+        Event.Map does)."""
+        event = {
             "id": self.external_id or self.internal_id,
             "name": self.name,
             "data": self.data,
             "ts": self.ts,
             "user": {},
         }
+        if self.version:
+            event["v"] = self.version
+        return event
 
 
 class EventIdempotency(models.Model):

@@ -27,6 +27,7 @@ MAX_EVENT_BYTES = 3 * 1024 * 1024
 MAX_EVENT_BODY_BYTES = 64 * 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 5000
 MAX_EVENT_NAME_LENGTH = 512
+MAX_EVENT_VERSION_LENGTH = 64  # ours: the column's width; Inngest sets no limit on `v`
 MAX_RETRIES = 20
 DEFAULT_RETRIES = 4
 # Event timestamps must fall between 1980 and 2100 (pkg/event/inbound.go).
@@ -92,6 +93,7 @@ class IncomingEvent:
     data: dict[str, Any]
     ts: int
     external_id: str
+    version: str = ""  # the envelope's `v` (Inngest's pkg/event: `Version string json:"v,omitempty"`)
 
 
 def parse_event_batch(body: bytes, *, now_ms: int) -> list[IncomingEvent]:
@@ -143,7 +145,10 @@ def _parse_event(item: object, index: int, *, now_ms: int) -> IncomingEvent:
     external_id = item.get("id") or ""
     if not isinstance(external_id, str) or len(external_id) > 255:
         raise ProtocolError(f"{where}: `id` must be a string of at most 255 characters")
-    return IncomingEvent(name=name, data=data, ts=int(ts), external_id=external_id)
+    version = item.get("v") or ""
+    if not isinstance(version, str) or len(version) > MAX_EVENT_VERSION_LENGTH:
+        raise ProtocolError(f"{where}: `v` must be a string of at most {MAX_EVENT_VERSION_LENGTH} characters")
+    return IncomingEvent(name=name, data=data, ts=int(ts), external_id=external_id, version=version)
 
 
 def _json_type(value: object) -> str:

@@ -24,7 +24,7 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from jobs.client import inngest_client
-from jobs.events import Event
+from jobs.events import Event, EventVersionError, EventVersionTooNew
 from jobs.flow_control import FlowControl, flow_options
 from jobs.policy import FunctionCategory, function_options
 from jobs.tracking import record_failure
@@ -83,7 +83,9 @@ def job_function(
         def run(ctx: inngest.ContextSync) -> Any:
             try:
                 payload = event.from_inngest(ctx.event)
-            except ValidationError as error:
+            except EventVersionTooNew:
+                raise  # retried: newer code may be deployed by then
+            except (ValidationError, EventVersionError) as error:
                 raise inngest.NonRetriableError(f"invalid {event.name} payload: {error}") from error
             wait_while_tenant_paused(ctx, payload.tenant_id)
             return handler(ctx, payload)

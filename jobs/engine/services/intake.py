@@ -66,6 +66,7 @@ def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fres
                 name=event.name,
                 data=event.data,
                 ts=event.ts,
+                version=event.version,
                 duplicate=internal_id in duplicates,
                 received_at=now,
             )

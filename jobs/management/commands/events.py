@@ -1,11 +1,14 @@
-"""`manage.py events list|send|resend`: the event catalogue and the outbox, for operations staff."""
+"""`manage.py events list|send|resend|contract|check-compat`: the event catalogue, its contract and the outbox."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs.compat import ROOT, CompatError, compare, contract_from_dir, contract_from_git, current_contract
+from jobs.contract import CONTRACT_DIR, ContractError, write_contract
 from jobs.emit import EventRejected, emit_raw, events_resend
 from jobs.events import CATALOGUE
 
@@ -20,15 +23,49 @@ class Command(BaseCommand):
         send.add_argument("name", help="event name, e.g. lead/intent.score")
         send.add_argument("payload", help="the JSON payload (camelCase keys)")
         sub.add_parser("resend", help="send every pending event in the outbox")
+        contract = sub.add_parser("contract", help="regenerate the JSON Schemas and the Zod module in contracts/")
+        contract.add_argument("--out", type=Path, default=CONTRACT_DIR, help="contract directory (default: contracts/)")
+        compat = sub.add_parser("check-compat", help="fail on breaking changes against an earlier contract")
+        compat.add_argument("--against", required=True, help="a git ref (e.g. HEAD~1, origin/main) or a contract dir")
+        compat.add_argument("--repo", type=Path, default=ROOT, help="the git repository of --against (default: here)")
 
     def handle(self, *args: object, action: str, **options: object) -> None:
-        getattr(self, f"handle_{action}")(**options)
+        getattr(self, f"handle_{action.replace('-', '_')}")(**options)
 
     def handle_list(self, **options: object) -> None:
         for name in sorted(CATALOGUE):
             schema = CATALOGUE[name].model_json_schema(by_alias=True)
             self.stdout.write(self.style.MIGRATE_HEADING(name))
             self.stdout.write(json.dumps(schema, indent=2))
+
+    def handle_contract(self, *, out: Path, **options: object) -> None:
+        try:
+            written = write_contract(out)
+        except ContractError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"wrote {len(written)} files under {out}")
+
+    def handle_check_compat(self, *, against: str, repo: Path, **options: object) -> None:
+        try:
+            earlier = (
+                contract_from_dir(Path(against)) if Path(against).is_dir() else contract_from_git(against, repo=repo)
+            )
+        except CompatError as error:
+            raise CommandError(str(error)) from None
+        if not earlier:
+            self.stdout.write(f"no event contract at {against}: nothing to compare (this is the first one)")
+            return
+        findings = compare(earlier, current_contract())
+        for finding in findings:
+            style = self.style.ERROR if finding.breaking else self.style.WARNING
+            self.stdout.write(style(f"{'BREAKING' if finding.breaking else 'additive'}  {finding}"))
+        breaking = [finding for finding in findings if finding.breaking]
+        if breaking:
+            raise CommandError(
+                f"{len(breaking)} breaking change(s) against {against}: bump the event's version with an upcaster "
+                "from the old one (docs/events.md), or make the change additive"
+            )
+        self.stdout.write(self.style.SUCCESS(f"compatible with {against} ({len(earlier)} events compared)"))
 
     def handle_send(self, *, name: str, payload: str, **options: object) -> None:
         try:
