@@ -30,6 +30,18 @@ from .protocol import ProtocolError
 logger = logging.getLogger(__name__)
 
 MAX_EXPRESSION_LENGTH = 4096
+# The functions the `cel` library (the CEL core spec, no extensions) evaluates. It compiles a call to any name
+# and fails only when evaluating it, so an `if` calling an unknown function matched nothing, silently; refused
+# at sync instead, as Inngest's type-checked compile does. Operators are named `_+_`, `!_`, `@in` and pass.
+KNOWN_FUNCTIONS = frozenset(
+    {
+        "has", "all", "exists", "exists_one", "map", "filter", "size", "type", "dyn",
+        "int", "uint", "double", "string", "bytes", "timestamp", "duration",
+        "contains", "startsWith", "endsWith", "matches",
+        "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear",
+        "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+    }
+)  # fmt: skip
 
 
 class ExpressionError(ValueError):
@@ -56,6 +68,11 @@ def check(text: str, *, what: str, variables: Iterable[str] = ("event",)) -> Non
     if unknown:
         names = ", ".join(f"`{name}`" for name in sorted(allowed))
         raise ProtocolError(f"{what} {text!r} uses {', '.join(unknown)}; only {names} can be used here")
+    unknown_functions = sorted(
+        name for name in program.functions() if name[:1] not in ("_", "!", "@", "-") and name not in KNOWN_FUNCTIONS
+    )
+    if unknown_functions:
+        raise ProtocolError(f"{what} {text!r} calls {', '.join(unknown_functions)}: not a CEL function")
     try:
         expression_cost.check_bounded(text, frozenset(allowed))
     except expression_cost.Unbounded as unbounded:
