@@ -30,6 +30,9 @@ MAX_APP_NAME_LENGTH = 200
 MAX_URL_LENGTH = 1000
 MAX_FUNCTION_ID_LENGTH = 255
 MAX_FUNCTION_NAME_LENGTH = 255
+# The engine's own bound on one sync's work (each function is a few writes in one transaction: 3,000 took about a
+# minute and held the app's row locked); an app here has a dozen.
+MAX_FUNCTIONS_PER_APP = 500
 
 # Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
 UNSUPPORTED_OPTIONS: dict[str, str] = {}
@@ -68,6 +71,8 @@ def parse_register_body(body: object) -> tuple[dict[str, str], list[FunctionSpec
         raise ProtocolError("register body needs the app's `url`")
     if not isinstance(functions, list):
         raise ProtocolError("register body needs a `functions` array")
+    if len(functions) > MAX_FUNCTIONS_PER_APP:
+        raise ProtocolError(f"register body has {len(functions)} functions; the limit is {MAX_FUNCTIONS_PER_APP}")
     if len(app_name) > MAX_APP_NAME_LENGTH:
         raise ProtocolError(f"register body `appName` is longer than {MAX_APP_NAME_LENGTH} characters")
     if len(url) > MAX_URL_LENGTH:

@@ -95,6 +95,18 @@ def test_a_hostile_function_config_gets_a_400_naming_the_field(live_server, over
     assert Function.objects.count() == 0
 
 
+def test_a_sync_of_more_functions_than_the_limit_is_refused_before_any_write(live_server):
+    body = _register_body(live_server)
+    template = body["functions"][0]
+    body["functions"] = [{**template, "id": f"fn-{index}"} for index in range(501)]
+
+    response = _post(live_server, "/fn/register", json.dumps(body).encode())
+
+    assert response.status_code == 400, response.text
+    assert "501 functions; the limit is 500" in response.json()["error"]
+    assert Function.objects.count() == 0
+
+
 RAW_REGISTER_CASES = {
     "deep-nesting": (b'{"appname": "a", "functions": ' + DEEP + b"}", "nested deeper than"),
     "nan": (b'{"appname": "a", "url": "http://x", "functions": [], "v": NaN}', "NaN"),
