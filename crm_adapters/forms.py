@@ -3,7 +3,8 @@
 Which settings a provider reads is in its package (README "Connection config / secrets"); this form mirrors them so
 an operator fills in named fields instead of a JSON object. Keys a provider reads that the form does not show
 (e.g. a `token_url` override) are kept as they are. A secret field left blank keeps the stored secret; stored
-secrets are never rendered, only whether each one is set.
+secrets are never rendered, only whether each one is set. A stored secret only ever goes to the saved endpoint:
+when the form changes where requests go (`ENDPOINT_SETTINGS`), each secret must be typed again, to save or to test.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ PROVIDER_SETTINGS: dict[str, list[Setting]] = {
         Setting("base_url", "Base URL", "url", required=True, help="Loop's API for this agency (not public)."),
     ],
 }
+
+#: Settings that decide where a provider's requests, and so its secrets, go (base URL, Alto's sandbox host, an
+#: OAuth token URL override kept from the saved config).
+ENDPOINT_SETTINGS = ("base_url", "sandbox", "token_url")
 
 PROVIDER_SECRETS: dict[str, list[tuple[str, str]]] = {
     Provider.REAPIT: [("client_id", "Client id"), ("client_secret", "Client secret")],
@@ -130,13 +135,24 @@ class CrmConnectionForm(forms.ModelForm):
                     self.add_error(setting_field_name(provider, setting.key), "Required for this CRM.")
                 continue
             config[setting.key] = value
-        secrets = dict(self.instance.secrets) if same_provider and self.instance.secrets_encrypted else {}
+        saved = self.instance.config or {}
+        moved = [key for key in ENDPOINT_SETTINGS if (config.get(key) or None) != (saved.get(key) or None)]
+        # A stored secret is kept only for the saved provider and endpoint: never sent anywhere else.
+        keep_stored = same_provider and self.instance.secrets_encrypted and not moved
+        secrets = dict(self.instance.secrets) if keep_stored else {}
         for key, _ in PROVIDER_SECRETS[provider]:
             typed = (cleaned.get(secret_field_name(provider, key)) or "").strip()
             if typed:
                 secrets[key] = typed
             elif key not in secrets:
-                self.add_error(secret_field_name(provider, key), "Required for this CRM.")
+                stored = same_provider and self.instance.secrets_encrypted and key in self.instance.secret_names
+                self.add_error(
+                    secret_field_name(provider, key),
+                    f"Type it again: the {moved[0].replace('_', ' ')} changed, and a stored secret only goes to "
+                    "the saved endpoint."
+                    if stored and moved
+                    else "Required for this CRM.",
+                )
         self.config, self.secrets = config, secrets
         return cleaned
 

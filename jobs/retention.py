@@ -1,8 +1,10 @@
 """History retention: old rows of the event log, runs, CRM sync log and the local engine, pruned in batches.
 
 Each batch is one short transaction deleting at most `batch_size` rows picked by primary key, so pruning never
-holds a lock the queue or the run tracking waits on for long. What is still in progress is never pruned:
-`pending` events (the outbox), runs that are not finished, engine runs that are not finished or still have queue
+holds a lock the queue or the run tracking waits on for long. What is still in progress, or still needed, is
+never pruned: `pending` events (the outbox), runs that are not finished, open failures (the worklist: a failure
+leaves it only by a replay or a dismissal, never by age), the event-log rows those runs came from (payload,
+lineage and replay source), engine runs that are not finished or still have queue
 items, engine events such a run came from or a pending debounce or open batch holds, and queue items themselves
 (they go with their finished run only).
 
@@ -36,17 +38,30 @@ class Table:
     stale: Callable[[datetime], models.QuerySet]
 
 
+def _runs_still_needed() -> models.QuerySet:
+    """Runs no age removes: unfinished (running, retrying) and open failures."""
+    unfinished = JobRun.objects.filter(status__in=[JobRun.Status.RUNNING, JobRun.Status.RETRYING])
+    return unfinished | JobRun.objects.failures_open()
+
+
 def _event_log(now: datetime) -> models.QuerySet:
+    """Old events, except the outbox and any event a run still needed came from (its payload is the replay's)."""
     cutoff = now - timedelta(days=settings.JOBS_RETENTION_DAYS)
-    return EventLog.objects.filter(created_at__lt=cutoff).exclude(status=EventLog.Status.PENDING)
+    needed = _runs_still_needed().filter(event_log_id=OuterRef("pk"))
+    return (
+        EventLog.objects.filter(created_at__lt=cutoff).exclude(status=EventLog.Status.PENDING).exclude(Exists(needed))
+    )
 
 
 def _job_runs(now: datetime) -> models.QuerySet:
-    """Finished runs (their step attempts go with them); a run still running or retrying stays."""
+    """Finished runs (their step attempts go with them); a run still running or retrying stays, and so does an
+    open failure however old."""
     cutoff = now - timedelta(days=settings.JOBS_RETENTION_DAYS)
     finished = [JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED]
-    return JobRun.objects.filter(status__in=finished).filter(
-        Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, started_at__lt=cutoff)
+    return (
+        JobRun.objects.filter(status__in=finished)
+        .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, started_at__lt=cutoff))
+        .exclude(pk__in=JobRun.objects.failures_open().values("pk"))
     )
 
 

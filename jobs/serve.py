@@ -9,19 +9,22 @@ captured request could be sent again at any time, as often as wished, and run it
 In production (`INNGEST_DEV=false`) this view therefore refuses, with 401 and before the SDK runs anything:
 - a POST without a signature, or one without a whole-number `t`;
 - a `t` more than `MAX_SIGNATURE_AGE` in the past or in the future (a clock skew of that much is a fault too);
-- the exact request (method, path with query, signature) seen before: a replay inside the window.
+- a request whose signed content (canonical body and `t`) was seen before: a replay inside the window, however
+  its URL, its signature header or its body's JSON is spelled.
 The HMAC itself is still the SDK's to verify. In development nothing is signed and nothing is checked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.parse
 from datetime import datetime, timedelta
 from typing import Any
 
 import inngest
 import inngest.django
+import jcs
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
@@ -58,13 +61,33 @@ def check_fresh_and_first(request: HttpRequest) -> str | None:
         raise SignatureRefused(f"the signature is more than {limit:.0f} s old")
     if -age > limit:
         raise SignatureRefused(f"the signature is dated more than {limit:.0f} s ahead")
-    digest = hashlib.sha256(f"{request.method} {request.get_full_path()} {header}".encode()).hexdigest()
+    digest = signed_content_digest(request.body, signed_at)
     try:
         with transaction.atomic():
             SignedRequestSeen.objects.create(digest=digest, seen_at=now)
     except IntegrityError:
         raise SignatureRefused("this signed request was already received (replay)") from None
     return digest
+
+
+def signed_content_digest(body: bytes, signed_at: int) -> str:
+    """The replay key: a digest of exactly what the signature covers, so that no re-spelling of a captured request
+    (query order or extra parameters, the header's field order, spacing, extra fields or hex case, `t=0123`, the
+    body's key order or spacing) counts as a new one.
+
+    The SDK verifies the HMAC of the body's canonical JSON (RFC 8785, `jcs`) followed by `str(int(t))` (inngest-py
+    `net.validate_request_sig` and `_validate_sig`), so those two values, and nothing else, make a request the
+    same. The URL is not signed; the step a call is for is (Inngest's body carries `ctx.step_id`)."""
+    if not body:
+        canonical = b""
+    else:
+        try:
+            canonical = jcs.canonicalize(json.loads(body))
+        except (ValueError, TypeError, RecursionError, OverflowError):
+            raise SignatureRefused("the body is not JSON, so its signature cannot be verified") from None
+    content = hashlib.sha256(canonical)
+    content.update(b"\n" + str(signed_at).encode())
+    return content.hexdigest()
 
 
 def forget_stale_signatures(*, now: datetime | None = None) -> int:

@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
+
+from .api_docs import OfflineRedocView, redoc_bundle
 
 from nurturehub.health import healthz, readyz
 
@@ -13,9 +15,11 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("nurturehub.api_urls")),
-    # API docs pages (assets from drf-spectacular-sidecar, served by the project): Swagger UI and Redoc.
+    # API docs pages (assets from drf-spectacular-sidecar, served by the project): Swagger UI and Redoc, the
+    # latter with no outside request (nurturehub/api_docs.py).
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/redoc/", OfflineRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/redoc/redoc.standalone.js", redoc_bundle, name="api-redoc-bundle"),
     path("", include("jobs.metrics")),
     path("", include("jobs.urls")),
 ]

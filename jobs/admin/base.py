@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils.html import format_html
 
 REPLAY_PERMISSION = "jobs.replay_jobrun"
 CANCEL_PERMISSION = "jobs.cancel_jobrun"
+
+
+MAX_ROW_ID = (1 << 63) - 1  # a bigint primary key
+
+
+def row_id_or_404(object_id: str) -> int:
+    """The row id in an admin URL (`/jobrun/<id>/replay/`); 404 for anything that cannot be one (`abc`, a number
+    past bigint): the ORM would raise ValueError or DataError, a 500."""
+    if not object_id.isascii() or not object_id.isdigit() or int(object_id) > MAX_ROW_ID:
+        raise Http404(f"No row with id {object_id[:40]!r}.")
+    return int(object_id)
 
 
 class ReadOnlyAdminMixin:

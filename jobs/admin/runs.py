@@ -18,7 +18,7 @@ from jobs.tracking import TERMINAL
 from tenants.admin_badges import paused_badge
 
 from . import dashboard
-from .base import ReadOnlyAdminMixin, format_duration, pretty_json, status_badge
+from .base import ReadOnlyAdminMixin, format_duration, pretty_json, row_id_or_404, status_badge
 from .confirmations import Confirmation, action_hidden, confirm_action, is_confirmed
 from .filters import (
     ErrorTypeFilter,
@@ -130,7 +130,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # the run page
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = get_object_or_404(JobRun.objects.select_related("tenant"), pk=object_id)
+        run = get_object_or_404(JobRun.objects.select_related("tenant"), pk=row_id_or_404(object_id))
         if not self.has_view_permission(request, run):
             return HttpResponse(status=403)
         entries = run_timeline(run)
@@ -169,7 +169,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # replay
 
     def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        run = get_object_or_404(JobRun, pk=object_id)
+        run = get_object_or_404(JobRun, pk=row_id_or_404(object_id))
         if not (self.has_view_permission(request, run) and self.has_replay_permission(request)):
             return HttpResponse(status=403)
         back = reverse("admin:jobs_jobrun_change", args=[run.pk])
@@ -199,7 +199,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # cancel
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        run = get_object_or_404(JobRun, pk=object_id)
+        run = get_object_or_404(JobRun, pk=row_id_or_404(object_id))
         if not (self.has_view_permission(request, run) and self.has_cancel_permission(request)):
             return HttpResponse(status=403)
         back = reverse("admin:jobs_jobrun_change", args=[run.pk])
@@ -236,7 +236,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def dismiss_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The run page's "Dismiss this failure": the same confirmation, with a reason, as the list action."""
-        run = get_object_or_404(JobRun, pk=object_id)
+        run = get_object_or_404(JobRun, pk=row_id_or_404(object_id))
         if not (self.has_view_permission(request, run) and self.has_replay_permission(request)):
             return HttpResponse(status=403)
         response = self.dismiss_failures(request, JobRun.objects.filter(pk=run.pk))

@@ -50,6 +50,14 @@ class AppAdmin(ReadOnlyAdmin):
             .annotate(active_functions=Count("functions", filter=Q(functions__archived_at__isnull=True)))
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        # Said where operators look: /v0/gql and the engine's REST side have no per-agency scope.
+        subtitle = (
+            "The signing key (INNGEST_SIGNING_KEY) reads every agency's runs and events through the engine's "
+            "API (/v0/gql, /v0/runs/...): keep it with the operators."
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": subtitle})
+
     @admin.display(description="sync")
     def sync_status(self, app: App) -> str:
         return f"error: {app.sync_error}" if app.sync_error else "ok"

@@ -33,6 +33,9 @@ DEFAULT_TIMEOUT = timedelta(seconds=60)  # pkg/consts DefaultBatchTimeout
 MIN_TIMEOUT = timedelta(seconds=1)
 BATCH_SIZE_LIMIT_BYTES = 10 * 1024 * 1024  # batch/redis.go defaultBatchSizeLimit
 MAX_KEY_LENGTH = 200
+# The engine's own bound (a batch's events go to the SDK in one request, at most BATCH_SIZE_LIMIT_BYTES): without
+# one, a maxSize of 10^30 was accepted.
+MAX_BATCH_SIZE = 10_000
 DEFAULT_KEY = "default"
 INVALID_KEY = "<invalid>"
 EXCLUSIVE_OPTIONS = {"cancel": "cancellation", "debounce": "debouncing", "singleton": "singletons"}
@@ -54,8 +57,8 @@ def batch_config(config: dict[str, Any]) -> BatchConfig | None:
     if not isinstance(raw, dict):
         raise ProtocolError("batchEvents must be an object with `maxSize`")
     max_size = raw.get("maxSize")
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2:
-        raise ProtocolError(f"batchEvents `maxSize` must be an integer of at least 2, not {max_size!r}")
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or not 2 <= max_size <= MAX_BATCH_SIZE:
+        raise ProtocolError(f"batchEvents `maxSize` must be an integer from 2 to {MAX_BATCH_SIZE}, not {max_size!r}")
     timeout = DEFAULT_TIMEOUT
     if raw.get("timeout"):
         timeout = config_duration(raw["timeout"], what="batchEvents `timeout`")

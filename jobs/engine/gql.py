@@ -4,6 +4,12 @@ Names and shapes follow Inngest's schema (pkg/coreapi/gql.schema.graphql, gql.qu
 with its status, output and trace, `runTrigger(runID)`, `runTraceSpanOutputByID(outputID)` and
 `event(query: {eventId})` with the runs it started. `Bytes` fields are JSON text, as Inngest sends them.
 Mounted only with the local engine; outside development it needs the signing key (as the engine's REST side does).
+The signing key reads every agency's runs and events here: there are no scopes (it is the operator's tool, as
+Inngest's dev server API is), so the key must stay with the operators.
+
+Bounded work for any caller: a body over `MAX_BODY_BYTES` is a 413; the body goes through the engine's one
+validation layer (request_checks.py: UTF-8, depth, NUL); ids are checked before they reach a query; and
+strawberry's own extensions bound the document (tokens, aliases, depth) before anything is resolved.
 """
 
 from __future__ import annotations
@@ -16,11 +22,23 @@ import strawberry
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from .models import Event as EventRow
 from .models import Run
+from .protocol import ProtocolError
+from .request_checks import check_value, checked_id, read_json
 from .selectors import TraceSpan, TraceStep, run_trace, run_trace_steps, trace_span_get
 from .views import signing_key_matches
+
+#: The largest query Inngest's SDK test suites and operator tools send is a few KB; variables are ids.
+MAX_BODY_BYTES = 64 * 1024
+#: graphql-core stops parsing past this many tokens (thousands of directives or fields used to take seconds).
+MAX_TOKENS = 2_000
+#: Aliases of one field: each alias resolves again (2,000 `run` aliases, or 500 `__schema`, took 15-55 s).
+MAX_ALIASES = 20
+#: The schema's deepest useful query (event -> functionRuns -> run -> trace -> childrenSpans ...) is well within it.
+MAX_DEPTH = 12
 
 # Inngest's FunctionRunStatus and RunTraceSpanStatus (a retried attempt FAILED; a sleep is WAITING).
 RUN_STATUS = {status: status.upper() for status in ("queued", "running", "completed", "failed", "cancelled")}
@@ -201,8 +219,16 @@ class EventQuery:
     workspace_id: strawberry.ID = strawberry.ID("local")
 
 
+def _checked(value: str, what: str) -> str:
+    """The id when it can be one; otherwise a GraphQL error naming the argument (never the database's message)."""
+    try:
+        return checked_id(value, what=what)
+    except ProtocolError as error:
+        raise ValueError(str(error)) from None
+
+
 def _run(run_id: str) -> Run | None:
-    return Run.objects.select_related("function").filter(run_id=run_id).first()
+    return Run.objects.select_related("function").filter(run_id=_checked(run_id, "runID")).first()
 
 
 @strawberry.type
@@ -229,7 +255,7 @@ class Query:
     def run_trace_span_output_by_id(
         self, output_id: Annotated[str, strawberry.argument(name="outputID")]
     ) -> RunTraceSpanOutput:
-        span = trace_span_get(output_id)
+        span = trace_span_get(_checked(output_id, "outputID"))
         if span is None:
             raise ValueError(f"no span output with id {output_id!r}")
         error = span.error if isinstance(span.error, dict) else None
@@ -246,7 +272,7 @@ class Query:
 
     @strawberry.field
     def event(self, query: EventQuery) -> Event | None:
-        row = EventRow.objects.filter(internal_id=str(query.event_id)).first()
+        row = EventRow.objects.filter(internal_id=_checked(str(query.event_id), "eventId")).first()
         if row is None:
             return None
         return Event(
@@ -258,7 +284,15 @@ class Query:
         )
 
 
-schema = strawberry.Schema(query=Query)
+schema = strawberry.Schema(
+    query=Query,
+    extensions=[
+        # factories: strawberry builds a fresh extension per request from each
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+    ],
+)
 _graphql_view = GraphQLView.as_view(schema=schema, graphql_ide=None)
 
 
@@ -267,4 +301,20 @@ def graphql_view(request: HttpRequest) -> HttpResponse:
     """Answer GraphQL; outside development only for a caller holding the signing key."""
     if not signing_key_matches(request):
         return JsonResponse({"errors": [{"message": "unauthorized: the signing key does not match"}]}, status=401)
+    if request.method == "POST":
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _refused(400, "Content-Length is not a number")
+        if length > MAX_BODY_BYTES:
+            return _refused(413, f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}")
+        if request.content_type == "application/json":
+            try:
+                check_value(read_json(request.body, what="the body"), where="the body")
+            except ProtocolError as error:
+                return _refused(400, str(error))
     return _graphql_view(request)
+
+
+def _refused(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"data": None, "errors": [{"message": message}]}, status=status)

@@ -98,18 +98,19 @@ class IncomingEvent:
 
 def parse_event_batch(body: bytes, *, now_ms: int) -> list[IncomingEvent]:
     """Validate a `POST /e/<key>` body as a whole: any bad event rejects the batch (nothing is stored)."""
+    from .request_checks import check_value, read_json  # imported here: request_checks raises ProtocolError
+
     if len(body) > MAX_EVENT_BODY_BYTES:
         raise ProtocolError(f"request body is {len(body)} bytes; the limit is {MAX_EVENT_BODY_BYTES} bytes (64 MiB)")
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"request body is not valid JSON: {error}") from None
+    payload = read_json(body, what="request body")
     if not isinstance(payload, list):
         raise ProtocolError(f"request body must be a JSON array of events, not {_json_type(payload)}")
     if not payload:
         raise ProtocolError("request body is an empty array: send at least one event")
     if len(payload) > MAX_EVENTS_PER_REQUEST:
         raise ProtocolError(f"{len(payload)} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}")
+    for index, item in enumerate(payload):
+        check_value(item, where=f"event [{index}]")  # NUL, surrogates, NaN, out-of-range numbers, depth
     if len(body) > MAX_EVENT_BYTES:  # only then can one event be over the limit
         for index, item in enumerate(payload):
             size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
@@ -169,7 +170,10 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION_PART.findall(text)
     if not text or "".join(number + unit for number, unit in parts) != text:
         raise ProtocolError(f"{text!r} is not a duration like '10s', '5m', '1h30m' or '2d'")
-    return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    try:
+        return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    except OverflowError:
+        raise ProtocolError(f"{text[:40]!r} is longer than any duration the engine can hold") from None
 
 
 def config_duration(value: object, *, what: str) -> timedelta:

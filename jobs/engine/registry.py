@@ -25,6 +25,15 @@ from .debounce import debounce_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 
+# Column widths (models.py): a longer value is a sync error naming the field, not a database error.
+MAX_APP_NAME_LENGTH = 200
+MAX_URL_LENGTH = 1000
+MAX_FUNCTION_ID_LENGTH = 255
+MAX_FUNCTION_NAME_LENGTH = 255
+# The engine's own bound on one sync's work (each function is a few writes in one transaction: 3,000 took about a
+# minute and held the app's row locked); an app here has a dozen.
+MAX_FUNCTIONS_PER_APP = 500
+
 # Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
 UNSUPPORTED_OPTIONS: dict[str, str] = {}
 
@@ -62,6 +71,12 @@ def parse_register_body(body: object) -> tuple[dict[str, str], list[FunctionSpec
         raise ProtocolError("register body needs the app's `url`")
     if not isinstance(functions, list):
         raise ProtocolError("register body needs a `functions` array")
+    if len(functions) > MAX_FUNCTIONS_PER_APP:
+        raise ProtocolError(f"register body has {len(functions)} functions; the limit is {MAX_FUNCTIONS_PER_APP}")
+    if len(app_name) > MAX_APP_NAME_LENGTH:
+        raise ProtocolError(f"register body `appName` is longer than {MAX_APP_NAME_LENGTH} characters")
+    if len(url) > MAX_URL_LENGTH:
+        raise ProtocolError(f"register body `url` is longer than {MAX_URL_LENGTH} characters")
     specs = [_parse_function(config) for config in functions]
     slugs = [spec.slug for spec in specs]
     duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
@@ -80,6 +95,8 @@ def _parse_function(config: object) -> FunctionSpec:
     if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not config["id"]:
         raise ProtocolError("every function needs a string `id`")
     slug = config["id"]
+    if len(slug) > MAX_FUNCTION_ID_LENGTH:
+        raise ProtocolError(f"function id {slug[:40]!r}... is longer than {MAX_FUNCTION_ID_LENGTH} characters")
 
     def fail(message: str) -> ProtocolError:
         return ProtocolError(f"function {slug!r}: {message}")
@@ -95,6 +112,13 @@ def _parse_function(config: object) -> FunctionSpec:
     runtime = step.get("runtime") if isinstance(step, dict) else None
     if not isinstance(runtime, dict) or runtime.get("type", "http") != "http" or not runtime.get("url"):
         raise fail("the step needs an http runtime with a `url`")
+    if not isinstance(runtime["url"], str) or len(runtime["url"]) > MAX_URL_LENGTH:
+        raise fail(f"the step's `url` must be a string of at most {MAX_URL_LENGTH} characters")
+    name = config.get("name") or slug
+    if not isinstance(name, str) or len(name) > MAX_FUNCTION_NAME_LENGTH:
+        raise fail(f"`name` must be a string of at most {MAX_FUNCTION_NAME_LENGTH} characters")
+    if not isinstance(step.get("retries") or {}, dict):
+        raise fail("the step's `retries` must be an object with `attempts`")
     retries = (step.get("retries") or {}).get("attempts", DEFAULT_RETRIES)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
         raise fail(f"retries must be an integer from 0 to {MAX_RETRIES}")
@@ -112,7 +136,7 @@ def _parse_function(config: object) -> FunctionSpec:
         raise fail(str(error)) from None
     return FunctionSpec(
         slug=slug,
-        name=str(config.get("name") or slug),
+        name=name,
         step_url=runtime["url"],
         retries=retries,
         concurrency=concurrency,
@@ -252,5 +276,7 @@ def _record_sync_error(body: object, message: str) -> None:
     name, url = body.get("appname") or body.get("appName"), body.get("url")
     if isinstance(name, str) and name and isinstance(url, str):
         App.objects.update_or_create(
-            name=name[:200], defaults={"sync_error": message}, create_defaults={"url": url, "sync_error": message}
+            name=name[:MAX_APP_NAME_LENGTH],
+            defaults={"sync_error": message},
+            create_defaults={"url": url[:MAX_URL_LENGTH], "sync_error": message},
         )

@@ -1,13 +1,13 @@
 """The Inngest server's HTTP side that the SDK calls: event intake, function registration, cancelling a run.
 
 Mounted at the web origin's root (the SDK drops any path prefix). Every bad request gets a 4xx with a message
-that says what was wrong, and stores nothing.
+that says what was wrong, and stores nothing: bodies and ids are read through request_checks.py, one layer for
+every endpoint (UTF-8, JSON depth, NUL and lone surrogates, NaN and out-of-range numbers, printable ids).
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 
@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
 from .registry import app_register
+from .request_checks import check_value, checked_id, read_json
 from .selectors import run_events, run_memos
 from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 from .services.intake import events_ingest
@@ -59,10 +60,8 @@ def function_register(request: HttpRequest) -> JsonResponse:
     if not signing_key_matches(request):
         return _register_error("unauthorized: the signing key does not match", status=401)
     try:
-        body = json.loads(request.body)
-    except ValueError as error:
-        return _register_error(f"register body is not valid JSON: {error}")
-    try:
+        body = read_json(request.body, what="register body")
+        check_value(body, where="register body")
         result = app_register(body=body)
     except ProtocolError as error:
         logger.warning("sync rejected", extra={"error": str(error)})
@@ -97,7 +96,9 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
     if not signing_key_matches(request):
         return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     try:
-        run = run_cancel(run_id=run_id)
+        run = run_cancel(run_id=checked_id(run_id, what="run id"))
+    except ProtocolError as error:
+        return JsonResponse({"error": str(error)}, status=400)
     except RunNotFound as error:
         return JsonResponse({"error": str(error)}, status=404)
     except RunAlreadyFinished as error:
@@ -110,7 +111,10 @@ def run_batch_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`GET /v0/runs/<run_id>/batch`: the run's events, for an SDK sent a request with `use_api` (too large)."""
     if not signing_key_matches(request):
         return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
-    events = run_events(run_id)
+    try:
+        events = run_events(checked_id(run_id, what="run id"))
+    except ProtocolError as error:
+        return JsonResponse({"error": str(error)}, status=400)
     if events is None:
         return JsonResponse({"error": f"no run with id {run_id!r}"}, status=404)
     return JsonResponse(events, safe=False)
@@ -121,7 +125,10 @@ def run_actions_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`GET /v0/runs/<run_id>/actions`: the run's memos by hashed step id (see run_batch_view)."""
     if not signing_key_matches(request):
         return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
-    memos = run_memos(run_id)
+    try:
+        memos = run_memos(checked_id(run_id, what="run id"))
+    except ProtocolError as error:
+        return JsonResponse({"error": str(error)}, status=400)
     if memos is None:
         return JsonResponse({"error": f"no run with id {run_id!r}"}, status=404)
     return JsonResponse(memos)

@@ -11,11 +11,17 @@ from tenants.models import Category, Contact, EngagementEvent, HotLeadAlert, Nur
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 moment that says its time zone: a bare "10:00" is refused, never guessed to be UTC."""
 
-    default_error_messages = {"naive": "Give the time zone (e.g. `Z` or `+01:00`): a time without one is ambiguous."}
+    default_error_messages = {
+        "naive": "Give the time zone (e.g. `Z` or `+01:00`): a time without one is ambiguous.",
+        "no_date": "Not a real moment: {problem} (year 1 to 9999, a month's own days).",
+    }
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip()) if value.strip() else None
+            try:  # well formed but impossible (year 0, 30 February) raises instead of returning None
+                parsed = parse_datetime(value.strip()) if value.strip() else None
+            except ValueError as error:
+                self.fail("no_date", problem=str(error))
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)

@@ -127,3 +127,9 @@ def test_the_token_endpoints_400_is_documented_and_in_the_error_shape(db):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert "400" in schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
     assert_client_error(client.post(f"{V1}/auth/token/", {"username": "x", "password": "y"}, format="json"))
+
+
+@pytest.mark.parametrize("moment", ["0000-01-01T00:00:00Z", "2026-02-30T10:00:00Z", "2026-13-01T10:00:00+01:00"])
+def test_a_timestamp_that_is_no_date_is_a_400_naming_the_field(api, engagement, moment):
+    body = assert_client_error(api.post(f"{V1}/engagements/", {**engagement, "occurred_at": moment}, format="json"))
+    assert "occurred_at" in body["extra"]["fields"]

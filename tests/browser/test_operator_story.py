@@ -166,6 +166,11 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.click("#nh-fix-setting a")
     page.fill("input[name=street__base_url]", street.connection_config()["base_url"])
     page.click("#nh-test-connection")
+    # A stored secret only goes to the saved endpoint: with a new base URL it must be typed again.
+    page.wait_for_selector("#nh-test-result .nh-test-failed")
+    assert "Type it again" in page.inner_text("#nh-test-result")
+    page.fill("input[name=street__secret__token]", street.secrets()["token"])
+    page.click("#nh-test-connection")
     page.wait_for_selector("#nh-test-result .nh-test-ok")
     page.click("input[name=_save]")
     assert CrmConnection.objects.get(tenant=unreachable).config["base_url"] == street.connection_config()["base_url"]

@@ -78,3 +78,9 @@ def test_a_refused_function_says_why_in_the_function_list(admin_client):
     page = admin_client.get("/admin/engine/function/").content.decode()
 
     assert "refused: debounce not supported" in page
+
+
+def test_the_app_list_says_the_signing_key_reads_every_agencys_data(admin_client, queued_work):
+    body = admin_client.get("/admin/engine/app/").content.decode()
+
+    assert "reads every agency" in body and "INNGEST_SIGNING_KEY" in body

@@ -121,7 +121,7 @@ def _register_body(live_server, **function_overrides) -> dict:
         ({"triggers": [{"cron": "every day at two"}]}, "invalid cron"),
         ({"debounce": {"period": "500ms"}}, "debounce `period` must be from 1s to 7d"),
         ({"debounce": {"period": "5s", "key": "event.data.("}}, "debounce `key`"),
-        ({"batchEvents": {"maxSize": 1, "timeout": "5s"}}, "`maxSize` must be an integer of at least 2"),
+        ({"batchEvents": {"maxSize": 1, "timeout": "5s"}}, "`maxSize` must be an integer from 2 to 10000"),
         ({"batchEvents": {"maxSize": 5}, "debounce": {"period": "5s"}}, "batching and debouncing are mutually"),
     ],
     ids=[

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from ulid import ULID
 
@@ -55,6 +55,7 @@ def _job_run(status, started_at, *, finished=True):
 def test_old_finished_runs_and_sent_events_go_and_what_is_in_progress_stays():
     old_done = _job_run(JobRun.Status.COMPLETED, OLD)
     old_failed = _job_run(JobRun.Status.FAILED, OLD)
+    JobRun.objects.filter(pk=old_failed).update(dismissed_at=OLD)  # closed: an open failure would stay
     old_running = _job_run(JobRun.Status.RUNNING, OLD, finished=False)
     old_retrying = _job_run(JobRun.Status.RETRYING, OLD, finished=False)
     recent_done = _job_run(JobRun.Status.COMPLETED, RECENT)
@@ -154,3 +155,54 @@ def test_engine_idempotency_keys_outlive_inngests_24_hours_whatever_the_setting(
     settings.ENGINE_RETENTION_DAYS = 0
     EventIdempotency.objects.create(key="12h", event_internal_id="x", seen_at=NOW - timedelta(hours=12))
     assert sum(prune_table("engine_idempotency", now=NOW, batch_size=10)) == 0
+
+
+def _run_of(event_log_pk, status, started_at, **fields):
+    return JobRun.objects.create(
+        run_id=str(ULID()),
+        function_id="lead-intent-score",
+        status=status,
+        event_log_id=event_log_pk,
+        started_at=started_at,
+        finished_at=None if status in (JobRun.Status.RUNNING, JobRun.Status.RETRYING) else started_at,
+        **fields,
+    ).pk
+
+
+def test_the_event_of_a_run_still_running_or_retrying_is_kept_with_its_payload():
+    running_event = _event_log(EventLog.Status.SENT, OLD)
+    retrying_event = _event_log(EventLog.Status.SENT, OLD)
+    done_event = _event_log(EventLog.Status.SENT, OLD)
+    _run_of(running_event, JobRun.Status.RUNNING, OLD)
+    _run_of(retrying_event, JobRun.Status.RETRYING, OLD)
+    _run_of(done_event, JobRun.Status.COMPLETED, OLD)
+
+    call_command("prune_history", stdout=io.StringIO())
+
+    assert set(EventLog.objects.values_list("pk", flat=True)) == {running_event, retrying_event}
+    assert set(JobRun.objects.values_list("event_log_id", flat=True)) == {running_event, retrying_event}
+
+
+def test_an_open_failure_stays_on_the_worklist_however_old_until_replayed_or_dismissed():
+    open_event = _event_log(EventLog.Status.SENT, OLD)
+    dismissed_event = _event_log(EventLog.Status.SENT, OLD)
+    replayed_event = _event_log(EventLog.Status.SENT, OLD)
+    open_failure = _run_of(open_event, JobRun.Status.FAILED, OLD)
+    _run_of(dismissed_event, JobRun.Status.FAILED, OLD, dismissed_at=OLD, dismissed_reason="duplicate")
+    _run_of(replayed_event, JobRun.Status.FAILED, OLD)
+    replay = EventLog.objects.create(
+        name="lead/intent.score", status=EventLog.Status.SENT, event_id=str(ULID()), replay_of_id=replayed_event
+    )
+
+    call_command("prune_history", stdout=io.StringIO())
+
+    assert list(JobRun.objects.failures_open().values_list("pk", flat=True)) == [open_failure]
+    assert set(JobRun.objects.values_list("pk", flat=True)) == {open_failure}
+    # its event (payload and replay source) stays; the replay, recent, stays too
+    assert set(EventLog.objects.values_list("pk", flat=True)) == {open_event, replay.pk}
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_batch_size_below_one_is_refused(size):
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("prune_history", "--batch-size", size, stdout=io.StringIO())

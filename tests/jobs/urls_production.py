@@ -19,14 +19,21 @@ production_client = _build(("nurturehub", False, "http://127.0.0.1:9", "event-ke
 urlpatterns = [serve(production_client, ALL_FUNCTIONS)]
 
 
-def call_body() -> bytes:
-    """A step call to contact-category-assigned with an empty payload (the function refuses it, never retries)."""
+def call_body(*, step_id: str = "step") -> bytes:
+    """A step call to contact-category-assigned with an empty payload (the function refuses it, never retries);
+    like Inngest's, its `ctx` names the step it calls."""
     return json.dumps(
         {
             "event": {"name": "contact/category.assigned", "data": {}, "id": "x", "ts": 1},
             "events": [],
             "steps": {},
-            "ctx": {"run_id": "r", "attempt": 0, "disable_immediate_execution": False, "stack": {"stack": []}},
+            "ctx": {
+                "run_id": "r",
+                "step_id": step_id,
+                "attempt": 0,
+                "disable_immediate_execution": False,
+                "stack": {"stack": []},
+            },
             "use_api": False,
         }
     ).encode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.staticfiles import finders
 from rest_framework.authtoken.models import Token
@@ -12,13 +14,28 @@ from tests.factories import ContactFactory, MembershipFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
-def test_docs_pages_load_their_assets_from_the_project(client, path):
+@pytest.mark.parametrize(
+    ("path", "assets"),
+    [("/api/docs/", "/static/drf_spectacular_sidecar/"), ("/api/redoc/", "/api/redoc/redoc.standalone.js")],
+)
+def test_docs_pages_load_their_assets_from_the_project(client, path, assets):
     body = client.get(path).content.decode()
 
     assert "/api/schema/" in body
-    assert "/static/drf_spectacular_sidecar/" in body
+    assert assets in body
     assert "cdn" not in body.lower() and "unpkg" not in body.lower()
+
+
+def test_redoc_makes_no_outside_request(client):
+    """An offline deployment's browser fetches nothing from outside: no web fonts, no Redocly logo."""
+    page = client.get("/api/redoc/").content.decode()
+    fetched = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert fetched and not [url for url in fetched if "//" in url], fetched
+
+    (bundle_url,) = re.findall(r'<script src="([^"]+)"', page)
+    bundle = client.get(bundle_url).content
+    assert b"Redoc" in bundle and len(bundle) > 500_000  # the real bundle
+    assert b"cdn.redoc.ly" not in bundle and b"fonts.googleapis" not in bundle
 
 
 def test_the_docs_assets_exist_in_the_installed_sidecar():

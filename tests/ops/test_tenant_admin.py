@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import CrmConnectionFactory
+from tests.fakes.crm.street import FakeStreet
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +95,42 @@ def test_test_connection_checks_the_typed_values_without_saving_and_answers_besi
     failed = client.post(url, street_form(tenant, street), HTTP_X_NH_FRAGMENT="1").content.decode()
     assert failed.startswith('<span class="nh-test-failed">Connection test failed (CrmAuthError)')
     assert "expired" not in failed
+
+
+@pytest.fixture
+def elsewhere():
+    """Another Street-speaking server: where a typed (unsaved) base URL could point a stored secret."""
+    fake = FakeStreet().start()
+    yield fake
+    fake.stop()
+
+
+def test_test_connection_sends_a_stored_secret_only_to_the_saved_endpoint(client, superuser, tenant, street, elsewhere):
+    connection = CrmConnectionFactory(tenant=tenant, config=street.connection_config(), secrets=street.secrets())
+    client.force_login(superuser)
+    url = reverse("admin:crm_adapters_crmconnection_test", args=[connection.pk])
+
+    moved = client.post(url, street_form(tenant, street, street__base_url=elsewhere.url), HTTP_X_NH_FRAGMENT="1")
+
+    body = moved.content.decode()
+    assert body.startswith('<span class="nh-test-failed">Not tested: API token: Type it again'), body
+    assert elsewhere.requests == [] and street.requests == []
+    # Typed again, it goes where the form says.
+    typed = street_form(tenant, street, street__base_url=elsewhere.url, street__secret__token=elsewhere.token)
+    assert "Connection OK" in client.post(url, typed, HTTP_X_NH_FRAGMENT="1").content.decode()
+    assert elsewhere.requests and street.requests == []
+
+
+def test_saving_a_new_base_url_needs_the_secret_typed_again(client, superuser, tenant, street, elsewhere):
+    connection = CrmConnectionFactory(tenant=tenant, config=street.connection_config(), secrets=street.secrets())
+    client.force_login(superuser)
+    change = reverse("admin:crm_adapters_crmconnection_change", args=[connection.pk])
+
+    response = client.post(change, street_form(tenant, street, street__base_url=elsewhere.url))
+
+    assert response.status_code == 200 and "Type it again" in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.config == street.connection_config()
 
 
 def test_test_connection_names_the_fields_a_form_is_missing(client, superuser, tenant, street):

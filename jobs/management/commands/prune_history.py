@@ -23,7 +23,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        batch_size = int(options["batch_size"] or settings.JOBS_RETENTION_BATCH_SIZE)
+        # `is None`, not `or`: an explicit 0 is refused below, never read as "the default".
+        given = options["batch_size"]
+        batch_size = int(settings.JOBS_RETENTION_BATCH_SIZE if given is None else given)
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         now = timezone.now()
