@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0009_queue_item_priority_order'),
+        ('engine', '0010_dispatcher_heartbeat'),
     ]
 
     operations = [
