@@ -5,9 +5,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
-from .api_docs import OfflineRedocView, redoc_bundle
-
 from nurturehub.health import healthz, readyz
+
+from .api_docs import OfflineRedocView, redoc_bundle
 
 urlpatterns = [
     # Probes: unauthenticated, nothing sensitive (nurturehub/health.py).
