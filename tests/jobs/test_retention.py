@@ -23,7 +23,7 @@ from jobs.engine.models import (
     Run,
     StepMemo,
 )
-from jobs.models import EventLog, JobRun, StepAttempt
+from jobs.models import EventLog, JobRun, RunReplay, StepAttempt
 from jobs.retention import prune_table
 from tests.factories import CrmConnectionFactory
 
@@ -189,17 +189,22 @@ def test_an_open_failure_stays_on_the_worklist_however_old_until_replayed_or_dis
     replayed_event = _event_log(EventLog.Status.SENT, OLD)
     open_failure = _run_of(open_event, JobRun.Status.FAILED, OLD)
     _run_of(dismissed_event, JobRun.Status.FAILED, OLD, dismissed_at=OLD, dismissed_reason="duplicate")
-    _run_of(replayed_event, JobRun.Status.FAILED, OLD)
-    replay = EventLog.objects.create(
-        name="lead/intent.score", status=EventLog.Status.SENT, event_id=str(ULID()), replay_of_id=replayed_event
+    replayed = _run_of(replayed_event, JobRun.Status.FAILED, OLD)
+    # resolved by replay: a rerun of it started and completed (recent, so the new run itself stays)
+    rerun = _run_of(replayed_event, JobRun.Status.COMPLETED, timezone.now())
+    RunReplay.objects.create(
+        original_id=replayed,
+        run_id=JobRun.objects.get(pk=rerun).run_id,
+        state=RunReplay.State.STARTED,
+        requested_at=timezone.now(),
     )
 
     call_command("prune_history", stdout=io.StringIO())
 
     assert list(JobRun.objects.failures_open().values_list("pk", flat=True)) == [open_failure]
-    assert set(JobRun.objects.values_list("pk", flat=True)) == {open_failure}
-    # its event (payload and replay source) stays; the replay, recent, stays too
-    assert set(EventLog.objects.values_list("pk", flat=True)) == {open_event, replay.pk}
+    assert set(JobRun.objects.values_list("pk", flat=True)) == {open_failure, rerun}
+    # the open failure's event (payload and replay source) stays; a finished run's old event goes
+    assert set(EventLog.objects.values_list("pk", flat=True)) == {open_event}
 
 
 @pytest.mark.parametrize("size", ["0", "-1"])
