@@ -121,6 +121,7 @@ class Lease:
 
     token: str
     expires: float  # time.monotonic()
+    generation: int = 0  # the item's request it holds (fence.py): a claim of a later one never adopts it
     # Its request is over and its answer is being stored: the heartbeat still renews the lease (a backlog of
     # answers waiting for a database thread must not let it run out), but a claim of the item from now on is new
     # work (the answer was stored, or the lease was lost after all) and starts a request of its own.

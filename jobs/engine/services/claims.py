@@ -39,6 +39,7 @@ class ClaimedItem:
     step_id: str
     attempt: int
     max_attempts: int
+    generation: int = 0  # which request of the item this claim is for (fence.py)
     spare: bool = False  # claimed for the spare worker (a key queue with nothing in flight)
 
 
@@ -55,6 +56,7 @@ class _Candidate(NamedTuple):
     step_id: str
     attempt: int
     max_attempts: int
+    generation: int
 
     def fits(self, in_flight: Counter[str]) -> bool:
         """Whether one more request in flight stays within both of its concurrency limits."""
@@ -125,6 +127,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             step_id=c.step_id,
             attempt=c.attempt,
             max_attempts=c.max_attempts,
+            generation=c.generation,
             spare=c.id in spare_ids,
         )
         for c in chosen
