@@ -133,6 +133,8 @@ def _limit_idle_transactions(sender: object, connection: object, **kwargs: objec
 
     Claims and answers are short transactions with no network call inside; a dispatcher stopped by SIGSTOP (or
     paging) inside one would otherwise keep the claim lock and the item's row locks from every other dispatcher.
+    A claim's transaction sets a far shorter limit for itself (services/claims.py `claim_idle_limit_ms`): the
+    claim lock is what every dispatcher needs.
     """
     if not threading.current_thread().name.startswith("engine-"):
         return

@@ -47,8 +47,9 @@ SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, i.generation, r.run_id
 -- ===== Claims and leases (services/claims.py) =================================================================
 
 -- name: claim_lock
--- One claimer at a time across dispatchers (others skip this tick), until the claim's transaction ends.
-SELECT pg_try_advisory_xact_lock(%s);
+-- One claimer at a time across dispatchers (others skip this tick), until the claim's transaction ends; the same
+-- statement bounds how long the claim's transaction may sit idle (milliseconds, as text; SET LOCAL).
+SELECT pg_try_advisory_xact_lock(%s), set_config('idle_in_transaction_session_timeout', %s, true);
 
 -- name: claim_candidates
 -- The ready heads of the least recently served key queues, each queue's first `capacity` items, locked.

@@ -8,6 +8,7 @@ steps executed again: it must be 0.
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from jobs.engine.services.claims import queue_claim
 from .dispatcher_process import dispatcher_process, stop_process
 from .fence_functions import JOURNAL_STEPS, WEB_QUEUE
 from .functions import GATED_SERVE_PATH
+from .test_engine_faults import _backends_waiting_on, _table_lock
 
 pytestmark = [
     pytest.mark.urls("tests.engine.urls"),
@@ -166,3 +168,31 @@ def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_
     executions = Counter((e["run_id"], e["step"]) for e in _journal(recorder))
     assert Counter(executions.values()) == {1: 60}
     assert {step for _, step in executions} == set(JOURNAL_STEPS)
+
+
+@pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
+@pytest.mark.timeout(600)
+def test_a_dispatcher_frozen_inside_its_claim_does_not_hold_up_the_others_for_its_lease(engine, recorder, wait_until):
+    """A claimer frozen inside its claim's transaction (holding the claim lock) loses it within a second or two,
+    not a lease: with a 120 s lease, the other dispatcher finishes every run while the frozen one is still frozen,
+    and `wait_for_runs` gives up after 40 s without progress (a third of the lease: today's limit was the lease)."""
+    engine.start_dispatcher(start=False)
+    # A claim ends by marking the key queues it served: with that table locked, the claim waits inside its
+    # transaction, holding the claim lock, and is frozen there; the lock on the table is then let go.
+    with _table_lock("engine_keyqueue"):
+        engine.send_many([{"name": "test/journal", "data": {"n": n}} for n in range(10)])
+        frozen = dispatcher_process(engine, lease_seconds=120)
+        wait_until(lambda: _backends_waiting_on("engine_keyqueue") > 0, timeout=60, message="the claim to wait")
+        frozen.send_signal(signal.SIGSTOP)
+    try:
+        other = dispatcher_process(engine, lease_seconds=120)
+        try:
+            runs = engine.wait_for_runs("-journal", 10, timeout=40)
+        finally:
+            assert stop_process(other) == 0
+        assert frozen.poll() is None  # still frozen: the others did not wait for it
+    finally:
+        assert stop_process(frozen) == 0
+
+    assert Counter(run.status for run in runs) == {Run.Status.COMPLETED: 10}
+    assert _completed_reexecutions(recorder) == 0
