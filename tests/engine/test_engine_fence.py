@@ -8,12 +8,16 @@ steps executed again: it must be 0.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
+import psycopg
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from jobs.engine.fence import Fence
@@ -139,35 +143,78 @@ def test_an_answer_for_an_older_request_of_the_item_is_refused_whatever_claim_it
     assert list(Run.objects.get().memos.values_list("name", flat=True)) == ["one"]
 
 
+@contextlib.contextmanager
+def _queue_table_stalled() -> Iterator[None]:
+    """The queue table locked against writes in a session of its own (a stalled database): reads go on, the
+    heartbeat's renewals and the reaper wait."""
+    with psycopg.connect(**connection.get_connection_params()) as session:
+        session.execute("SET lock_timeout = '60s'")  # a session left holding one (a test killed mid-query) fails it
+        session.execute("LOCK TABLE engine_queueitem IN EXCLUSIVE MODE")
+        yield
+        session.commit()
+
+
+def _leases_all_expired() -> bool:
+    return not QueueItem.objects.filter(lease_owner__isnull=False, lease_expires_at__gt=timezone.now()).exists()
+
+
 @pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    ("fault", "rounds"),
+    [("SIGKILL", 1), ("SIGSTOP", 1), ("database stall", 1), ("SIGKILL", 3)],
+    ids=["killed", "frozen", "database-stalled", "killed-three-times"],
+)
 def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_step_again(
-    engine, recorder, web_queue, wait_until
+    engine, recorder, web_queue, wait_until, fault, rounds
 ):
+    """Each round, a dispatcher sends every run's next request, which the web server holds in its queue (the
+    gate), and then loses its lease: killed, frozen (SIGSTOP), or stalled by a lock on the queue table past the
+    lease (its heartbeat cannot renew; it is then frozen, so that the next dispatcher is the one to claim again).
+    The last dispatcher runs every run to completion; only then do the held requests reach the serve view."""
     gated_url = f"{engine.url}{GATED_SERVE_PATH}"
     engine.start_dispatcher(app_urls=[gated_url], start=False)  # step URLs through the web-queue gate
+    web_queue.hold_per_run = rounds
     engine.send_many([{"name": "test/journal", "data": {"n": n}} for n in range(20)])
-    first = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
+    stopped = []
     try:
-        wait_until(lambda: web_queue.held == 20, timeout=120, message="each run's first request held in the queue")
+        for round_number in range(1, rounds + 1):
+            doomed = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
+            wait_until(lambda n=round_number: web_queue.held == 20 * n, timeout=120, message="requests held")
+            if fault == "SIGKILL":
+                doomed.kill()  # its requests stay queued in the web server; its leases run out
+                doomed.wait()
+                continue
+            stopped.append(doomed)
+            if fault == "SIGSTOP":
+                doomed.send_signal(signal.SIGSTOP)
+                continue
+            with _queue_table_stalled():
+                wait_until(_leases_all_expired, timeout=120, message="the held requests' leases ran out")
+                doomed.send_signal(signal.SIGSTOP)
+        last = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
+        try:
+            runs = engine.wait_for_runs("-journal", 20, timeout=240)
+        finally:
+            assert stop_process(last) == 0
+        web_queue.open()  # the queued requests reach the serve view now, every run's steps long stored
+        wait_until(lambda: web_queue.finished() == 20 * rounds, timeout=120, message="the held requests answered")
+        memos = list(StepMemo.objects.order_by("id").values_list("run__run_id", "name", "memo"))
+        for process in stopped:
+            process.send_signal(signal.SIGCONT)  # it reads the refusals: nothing to store, nothing to retry
     finally:
-        first.kill()  # its requests stay queued in the web server; its leases run out
-        first.wait()
-    second = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
-    try:
-        runs = engine.wait_for_runs("-journal", 20, timeout=240)
-    finally:
-        assert stop_process(second) == 0
-    web_queue.open()  # the 20 queued requests reach the serve view now, every run's steps long stored
-    wait_until(lambda: web_queue.finished() == 20, timeout=120, message="the queued requests answered")
+        web_queue.open()
+        for process in stopped:
+            assert stop_process(process) == 0
 
     assert Counter(run.status for run in runs) == {Run.Status.COMPLETED: 20}
-    assert StepMemo.objects.count() == 60
+    assert list(StepMemo.objects.order_by("id").values_list("run__run_id", "name", "memo")) == memos
     assert _completed_reexecutions(recorder) == 0
-    assert web_queue.statuses == {409: 20}
+    assert web_queue.statuses == {409: 20 * rounds}
     executions = Counter((e["run_id"], e["step"]) for e in _journal(recorder))
     assert Counter(executions.values()) == {1: 60}
     assert {step for _, step in executions} == set(JOURNAL_STEPS)
+    assert not QueueItem.objects.exists()
 
 
 @pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
