@@ -54,6 +54,9 @@ ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=30.0)
 ENGINE_POLL_INTERVAL = env.float("ENGINE_POLL_INTERVAL", default=0.05)
 # Timeout of one step request to the serve endpoint (seconds).
 ENGINE_STEP_TIMEOUT = env.float("ENGINE_STEP_TIMEOUT", default=300.0)
+# Step requests carry the engine's fence, checked by the serve endpoint (jobs/engine/fence.py). Off only to
+# measure what it costs (bench/fence_cost.py): without it a late request may run a completed step again.
+ENGINE_FENCE = env.bool("ENGINE_FENCE", default=True)
 # Serve URLs the dispatcher syncs (PUT) at start; empty means INNGEST_SERVE_URL.
 ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
 

@@ -97,6 +97,7 @@ class Dispatcher:
         self.on_dispatch = on_dispatch
         self.signing_key = "" if settings.INNGEST_DEV else settings.INNGEST_SIGNING_KEY
         self.server_kind = "dev" if settings.INNGEST_DEV else "cloud"
+        self.fence = settings.ENGINE_FENCE  # step requests carry their claim's fence (fence.py)
         self._stop = threading.Event()
         self._wake = threading.Event()
         # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
@@ -328,7 +329,7 @@ class Dispatcher:
             run_id=request.run_id,
             job=item.id,
             request_version=request.request_version,
-            fence=Fence(item.id, request.generation, lease.token),
+            fence=Fence(item.id, request.generation, lease.token) if self.fence else None,
         )
         token = self._answered(lease)
         if response.fenced:

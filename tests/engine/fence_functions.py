@@ -11,7 +11,10 @@ the gate.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +40,23 @@ def journal(ctx: inngest.ContextSync) -> list[str]:
     return [ctx.step.run(name, lambda name=name: _journaled(ctx, name)) for name in JOURNAL_STEPS]
 
 
-FENCE_FUNCTIONS = [journal]
+def _soak_step(ctx: inngest.ContextSync, name: str) -> str:
+    """A step of bench/fence_soak.py: its journal line goes to the file `FENCE_JOURNAL` names (the web server is a
+    process of its own there), one short write in append mode per body start."""
+    memo_existed = StepMemo.objects.filter(run__run_id=ctx.run_id, name=name).exists()
+    line = json.dumps({"run_id": ctx.run_id, "step": name, "memo_existed": memo_existed})
+    with open(os.environ["FENCE_JOURNAL"], "a") as journal_file:
+        journal_file.write(line + "\n")
+    time.sleep(float(ctx.event.data.get("pause", 0)))  # a step in flight long enough to be frozen under
+    return name
+
+
+@client.create_function(fn_id="soak-five", trigger=inngest.TriggerEvent(event="test/soak.five"), retries=2)
+def soak_five(ctx: inngest.ContextSync) -> list[str]:
+    return [ctx.step.run(f"s{n}", lambda n=n: _soak_step(ctx, f"s{n}")) for n in range(5)]
+
+
+FENCE_FUNCTIONS = [journal, soak_five]
 
 
 @dataclass
