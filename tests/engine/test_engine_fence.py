@@ -123,6 +123,15 @@ def test_a_request_without_a_fence_is_not_checked_as_from_inngest_cloud(engine, 
     assert [e["step"] for e in _journal(recorder)] == ["one"]
 
 
+def test_a_fence_where_the_engine_is_not_installed_is_a_400_and_runs_nothing(engine, recorder, monkeypatch):
+    item, request = _claimed_request(engine)
+    monkeypatch.setattr("jobs.serve.apps.is_installed", lambda name: name != "jobs.engine")  # as on Inngest Cloud
+    response = _post(request, Fence(item.id, request.generation, "claim-1").header())
+    assert response.status_code == 400, response.text
+    assert "LOCAL_ENGINE_ENABLED" in response.json()["error"]
+    assert _journal(recorder) == []
+
+
 def test_an_answer_for_an_older_request_of_the_item_is_refused_whatever_claim_it_comes_under(engine):
     item, request = _claimed_request(engine)
     answer = CallResponse(
