@@ -18,6 +18,7 @@ itself frozen) for longer than the lease. That is the at-least-once of a step in
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 from django.db import connection
@@ -30,6 +31,8 @@ HEADER = "X-Engine-Fence"
 REFUSED = "refused"
 
 _FENCE_HOLDS_SQL = statement("fence_holds")
+# Fence checks opening a connection of their own at once, per web process (a check is one primary-key read).
+_CHECKS_AT_ONCE = threading.BoundedSemaphore(8)
 
 
 class Fence(NamedTuple):
@@ -55,17 +58,24 @@ def fence_refusal(value: str, *, step_id: str) -> str | None:
     fence = fence_parse(value)
     if not step_id:
         raise ValueError(f"a request with {HEADER} needs the stepId query parameter")
-    opened_here = connection.connection is None
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(_FENCE_HOLDS_SQL, [fence.item_id, fence.token, fence.generation, step_id, timezone.now()])
-            holds = cursor.fetchone() is not None
-    finally:
-        # A step that never queries would otherwise hold this connection for its whole run (hundreds of step
-        # requests in flight, each with a connection, exceed PostgreSQL's max_connections): give back what the
-        # check took (to the pool under gunicorn), as jobs.steps.release_db_connection does.
-        if opened_here and not connection.in_atomic_block:
-            connection.close()
+    if connection.connection is not None:  # the request holds a connection already: use it
+        return _refusal(fence, step_id)
+    # A step that never queries would otherwise hold this connection for its whole run, and hundreds of step
+    # requests arriving at once would each open one: more than PostgreSQL's max_connections (100) without a pool
+    # (runserver, the tests' live server). So a few checks at a time per process open one, and give it back
+    # (to the pool under gunicorn) as jobs.steps.release_db_connection does.
+    with _CHECKS_AT_ONCE:
+        try:
+            return _refusal(fence, step_id)
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+
+def _refusal(fence: Fence, step_id: str) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_FENCE_HOLDS_SQL, [fence.item_id, fence.token, fence.generation, step_id, timezone.now()])
+        holds = cursor.fetchone() is not None
     if holds:
         return None
     return f"stale step request: queue item {fence.item_id} is no longer leased for this claim and step"
