@@ -12,12 +12,17 @@ In production (`INNGEST_DEV=false`) this view therefore refuses, with 401 and be
 - a request whose signed content (canonical body and `t`) was seen before: a replay inside the window, however
   its URL, its signature header or its body's JSON is spelled.
 The HMAC itself is still the SDK's to verify. In development nothing is signed and nothing is checked.
+
+Where the local engine runs, a step request also carries the engine's fence (`X-Engine-Fence`): it is checked
+first, in dev and production alike, and a stale request is refused with 409 before the SDK runs anything
+(`engine_fence_refusal`). Inngest Cloud sends no fence: nothing is checked there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import urllib.parse
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +30,7 @@ from typing import Any
 import inngest
 import inngest.django
 import jcs
+from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
@@ -33,7 +39,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .models import SignedRequestSeen
 
+logger = logging.getLogger(__name__)
+
 SIGNATURE_HEADER = "X-Inngest-Signature"
+#: The local engine's fence on a step request (jobs/engine/fence.py); Inngest sends no such header.
+FENCE_HEADER = "X-Engine-Fence"
 #: Inngest's own limit (its TypeScript SDK's): an older signature is refused.
 MAX_SIGNATURE_AGE = timedelta(minutes=5)
 
@@ -97,15 +107,45 @@ def forget_stale_signatures(*, now: datetime | None = None) -> int:
     return deleted
 
 
-def serve(client: inngest.Inngest, functions: list[Any]) -> URLPattern:
-    """The SDK's Django serve URL pattern, behind the freshness and replay checks when the client is in
-    production mode."""
-    sdk_pattern = inngest.django.serve(client, functions)
+def engine_fence_refusal(request: HttpRequest) -> HttpResponse | None:
+    """The local engine's fence: refuse a stale step request before the SDK runs its step (None: go on).
+
+    The engine checks the fence against its queue item in this database (one read), reached through the app
+    registry (`EngineConfig.fence_refusal`), as the run page's timeline reaches the engine. A request without the
+    header (Inngest Cloud's) is not checked. A refusal is 409 with the header's value `refused`, which the
+    dispatcher takes as "not run": nothing stored, nothing retried.
+    """
+    fence = request.headers.get(FENCE_HEADER)
+    if fence is None or request.method != "POST":
+        return None
+    if not apps.is_installed("jobs.engine"):
+        error = f"{FENCE_HEADER} comes from the local engine, which is not enabled here (LOCAL_ENGINE_ENABLED)"
+        return JsonResponse({"error": error, "code": "engine_fence_invalid"}, status=400)
+    step_id = request.GET.get("stepId", "")
+    try:
+        refused = apps.get_app_config("engine").fence_refusal(fence, step_id=step_id)
+    except ValueError as invalid:
+        return JsonResponse({"error": str(invalid), "code": "engine_fence_invalid"}, status=400)
+    if refused is None:
+        return None
+    logger.warning("step request refused by the engine's fence", extra={"fence": fence, "step_id": step_id})
+    return JsonResponse(
+        {"error": refused, "code": "engine_fence_refused"}, status=409, headers={FENCE_HEADER: "refused"}
+    )
+
+
+def serve(client: inngest.Inngest, functions: list[Any], **sdk_options: Any) -> URLPattern:
+    """The SDK's Django serve URL pattern (`sdk_options` go to `inngest.django.serve`), behind the engine's fence
+    and, when the client is in production mode, the freshness and replay checks."""
+    sdk_pattern = inngest.django.serve(client, functions, **sdk_options)
     sdk_view = sdk_pattern.callback
     checked = client.is_production
 
     @csrf_exempt
     def inngest_api(request: HttpRequest) -> HttpResponse:
+        fenced = engine_fence_refusal(request)
+        if fenced is not None:
+            return fenced
         if not checked:
             return sdk_view(request)
         try:

@@ -60,6 +60,9 @@ ENGINE_STEP_TIMEOUT = env.float("ENGINE_STEP_TIMEOUT", default=300.0)
 # hands the rest back at once. Longer than a slow provider call (OPENAI_TIMEOUT 60 s); a supervisor's stop timeout
 # must be longer still (deploy/*.service).
 ENGINE_SHUTDOWN_GRACE = env.float("ENGINE_SHUTDOWN_GRACE", default=90.0)
+# Step requests carry the engine's fence, checked by the serve endpoint (jobs/engine/fence.py). Off only to
+# measure what it costs (bench/fence_cost.py): without it a late request may run a completed step again.
+ENGINE_FENCE = env.bool("ENGINE_FENCE", default=True)
 # Serve URLs the dispatcher syncs (PUT) at start; empty means INNGEST_SERVE_URL.
 ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
 

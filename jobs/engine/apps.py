@@ -17,3 +17,10 @@ class EngineConfig(AppConfig):
         from .selectors import run_trace
 
         return run_trace(run_id)
+
+    def fence_refusal(self, value: str, *, step_id: str) -> str | None:
+        """Why a step request carrying fence `value` (the `X-Engine-Fence` header) must not run, or None
+        (fence.py); for the serve endpoint, which reaches the engine through the app registry only."""
+        from .fence import fence_refusal
+
+        return fence_refusal(value, step_id=step_id)

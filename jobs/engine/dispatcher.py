@@ -10,7 +10,10 @@ Each claim has its own lease token (the dispatcher's name and a claim number, st
 that was lost (its lease ran out and the item was claimed again) is refused. The dispatcher also checks, just
 before sending, that the lease it holds has not run out by its own clock (a dispatcher frozen past its lease
 sends nothing), and an item it claims again while its first request is still in flight is not sent twice: the
-request in flight takes over the new token.
+request in flight takes over the new token (for the same generation of the item only).
+
+Every step request also carries its fence (fence.py): the serve endpoint refuses it before the step runs once
+its claim or generation is stale (a request queued in the web server or left in a frozen process past its lease).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .app_sync import AppSync
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
+from .fence import Fence
 from .pause_resume import pause_timeout_apply
 from .queries import statement
 from .services.answers import Outcome, Result, call_response_apply, run_refuse
@@ -95,6 +99,7 @@ class Dispatcher:
         self.on_dispatch = on_dispatch
         self.signing_key = "" if settings.INNGEST_DEV else settings.INNGEST_SIGNING_KEY
         self.server_kind = "dev" if settings.INNGEST_DEV else "cloud"
+        self.fence = settings.ENGINE_FENCE  # step requests carry their claim's fence (fence.py)
         self._stop = threading.Event()
         self._draining = threading.Event()  # shutdown(): no more claims; leases in flight still renewed
         self._wake = threading.Event()
@@ -260,12 +265,15 @@ class Dispatcher:
         with self._lock:
             for item in items:
                 held = self._in_flight.get(item.id)
-                if held is not None and not held.answered:
+                if held is not None and not held.answered and held.generation == item.generation:
                     # Its lease ran out while its request was still in flight here, and this claim took it
-                    # again: the request in flight carries on under the new token instead of a second request.
+                    # again: the request in flight carries on under the new token instead of a second request
+                    # (if it had not reached the SDK yet, the fence refuses it and `execute` releases the item).
+                    # A request for an older generation (the item moved on meanwhile) is never adopted: its
+                    # answer would be applied to a newer step; it is refused instead, and this claim sends anew.
                     held.token, held.expires = token, expires
                     continue
-                self._in_flight[item.id] = Lease(token, expires)
+                self._in_flight[item.id] = Lease(token, expires, generation=item.generation)
                 if item.spare:
                     self._spare_item = item.id
                 elif self._spare_item == item.id:
@@ -376,9 +384,19 @@ class Dispatcher:
             run_id=request.run_id,
             job=item.id,
             request_version=request.request_version,
+            fence=Fence(item.id, request.generation, lease.token) if self.fence else None,
         )
         token = self._answered(lease)
-        outcome = await self._steps.db(call_response_apply, item_id=item.id, owner=token, response=response)
+        if response.fenced:
+            # The serve endpoint refused it as stale before the step ran (the serve endpoint logged it): nothing
+            # to store or retry. If this dispatcher still holds the item (a claim adopted the request, or the lease
+            # ran out unreaped), it is released so that a claim sends it anew at once.
+            await self._steps.db(queue_release, held={item.id: token})
+            outcome = Outcome(Result.FENCED)
+        else:
+            outcome = await self._steps.db(
+                call_response_apply, item_id=item.id, owner=token, response=response, generation=request.generation
+            )
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,

@@ -121,6 +121,7 @@ class Lease:
 
     token: str
     expires: float  # time.monotonic()
+    generation: int = 0  # the item's request it holds (fence.py): a claim of a later one never adopts it
     # Its request is over and its answer is being stored: the heartbeat still renews the lease (a backlog of
     # answers waiting for a database thread must not let it run out), but a claim of the item from now on is new
     # work (the answer was stored, or the lease was lost after all) and starts a request of its own.
@@ -132,6 +133,8 @@ def _limit_idle_transactions(sender: object, connection: object, **kwargs: objec
 
     Claims and answers are short transactions with no network call inside; a dispatcher stopped by SIGSTOP (or
     paging) inside one would otherwise keep the claim lock and the item's row locks from every other dispatcher.
+    A claim's transaction sets a far shorter limit for itself (services/claims.py `claim_idle_limit_ms`): the
+    claim lock is what every dispatcher needs.
     """
     if not threading.current_thread().name.startswith("engine-"):
         return

@@ -210,6 +210,9 @@ class QueueItem(models.Model):
     # NULL (not "") means unclaimed: the partial indexes and the claim queries test IS NULL.
     lease_owner = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The request the item stands for: one more each time an answer moves it on (the next discovery, a retry), so
+    # a request or an answer built for an older step of the same item is told apart (fence.py).
+    generation = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -235,6 +235,7 @@ def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
         ),
         lease_owner=None,
         lease_expires_at=None,
+        generation=F("generation") + 1,
     )
     if not moved:
         logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})

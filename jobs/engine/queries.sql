@@ -33,7 +33,7 @@ SELECT t.event_name, t.expression, `columns(Function, f)`
 
 -- name: request_read
 -- Everything a leased item's SDK request needs in one query, memos and a step.ai.infer request included.
-SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.force_step_plan,
+SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, i.generation, r.run_id, r.events, r.force_step_plan,
        r.request_version, f.id AS function_pk, f.slug, f.step_url, f.refused,
        (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
           FROM `StepMemo` m WHERE m.run_id = r.id) AS memos,
@@ -47,8 +47,9 @@ SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, r.run_id, r.events, r.
 -- ===== Claims and leases (services/claims.py) =================================================================
 
 -- name: claim_lock
--- One claimer at a time across dispatchers (others skip this tick), until the claim's transaction ends.
-SELECT pg_try_advisory_xact_lock(%s);
+-- One claimer at a time across dispatchers (others skip this tick), until the claim's transaction ends; the same
+-- statement bounds how long the claim's transaction may sit idle (milliseconds, as text; SET LOCAL).
+SELECT pg_try_advisory_xact_lock(%s), set_config('idle_in_transaction_session_timeout', %s, true);
 
 -- name: claim_candidates
 -- The ready heads of the least recently served key queues, each queue's first `capacity` items, locked.
@@ -68,7 +69,7 @@ WITH RECURSIVE keys(k) AS (
   SELECT k, turn FROM turns WHERE turn <= %(window)s
 )
 SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
-       c.max_attempts
+       c.max_attempts, c.generation
   FROM visit
   CROSS JOIN LATERAL (
     SELECT * FROM `QueueItem` i
@@ -119,6 +120,13 @@ UPDATE `QueueItem` i SET lease_owner = NULL, lease_expires_at = NULL
   FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) WHERE i.id = h.id AND i.lease_owner = h.token;
 
 
+-- name: fence_holds
+-- The fence on a step request (fence.py), at the serve endpoint: the item is still leased under the request's
+-- claim token, for the request's generation and step, and the lease has not run out. One primary-key read.
+SELECT 1 FROM `QueueItem`
+ WHERE id = %s AND lease_owner = %s AND generation = %s AND step_id = %s AND lease_expires_at > %s;
+
+
 -- ===== Applying an answer (services/answers.py, services/answer_rows.py) ======================================
 
 -- name: item_lock
@@ -147,7 +155,7 @@ WITH memo AS (
 ), next_discovery AS (
   UPDATE `QueueItem` SET attempt = 0, priority = 0, available_at = %(now)s,
          order_at = %(now)s - factor * interval '1 second', lease_owner = NULL,
-         lease_expires_at = NULL
+         lease_expires_at = NULL, generation = generation + 1
    WHERE id = %(item)s
 ), spans AS (
   INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
@@ -162,10 +170,10 @@ UPDATE `Run` SET steps_done = steps_done + (SELECT count(*) FROM memo), request_
  WHERE id = %(run)s;
 
 -- name: item_to_discovery
--- Reuse the item as the run's next discovery request, attempts from 0, ready at the given time.
+-- Reuse the item as the run's next discovery request (a new generation), attempts from 0, ready at the given time.
 UPDATE `QueueItem` SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,
        available_at = %s, order_at = %s - factor * interval '1 second', lease_owner = NULL,
-       lease_expires_at = NULL
+       lease_expires_at = NULL, generation = generation + 1
  WHERE id = %s;
 
 -- name: item_delete

@@ -13,6 +13,9 @@ import uuid
 import aiohttp
 from django.utils import timezone
 
+from .fence import HEADER as FENCE_HEADER
+from .fence import REFUSED as FENCE_REFUSED
+from .fence import Fence
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 from .services.answers import CallResponse
 
@@ -31,9 +34,21 @@ class StepCaller:
         return canonical_json(body) if self.signing_key else json.dumps(body, separators=(",", ":")).encode()
 
     async def call(
-        self, http: aiohttp.ClientSession, url: str, body: dict, *, run_id: str, job: int, request_version: int = -1
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        body: dict,
+        *,
+        run_id: str,
+        job: int,
+        request_version: int = -1,
+        fence: Fence | None = None,
     ) -> tuple[CallResponse, float, dict[str, float]]:
-        """POST one step request; returns the answer, the request's milliseconds and the SDK's Server-Timing."""
+        """POST one step request; returns the answer, the request's milliseconds and the SDK's Server-Timing.
+
+        `fence` (the claim's token and the item's generation) lets the serve endpoint refuse the request once it
+        is stale (fence.py); a refusal comes back as `CallResponse.fenced`.
+        """
         content = self.encode(body)
         if len(content) > MAX_SDK_REQUEST_BODY_BYTES:
             content = self.encode(without_state_for_api(body))
@@ -51,6 +66,8 @@ class StepCaller:
             "x-inngest-job-id": str(job),
             "X-Inngest-Req-Version": str(request_version),
         }
+        if fence is not None:
+            headers[FENCE_HEADER] = fence.header()
         if self.signing_key:
             headers["X-Inngest-Signature"] = sign_body(content, self.signing_key)
         started = time.perf_counter()
@@ -77,6 +94,7 @@ class StepCaller:
                 body=parsed,
                 request_version=_int_or_none(response_headers.get("x-inngest-req-version")),
                 started_at=sent_at,
+                fenced=status == 409 and response_headers.get(FENCE_HEADER, "") == FENCE_REFUSED,
             ),
             elapsed,
             timings,

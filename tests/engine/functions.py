@@ -16,6 +16,7 @@ from django.conf import settings
 
 APP_ID = "engine-tests"
 SERVE_PATH = "/api/inngest-test"
+GATED_SERVE_PATH = "/api/inngest-test-gated"  # the same functions behind a web-queue gate (urls.py)
 
 
 @dataclass

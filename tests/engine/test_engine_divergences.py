@@ -37,7 +37,8 @@ def _claim_all() -> list[int]:
 
 
 def _answer(item_id: int, response: CallResponse) -> str:
-    return call_response_apply(item_id=item_id, owner="test", response=response).result
+    generation = QueueItem.objects.get(pk=item_id).generation  # the item's current request
+    return call_response_apply(item_id=item_id, owner="test", response=response, generation=generation).result
 
 
 def _planned(*names: str, mode: str | None = None) -> list[dict]:

@@ -23,7 +23,7 @@ def _function(slug: str, event_name: str, **fields) -> Function:
 
 def _answer(response: CallResponse) -> str:
     (item,) = queue_claim(owner="test", capacity=1, lease_seconds=30)
-    return call_response_apply(item_id=item.id, owner="test", response=response).result
+    return call_response_apply(item_id=item.id, owner="test", response=response, generation=item.generation).result
 
 
 def test_a_run_started_by_a_finished_event_announces_nothing_so_a_listener_cannot_loop():

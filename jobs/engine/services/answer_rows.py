@@ -119,4 +119,6 @@ def item_retry(item: QueueItem, delay: timedelta, *, now: datetime) -> None:
     item.available_at = now + delay
     item.order_at = item.available_at - timedelta(seconds=item.factor)
     item.lease_owner = item.lease_expires_at = None
-    item.save(update_fields=["attempt", "priority", "available_at", "order_at", "lease_owner", "lease_expires_at"])
+    item.generation += 1  # the retry is a request of its own: the failed attempt's is stale from now on
+    fields = ["attempt", "priority", "available_at", "order_at", "lease_owner", "lease_expires_at", "generation"]
+    item.save(update_fields=fields)

@@ -63,6 +63,7 @@ class CallResponse:
     transport_error: str = ""
     request_version: int | None = None  # the SDK's `x-inngest-req-version` header
     started_at: datetime | None = None  # when the request was sent (the span's start)
+    fenced: bool = False  # the serve endpoint refused the request as stale (fence.py): nothing ran
 
 
 class Result(StrEnum):
@@ -79,6 +80,8 @@ class Result(StrEnum):
     STALE = "stale"  # the run had ended (or its pause was gone): the item was dropped
     TIMEOUT = "timeout"  # a wait's or invoke's timeout ended it (pause_resume.py)
     LEASE_LOST = "lease-lost"  # the claim's lease was lost: nothing was sent or stored
+    FENCED = "fenced"  # the serve endpoint refused the request as stale (fence.py): nothing ran or was stored
+    STALE_ANSWER = "stale-answer"  # an answer for an older request of the item (its generation): not applied
 
 
 @dataclass
@@ -121,13 +124,23 @@ class _Answer:
         return self.item.step_id, self.item.step_name
 
 
-def call_response_apply(*, item_id: int, owner: str, response: CallResponse) -> Outcome:
-    """Apply the SDK's answer to a leased item: memos, next items, run status, trace; all or nothing."""
+def call_response_apply(*, item_id: int, owner: str, response: CallResponse, generation: int) -> Outcome:
+    """Apply the SDK's answer to a leased item: memos, next items, run status, trace; all or nothing.
+
+    Only for the request it answers: `generation` is the item's when the request was built. An item moved on
+    since (the next step, a retry) refuses the answer, whichever claim's token it comes under.
+    """
     now = timezone.now()
     with transaction.atomic():
         item = item_lock(item_id=item_id, owner=owner)
         if item is None:
             return Outcome(Result.LEASE_LOST)
+        if item.generation != generation:
+            logger.warning(
+                "answer for an older request of the item refused",
+                extra={"item": item_id, "generation": generation, "current": item.generation},
+            )
+            return Outcome(Result.STALE_ANSWER)
         answer = _Answer(item=item, run=item.run, response=response, now=now)
         outcome = _apply(answer)
         spans_insert(answer.run.pk, answer.spans)

@@ -22,6 +22,7 @@ class _RequestRow(NamedTuple):
     step_name: str
     attempt: int
     max_attempts: int
+    generation: int
     run_id: str
     events: Any  # jsonb, as text
     force_step_plan: bool
@@ -41,6 +42,7 @@ class CallRequest:
     run_id: str
     function_slug: str
     step_name: str
+    generation: int = 0  # the item's generation when built: the fence and the answer are checked against it
     request_version: int = -1
     refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
     ai_request: dict[str, Any] | None = None  # a step.ai.infer step: the engine calls the provider (ai_gateway.py)
@@ -64,6 +66,7 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
             run_id=found.run_id,
             function_slug=found.slug,
             step_name=found.step_name,
+            generation=found.generation,
             pause_timeout=True,
         )
     events = json_value(found.events) or [{"name": "inngest/unknown", "data": {}, "id": found.run_id, "ts": 0}]
@@ -95,6 +98,7 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         run_id=found.run_id,
         function_slug=found.slug,
         step_name=found.step_name or found.step_id,
+        generation=found.generation,
         request_version=found.request_version,
         refused=found.refused,
         ai_request=json_value(found.ai_request),

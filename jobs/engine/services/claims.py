@@ -1,6 +1,9 @@
 """Claiming queue items: fairly across key queues, within every concurrency limit, under a renewable lease.
 
-One claimer at a time (an advisory lock) computes the in-flight counts, so limits hold across dispatchers.
+One claimer at a time (an advisory lock) computes the in-flight counts, so limits hold across dispatchers. The
+claim's transaction may sit idle for a second or two at most (`claim_idle_limit_ms`): a claimer frozen inside it
+(SIGSTOP, a paused VM) has its session ended by PostgreSQL, which frees the lock, instead of holding up every other
+dispatcher's claims until its lease would have run out.
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ logger = logging.getLogger(__name__)
 CLAIM_LOCK_ID = 0x1A6E57  # an arbitrary constant for pg_try_advisory_xact_lock
 # A claim looks at the least recently served key queues only, this many per free slot (bounds the claim's cost).
 KEYS_PER_SLOT = 2
+# How long a claim's transaction may stay idle between its statements: a tenth of the lease, within 1-2 s. A claim
+# is a few milliseconds of Python between three statements; a session ended here only rolls its claim back.
+CLAIM_IDLE_LIMIT_SECONDS = (1.0, 2.0)
+
+
+def claim_idle_limit_ms(lease_seconds: float) -> int:
+    low, high = CLAIM_IDLE_LIMIT_SECONDS
+    return int(min(max(lease_seconds / 10, low), high) * 1000)
+
 
 _CLAIM_LOCK_SQL = statement("claim_lock")
 _CANDIDATES_SQL = statement("claim_candidates")
@@ -39,6 +51,7 @@ class ClaimedItem:
     step_id: str
     attempt: int
     max_attempts: int
+    generation: int = 0  # which request of the item this claim is for (fence.py)
     spare: bool = False  # claimed for the spare worker (a key queue with nothing in flight)
 
 
@@ -55,6 +68,7 @@ class _Candidate(NamedTuple):
     step_id: str
     attempt: int
     max_attempts: int
+    generation: int
 
     def fits(self, in_flight: Counter[str]) -> bool:
         """Whether one more request in flight stays within both of its concurrency limits."""
@@ -85,7 +99,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         # One claimer at a time (others skip this tick): in-flight counts stay exact across dispatchers.
-        cursor.execute(_CLAIM_LOCK_SQL, [CLAIM_LOCK_ID])
+        cursor.execute(_CLAIM_LOCK_SQL, [CLAIM_LOCK_ID, str(claim_idle_limit_ms(lease_seconds))])
         if not cursor.fetchone()[0]:
             return []
         cursor.execute(
@@ -125,6 +139,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             step_id=c.step_id,
             attempt=c.attempt,
             max_attempts=c.max_attempts,
+            generation=c.generation,
             spare=c.id in spare_ids,
         )
         for c in chosen
