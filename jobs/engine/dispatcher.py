@@ -37,8 +37,8 @@ from .ai_gateway import gateway_answer_apply, gateway_call
 from .app_sync import AppSync
 from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
-from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .fence import Fence
+from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .pause_resume import pause_timeout_apply
 from .queries import statement
 from .services.answers import Outcome, Result, call_response_apply, run_refuse
