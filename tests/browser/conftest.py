@@ -60,3 +60,24 @@ def screenshot(request):
         return path
 
     return take
+
+
+OPERATOR_PASSWORD = "ops-password-1"
+
+
+def operator_create(**fields):
+    """The operator `ops` (a staff superuser unless `fields` say otherwise), with OPERATOR_PASSWORD."""
+    from tests.factories import UserFactory
+
+    operator = UserFactory(username="ops", **{"is_staff": True, "is_superuser": True, **fields})
+    operator.set_password(OPERATOR_PASSWORD)
+    operator.save()
+    return operator
+
+
+def admin_sign_in(page, base_url: str, username: str = "ops") -> None:
+    """Sign in through the admin's own login form, as an operator does."""
+    page.goto(f"{base_url}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", OPERATOR_PASSWORD)
+    page.click("input[type=submit]")

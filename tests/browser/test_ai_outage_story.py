@@ -20,8 +20,8 @@ from jobs.engine.models import Run
 from jobs.models import JobRun, RunReplay
 from tenants.models import NurtureSequence
 from tenants.services import contact_assign_category
-from tests.browser.conftest import CPU_HEAVY, needs_chromium
-from tests.factories import ContactFactory, TenantFactory, UserFactory
+from tests.browser.conftest import CPU_HEAVY, admin_sign_in, needs_chromium, operator_create
+from tests.factories import ContactFactory, TenantFactory
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
@@ -68,14 +68,9 @@ def test_an_ai_outage_fails_20_generations_and_one_bulk_replay_stores_all_20_seq
         openai_server.script.clear()  # the provider is back
     originals = set(JobRun.objects.filter(function_id=GENERATE).values_list("run_id", flat=True))
 
-    operator = UserFactory(username="ops", is_staff=True, is_superuser=True)
-    operator.set_password("ops-password-1")
-    operator.save()
+    operator_create()
     page = browser_page
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "ops-password-1")
-    page.click("input[type=submit]")
+    admin_sign_in(page, live_server.url)
 
     page.goto(f"{live_server.url}/admin/jobs/jobrun/dashboard/")
     expect(page.locator("#nh-open-failures")).to_have_text(str(CONTACTS))

@@ -11,17 +11,15 @@ from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from jobs.models import RunReplay
-from tests.browser.conftest import CPU_HEAVY, needs_chromium
+from tests.browser.conftest import CPU_HEAVY, admin_sign_in, needs_chromium, operator_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
 
 def test_operator_finds_a_failed_run_sees_why_and_replays_it(
-    live_server, browser_page, make_user, tenant, make_event_log, make_run, event_api
+    live_server, browser_page, tenant, make_event_log, make_run, event_api
 ):
-    operator = make_user(username="ops", is_staff=True)
-    operator.set_password("ops-password-1")
-    operator.save()
+    operator = operator_create(is_superuser=False)
     operator.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_jobrun", "view_eventlog", "view_tenant", "replay_jobrun"])
     )
@@ -30,10 +28,7 @@ def test_operator_finds_a_failed_run_sees_why_and_replays_it(
     page = browser_page
 
     # Log in to the admin.
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "ops-password-1")
-    page.click("input[type=submit]")
+    admin_sign_in(page, live_server.url)
 
     # From the index to the failed runs, filtered by the tenant.
     page.click("#nh-monitoring >> text=Failed runs")

@@ -18,8 +18,8 @@ from jobs.emit import emit
 from jobs.engine.dispatcher import Dispatcher
 from jobs.events import AlertHotLeadFire, LeadIntentScore
 from jobs.models import JobRun, StepAttempt
-from tests.browser.conftest import CPU_HEAVY, needs_chromium
-from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory, UserFactory
+from tests.browser.conftest import CPU_HEAVY, admin_sign_in, needs_chromium, operator_create
+from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
@@ -40,14 +40,9 @@ def test_the_friction_fixes_on_screen(live_server, browser_page, screenshot, mak
         started_at=timezone.now(),
         next_retry_at=wake,
     )
-    operator = UserFactory(username="ops", is_staff=True, is_superuser=True)
-    operator.set_password("ops-password-1")
-    operator.save()
+    operator_create()
     page = browser_page
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "ops-password-1")
-    page.click("input[type=submit]")
+    admin_sign_in(page, live_server.url)
 
     # The site's own title, and no "View site" pointing at nothing.
     assert page.title().endswith("NurtureHub operations")

@@ -8,8 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CPU_HEAVY, needs_chromium
-from tests.factories import UserFactory
+from tests.browser.conftest import CPU_HEAVY, admin_sign_in, needs_chromium, operator_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
@@ -28,16 +27,11 @@ def test_a_refresh_keeps_the_selection_and_select_all_takes_the_new_rows(
     live_server, browser_page, screenshot, tenant, make_event_log, make_run
 ):
     first = make_run(event_log=make_event_log(tenant=tenant))
-    operator = UserFactory(username="ops", is_staff=True, is_superuser=True)
-    operator.set_password("ops-password-1")
-    operator.save()
+    operator_create()
     page = browser_page
     live_requests: list[float] = []
     page.on("request", lambda request: request.headers.get("x-nh-live") and live_requests.append(time.monotonic()))
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "ops-password-1")
-    page.click("input[type=submit]")
+    admin_sign_in(page, live_server.url)
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
 

@@ -23,8 +23,8 @@ from crm_adapters.models import CrmConnection
 from jobs.emit import emit
 from jobs.events import CrmSyncPush, NurtureSequenceGenerate
 from jobs.models import EventLog, JobRun, RunReplay
-from tests.browser.conftest import CPU_HEAVY, needs_chromium
-from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory, UserFactory
+from tests.browser.conftest import CPU_HEAVY, admin_sign_in, needs_chromium, operator_create
+from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory
 from tests.ops.serve_driver import drive_run, wire_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
@@ -92,14 +92,9 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     assert causes == {"acme": "CrmAuthError", "birch": "httpx.ConnectError", "cedar": "openai.InternalServerError"}
     assert CrmConnection.objects.get(tenant=unreachable).status == CrmConnection.Status.ERROR  # follows its pushes
 
-    operator = UserFactory(username="ops", is_staff=True, is_superuser=True)
-    operator.set_password("ops-password-1")
-    operator.save()
+    operator_create()
     page = browser_page
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "ops-password-1")
-    page.click("input[type=submit]")
+    admin_sign_in(page, live_server.url)
 
     # The dashboard counts six open failures.
     page.click("#nh-monitoring >> text=Monitoring dashboard")
