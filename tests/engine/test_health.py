@@ -115,3 +115,14 @@ def test_probes_are_not_redirected_to_https(settings):
     assert client.get("/readyz").status_code in (200, 503)
     assert client.get("/healthz").status_code == 200
     assert client.get("/admin/").status_code == 301  # everything else is redirected
+
+
+@pytest.mark.django_db
+def test_not_ready_is_an_answer_not_a_server_error_in_the_log(caplog):
+    """A 503 from /readyz is what a probe asks for while a dispatcher starts (run_all polls it): Django must not log
+    it as an ERROR the way it logs a failing view; any other 5xx still is."""
+    client = Client()
+    with caplog.at_level("INFO", logger="django.request"):
+        response = client.get("/readyz")  # no dispatcher beats in this test: not ready
+    assert response.status_code == 503
+    assert [r for r in caplog.records if r.name == "django.request" and r.levelname == "ERROR"] == []
