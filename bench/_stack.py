@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -71,6 +72,17 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
 
 
+def _database_url() -> str:
+    """This process's database as a DATABASE_URL (the embedded server's socket directory as the `host` option)."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@:{db['PORT']}/{db['NAME']}?host={quote(db['HOST'])}"
+
+
 @dataclass
 class Stack:
     """A web server and one dispatcher on the bench database; what differs per bench is passed in explicitly."""
@@ -108,7 +120,11 @@ class Stack:
                 "DJANGO_SETTINGS_MODULE": self.settings_module,
                 "EMBEDDED_DB_NAME": os.environ["EMBEDDED_DB_NAME"],
                 "DEBUG": "false",  # as in production: no query log, no debug pages
-                "SECRET_KEY": "bench-only",
+                # ...so production's start-up checks apply (nurturehub/production.py): a real key, the database
+                # as a URL (the bench's own database on the embedded server), and no developer's .env.
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "DATABASE_URL": os.environ.get("DATABASE_URL") or _database_url(),
+                "ENV_FILE": "/nonexistent/.env",
                 "ALLOWED_HOSTS": "127.0.0.1",
                 "CRM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
                 "INNGEST_DEV": "true",
@@ -123,6 +139,8 @@ class Stack:
         if self.app_path is not None:
             env["ENGINE_APP_URLS"] = f"{self.url}{self.app_path}"
         env.update(self.extra_env)
+        if not env.get("OPENAI_API_KEY"):
+            env["AI_WRITER"] = "template"  # production refuses to start with no AI provider unless this says so
         return env
 
     def start(self) -> None:
