@@ -1,8 +1,9 @@
 """Test-only function and web-queue gate for the fence tests (test_engine_fence.py).
 
-`journal` runs three steps; every step body, as it starts, writes a journal line saying whether its own memo was
-already stored: a body that starts with its memo stored is a completed step executed again, the one thing the
-fence must prevent (a body that starts without it is the at-least-once of a step in flight).
+`journal` runs three steps (or as many as its event asks, each as slow as it asks); every step body, as it
+starts, writes a journal line saying whether its own memo was already stored: a body that starts with its memo
+stored is a completed step executed again, the one thing the fence must prevent (a body that starts without it
+is the at-least-once of a step in flight).
 
 `web_queue_gate` holds step requests at the serve endpoint's door, before the project's serve view sees them, as
 requests queued in a busy web server wait: the first `hold_per_run` requests of each run wait until the test opens
@@ -49,9 +50,16 @@ def _journal_line(run_id: str, step: str, memo_existed: bool) -> None:
         os.close(descriptor)
 
 
+def journal_steps(count: int = len(JOURNAL_STEPS)) -> tuple[str, ...]:
+    """The names of a journal run's steps: `one`, `two`, `three`, then `s4`, `s5`... for longer runs."""
+    return JOURNAL_STEPS[:count] + tuple(f"s{n}" for n in range(len(JOURNAL_STEPS) + 1, count + 1))
+
+
 @client.create_function(fn_id="journal", trigger=inngest.TriggerEvent(event="test/journal"), retries=2)
 def journal(ctx: inngest.ContextSync) -> list[str]:
-    return [ctx.step.run(name, lambda name=name: _journaled(ctx, name)) for name in JOURNAL_STEPS]
+    """Three steps, or `steps` of them; each sleeps `pause` seconds after journaling its start (a slow step)."""
+    names = journal_steps(int(ctx.event.data.get("steps", len(JOURNAL_STEPS))))
+    return [ctx.step.run(name, lambda name=name: _journaled(ctx, name)) for name in names]
 
 
 def _soak_step(ctx: inngest.ContextSync, name: str) -> str:

@@ -28,7 +28,7 @@ from jobs.engine.services.call_request import call_request_build
 from jobs.engine.services.claims import queue_claim
 
 from .dispatcher_process import dispatcher_process, stop_process
-from .fence_functions import JOURNAL_STEPS, WebQueue
+from .fence_functions import WebQueue, journal_steps
 from .functions import GATED_SERVE_PATH
 from .test_engine_faults import _backends_waiting_on, _table_lock
 from .web_process import gunicorn_process, read_journal
@@ -39,7 +39,6 @@ pytestmark = [
 ]
 
 LEASE_SECONDS = 5  # as the fault tests: a live dispatcher's heartbeat keeps it on a loaded machine
-RUNS = 20  # journal runs per fault case (3 steps each)
 
 
 def _journal(recorder) -> list[dict]:
@@ -177,12 +176,19 @@ def web_server(engine, tmp_path):
 @pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(
-    ("fault", "rounds"),
-    [("SIGKILL", 1), ("SIGSTOP", 1), ("database stall", 1), ("SIGKILL", 3)],
-    ids=["killed", "frozen", "database-stalled", "killed-three-times"],
+    ("fault", "rounds", "runs", "steps", "pause"),
+    [
+        ("SIGKILL", 1, 20, 3, 0),
+        ("SIGSTOP", 1, 20, 3, 0),
+        ("database stall", 1, 20, 3, 0),
+        # 300 slow steps (30 runs x 10, 0.1 s each) through three kills: 90 requests held at once, within the
+        # 2 x 64 threads gunicorn has by default (held requests hold threads; the last dispatcher needs some).
+        ("SIGKILL", 3, 30, 10, 0.1),
+    ],
+    ids=["killed", "frozen", "database-stalled", "killed-three-times-300-slow-steps"],
 )
 def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_step_again(
-    engine, web_server, wait_until, fault, rounds
+    engine, web_server, wait_until, fault, rounds, runs, steps, pause
 ):
     """Each round, a dispatcher sends every run's next request, which the web server (gunicorn, as `make run`
     starts it) holds in its queue (the gate), and then loses its lease: killed, frozen (SIGSTOP), or stalled by a
@@ -193,12 +199,12 @@ def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_
     web_queue = web_server.queue
     engine.start_dispatcher(app_urls=[gated_url], start=False)  # step URLs through the web-queue gate
     web_queue.configure(hold_per_run=rounds)
-    engine.send_many([{"name": "test/journal", "data": {"n": n}} for n in range(RUNS)])
+    engine.send_many([{"name": "test/journal", "data": {"n": n, "steps": steps, "pause": pause}} for n in range(runs)])
     stopped = []
     try:
         for round_number in range(1, rounds + 1):
             doomed = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
-            wait_until(lambda n=round_number: web_queue.held == RUNS * n, timeout=240, message="requests held")
+            wait_until(lambda n=round_number: web_queue.held == runs * n, timeout=240, message="requests held")
             if fault == "SIGKILL":
                 doomed.kill()  # its requests stay queued in the web server; its leases run out
                 doomed.wait()
@@ -212,11 +218,11 @@ def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_
                 doomed.send_signal(signal.SIGSTOP)
         last = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
         try:
-            runs = engine.wait_for_runs("-journal", RUNS, timeout=240)
+            finished = engine.wait_for_runs("-journal", runs, timeout=240)
         finally:
             assert stop_process(last) == 0
         web_queue.open()  # the queued requests reach the serve view now, every run's steps long stored
-        wait_until(lambda: web_queue.finished() == RUNS * rounds, timeout=240, message="the held requests answered")
+        wait_until(lambda: web_queue.finished() == runs * rounds, timeout=240, message="the held requests answered")
         memos = list(StepMemo.objects.order_by("id").values_list("run__run_id", "name", "memo"))
         for process in stopped:
             process.send_signal(signal.SIGCONT)  # it reads the refusals: nothing to store, nothing to retry
@@ -225,16 +231,16 @@ def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_
         for process in stopped:
             assert stop_process(process) == 0
 
-    journal = [e for e in read_journal(web_server.journal) if e["run_id"] in {run.run_id for run in runs}]
+    journal = read_journal(web_server.journal)
     reexecuted = sum(e["memo_existed"] for e in journal)  # completed steps executed again
     executions = Counter((e["run_id"], e["step"]) for e in journal)
-    print(f"{fault} x{rounds}: {RUNS} runs, {len(journal)} step-body starts, {reexecuted} completed-step re-executions")
-    assert Counter(run.status for run in runs) == {Run.Status.COMPLETED: RUNS}
+    print(f"{fault} x{rounds}, {runs} runs x {steps} steps: {len(journal)} starts, {reexecuted} completed ones again")
+    assert Counter(run.status for run in finished) == {Run.Status.COMPLETED: runs}
     assert list(StepMemo.objects.order_by("id").values_list("run__run_id", "name", "memo")) == memos
     assert reexecuted == 0
-    assert web_queue.statuses == {409: RUNS * rounds}
-    assert Counter(executions.values()) == {1: RUNS * len(JOURNAL_STEPS)}
-    assert {step for _, step in executions} == set(JOURNAL_STEPS)
+    assert web_queue.statuses == {409: runs * rounds}
+    assert Counter(executions.values()) == {1: runs * steps}
+    assert {step for _, step in executions} == set(journal_steps(steps))
     assert not QueueItem.objects.exists()
 
 
