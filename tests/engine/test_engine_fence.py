@@ -13,6 +13,7 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -27,9 +28,10 @@ from jobs.engine.services.call_request import call_request_build
 from jobs.engine.services.claims import queue_claim
 
 from .dispatcher_process import dispatcher_process, stop_process
-from .fence_functions import JOURNAL_STEPS, WEB_QUEUE
+from .fence_functions import WebQueue, journal_steps
 from .functions import GATED_SERVE_PATH
 from .test_engine_faults import _backends_waiting_on, _table_lock
+from .web_process import gunicorn_process, read_journal
 
 pytestmark = [
     pytest.mark.urls("tests.engine.urls"),
@@ -37,14 +39,6 @@ pytestmark = [
 ]
 
 LEASE_SECONDS = 5  # as the fault tests: a live dispatcher's heartbeat keeps it on a loaded machine
-
-
-@pytest.fixture
-def web_queue():
-    WEB_QUEUE.reset()
-    yield WEB_QUEUE
-    WEB_QUEUE.open()  # nothing stays held past the test
-    WEB_QUEUE.reset()
 
 
 def _journal(recorder) -> list[dict]:
@@ -167,29 +161,50 @@ def _leases_all_expired() -> bool:
     return not QueueItem.objects.filter(lease_owner__isnull=False, lease_expires_at__gt=timezone.now()).exists()
 
 
+@pytest.fixture
+def web_server(engine, tmp_path):
+    """gunicorn as `make run` starts it, serving the journal function behind the file gate of `tmp_path`."""
+    queue = WebQueue(tmp_path / "web-queue")
+    queue.configure(hold_per_run=1)
+    journal = tmp_path / "journal.jsonl"
+    env = {"WEB_QUEUE_DIR": str(queue.directory), "FENCE_JOURNAL": str(journal)}
+    with gunicorn_process(engine, log=tmp_path / "gunicorn.log", **env) as url:
+        yield SimpleNamespace(url=url, queue=queue, journal=journal)
+        queue.open()  # nothing stays held past the test: gunicorn stops once its requests are answered
+
+
 @pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize(
-    ("fault", "rounds"),
-    [("SIGKILL", 1), ("SIGSTOP", 1), ("database stall", 1), ("SIGKILL", 3)],
-    ids=["killed", "frozen", "database-stalled", "killed-three-times"],
+    ("fault", "rounds", "runs", "steps", "pause"),
+    [
+        ("SIGKILL", 1, 20, 3, 0),
+        ("SIGSTOP", 1, 20, 3, 0),
+        ("database stall", 1, 20, 3, 0),
+        # 300 slow steps (30 runs x 10, 0.1 s each) through three kills: 90 requests held at once, within the
+        # 2 x 64 threads gunicorn has by default (held requests hold threads; the last dispatcher needs some).
+        ("SIGKILL", 3, 30, 10, 0.1),
+    ],
+    ids=["killed", "frozen", "database-stalled", "killed-three-times-300-slow-steps"],
 )
 def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_step_again(
-    engine, recorder, web_queue, wait_until, fault, rounds
+    engine, web_server, wait_until, fault, rounds, runs, steps, pause
 ):
-    """Each round, a dispatcher sends every run's next request, which the web server holds in its queue (the
-    gate), and then loses its lease: killed, frozen (SIGSTOP), or stalled by a lock on the queue table past the
-    lease (its heartbeat cannot renew; it is then frozen, so that the next dispatcher is the one to claim again).
-    The last dispatcher runs every run to completion; only then do the held requests reach the serve view."""
-    gated_url = f"{engine.url}{GATED_SERVE_PATH}"
+    """Each round, a dispatcher sends every run's next request, which the web server (gunicorn, as `make run`
+    starts it) holds in its queue (the gate), and then loses its lease: killed, frozen (SIGSTOP), or stalled by a
+    lock on the queue table past the lease (its heartbeat cannot renew; it is then frozen, so that the next
+    dispatcher is the one to claim again). The last dispatcher runs every run to completion; only then do the held
+    requests reach the serve view."""
+    gated_url = f"{web_server.url}{GATED_SERVE_PATH}"
+    web_queue = web_server.queue
     engine.start_dispatcher(app_urls=[gated_url], start=False)  # step URLs through the web-queue gate
-    web_queue.hold_per_run = rounds
-    engine.send_many([{"name": "test/journal", "data": {"n": n}} for n in range(20)])
+    web_queue.configure(hold_per_run=rounds)
+    engine.send_many([{"name": "test/journal", "data": {"n": n, "steps": steps, "pause": pause}} for n in range(runs)])
     stopped = []
     try:
         for round_number in range(1, rounds + 1):
             doomed = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
-            wait_until(lambda n=round_number: web_queue.held == 20 * n, timeout=120, message="requests held")
+            wait_until(lambda n=round_number: web_queue.held == runs * n, timeout=240, message="requests held")
             if fault == "SIGKILL":
                 doomed.kill()  # its requests stay queued in the web server; its leases run out
                 doomed.wait()
@@ -203,11 +218,11 @@ def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_
                 doomed.send_signal(signal.SIGSTOP)
         last = dispatcher_process(engine, lease_seconds=LEASE_SECONDS, ENGINE_APP_URLS=gated_url)
         try:
-            runs = engine.wait_for_runs("-journal", 20, timeout=240)
+            finished = engine.wait_for_runs("-journal", runs, timeout=240)
         finally:
             assert stop_process(last) == 0
         web_queue.open()  # the queued requests reach the serve view now, every run's steps long stored
-        wait_until(lambda: web_queue.finished() == 20 * rounds, timeout=120, message="the held requests answered")
+        wait_until(lambda: web_queue.finished() == runs * rounds, timeout=240, message="the held requests answered")
         memos = list(StepMemo.objects.order_by("id").values_list("run__run_id", "name", "memo"))
         for process in stopped:
             process.send_signal(signal.SIGCONT)  # it reads the refusals: nothing to store, nothing to retry
@@ -216,13 +231,16 @@ def test_requests_held_in_the_web_servers_queue_past_the_lease_run_no_completed_
         for process in stopped:
             assert stop_process(process) == 0
 
-    assert Counter(run.status for run in runs) == {Run.Status.COMPLETED: 20}
+    journal = read_journal(web_server.journal)
+    reexecuted = sum(e["memo_existed"] for e in journal)  # completed steps executed again
+    executions = Counter((e["run_id"], e["step"]) for e in journal)
+    print(f"{fault} x{rounds}, {runs} runs x {steps} steps: {len(journal)} starts, {reexecuted} completed ones again")
+    assert Counter(run.status for run in finished) == {Run.Status.COMPLETED: runs}
     assert list(StepMemo.objects.order_by("id").values_list("run__run_id", "name", "memo")) == memos
-    assert _completed_reexecutions(recorder) == 0
-    assert web_queue.statuses == {409: 20 * rounds}
-    executions = Counter((e["run_id"], e["step"]) for e in _journal(recorder))
-    assert Counter(executions.values()) == {1: 60}
-    assert {step for _, step in executions} == set(JOURNAL_STEPS)
+    assert reexecuted == 0
+    assert web_queue.statuses == {409: runs * rounds}
+    assert Counter(executions.values()) == {1: runs * steps}
+    assert {step for _, step in executions} == set(journal_steps(steps))
     assert not QueueItem.objects.exists()
 
 
