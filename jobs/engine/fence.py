@@ -58,7 +58,10 @@ def fence_refusal(value: str, *, step_id: str) -> str | None:
     fence = fence_parse(value)
     if not step_id:
         raise ValueError(f"a request with {HEADER} needs the stepId query parameter")
-    if connection.connection is not None:  # the request holds a connection already: use it
+    if connection.connection is not None or "pool" in connection.settings_dict["OPTIONS"]:
+        # The request holds a connection already, or takes one from the pool (gunicorn): use it and keep it, since
+        # run tracking queries on this request right after (giving it back here only to take it again cost a
+        # pool round trip per step: bench/fence_cost.py).
         return _refusal(fence, step_id)
     # A step that never queries would otherwise hold this connection for its whole run, and hundreds of step
     # requests arriving at once would each open one: more than PostgreSQL's max_connections (100) without a pool
