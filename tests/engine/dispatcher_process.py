@@ -17,10 +17,9 @@ from django.conf import settings
 from django.db import connection
 
 
-def dispatcher_process(
-    engine, *, lease_seconds: float = 1, log: Path | None = None, **environment: str
-) -> subprocess.Popen[bytes]:
-    """Start one dispatcher process; its warnings go to `log` when given (else to the test's stderr)."""
+def environment_on_test_database() -> dict[str, str]:
+    """This process's environment, pointed at the test's database: DATABASE_URL's path when one is set, else the
+    embedded server's database name. What every process a test starts (dispatchers, gunicorn) runs on."""
     env = dict(os.environ)
     test_db = connection.settings_dict["NAME"]
     if env.get("DATABASE_URL"):
@@ -28,6 +27,14 @@ def dispatcher_process(
         env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{test_db}"))
     else:
         env["EMBEDDED_DB_NAME"] = test_db
+    return env
+
+
+def dispatcher_process(
+    engine, *, lease_seconds: float = 1, log: Path | None = None, **environment: str
+) -> subprocess.Popen[bytes]:
+    """Start one dispatcher process; its warnings go to `log` when given (else to the test's stderr)."""
+    env = environment_on_test_database()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "nurturehub.settings",

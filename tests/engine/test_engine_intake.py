@@ -10,6 +10,7 @@ import pytest
 
 from jobs.engine import registry
 from jobs.engine.models import App, Event, Function, Run
+from tests.engine.register_body import register_body
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -97,18 +98,6 @@ def test_intake_strips_data_inngest_and_defaults_ts(live_server):
     assert event.ts > 1_700_000_000_000
 
 
-def _register_body(live_server, **function_overrides) -> dict:
-    url = f"{live_server.url}/api/inngest-test"
-    function = {
-        "id": "bad-app-fn",
-        "name": "fn",
-        "triggers": [{"event": "a/b"}],
-        "steps": {"step": {"id": "step", "name": "step", "runtime": {"type": "http", "url": f"{url}?fnId=x"}}},
-        **function_overrides,
-    }
-    return {"appname": "bad-app", "url": url, "framework": "django", "sdk": "py:v0.5.19", "functions": [function]}
-
-
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -136,7 +125,7 @@ def _register_body(live_server, **function_overrides) -> dict:
     ],
 )
 def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live_server, overrides, message):
-    response = httpx.post(f"{live_server.url}/fn/register", json=_register_body(live_server, **overrides), timeout=30)
+    response = httpx.post(f"{live_server.url}/fn/register", json=register_body(live_server, **overrides), timeout=30)
 
     assert response.status_code == 400
     # Inngest's error body carries `status` (publicerr.WriteHTTP); inngest-js reads it to report the failure.
@@ -158,7 +147,7 @@ def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_ap
 ):
     # Every option the Python SDK sends is supported now: the refusal is shown with an option made up for it.
     monkeypatch.setattr(registry, "UNSUPPORTED_OPTIONS", {"experimentalOption": "an experimental option"})
-    body = _register_body(live_server, **overrides)
+    body = register_body(live_server, **overrides)
     plain = {**body["functions"][0], "id": "bad-app-plain"}
     for key in overrides:
         plain.pop(key, None)
@@ -172,7 +161,7 @@ def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_ap
 
 
 def test_register_answers_like_the_dev_server_and_reports_unchanged_syncs(live_server):
-    body = _register_body(live_server, concurrency=[{"key": "event.data.tenantId", "limit": 3}])
+    body = register_body(live_server, concurrency=[{"key": "event.data.tenantId", "limit": 3}])
 
     first = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30).json()
     second = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30).json()

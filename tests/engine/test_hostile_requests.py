@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from jobs.engine.models import Event, Function, Run
+from tests.engine.register_body import register_body
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -51,18 +52,6 @@ def test_hostile_events_get_a_400_naming_the_event_and_field(live_server, body, 
     assert Event.objects.count() == 0 and Run.objects.count() == 0
 
 
-def _register_body(live_server, **overrides) -> dict:
-    url = f"{live_server.url}/api/inngest-test"
-    function = {
-        "id": "bad-app-fn",
-        "name": "fn",
-        "triggers": [{"event": "a/b"}],
-        "steps": {"step": {"id": "step", "name": "step", "runtime": {"type": "http", "url": f"{url}?fnId=x"}}},
-        **overrides,
-    }
-    return {"appname": "bad-app", "url": url, "framework": "django", "sdk": "py:v0.5.19", "functions": [function]}
-
-
 REGISTER_CASES = {
     "retries-not-an-object": (
         {"steps": {"step": {"id": "step", "retries": 5, "runtime": {"type": "http", "url": "http://x"}}}},
@@ -87,7 +76,7 @@ REGISTER_CASES = {
 
 @pytest.mark.parametrize(("overrides", "message"), REGISTER_CASES.values(), ids=REGISTER_CASES.keys())
 def test_a_hostile_function_config_gets_a_400_naming_the_field(live_server, overrides, message):
-    body = json.dumps(_register_body(live_server, **overrides)).encode()
+    body = json.dumps(register_body(live_server, **overrides)).encode()
     response = _post(live_server, "/fn/register", body)
 
     assert response.status_code == 400, response.text
@@ -96,7 +85,7 @@ def test_a_hostile_function_config_gets_a_400_naming_the_field(live_server, over
 
 
 def test_a_sync_of_more_functions_than_the_limit_is_refused_before_any_write(live_server):
-    body = _register_body(live_server)
+    body = register_body(live_server)
     template = body["functions"][0]
     body["functions"] = [{**template, "id": f"fn-{index}"} for index in range(501)]
 

@@ -8,20 +8,18 @@ workers, so they journal to a file (`FENCE_JOURNAL`), and the gate's state is a 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
-from django.db import connection
 
 from nurturehub.web import web_server_command
+from tests.engine.dispatcher_process import environment_on_test_database
 
 
 def _free_port() -> int:
@@ -31,13 +29,7 @@ def _free_port() -> int:
 
 
 def _environment(engine, **environment: str) -> dict[str, str]:
-    env = dict(os.environ)
-    test_db = connection.settings_dict["NAME"]
-    if env.get("DATABASE_URL"):
-        parts = urlsplit(env["DATABASE_URL"])
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{test_db}"))
-    else:
-        env["EMBEDDED_DB_NAME"] = test_db
+    env = environment_on_test_database()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "tests.engine.bench_settings",
