@@ -1,6 +1,9 @@
 """Validated emission: validate, record in the EventLog, send to Inngest after the surrounding commit.
 
-A malformed payload raises `EventRejected` naming every bad field, is recorded as `rejected`, and is never sent.
+A malformed payload raises `EventRejected` naming every bad field, is recorded as `rejected`, and is never sent;
+so is an event larger than Inngest takes (`EVENTS_MAX_BYTES`). An event the event API refuses when sent (a 400, 413
+or 422 naming it) is set aside as `rejected` with the API's answer, and the others in its batch are sent: one such
+event never holds up the outbox.
 The EventLog is also the outbox: the send after commit waits on Inngest at most `EVENTS_SEND_TIMEOUT` in all
 (jobs/outbox.py); what is not accepted stays `pending` with the error and the relay (`manage.py relay_events`) or
 `manage.py events resend` sends it later; each event carries a stable `id`, so a resend never starts a second run.
@@ -120,7 +123,7 @@ def _validate(event_cls: type[E], items: list[Mapping[str, Any] | E], *, source:
             errors = error.errors(include_url=False, include_context=False, include_input=False)
             failures.append((index, item, [_wire_location(event_cls, e) for e in errors]))
     if not failures:
-        failures = _unknown_tenants(events)
+        failures = _too_large(event_cls.name, events) or _unknown_tenants(events)
     if failures:
         _record_rejections(event_cls.name, [(item, errors) for _, item, errors in failures], source)
         batch = len(items) > 1
@@ -138,6 +141,24 @@ def _wire_location(event_cls: type[Event], error: Mapping[str, Any]) -> dict[str
     if field is not None and field.alias:
         location[0] = field.alias
     return {"loc": location, "msg": error["msg"], "type": error["type"]}
+
+
+# The envelope around the payload: "name", "data", a 36-character "id", "ts" and "v" (bytes, with a margin).
+_ENVELOPE_BYTES = 120
+
+
+def _too_large(name: str, events: list[E]) -> list[tuple[int, object, list[dict[str, Any]]]]:
+    """Events Inngest would refuse for their size: its limit per event is 256 KiB on the free plan and 3 MiB on
+    the others (its usage limits page); EVENTS_MAX_BYTES says which applies. Refused when sent, such an event would
+    stay pending for ever; so it is rejected here, with the size in the error."""
+    limit = settings.EVENTS_MAX_BYTES
+    failures = []
+    for index, event in enumerate(events):
+        size = len(event.model_dump_json(by_alias=True)) + len(name) + _ENVELOPE_BYTES
+        if size > limit:
+            message = f"the event is {size} bytes; Inngest takes at most {limit} (EVENTS_MAX_BYTES is {limit})"
+            failures.append((index, event, [{"loc": [], "msg": message, "type": "event_too_large"}]))
+    return failures
 
 
 def _unknown_tenants(events: list[E]) -> list[tuple[int, object, list[dict[str, Any]]]]:
@@ -223,7 +244,11 @@ def _update_rows(rows: Sequence[EventLog], assignments: str, params: list[object
 @dataclass
 class DeliveryResult:
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # not accepted: kept pending
+    refused: int = 0  # refused by the event API for their content: set aside as rejected
+
+    def __add__(self, other: DeliveryResult) -> DeliveryResult:
+        return DeliveryResult(self.sent + other.sent, self.failed + other.failed, self.refused + other.refused)
 
 
 def deliver(rows: Sequence[EventLog], *, budget: float | None = None) -> DeliveryResult:
@@ -232,24 +257,33 @@ def deliver(rows: Sequence[EventLog], *, budget: float | None = None) -> Deliver
     Waits on Inngest `budget` seconds at most in all (EVENTS_SEND_TIMEOUT by default, what a request may wait);
     batches left when it is spent stay `pending`, untried, for the relay.
     """
-    result = DeliveryResult()
     client = sending_client()
     deadline = time.monotonic() + (settings.EVENTS_SEND_TIMEOUT if budget is None else budget)
+    result = DeliveryResult()
     for batch in _batches(rows):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            result.failed += len(batch)
-            continue
-        events = [_envelope(row) for row in batch]
-        try:
-            post_events(client, events, timeout=remaining)
-        except EventsNotAccepted as error:  # unanswered, unreachable, an error answer: all leave it pending
-            _mark_failed(batch, error)
-            result.failed += len(batch)
-        else:
-            _mark_sent(batch)
-            result.sent += len(batch)
+        result += _send(client, batch, deadline)
     return result
+
+
+def _send(client: inngest.Inngest, batch: list[EventLog], deadline: float) -> DeliveryResult:
+    """Send one batch; if the event API refuses its content, halve it until the refused events are alone, and set
+    those aside, so that the rest is sent (events it took before refusing are resent with their ids: de-duplicated)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return DeliveryResult(failed=len(batch))
+    try:
+        post_events(client, [_envelope(row) for row in batch], timeout=remaining)
+    except EventsNotAccepted as error:
+        if not error.refused:  # unanswered, unreachable, an outage or a key problem: all stay pending
+            _mark_failed(batch, error)
+            return DeliveryResult(failed=len(batch))
+        if len(batch) == 1:
+            _mark_refused(batch[0], error)
+            return DeliveryResult(refused=1)
+        half = len(batch) // 2
+        return _send(client, batch[:half], deadline) + _send(client, batch[half:], deadline)
+    _mark_sent(batch)
+    return DeliveryResult(sent=len(batch))
 
 
 class _VersionedEvent(inngest.Event):
@@ -299,6 +333,17 @@ def _mark_failed(batch: list[EventLog], error: Exception) -> None:
     logger.warning(
         "events not sent; kept pending for the relay",
         extra={"events": len(batch), "event": batch[0].name, "error": message},
+    )
+
+
+def _mark_refused(row: EventLog, error: EventsNotAccepted) -> None:
+    message = f"refused by the event API: {error}"[:2000]
+    row.status, row.last_error, row.send_attempts = EventLog.Status.REJECTED, message, row.send_attempts + 1
+    row.errors = [{"loc": [], "msg": message, "type": "refused_by_event_api"}]
+    row.save(update_fields=["status", "last_error", "send_attempts", "errors"])
+    logger.error(
+        "event refused by the event API; set aside as rejected, the others are sent",
+        extra={"event": row.name, "event_id": row.event_id, "error": message},
     )
 
 

@@ -34,7 +34,19 @@ logger = logging.getLogger(__name__)
 
 
 class EventsNotAccepted(Exception):
-    """The event API did not accept a batch (no answer in time, unreachable, or an error answer)."""
+    """The event API did not accept a batch (no answer in time, unreachable, or an error answer).
+
+    `refused`: it answered that it cannot take the batch's content (400, 413, 422), which sending it again will
+    not change; every other failure (no answer, 408, 429, 5xx, and 401/403/404, a key or URL problem that is the
+    same for every event) may pass later, so those events wait for the relay.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+REFUSED_STATUSES = frozenset({400, 413, 422})
 
 
 _http = httpx.Client()
@@ -66,7 +78,9 @@ def post_events(client: inngest.Inngest, events: list[inngest.Event], *, timeout
         raise EventsNotAccepted(f"{type(outcome['error']).__name__}: {outcome['error']}")
     response: httpx.Response = outcome["response"]
     if response.status_code >= 300:
-        raise EventsNotAccepted(f"HTTP {response.status_code}: {response.text[:300]}")
+        raise EventsNotAccepted(
+            f"HTTP {response.status_code}: {response.text[:300]}", refused=response.status_code in REFUSED_STATUSES
+        )
     try:
         error = response.json().get("error")
     except ValueError:
@@ -94,8 +108,9 @@ def outbox_state() -> OutboxState:
 def relay_once(*, batch_size: int = 500) -> tuple[int, int]:
     """Send the pending events old enough that their request has given up on them; returns (sent, failed).
 
-    Stops at the first batch not accepted (Inngest is down: the others would fail the same way); rows are locked
-    while sent (SKIP LOCKED), so several relays or `events resend` never send one row at once.
+    Stops at the first batch not accepted (Inngest is down: the others would fail the same way); an event the API
+    refuses for its content is set aside (`deliver`) and the pass goes on. Rows are locked while sent (SKIP
+    LOCKED), so several relays or `events resend` never send one row at once.
     """
     from .emit import deliver  # emit imports this module
 

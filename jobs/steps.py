@@ -81,11 +81,15 @@ def step_emit(
     """Emit a validated follow-on event inside a memoized step; returns its event id.
 
     If Inngest does not accept it, the step fails and is retried on the category's doubling backoff: the retry
-    finds the pending EventLog row by its stable id and sends that, so the event is neither lost nor doubled.
+    finds the pending EventLog row by its stable id and sends that, so the event is neither lost nor doubled. If
+    the event API refused the event itself (set aside as rejected: jobs/emit.py), no retry can change that: the run
+    fails at once with the API's answer.
     """
 
     def send() -> str:
         row = emit(event_cls, data, event_id=follow_on_event_id(ctx, step_id), source=f"run:{ctx.run_id}")
+        if row.status == row.Status.REJECTED:
+            raise PermanentJobError(f"{event_cls.name} {row.last_error}")
         if row.status != row.Status.SENT:
             raise TransientJobError(f"{event_cls.name} not accepted by Inngest: {row.last_error}")
         return row.event_id

@@ -217,6 +217,8 @@ EVENTS_SEND_TIMEOUT = env.float("EVENTS_SEND_TIMEOUT", default=2.0)
 EVENTS_RELAY_SEND_TIMEOUT = env.float("EVENTS_RELAY_SEND_TIMEOUT", default=10.0)
 EVENTS_RELAY_INTERVAL = env.float("EVENTS_RELAY_INTERVAL", default=1.0)
 EVENTS_RELAY_BACKOFF_CAP = env.float("EVENTS_RELAY_BACKOFF_CAP", default=60.0)
+# Inngest's largest event: 256 KiB on its free plan, 3 MiB on the others; a larger one is rejected when emitted.
+EVENTS_MAX_BYTES = env.int("EVENTS_MAX_BYTES", default=256 * 1024)
 
 # The retry/concurrency policy per function category (jobs/policy.py holds the defaults); any of
 # JOBS_<AI|CRM|SCORING|ALERT|ROUTING>_<MAX_ATTEMPTS|BACKOFF_BASE|BACKOFF_CAP|CONCURRENCY> overrides one value.

@@ -130,7 +130,7 @@ def test_emit_with_an_explicit_event_id_is_idempotent(tenant, event_api):
 
 @pytest.mark.django_db(transaction=True)
 def test_emit_with_an_explicit_id_resends_a_row_left_pending(tenant, event_api):
-    event_api.fail_with = 400  # a 4xx is not retried by the SDK: quick failure
+    event_api.fail_with = 503  # unavailable: the event stays pending
     pending = emit(NurtureSequenceGenerate, generate_payload(tenant), event_id="step-retry-1")
     assert pending.status == EventLog.Status.PENDING
     event_api.fail_with = None

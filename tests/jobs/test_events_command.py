@@ -68,7 +68,7 @@ def test_resend_sends_pending_events_and_reports_what_stays_pending(tenant, even
         "reason": "decay",
         "occurredAt": "2026-11-24T10:00:00Z",
     }
-    event_api.fail_with = 400
+    event_api.fail_with = 503
     with pytest.raises(CommandError, match="stored as pending"):
         run("send", "lead/intent.score", json.dumps(payload))
     with pytest.raises(CommandError, match="1 events could not be sent"):

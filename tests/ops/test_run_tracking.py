@@ -52,7 +52,7 @@ def test_completed_run_is_recorded_with_its_event_and_steps(live_server, assigne
 def test_retried_step_records_each_attempt_and_the_delay_before_the_next(live_server, assigned, event_api):
     _, event = assigned
     run_id = str(ULID())
-    event_api.fail_with = 400  # Inngest refuses the follow-on event once: the emit step fails and is retried
+    event_api.fail_with = 503  # Inngest is unavailable once: the emit step fails and is retried
 
     def recover(status, body):
         if status == 500:  # the step's failure under the policy: a retry-after 500
@@ -75,7 +75,7 @@ def test_retried_step_records_each_attempt_and_the_delay_before_the_next(live_se
 def test_run_that_exhausts_its_retries_is_failed_by_the_on_failure_recorder(live_server, assigned, event_api):
     _, event = assigned
     run_id = str(ULID())
-    event_api.fail_with = 400  # never accepted
+    event_api.fail_with = 503  # never accepted
 
     driven = drive_run(live_server.url, function_id=FUNCTION, event=event, run_id=run_id, max_attempts=MAX_ATTEMPTS)
 

@@ -414,7 +414,7 @@ def test_a_follow_on_event_inngest_refuses_is_retried_on_the_ai_policy_and_sent_
     pipeline, event_api, tenant, seller, openai_server
 ):
     CrmConnectionFactory(tenant=tenant)
-    event_api.fail_with = 400  # Inngest refuses crm/sync.push once
+    event_api.fail_with = 503  # Inngest does not accept crm/sync.push once
 
     def heal(_failure):
         event_api.fail_with = None
