@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .admin import ReadOnlyAdmin
+from .admin_base import ReadOnlyAdmin
 from .gate_models import SkippedRun
 
 

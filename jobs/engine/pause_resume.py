@@ -13,23 +13,21 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
-from . import expressions
+from . import expressions, hooks
 from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
-from .pauses import FINISHED_EVENT
+from .outcomes import Outcome, Result
+from .protocol import FINISHED_EVENT
 from .queries import fetch_row, fetch_rows, statement
 from .services.intake import work_notify
 from .services.rows import json_value
 from .trace import Span, spans_insert
-
-if TYPE_CHECKING:
-    from .services.answers import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +95,7 @@ _FORCE_STEP_PLAN_CLEAR_SQL = statement("run_force_step_plan_clear")
 _ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
+@hooks.on_events(order=10)  # before cancel-on (cancellation.py), as intake did it
 def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
     """Resume the runs waiting on these just-stored events.
 
@@ -170,8 +169,6 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
 
 def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     """The dispatcher claimed a pause's timeout item: end the wait with null, or the invoke with a timeout error."""
-    from .services.answers import Outcome, Result  # answers imports this module (pause_begin)
-
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:

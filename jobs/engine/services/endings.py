@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Run
+from ..outcomes import error_body
 from ..protocol import IncomingEvent, datetime_to_ms
 from ..queries import statement
 from .intake import system_events_store
@@ -22,11 +23,6 @@ logger = logging.getLogger(__name__)
 
 _COMPLETE_SQL = statement("run_complete")
 _LEFTOVERS_DELETE_SQL = statement("run_leftovers_delete")
-
-
-def error_body(name: str, message: str) -> dict[str, Any]:
-    """An error the engine itself reports (the SDK's own error bodies are kept as sent)."""
-    return {"name": name, "message": message}
 
 
 def failure_event_error(error: dict[str, Any], *, http_status: int | None) -> dict[str, Any]:
