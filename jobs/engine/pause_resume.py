@@ -9,14 +9,12 @@ InngestInvokeTimeoutError (service.go `handlePauseTimeout`, execution.go `SetInv
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from . import expressions, hooks
@@ -25,7 +23,9 @@ from .models import Event, Pause, QueueItem, Run, RunSpan
 from .outcomes import Outcome, Result
 from .protocol import FINISHED_EVENT
 from .queries import fetch_row, fetch_rows, statement
+from .services.answer_rows import memo_save, run_save_progress
 from .services.intake import work_notify
+from .services.progress import step_done
 from .services.rows import json_value
 from .trace import Span, spans_insert
 
@@ -89,9 +89,6 @@ class _Candidate:
 _CANDIDATES_SQL = statement("pause_candidates")
 _WAITED_NAMES_SQL = statement("pause_waited_names")
 _TIMEOUT_ITEM_LOCK_SQL = statement("pause_timeout_item_lock")
-_MEMO_INSERT_SQL = statement("memo_insert")
-_STEPS_DONE_INCREMENT_SQL = statement("run_steps_done_increment")
-_FORCE_STEP_PLAN_CLEAR_SQL = statement("run_force_step_plan_clear")
 _ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
@@ -198,47 +195,17 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
         pause.delete()
         if run.status in _ENDED:
             return 0
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _MEMO_INSERT_SQL,
-                [run.pk, step_id, pause.step_name, json.dumps(memo), run.steps_done, now],
-            )
-            if cursor.fetchone() is not None:
-                cursor.execute(_STEPS_DONE_INCREMENT_SQL, [run.pk])
-        _run_move_on(run, timeout_step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id, now=now)
+        memo_save(run, step_id, pause.step_name, memo, now=now)
+        timeout_item = QueueItem.objects.filter(run=run, step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id).first()
+        if timeout_item is None:
+            run_save_progress(run)
+            logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
+        else:  # the timeout item stands for the step in its parallel group: the one step-done path moves the run on
+            step_done(run, timeout_item, pause.step_name, now=now)
         spans_insert(run.pk, [_outcome_span(pause, memo, now=now, event_id=event_id)])
         transaction.on_commit(work_notify)
     logger.info("pause resumed", extra={"run_id": run.run_id, "step": pause.step_name, "by": event_id or "timeout"})
     return 1
-
-
-def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
-    """The timeout item becomes the run's next discovery, unless siblings of a parallel group are still pending
-    (the last of them enqueues discovery, as services/answers.py `_step_done` does) or a discovery is already queued."""
-    others = QueueItem.objects.filter(run=run).exclude(step_id=timeout_step_id).exists()
-    if others:
-        QueueItem.objects.filter(run=run, step_id=timeout_step_id).delete()
-        return
-    moved = QueueItem.objects.filter(run=run, step_id=timeout_step_id).update(
-        step_id=QueueItem.DISCOVERY,
-        step_name="",
-        parallel_mode="",
-        attempt=0,
-        max_attempts=run.function.max_attempts,
-        priority=0,
-        available_at=now,
-        order_at=ExpressionWrapper(
-            Value(now) - F("factor") * Value(timedelta(seconds=1)), output_field=DateTimeField()
-        ),
-        lease_owner=None,
-        lease_expires_at=None,
-        generation=F("generation") + 1,
-    )
-    if not moved:
-        logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_FORCE_STEP_PLAN_CLEAR_SQL, [run.pk])
 
 
 def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> Span:

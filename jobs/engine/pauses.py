@@ -28,7 +28,7 @@ from . import expressions, hooks
 from .clock import scaled
 from .if_index import match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
-from .protocol import FINISHED_EVENT, INVOKED_EVENT, ProtocolError, config_duration, datetime_to_ms
+from .protocol import FINISHED_EVENT, INVOKED_EVENT, ProtocolError, config_duration, datetime_to_ms, parallel_mode
 from .queries import statement
 from .services.intake import runs_start, work_notify
 
@@ -72,7 +72,7 @@ def pause_begin(answer: Answer, op: dict[str, Any], hashed_id: str, name: str) -
     if not _pause_insert(pause):
         return hooks.Waiting()  # already waiting (the op was reported again): one pause, one invocation
     due = now + scaled(pause.expires_at - now)
-    _timeout_item_insert(answer.item, pause, due=due)
+    _timeout_item_insert(answer.item, pause, due=due, parallel_mode=parallel_mode(opts))
     answer.span(op=op["op"], status=SpanStatus.SLEEPING, step_id=hashed_id, step_name=name, wake_at=due, output=opts)
     if pause.kind == Kind.INVOKE:
         _invocation_send(run, pause, opts, now=now)
@@ -152,8 +152,11 @@ def _pause_insert(pause: Pause) -> bool:
         return cursor.fetchone() is not None
 
 
-def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime) -> None:
-    """The job that times the pause out (Inngest enqueues it with the run's concurrency keys, as here)."""
+def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime, parallel_mode: str) -> None:
+    """The job that times the pause out (Inngest enqueues it with the run's concurrency keys, as here).
+
+    It stands for the step in its parallel group until the pause ends, so it carries the step's parallel mode,
+    read from the op's opts as a planned step's is (services/answer_rows.py `planned_item`)."""
     QueueItem.objects.bulk_create(
         [
             QueueItem(
@@ -161,6 +164,7 @@ def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime) -> Non
                 function_id=item.function_id,
                 step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + pause.step_id,
                 step_name=pause.step_name,
+                parallel_mode=parallel_mode,
                 attempt=0,
                 max_attempts=1,
                 priority=0,

@@ -224,6 +224,11 @@ def backoff_delay(failed_attempt: int, *, rng: random.Random | None = None) -> t
     return timedelta(seconds=base + jitter)
 
 
+def parallel_mode(opts: object) -> str:
+    """A step's parallel mode from its op's opts: "race" (the first to finish moves the run on) or "wait"."""
+    return str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait"
+
+
 def scale_delay(delay: timedelta, scale: float) -> timedelta:
     """Shrink (or stretch) a delay for tests and demos; order is kept because every delay is scaled alike."""
     return timedelta(seconds=max(delay.total_seconds(), 0) * scale)

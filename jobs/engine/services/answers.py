@@ -8,7 +8,6 @@ memo was. Ending a run and the `inngest/function.*` events it emits are in endin
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from ..models import QueueItem, RunSpan
 from ..outcomes import CallResponse, Outcome, Result, error_body
 from ..protocol import parse_sleep_until
 from ..queries import statement
-from ..trace import spans_insert, spans_json
+from ..trace import spans_insert
 from .answer_rows import (
     item_delete,
     item_lock,
@@ -34,12 +33,11 @@ from .answer_rows import (
     run_save_progress,
 )
 from .endings import FINISHED, run_complete, run_fail
-from .progress import Answer, retry_delay, step_done
+from .progress import Answer, retry_delay, step_done, step_run_inline_done
 
 logger = logging.getLogger(__name__)
 
 _REQUEST_VERSION_SAVE_SQL = statement("run_request_version_save")
-_STEP_RUN_INLINE_DONE_SQL = statement("step_run_inline_done")
 
 NOT_SUPPORTED_OPS: dict[str, str] = {}
 CORE_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete")  # the rest: hooks.opcode
@@ -141,7 +139,7 @@ def _apply_ops(answer: Answer, ops: list[dict[str, Any]]) -> Outcome:
         run_complete(run, complete.get("data"), now=now)
         return Outcome(Result.COMPLETED)
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
-        return _step_run_inline_done(answer, ops[0])
+        return step_run_inline_done(answer, ops[0])
     if len(ops) > 1:
         run.force_step_plan = True
     done = False
@@ -213,35 +211,6 @@ def _apply_ops(answer: Answer, ops: list[dict[str, Any]]) -> Outcome:
     item_delete(item)
     run_save_progress(run)
     return Outcome(Result.NOOP, step=step_name)
-
-
-def _step_run_inline_done(answer: Answer, op: dict[str, Any]) -> Outcome:
-    """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
-
-    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip; the
-    answer's spans and the run's request version go in the same statement (so the caller writes neither again).
-    """
-    run, item, now = answer.run, answer.item, answer.now
-    hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
-    answer.span(op="StepRun", status=SpanStatus.COMPLETED, step_id=hashed_id, step_name=name, output=op.get("data"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _STEP_RUN_INLINE_DONE_SQL,
-            {
-                "run": run.pk,
-                "hashed": hashed_id,
-                "name": name[:255],
-                "memo": json.dumps({"data": op.get("data")}),
-                "position": run.steps_done,
-                "now": now,
-                "item": item.pk,
-                "spans": spans_json(answer.spans),
-                "request_version": run.request_version,
-            },
-        )
-    answer.spans.clear()
-    answer.request_version_unsaved = False
-    return Outcome(Result.STEP, step=name)
 
 
 def _attempt_failed(answer: Answer, error: dict[str, Any]) -> Outcome:
