@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 
-from .admin_base import ReadOnlyAdmin
+from nurturehub.admin_readonly import ReadOnlyAdmin
+
 from .flow_state import LIMIT as FLOW_LIMIT
 from .flow_state import flow_state
 from .models import App, Function

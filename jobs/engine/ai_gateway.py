@@ -32,7 +32,6 @@ from .models import GatewayRequest, Run, RunSpan
 from .outcomes import CallResponse, Outcome, Result, transport_error
 from .queries import statement
 from .services import answer_rows
-from .services.endings import FINISHED
 from .services.progress import Answer, retry_delay, step_done
 from .trace import spans_insert
 
@@ -132,7 +131,7 @@ def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> 
 def _apply(answer: Answer, result: GatewayResult) -> Outcome:
     run, item, now = answer.run, answer.item, answer.now
     ids = {"step_id": item.step_id, "step_name": item.step_name}
-    if run.status in FINISHED:
+    if run.status in Run.FINISHED:
         answer_rows.item_delete(item)
         GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
         return Outcome(Result.STALE)

@@ -89,7 +89,6 @@ class _Candidate:
 _CANDIDATES_SQL = statement("pause_candidates")
 _WAITED_NAMES_SQL = statement("pause_waited_names")
 _TIMEOUT_ITEM_LOCK_SQL = statement("pause_timeout_item_lock")
-_ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
 @hooks.on_events(order=10)  # before cancel-on (cancellation.py), as intake did it
@@ -125,7 +124,7 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
         cursor.execute(_CANDIDATES_SQL, {**params, "now": now})
         candidates = fetch_rows(cursor, _Candidate)
     matches = _matches(candidates, rows)
-    ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
+    ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in Run.FINISHED]
     if ended:
         Pause.objects.filter(pk__in=ended).delete()
     resumed = 0
@@ -143,7 +142,7 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
     waits: dict[str, IfIndex[_Candidate]] = {}
     invokes: dict[str, _Candidate] = {}
     for candidate in candidates:
-        if candidate.run_status in _ENDED:
+        if candidate.run_status in Run.FINISHED:
             continue  # the run ended while waiting (a sibling step failed it)
         if candidate.kind == Kind.INVOKE:
             invokes[candidate.correlation_id] = candidate
@@ -193,7 +192,7 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
         if pause is None:
             return 0
         pause.delete()
-        if run.status in _ENDED:
+        if run.status in Run.FINISHED:
             return 0
         memo_save(run, step_id, pause.step_name, memo, now=now)
         timeout_item = QueueItem.objects.filter(run=run, step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id).first()

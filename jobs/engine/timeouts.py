@@ -40,7 +40,7 @@ def timeouts_enforce(*, now: datetime | None = None) -> int:
             due += [(run_id, reason) for run_id in late.values_list("run_id", flat=True)]
         if gates.finish_timeout:
             started_before = now - scaled(gates.finish_timeout)
-            late = runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING], started_at__lt=started_before)
+            late = runs.filter(status__in=Run.UNFINISHED, started_at__lt=started_before)
             reason = f"finish timeout: not finished within {_text(gates.finish_timeout)} of its start"
             due += [(run_id, reason) for run_id in late.values_list("run_id", flat=True)]
     cancelled = 0

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .. import hooks
 from ..clock import scaled
-from ..models import QueueItem, RunSpan
+from ..models import QueueItem, Run, RunSpan
 from ..outcomes import CallResponse, Outcome, Result, error_body
 from ..protocol import parse_sleep_until
 from ..queries import statement
@@ -32,7 +32,7 @@ from .answer_rows import (
     planned_item,
     run_save_progress,
 )
-from .endings import FINISHED, run_complete, run_fail
+from .endings import run_complete, run_fail
 from .progress import Answer, retry_delay, step_done, step_run_inline_done
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
 
 def _apply(answer: Answer) -> Outcome:
     run, item, response = answer.run, answer.item, answer.response
-    if run.status in FINISHED:
+    if run.status in Run.FINISHED:
         item_delete(item)
         return Outcome(Result.STALE)
     if response.status == 200 and response.from_sdk:

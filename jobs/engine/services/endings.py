@@ -73,7 +73,6 @@ def _leftovers_delete(cursor: Any, run: Run) -> int:
 
 
 RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
-FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
 def _announces_result(run: Run) -> bool:
@@ -151,7 +150,7 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         run = Run.objects.select_for_update(of=("self",)).select_related("function").filter(run_id=run_id).first()
         if run is None:
             raise RunNotFound(f"no run with id {run_id!r}")
-        if run.status in FINISHED:
+        if run.status in Run.FINISHED:
             raise RunAlreadyFinished(run)
         error = error_body("FunctionCancelled", "function cancelled")
         # Why the engine cancelled it (a timeout, a singleton), kept on the run; the event's error is Inngest's.

@@ -1,4 +1,7 @@
-"""The engine admin's base: its tables are shown, never edited (admin.py, gate_admin.py)."""
+"""The one read-only admin: tables the services write, which staff read and never edit by hand.
+
+Shared by every app (the operations admin, the CRM logs, the engine's tables); it imports no app.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The engine's tables are written by the engine only."""
+class ReadOnlyAdminMixin:
+    """No add, change or delete in the admin: the rows are written by the system only."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -17,3 +20,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A ModelAdmin that only shows."""
