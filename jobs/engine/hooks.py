@@ -78,15 +78,20 @@ def on_events(order: int) -> Callable[[EventsHook], EventsHook]:
     """Register a hook called with every batch of fresh events, hook(rows, now=), inside intake's transaction."""
 
     def register(hook: EventsHook) -> EventsHook:
-        _event_hooks.append((order, hook))
-        _event_hooks.sort(key=lambda entry: entry[0])
+        if all(existing is not hook for _, existing in _event_hooks):
+            _event_hooks.append((order, hook))
+            _event_hooks.sort(key=lambda entry: entry[0])
         return hook
 
     return register
 
 
+def event_hooks() -> list[EventsHook]:
+    return [hook for _, hook in _event_hooks]
+
+
 def events_received(rows: list[Event], *, now: datetime) -> None:
-    for _, hook in _event_hooks:
+    for hook in event_hooks():
         hook(rows, now=now)
 
 
