@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from nurturehub.admin_readonly import ReadOnlyAdmin
 from nurturehub.redaction import redact
 
 from .base import VerifyResult
@@ -126,19 +127,6 @@ def _check(call, secrets) -> tuple[bool, str]:
     except CrmError as error:
         return False, redact(f"Connection test failed ({type(error).__name__}): {error}", secrets)
     return True, redact(f"Connection OK: {result.detail}", secrets)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Logs and state written by the services: operations staff read them, nobody edits them by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(CrmSyncLog)

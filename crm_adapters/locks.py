@@ -1,4 +1,5 @@
-"""PostgreSQL advisory locks: mutual exclusion and concurrency caps that hold across every process and worker.
+"""PostgreSQL advisory locks: mutual exclusion (nurturehub/locks.py, the project's one) and concurrency caps that
+hold across every process and worker.
 
 Session-level locks are used (not transaction-level) because they must be held across HTTP calls, which never
 run inside a transaction; they are released explicitly, and by PostgreSQL if the process dies.
@@ -14,27 +15,13 @@ from contextlib import contextmanager
 
 from django.db import connection as db
 
+from nurturehub.locks import advisory_lock
 
-def _key64(name: str) -> int:
-    """A stable signed 64-bit key for a lock name (Python's hash() differs between processes)."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+__all__ = ["SlotsExhausted", "advisory_lock", "concurrency_slot"]
 
 
 def _key32(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big", signed=True)
-
-
-@contextmanager
-def advisory_lock(name: str) -> Iterator[None]:
-    """Hold an exclusive lock named `name` for the block (waits for the current holder)."""
-    key = _key64(name)
-    with db.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
-        with db.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 class SlotsExhausted(Exception):

@@ -7,6 +7,8 @@ import json
 from django.http import Http404, HttpRequest
 from django.utils.html import format_html
 
+from nurturehub.admin_readonly import ReadOnlyAdminMixin as SharedReadOnlyAdminMixin
+
 REPLAY_PERMISSION = "jobs.replay_jobrun"
 CANCEL_PERMISSION = "jobs.cancel_jobrun"
 
@@ -22,17 +24,8 @@ def row_id_or_404(object_id: str) -> int:
     return int(object_id)
 
 
-class ReadOnlyAdminMixin:
+class ReadOnlyAdminMixin(SharedReadOnlyAdminMixin):
     """Log tables are written by the system only; staff read them and act through confirmed admin actions."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_PERMISSION)

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 
+from nurturehub.admin_readonly import ReadOnlyAdmin
+
 from .flow_state import LIMIT as FLOW_LIMIT
 from .flow_state import flow_state
 from .models import App, Function
@@ -23,19 +25,6 @@ def _runs_url() -> str:
         return reverse("admin:jobs_jobrun_changelist")
     except NoReverseMatch:
         return ""
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The engine's tables are written by the engine only."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(App)

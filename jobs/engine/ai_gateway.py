@@ -27,11 +27,12 @@ import aiohttp
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import hooks
 from .models import GatewayRequest, Run, RunSpan
+from .outcomes import CallResponse, Outcome, Result, transport_error
 from .queries import statement
-from .services import answer_rows, answers
-from .services.endings import FINISHED
-from .step_call import transport_error
+from .services import answer_rows
+from .services.progress import Answer, retry_delay, step_done
 from .trace import spans_insert
 
 OP = "AIGateway"
@@ -53,6 +54,13 @@ class GatewayResult:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status <= 299
+
+
+@hooks.opcode(OP)
+def gateway_op(answer: Answer, op: dict[str, Any], hashed_id: str, name: str) -> hooks.OpEffect:
+    """The op plans its step as an item the engine itself runs (the dispatcher makes the provider request)."""
+    gateway_request_store(answer.run, hashed_id, op, now=answer.now)
+    return hooks.Planned()
 
 
 def gateway_request_store(run: Run, hashed_id: str, op: dict[str, Any], *, now: datetime) -> None:
@@ -105,39 +113,39 @@ async def gateway_call(http: aiohttp.ClientSession, opts: dict[str, Any]) -> Gat
     return GatewayResult(status=status, body=body, text=text, started_at=started_at)
 
 
-def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> answers.Outcome:
+def gateway_answer_apply(*, item_id: int, owner: str, result: GatewayResult) -> Outcome:
     """Store the provider's answer as the step's memo, or retry the step, under the claim's lease; all or nothing."""
     now = timezone.now()
     with transaction.atomic():
         item = answer_rows.item_lock(item_id=item_id, owner=owner)
         if item is None:
-            return answers.Outcome(answers.Result.LEASE_LOST)
+            return Outcome(Result.LEASE_LOST)
         run = item.run
-        response = answers.CallResponse(status=result.status, started_at=result.started_at)
-        answer = answers._Answer(item=item, run=run, response=response, now=now)
+        response = CallResponse(status=result.status, started_at=result.started_at)
+        answer = Answer(item=item, run=run, response=response, now=now)
         outcome = _apply(answer, result)
         spans_insert(run.pk, answer.spans)
     return outcome
 
 
-def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
+def _apply(answer: Answer, result: GatewayResult) -> Outcome:
     run, item, now = answer.run, answer.item, answer.now
     ids = {"step_id": item.step_id, "step_name": item.step_name}
-    if run.status in FINISHED:
+    if run.status in Run.FINISHED:
         answer_rows.item_delete(item)
         GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
-        return answers.Outcome(answers.Result.STALE)
+        return Outcome(Result.STALE)
     if result.ok:
         answer.span(op=OP, status=RunSpan.Status.COMPLETED, output=result.body, **ids)
         memo: dict[str, Any] = {"data": result.body}
     else:
         error = _user_error(result)
         if item.attempt + 1 < item.max_attempts:
-            delay = answers._retry_delay(item.attempt, answers.CallResponse(status=result.status), now=now)
+            delay = retry_delay(item.attempt, CallResponse(status=result.status), now=now)
             answer.span(op=OP, status=RunSpan.Status.RETRYING, error=error, retry_at=now + delay, **ids)
             answer_rows.item_retry(item, delay, now=now)
-            return answers.Outcome(
-                answers.Result.RETRY,
+            return Outcome(
+                Result.RETRY,
                 step=item.step_name,
                 detail={"error": error["message"], "retry_in_ms": round(delay.total_seconds() * 1000)},
             )
@@ -145,7 +153,7 @@ def _apply(answer: answers._Answer, result: GatewayResult) -> answers.Outcome:
         memo = {"error": error}
     answer_rows.memo_save(run, item.step_id, item.step_name, memo, now=now)
     GatewayRequest.objects.filter(run=run, hashed_id=item.step_id).delete()
-    return answers._step_done(run, item, item.step_name, now=now)
+    return step_done(run, item, item.step_name, now=now)
 
 
 def _user_error(result: GatewayResult) -> dict[str, Any]:

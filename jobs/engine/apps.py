@@ -11,6 +11,11 @@ class EngineConfig(AppConfig):
     verbose_name = "Local engine"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        """Every feature registers what it handles with the core (hooks.py) when imported: import them all."""
+        from . import ai_gateway, cancellation, delayed, gates, pause_resume, pauses, timeouts  # noqa: F401
+        from .services import cron  # noqa: F401
+
     def run_trace(self, run_id: str) -> list:
         """A run's trace (selectors.run_trace), for host apps that show it without importing the engine:
         `apps.get_app_config("engine").run_trace(run_id)` where the engine is installed."""

@@ -22,11 +22,12 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from . import expressions
+from . import expressions, hooks
 from .if_index import IfIndex, equality_shape
 from .models import Event
 from .protocol import ProtocolError, config_duration
 from .queries import fetch_rows, statement
+from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 from .services.rows import json_value
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def _timeout(entry: dict[str, Any]) -> timedelta:
     return config_duration(timeout, what="cancel `timeout`")
 
 
+@hooks.on_events(order=20)  # after waits are resumed (pause_resume.py), as intake did it
 def runs_cancel_for_events(events: list[Event], *, now: datetime) -> int:
     """Cancel the unfinished runs these just-stored events cancel; returns how many were cancelled.
 
@@ -149,10 +151,6 @@ def _cancels(row: Event, entry: dict[str, Any], run: _ActiveRun) -> bool:
 
 
 def _cancel(run_id: str) -> int:
-    # Imported here: the registry imports this module for `cancel_entries_check`, and endings builds on intake,
-    # which imports the registry.
-    from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
-
     try:
         run_cancel(run_id=run_id)
     except (RunAlreadyFinished, RunNotFound):

@@ -1,8 +1,8 @@
 """Runs that do not start when their event arrives: debounced and batched functions (debounce.py, batching.py).
 
-Intake hands every (function, event) it would start to `starts_hold`, which keeps back the events of functions
-with `debounce` or `batchEvents`; the dispatcher's once-a-second tick (beside cron) calls `delayed_fire_due`,
-which starts the runs whose debounce period or batch timeout has passed.
+Intake hands every (function, event) it would start to `starts_hold` (registered with hooks.py), which keeps back
+the events of functions with `debounce` or `batchEvents`; the dispatcher's once-a-second tick (beside cron) calls
+`delayed_fire_due`, which starts the runs whose debounce period or batch timeout has passed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from . import hooks
 from .batching import batch_append, batch_config, batch_eligible, batch_key, batches_take_due
+from .clock import delay_scale
 from .debounce import DebounceConfig, debounce_config, debounce_hold, debounce_key, debounces_take_due
 from .models import Event, Function
 from .services import intake
@@ -21,6 +23,7 @@ from .services import intake
 Start = tuple[Function, Event] | tuple[Function, Event, list[dict[str, Any]]]
 
 
+@hooks.hold_starts_with
 def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime, batching: bool = True) -> list[Start]:
     """The runs to start now (a full batch among them); debounced and batched events are held. In a transaction.
 
@@ -48,7 +51,7 @@ def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime, batching
             immediate.append((function, event))
             continue
         holds.append((str(function.pk), batch_key(batch_options, event_map), position, function, batch_options, event))
-    scale = intake.delay_scale()
+    scale = delay_scale()
     for _, key, _, function, config, event in sorted(holds, key=lambda hold: hold[:3]):
         if isinstance(config, DebounceConfig):
             debounce_hold(function, config, event, key=key, now=now, scale=scale)
@@ -59,6 +62,7 @@ def starts_hold(starts: list[tuple[Function, Event]], *, now: datetime, batching
     return immediate
 
 
+@hooks.tick(order=20)
 def delayed_fire_due(*, now: datetime | None = None, limit: int = 100) -> int:
     """Start the runs of every due debounce and batch (each once: its row is deleted in the same transaction).
 

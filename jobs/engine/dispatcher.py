@@ -33,20 +33,19 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from . import hooks
 from .ai_gateway import gateway_answer_apply, gateway_call
 from .app_sync import AppSync
-from .delayed import delayed_fire_due
 from .executor import Lease, StepLoop
 from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
+from .outcomes import Outcome, Result
 from .pause_resume import pause_timeout_apply
 from .queries import statement
-from .services.answers import Outcome, Result, call_response_apply, run_refuse
+from .services.answers import call_response_apply, run_refuse
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
-from .services.cron import cron_fire_due
 from .step_call import StepCaller
-from .timeouts import timeouts_enforce
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
@@ -214,9 +213,8 @@ class Dispatcher:
                 now = time.monotonic()
                 if now >= next_cron:
                     queue_reap_expired()
-                    cron_fire_due()
-                    delayed_fire_due()  # debounces and batches that are due (delayed.py)
-                    timeouts_enforce()
+                    for sweep in hooks.ticks():  # cron, due debounces and batches, timeouts, spent GCRA keys
+                        sweep()
                     next_cron = now + 1
                 claimed = self.claim_once()
             except Exception:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .admin import ReadOnlyAdmin
+from nurturehub.admin_readonly import ReadOnlyAdmin
+
 from .gate_models import SkippedRun
 
 

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
-from . import expressions, gate_config
+from . import expressions, gate_config, hooks
+from .clock import scaled
 from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates, Limit
 from .gate_models import RunSingleton, SkippedRun
 from .models import Event, Function, Run
 from .queries import statement
+from .services.endings import RunAlreadyFinished, run_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +40,6 @@ _GCRA_PRUNE_SQL = statement("gcra_prune")
 def _clock(now: datetime) -> datetime:
     """The time flow control reads: the caller's `now` (a test shifts it to step past a period without waiting)."""
     return now
-
-
-def _scaled(period: timedelta) -> timedelta:
-    """Periods shrink with ENGINE_DELAY_SCALE like every other engine delay (tests and demos; 1 in production)."""
-    return period * float(getattr(settings, "ENGINE_DELAY_SCALE", 1.0))
 
 
 @dataclass
@@ -63,6 +60,7 @@ class Admission:
             _cancel(runs[index].run_id, reason="singleton: replaced by a newer run")
 
 
+@hooks.admission
 def admit(starts: list[tuple[Function, Event]], *, now: datetime, rerun: bool = False) -> Admission:
     """`rerun`: the starts are reruns (jobs/engine/rerun.py), which pass the rate limit and idempotency."""
     admission = Admission(now=now)
@@ -117,7 +115,7 @@ def _rate_limit(function: Function, gates: Gates, activation: dict, *, now: date
     now_ns = _ns(_clock(now))
     with connection.cursor() as cursor:
         tat = _gcra_lock(cursor, key)
-        new_tat = gcra_rate_limit(tat, now_ns, _ns_of(_scaled(limit.period)), limit.limit, limit.burst)
+        new_tat = gcra_rate_limit(tat, now_ns, _ns_of(scaled(limit.period)), limit.limit, limit.burst)
         if new_tat is None:
             what = (
                 "idempotency key already used"
@@ -187,8 +185,6 @@ def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admissio
 
 
 def _cancel(run_id: str, *, reason: str) -> None:
-    from .services.endings import RunAlreadyFinished, run_cancel  # endings imports intake, which imports this
-
     try:
         run_cancel(run_id=run_id, reason=reason)
     except RunAlreadyFinished:
@@ -235,7 +231,7 @@ def _throttle(function: Function, throttle: Limit, activation: dict, *, now: dat
     key = _bounded(key)
     now_ns = _ns(_clock(now))
     limit = max(throttle.limit, 1)
-    emission = _ns_of(_scaled(throttle.period)) // limit
+    emission = _ns_of(scaled(throttle.period)) // limit
     dvt = emission * (limit + throttle.burst)
     with connection.cursor() as cursor:
         tat = _gcra_lock(cursor, key)
@@ -260,10 +256,11 @@ def _gcra_store(cursor: Any, key: str, tat_ns: int) -> None:
     cursor.execute(_GCRA_STORE_SQL, [key, tat_ns])
 
 
-def gcra_prune(*, now: datetime) -> int:
+@hooks.tick(order=40)
+def gcra_prune(*, now: datetime | None = None) -> int:
     """Drop keys whose TAT has passed: a missing key behaves exactly like one (ratelimit.lua starts it at now)."""
     with connection.cursor() as cursor:
-        cursor.execute(_GCRA_PRUNE_SQL, [_ns(_clock(now))])
+        cursor.execute(_GCRA_PRUNE_SQL, [_ns(_clock(now or timezone.now()))])
         return cursor.rowcount
 
 

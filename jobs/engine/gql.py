@@ -24,12 +24,12 @@ from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+from .auth import UNAUTHORIZED, signing_key_matches
 from .models import Event as EventRow
 from .models import Run
 from .protocol import ProtocolError
 from .request_checks import check_value, checked_id, read_json
 from .selectors import TraceSpan, TraceStep, run_trace, run_trace_steps, trace_span_get
-from .views import signing_key_matches
 
 #: The largest query Inngest's SDK test suites and operator tools send is a few KB; variables are ids.
 MAX_BODY_BYTES = 64 * 1024
@@ -175,7 +175,7 @@ class FunctionRunV2:
     def from_row(cls, run: Run) -> FunctionRunV2:
         # A failed run's output is its error exactly as the SDK sent it, as on Inngest.
         output = run.error if run.status in (Run.Status.FAILED, Run.Status.CANCELLED) else run.output
-        finished = run.status in (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
+        finished = run.status in Run.FINISHED
         return cls(
             id=run.run_id,
             status=RUN_STATUS[run.status],
@@ -300,7 +300,7 @@ _graphql_view = GraphQLView.as_view(schema=schema, graphql_ide=None)
 def graphql_view(request: HttpRequest) -> HttpResponse:
     """Answer GraphQL; outside development only for a caller holding the signing key."""
     if not signing_key_matches(request):
-        return JsonResponse({"errors": [{"message": "unauthorized: the signing key does not match"}]}, status=401)
+        return JsonResponse({"errors": [{"message": UNAUTHORIZED}]}, status=401)
     if request.method == "POST":
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

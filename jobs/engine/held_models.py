@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from .models import Event, Function
-
 
 class PendingDebounce(models.Model):
     """A debounced function's held event, one per function and key: its run starts at `fire_at` with this event.
@@ -18,9 +16,9 @@ class PendingDebounce(models.Model):
     (jobs/engine/debounce.py follows inngest pkg/execution/debounce).
     """
 
-    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="debounces")
+    function = models.ForeignKey("engine.Function", on_delete=models.CASCADE, related_name="debounces")
     key = models.CharField(max_length=255)
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey("engine.Event", on_delete=models.CASCADE, related_name="+")
     event_ts = models.BigIntegerField(help_text="The held event's `ts`: an older event arriving late changes nothing.")
     fire_at = models.DateTimeField(db_index=True)
     timeout_at = models.DateTimeField(null=True, blank=True, help_text="The latest start, from the first event.")
@@ -37,7 +35,7 @@ class PendingDebounce(models.Model):
 class PendingBatch(models.Model):
     """A batching function's open batch for one key: its run starts when full or at `fire_at` (first + timeout)."""
 
-    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="batches")
+    function = models.ForeignKey("engine.Function", on_delete=models.CASCADE, related_name="batches")
     key = models.CharField(max_length=255)
     event_ids = models.JSONField(default=list, help_text="Event primary keys, in arrival order.")
     size_bytes = models.PositiveBigIntegerField(default=0)

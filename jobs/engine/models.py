@@ -131,6 +131,10 @@ class Run(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # The one list of the statuses a run ends in (nothing more runs; a cancel is refused), and of the others.
+    FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
     run_id = models.CharField(max_length=26, unique=True)
     function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="runs")
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")

@@ -9,27 +9,25 @@ InngestInvokeTimeoutError (service.go `handlePauseTimeout`, execution.go `SetInv
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
-from . import expressions
+from . import expressions, hooks
 from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
-from .pauses import FINISHED_EVENT
+from .outcomes import Outcome, Result
+from .protocol import FINISHED_EVENT
 from .queries import fetch_row, fetch_rows, statement
+from .services.answer_rows import memo_save, run_save_progress
 from .services.intake import work_notify
+from .services.progress import step_done
 from .services.rows import json_value
 from .trace import Span, spans_insert
-
-if TYPE_CHECKING:
-    from .services.answers import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +89,9 @@ class _Candidate:
 _CANDIDATES_SQL = statement("pause_candidates")
 _WAITED_NAMES_SQL = statement("pause_waited_names")
 _TIMEOUT_ITEM_LOCK_SQL = statement("pause_timeout_item_lock")
-_MEMO_INSERT_SQL = statement("memo_insert")
-_STEPS_DONE_INCREMENT_SQL = statement("run_steps_done_increment")
-_FORCE_STEP_PLAN_CLEAR_SQL = statement("run_force_step_plan_clear")
-_ENDED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
+@hooks.on_events(order=10)  # before cancel-on (cancellation.py), as intake did it
 def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
     """Resume the runs waiting on these just-stored events.
 
@@ -129,7 +124,7 @@ def pauses_resume_for_events(rows: list[Event], *, now: datetime) -> int:
         cursor.execute(_CANDIDATES_SQL, {**params, "now": now})
         candidates = fetch_rows(cursor, _Candidate)
     matches = _matches(candidates, rows)
-    ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in _ENDED]
+    ended = [candidate.pause_pk for candidate in candidates if candidate.run_status in Run.FINISHED]
     if ended:
         Pause.objects.filter(pk__in=ended).delete()
     resumed = 0
@@ -147,7 +142,7 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
     waits: dict[str, IfIndex[_Candidate]] = {}
     invokes: dict[str, _Candidate] = {}
     for candidate in candidates:
-        if candidate.run_status in _ENDED:
+        if candidate.run_status in Run.FINISHED:
             continue  # the run ended while waiting (a sibling step failed it)
         if candidate.kind == Kind.INVOKE:
             invokes[candidate.correlation_id] = candidate
@@ -170,8 +165,6 @@ def _matches(candidates: list[_Candidate], rows: list[Event]) -> list[tuple[_Can
 
 def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     """The dispatcher claimed a pause's timeout item: end the wait with null, or the invoke with a timeout error."""
-    from .services.answers import Outcome, Result  # answers imports this module (pause_begin)
-
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -199,49 +192,19 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
         if pause is None:
             return 0
         pause.delete()
-        if run.status in _ENDED:
+        if run.status in Run.FINISHED:
             return 0
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _MEMO_INSERT_SQL,
-                [run.pk, step_id, pause.step_name, json.dumps(memo), run.steps_done, now],
-            )
-            if cursor.fetchone() is not None:
-                cursor.execute(_STEPS_DONE_INCREMENT_SQL, [run.pk])
-        _run_move_on(run, timeout_step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id, now=now)
+        memo_save(run, step_id, pause.step_name, memo, now=now)
+        timeout_item = QueueItem.objects.filter(run=run, step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + step_id).first()
+        if timeout_item is None:
+            run_save_progress(run)
+            logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
+        else:  # the timeout item stands for the step in its parallel group: the one step-done path moves the run on
+            step_done(run, timeout_item, pause.step_name, now=now)
         spans_insert(run.pk, [_outcome_span(pause, memo, now=now, event_id=event_id)])
         transaction.on_commit(work_notify)
     logger.info("pause resumed", extra={"run_id": run.run_id, "step": pause.step_name, "by": event_id or "timeout"})
     return 1
-
-
-def _run_move_on(run: Run, *, timeout_step_id: str, now: datetime) -> None:
-    """The timeout item becomes the run's next discovery, unless siblings of a parallel group are still pending
-    (the last of them enqueues discovery, as services/answers.py `_step_done` does) or a discovery is already queued."""
-    others = QueueItem.objects.filter(run=run).exclude(step_id=timeout_step_id).exists()
-    if others:
-        QueueItem.objects.filter(run=run, step_id=timeout_step_id).delete()
-        return
-    moved = QueueItem.objects.filter(run=run, step_id=timeout_step_id).update(
-        step_id=QueueItem.DISCOVERY,
-        step_name="",
-        parallel_mode="",
-        attempt=0,
-        max_attempts=run.function.max_attempts,
-        priority=0,
-        available_at=now,
-        order_at=ExpressionWrapper(
-            Value(now) - F("factor") * Value(timedelta(seconds=1)), output_field=DateTimeField()
-        ),
-        lease_owner=None,
-        lease_expires_at=None,
-        generation=F("generation") + 1,
-    )
-    if not moved:
-        logger.warning("a resumed pause had no timeout item; the run has nothing queued", extra={"run": run.run_id})
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_FORCE_STEP_PLAN_CLEAR_SQL, [run.pk])
 
 
 def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> Span:

@@ -24,19 +24,18 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from ulid import ULID
 
-from . import expressions
+from . import expressions, hooks
+from .clock import scaled
 from .if_index import match_key
 from .models import Event, Function, Pause, QueueItem, Run, RunSpan
-from .protocol import ProtocolError, config_duration, datetime_to_ms, scale_delay
+from .protocol import FINISHED_EVENT, INVOKED_EVENT, ProtocolError, config_duration, datetime_to_ms, parallel_mode
 from .queries import statement
-from .services.intake import delay_scale, runs_start, work_notify
+from .services.intake import runs_start, work_notify
 
 if TYPE_CHECKING:
-    from .services.answers import _Answer
+    from .services.progress import Answer
 
 PAUSE_OPS = ("WaitForEvent", "InvokeFunction")
-INVOKED_EVENT = "inngest/function.invoked"
-FINISHED_EVENT = "inngest/function.finished"
 # state/opcode.go: an invoke without a timeout waits a year; a wait may not be longer than 366 days
 # (consts.MaxWaitForEventTimeout).
 INVOKE_DEFAULT_TIMEOUT = timedelta(days=365)
@@ -51,11 +50,12 @@ _PAUSE_INSERT_SQL = statement("pause_insert")
 # --- Starting a pause (inside the answer's transaction) ------------------------------------------------------
 
 
-def pause_begin(answer: _Answer, op: dict[str, Any], hashed_id: str, name: str) -> Any:
+@hooks.opcode(*PAUSE_OPS)
+def pause_begin(answer: Answer, op: dict[str, Any], hashed_id: str, name: str) -> hooks.OpEffect:
     """Start the wait or invoke of a WaitForEvent / InvokeFunction op.
 
-    Returns True when the run now waits on it, or the memo to store at once when the op cannot wait (an invalid
-    `if`, timeout or target function): the SDK then raises that error in the function, as Inngest's step error does.
+    The run now waits on it (Waiting), or the op cannot wait (an invalid `if`, timeout or target function) and its
+    memo is stored at once (Memo): the SDK then raises that error in the function, as Inngest's step error does.
     """
     run, now = answer.run, answer.now
     opts = op.get("opts") if isinstance(op.get("opts"), dict) else {}
@@ -68,16 +68,16 @@ def pause_begin(answer: _Answer, op: dict[str, Any], hashed_id: str, name: str) 
         # Inngest fails the step with a standard error (executor.go: "InvalidExpression", or the opts' parse error).
         memo = {"error": {"name": "Error", "message": str(error), "error": f"Error: {error}"}}
         answer.span(op=op["op"], status=SpanStatus.FAILED, step_id=hashed_id, step_name=name, error=memo["error"])
-        return memo
+        return hooks.Memo(memo)
     if not _pause_insert(pause):
-        return True  # already waiting (the op was reported again): one pause, one invocation
-    due = now + scale_delay(pause.expires_at - now, delay_scale())
-    _timeout_item_insert(answer.item, pause, due=due)
+        return hooks.Waiting()  # already waiting (the op was reported again): one pause, one invocation
+    due = now + scaled(pause.expires_at - now)
+    _timeout_item_insert(answer.item, pause, due=due, parallel_mode=parallel_mode(opts))
     answer.span(op=op["op"], status=SpanStatus.SLEEPING, step_id=hashed_id, step_name=name, wake_at=due, output=opts)
     if pause.kind == Kind.INVOKE:
         _invocation_send(run, pause, opts, now=now)
     transaction.on_commit(work_notify)
-    return True
+    return hooks.Waiting()
 
 
 def _wait_pause(
@@ -152,8 +152,11 @@ def _pause_insert(pause: Pause) -> bool:
         return cursor.fetchone() is not None
 
 
-def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime) -> None:
-    """The job that times the pause out (Inngest enqueues it with the run's concurrency keys, as here)."""
+def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime, parallel_mode: str) -> None:
+    """The job that times the pause out (Inngest enqueues it with the run's concurrency keys, as here).
+
+    It stands for the step in its parallel group until the pause ends, so it carries the step's parallel mode,
+    read from the op's opts as a planned step's is (services/answer_rows.py `planned_item`)."""
     QueueItem.objects.bulk_create(
         [
             QueueItem(
@@ -161,6 +164,7 @@ def _timeout_item_insert(item: QueueItem, pause: Pause, *, due: datetime) -> Non
                 function_id=item.function_id,
                 step_id=QueueItem.PAUSE_TIMEOUT_PREFIX + pause.step_id,
                 step_name=pause.step_name,
+                parallel_mode=parallel_mode,
                 attempt=0,
                 max_attempts=1,
                 priority=0,

@@ -20,10 +20,16 @@ from typing import Any
 import jcs
 from ulid import ULID
 
+from .errors import ProtocolError
+from .request_checks import check_value, read_json
+
 # Inngest's limits (pkg/consts): event size, events per request, event name length. The dev server's intake
 # (pkg/api/api.go, eventstream.ParseStream) bounds each event of the array at AbsoluteMaxEventSize (3 MiB), not the
 # request; the engine reads a request whole, so it also bounds the request (its own limit, not Inngest's).
 MAX_EVENT_BYTES = 3 * 1024 * 1024
+# The events the engine emits itself (Inngest's pkg/consts): an invoke's start, and the end of every run.
+INVOKED_EVENT = "inngest/function.invoked"
+FINISHED_EVENT = "inngest/function.finished"
 MAX_EVENT_BODY_BYTES = 64 * 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 5000
 MAX_EVENT_NAME_LENGTH = 512
@@ -43,10 +49,6 @@ BACKOFF_TABLE_SECONDS = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
 BACKOFF_JITTER_SECONDS = 30
 RETRY_AFTER_MIN = timedelta(seconds=1)
 RETRY_AFTER_MAX = timedelta(hours=24)
-
-
-class ProtocolError(ValueError):
-    """A request or configuration the engine cannot accept; the message says what to change."""
 
 
 # --- Event ids ------------------------------------------------------------------------------------------
@@ -98,8 +100,6 @@ class IncomingEvent:
 
 def parse_event_batch(body: bytes, *, now_ms: int) -> list[IncomingEvent]:
     """Validate a `POST /e/<key>` body as a whole: any bad event rejects the batch (nothing is stored)."""
-    from .request_checks import check_value, read_json  # imported here: request_checks raises ProtocolError
-
     if len(body) > MAX_EVENT_BODY_BYTES:
         raise ProtocolError(f"request body is {len(body)} bytes; the limit is {MAX_EVENT_BODY_BYTES} bytes (64 MiB)")
     payload = read_json(body, what="request body")
@@ -222,6 +222,11 @@ def backoff_delay(failed_attempt: int, *, rng: random.Random | None = None) -> t
     base = BACKOFF_TABLE_SECONDS[min(max(failed_attempt, 0), len(BACKOFF_TABLE_SECONDS) - 1)]
     jitter = (rng or random).uniform(0, BACKOFF_JITTER_SECONDS)
     return timedelta(seconds=base + jitter)
+
+
+def parallel_mode(opts: object) -> str:
+    """A step's parallel mode from its op's opts: "race" (the first to finish moves the run on) or "wait"."""
+    return str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait"
 
 
 def scale_delay(delay: timedelta, scale: float) -> timedelta:

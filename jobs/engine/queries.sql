@@ -170,8 +170,10 @@ UPDATE `Run` SET steps_done = steps_done + (SELECT count(*) FROM memo), request_
  WHERE id = %(run)s;
 
 -- name: item_to_discovery
--- Reuse the item as the run's next discovery request (a new generation), attempts from 0, ready at the given time.
+-- Reuse the item as the run's next discovery request (a new generation), attempts from 0 of the function's (a
+-- pause's timeout item had one), ready at the given time.
 UPDATE `QueueItem` SET step_id = %s, step_name = '', parallel_mode = '', attempt = 0, priority = 0,
+       max_attempts = COALESCE(%s, max_attempts),
        available_at = %s, order_at = %s - factor * interval '1 second', lease_owner = NULL,
        lease_expires_at = NULL, generation = generation + 1
  WHERE id = %s;
@@ -250,14 +252,6 @@ SELECT p.id AS pause_pk, p.run_id AS run_pk, p.kind, p.step_id, p.event_name, p.
 -- Two statements, one round trip, as item_lock: the run, then its pause's timeout item if still leased.
 SELECT 1 FROM `Run` WHERE id = (SELECT run_id FROM `QueueItem` WHERE id = %s) FOR UPDATE;
 SELECT run_id AS run_pk, step_id FROM `QueueItem` WHERE id = %s AND lease_owner = %s FOR UPDATE;
-
--- name: run_steps_done_increment
--- One more memo stored for the run.
-UPDATE `Run` SET steps_done = steps_done + 1 WHERE id = %s;
-
--- name: run_force_step_plan_clear
--- The run's next discovery may run a step inline again.
-UPDATE `Run` SET force_step_plan = false WHERE id = %s;
 
 
 -- ===== Cancel-on (cancellation.py) ============================================================================

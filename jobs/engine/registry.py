@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
-from croniter import croniter
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +23,7 @@ from .cancellation import cancel_entries_check
 from .debounce import debounce_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
+from .services.cron import cron_next
 
 # Column widths (models.py): a longer value is a sync error naming the field, not a database error.
 MAX_APP_NAME_LENGTH = 200
@@ -201,18 +201,6 @@ def _parse_concurrency(entries: object, fail: Any) -> list[dict[str, Any]]:
                 raise fail(str(error)) from None
         parsed.append({"scope": scope, "key": key, "limit": limit})
     return sorted(parsed, key=lambda entry: entry["limit"])
-
-
-def cron_next(cron: str, *, after: datetime) -> datetime:
-    """The next fire time after `after`; `TZ=Europe/London 0 2 * * *` schedules in that zone."""
-    zone = ZoneInfo("UTC")
-    expression = cron.strip()
-    if expression.startswith(("TZ=", "CRON_TZ=")):
-        prefix, _, expression = expression.partition(" ")
-        zone = ZoneInfo(prefix.split("=", 1)[1])
-    if not croniter.is_valid(expression):
-        raise ValueError("not a cron expression")
-    return croniter(expression, after.astimezone(zone)).get_next(datetime)
 
 
 def app_register(*, body: object) -> RegisterResult:

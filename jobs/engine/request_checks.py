@@ -18,7 +18,7 @@ from typing import Any
 
 from nurturehub.request_limits import UNSTORABLE
 
-from .protocol import ProtocolError
+from .errors import ProtocolError
 
 #: Deeper than this, a value is refused: Python's parser and the `cel` library both recurse, and no event or
 #: function config Inngest sends comes near it.

@@ -40,10 +40,10 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .auth import signing_key_required
 from .gate_models import SkippedRun
 from .models import Run
 from .services.intake import runs_start, work_notify
-from .views import signing_key_matches
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +84,9 @@ def run_rerun(*, run_id: str) -> Run:
 
 @csrf_exempt
 @require_POST
+@signing_key_required
 def run_rerun_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`POST /api/v2/runs/<run_id>/rerun`: Inngest's REST API v2 Rerun (the body's `fromStep` is not supported)."""
-    if not signing_key_matches(request):
-        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     if request.body.strip() not in (b"", b"{}"):
         return JsonResponse({"error": "rerun takes no options here (fromStep is not supported)"}, status=400)
     try:

@@ -16,8 +16,8 @@ from django.utils import timezone
 from .fence import HEADER as FENCE_HEADER
 from .fence import REFUSED as FENCE_REFUSED
 from .fence import Fence
+from .outcomes import CallResponse, transport_error
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
-from .services.answers import CallResponse
 
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*(comm_handler|function);dur=([\d.]+)")
 
@@ -99,13 +99,6 @@ class StepCaller:
             elapsed,
             timings,
         )
-
-
-def transport_error(error: Exception, http: aiohttp.ClientSession) -> str:
-    """What went wrong with a request that got no answer; aiohttp's timeout carries no message of its own."""
-    if isinstance(error, TimeoutError) and not str(error):
-        return f"TimeoutError: no answer within {http.timeout.total:g} s"
-    return f"{type(error).__name__}: {error}"
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -13,21 +13,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
-from . import gate_config
-from .gates import gcra_prune
+from . import gate_config, hooks
+from .clock import scaled
 from .models import Function, Run
 from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 
 logger = logging.getLogger(__name__)
 
 
+@hooks.tick(order=30)
 def timeouts_enforce(*, now: datetime | None = None) -> int:
-    """Cancel every run past its function's start or finish timeout; returns how many. Prunes spent GCRA keys."""
+    """Cancel every run past its function's start or finish timeout; returns how many."""
     now = now or timezone.now()
-    scale = float(getattr(settings, "ENGINE_DELAY_SCALE", 1.0))
     due: list[tuple[str, str]] = []
     for function in Function.objects.filter(config__has_key="timeouts", archived_at__isnull=True).only("config"):
         gates = gate_config.gates_of(function.config)
@@ -35,13 +34,13 @@ def timeouts_enforce(*, now: datetime | None = None) -> int:
             continue
         runs = Run.objects.filter(function=function)
         if gates.start_timeout:
-            queued_before = now - gates.start_timeout * scale
+            queued_before = now - scaled(gates.start_timeout)
             late = runs.filter(status=Run.Status.QUEUED, started_at__isnull=True, created_at__lt=queued_before)
             reason = f"start timeout: not started within {_text(gates.start_timeout)}"
             due += [(run_id, reason) for run_id in late.values_list("run_id", flat=True)]
         if gates.finish_timeout:
-            started_before = now - gates.finish_timeout * scale
-            late = runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING], started_at__lt=started_before)
+            started_before = now - scaled(gates.finish_timeout)
+            late = runs.filter(status__in=Run.UNFINISHED, started_at__lt=started_before)
             reason = f"finish timeout: not finished within {_text(gates.finish_timeout)} of its start"
             due += [(run_id, reason) for run_id in late.values_list("run_id", flat=True)]
     cancelled = 0
@@ -52,7 +51,6 @@ def timeouts_enforce(*, now: datetime | None = None) -> int:
             continue  # it ended meanwhile
         logger.info("run cancelled by its timeout", extra={"run_id": run_id, "reason": reason})
         cancelled += 1
-    gcra_prune(now=now)
     return cancelled
 
 

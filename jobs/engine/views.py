@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, hashed_signing_key, parse_event_batch
+from .auth import UNAUTHORIZED, signing_key_matches, signing_key_required
+from .protocol import MAX_EVENT_BODY_BYTES, ProtocolError, datetime_to_ms, parse_event_batch
 from .registry import app_register
 from .request_checks import check_value, checked_id, read_json
 from .selectors import run_events, run_memos
@@ -58,7 +59,7 @@ def _intake_error(status: int, message: str) -> JsonResponse:
 def function_register(request: HttpRequest) -> JsonResponse:
     """`POST /fn/register`: store the app's functions; answers as Inngest's dev server does."""
     if not signing_key_matches(request):
-        return _register_error("unauthorized: the signing key does not match", status=401)
+        return _register_error(UNAUTHORIZED, status=401)
     try:
         body = read_json(request.body, what="register body")
         check_value(body, where="register body")
@@ -80,21 +81,11 @@ def _register_error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message, "status": status}, status=status)
 
 
-def signing_key_matches(request: HttpRequest) -> bool:
-    """Dev mode needs no key; otherwise the Bearer is the signing key, raw (REST API) or hashed (the SDK's sync)."""
-    signing_key = settings.INNGEST_SIGNING_KEY
-    if not signing_key or settings.INNGEST_DEV:
-        return True
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
-    return any(hmac.compare_digest(token, key.encode()) for key in (signing_key, hashed_signing_key(signing_key)))
-
-
 @csrf_exempt
 @require_http_methods(["DELETE"])
+@signing_key_required
 def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`DELETE /v1/runs/<run_id>`: cancel a run (Inngest's REST API); 404 unknown, 409 already finished."""
-    if not signing_key_matches(request):
-        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     try:
         run = run_cancel(run_id=checked_id(run_id, what="run id"))
     except ProtocolError as error:
@@ -107,10 +98,9 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> JsonResponse:
 
 
 @require_GET
+@signing_key_required
 def run_batch_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`GET /v0/runs/<run_id>/batch`: the run's events, for an SDK sent a request with `use_api` (too large)."""
-    if not signing_key_matches(request):
-        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     try:
         events = run_events(checked_id(run_id, what="run id"))
     except ProtocolError as error:
@@ -121,10 +111,9 @@ def run_batch_view(request: HttpRequest, run_id: str) -> JsonResponse:
 
 
 @require_GET
+@signing_key_required
 def run_actions_view(request: HttpRequest, run_id: str) -> JsonResponse:
     """`GET /v0/runs/<run_id>/actions`: the run's memos by hashed step id (see run_batch_view)."""
-    if not signing_key_matches(request):
-        return JsonResponse({"error": "unauthorized: the signing key does not match"}, status=401)
     try:
         memos = run_memos(checked_id(run_id, what="run id"))
     except ProtocolError as error:

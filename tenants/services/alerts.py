@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,11 +12,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection as db
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from nurturehub.locks import advisory_lock
 from tenants.errors import AlertAlreadyAcknowledged, AlertNotFound, NotAMember
 from tenants.models import Category, HotLeadAlert, IntentScore, Tenant
 from tenants.selectors import contact_get, hot_lead_alert_recent, hot_lead_alert_recipients, tenant_member_get
@@ -74,19 +72,10 @@ def hot_lead_alert_create(
     return AlertCreated(alert, created=True)
 
 
-@contextmanager
-def _one_sender_at_a_time(alert_id: Any) -> Iterator[None]:
+def _one_sender_at_a_time(alert_id: Any) -> AbstractContextManager[None]:
     """A session advisory lock per alert: not a transaction, so no row stays locked while SMTP talks, and
     PostgreSQL releases it by itself if the process dies mid-send."""
-    digest = hashlib.blake2b(f"hot-lead-alert-email:{alert_id}".encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    with db.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
-        with db.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return advisory_lock(f"hot-lead-alert-email:{alert_id}")
 
 
 def _alert_message(*, tenant: Tenant, alert: HotLeadAlert) -> EmailMultiAlternatives:

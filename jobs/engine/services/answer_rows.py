@@ -13,6 +13,7 @@ from typing import Any
 from django.db import connection
 
 from ..models import Function, QueueItem, Run, StepMemo
+from ..protocol import parallel_mode
 from ..queries import statement
 from .rows import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row
 
@@ -49,7 +50,7 @@ def planned_item(
         function=run.function,
         step_id=hashed_id,
         step_name=name[:255],
-        parallel_mode=str(opts.get("parallelMode") or "wait") if isinstance(opts, dict) else "wait",
+        parallel_mode=parallel_mode(opts),
         attempt=0,
         max_attempts=run.function.max_attempts,
         priority=0,
@@ -70,10 +71,11 @@ def memo_save(run: Run, hashed_id: str, name: str, memo: Any, *, now: datetime) 
             run.steps_done += 1
 
 
-def item_to_discovery(item: QueueItem, *, available_at: datetime) -> None:
-    """Reuse the item as the run's next discovery request (attempts start again at 0), ready at `available_at`."""
+def item_to_discovery(item: QueueItem, *, available_at: datetime, max_attempts: int | None = None) -> None:
+    """Reuse the item as the run's next discovery request (attempts start again at 0, of `max_attempts` when
+    given), ready at `available_at`."""
     with connection.cursor() as cursor:
-        cursor.execute(_TO_DISCOVERY_SQL, [QueueItem.DISCOVERY, available_at, available_at, item.pk])
+        cursor.execute(_TO_DISCOVERY_SQL, [QueueItem.DISCOVERY, max_attempts, available_at, available_at, item.pk])
 
 
 def item_delete(item: QueueItem) -> None:

@@ -8,23 +8,20 @@ memo was. Ending a run and the `inngest/function.*` events it emits are in endin
 
 from __future__ import annotations
 
-import json
 import logging
-import random
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import ai_gateway
+from .. import hooks
+from ..clock import scaled
 from ..models import QueueItem, Run, RunSpan
-from ..pauses import PAUSE_OPS, pause_begin
-from ..protocol import backoff_delay, parse_retry_after, parse_sleep_until, scale_delay
+from ..outcomes import CallResponse, Outcome, Result, error_body
+from ..protocol import parse_sleep_until
 from ..queries import statement
-from ..trace import Span, spans_insert, spans_json
+from ..trace import spans_insert
 from .answer_rows import (
     item_delete,
     item_lock,
@@ -35,93 +32,19 @@ from .answer_rows import (
     planned_item,
     run_save_progress,
 )
-from .endings import FINISHED, error_body, run_complete, run_fail
-from .intake import delay_scale
+from .endings import run_complete, run_fail
+from .progress import Answer, retry_delay, step_done, step_run_inline_done
 
 logger = logging.getLogger(__name__)
 
 _REQUEST_VERSION_SAVE_SQL = statement("run_request_version_save")
-_STEP_RUN_INLINE_DONE_SQL = statement("step_run_inline_done")
 
 NOT_SUPPORTED_OPS: dict[str, str] = {}
-SUPPORTED_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete", "AIGateway", *PAUSE_OPS)
+CORE_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete")  # the rest: hooks.opcode
 FUNCTION_ERROR_OP = "FunctionError"  # a span for a 4xx/5xx (or no) answer: no opcode, an error body
 RETURN_OP = "RunComplete"  # a span for a 200 answer: Inngest treats it as the RunComplete opcode
 
 SpanStatus = RunSpan.Status
-
-
-@dataclass
-class CallResponse:
-    """What came back from the serve endpoint (status None: the request itself failed)."""
-
-    status: int | None
-    from_sdk: bool = False
-    no_retry: bool = False
-    retry_after: str | None = None
-    body: Any = None
-    transport_error: str = ""
-    request_version: int | None = None  # the SDK's `x-inngest-req-version` header
-    started_at: datetime | None = None  # when the request was sent (the span's start)
-    fenced: bool = False  # the serve endpoint refused the request as stale (fence.py): nothing ran
-
-
-class Result(StrEnum):
-    """What handling a claimed item did; the values are what the dispatch log line and DispatchRecord carry."""
-
-    COMPLETED = "completed"  # the run completed
-    FAILED = "failed"  # the run failed (or was refused)
-    STEP = "step"  # a step's memo was stored; the run goes on
-    PLANNED = "planned"  # steps were planned (parallel steps, step.ai.infer)
-    SLEEP = "sleep"  # the run sleeps until its next discovery
-    WAITING = "waiting"  # the run waits on an event or an invoked run (pauses.py)
-    RETRY = "retry"  # the attempt failed and will be retried
-    NOOP = "noop"  # an answer that changed nothing but the item
-    STALE = "stale"  # the run had ended (or its pause was gone): the item was dropped
-    TIMEOUT = "timeout"  # a wait's or invoke's timeout ended it (pause_resume.py)
-    LEASE_LOST = "lease-lost"  # the claim's lease was lost: nothing was sent or stored
-    FENCED = "fenced"  # the serve endpoint refused the request as stale (fence.py): nothing ran or was stored
-    STALE_ANSWER = "stale-answer"  # an answer for an older request of the item (its generation): not applied
-
-
-@dataclass
-class Outcome:
-    result: Result
-    step: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Answer:
-    """One answer being applied: the locked item and run, and the spans it adds to the trace."""
-
-    item: QueueItem
-    run: Run
-    response: CallResponse
-    now: datetime
-    spans: list[Span] = field(default_factory=list)
-    request_version_unsaved: bool = False  # the run took the SDK's request version; not yet written
-
-    def span(self, *, op: str, status: str, step_id: str = "", step_name: str = "", **fields: Any) -> None:
-        self.spans.append(
-            Span(
-                step_id=step_id,
-                step_name=step_name,
-                op=op,
-                attempt=fields.pop("attempt", self.item.attempt),
-                status=status,
-                http_status=self.response.status,
-                started_at=self.response.started_at or self.now,
-                ended_at=self.now,
-                **fields,
-            )
-        )
-
-    def step_span_ids(self) -> tuple[str, str]:
-        """The targeted step's ids for a function-level answer to a step request; blank for discovery."""
-        if self.item.is_discovery:
-            return "", ""
-        return self.item.step_id, self.item.step_name
 
 
 def call_response_apply(*, item_id: int, owner: str, response: CallResponse, generation: int) -> Outcome:
@@ -141,7 +64,7 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse, gen
                 extra={"item": item_id, "generation": generation, "current": item.generation},
             )
             return Outcome(Result.STALE_ANSWER)
-        answer = _Answer(item=item, run=item.run, response=response, now=now)
+        answer = Answer(item=item, run=item.run, response=response, now=now)
         outcome = _apply(answer)
         spans_insert(answer.run.pk, answer.spans)
     return outcome
@@ -154,7 +77,7 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
         item = item_lock(item_id=item_id, owner=owner)
         if item is None:
             return Outcome(Result.LEASE_LOST)
-        answer = _Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
+        answer = Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
         error = error_body("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
         answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, error=error)
         run_fail(answer.run, error, http_status=None, now=now)
@@ -162,9 +85,9 @@ def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
     return Outcome(Result.FAILED, detail={"error": error["message"]})
 
 
-def _apply(answer: _Answer) -> Outcome:
+def _apply(answer: Answer) -> Outcome:
     run, item, response = answer.run, answer.item, answer.response
-    if run.status in FINISHED:
+    if run.status in Run.FINISHED:
         item_delete(item)
         return Outcome(Result.STALE)
     if response.status == 200 and response.from_sdk:
@@ -184,7 +107,7 @@ def _apply(answer: _Answer) -> Outcome:
     return _attempt_failed(answer, _responseerror_body(response))
 
 
-def _keep_request_version(answer: _Answer) -> None:
+def _keep_request_version(answer: Answer) -> None:
     """Inngest keeps the request version the SDK first answers with (executor.go HandleGeneratorResponse).
 
     Written with the answer's other rows (the inline step's statement carries it), in the same transaction.
@@ -195,10 +118,10 @@ def _keep_request_version(answer: _Answer) -> None:
         answer.request_version_unsaved = True
 
 
-def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
+def _apply_ops(answer: Answer, ops: list[dict[str, Any]]) -> Outcome:
     run, item, now = answer.run, answer.item, answer.now
     for op in ops:
-        if op["op"] in NOT_SUPPORTED_OPS or op["op"] not in SUPPORTED_OPS:
+        if op["op"] in NOT_SUPPORTED_OPS or (op["op"] not in CORE_OPS and hooks.opcode_handler(op["op"]) is None):
             what = NOT_SUPPORTED_OPS.get(op["op"], f"opcode {op['op']!r}")
             step = op.get("displayName") or op.get("name")
             error = error_body(
@@ -216,10 +139,10 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         run_complete(run, complete.get("data"), now=now)
         return Outcome(Result.COMPLETED)
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
-        return _step_run_inline_done(answer, ops[0])
+        return step_run_inline_done(answer, ops[0])
     if len(ops) > 1:
         run.force_step_plan = True
-    step_done = False
+    done = False
     planned: list[QueueItem] = []
     wake_at: datetime | None = None
     waiting = False  # a wait_for_event or invoke is pending (pauses.py): its timeout item is queued
@@ -232,9 +155,9 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         if kind == "StepRun":
             answer.span(op=kind, status=SpanStatus.COMPLETED, output=op.get("data"), **ids)
             memo_save(run, hashed_id, name, {"data": op.get("data")}, now=now)
-            step_done = True
+            done = True
         elif kind == "StepError" and not answer.response.no_retry and item.attempt + 1 < item.max_attempts:
-            delay = _retry_delay(item.attempt, answer.response, now=now)
+            delay = retry_delay(item.attempt, answer.response, now=now)
             answer.span(op=kind, status=SpanStatus.RETRYING, error=op.get("error"), retry_at=now + delay, **ids)
             item_retry(item, delay, now=now)
             run_save_progress(run)
@@ -242,25 +165,24 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         elif kind in ("StepError", "StepFailed"):
             answer.span(op=kind, status=SpanStatus.FAILED, error=op.get("error"), **ids)
             memo_save(run, hashed_id, name, {"error": op.get("error") or error_body("Error", "step failed")}, now=now)
-            step_done = True
+            done = True
         elif kind == "Sleep":
             until = parse_sleep_until(op.get("name"), op.get("opts"), now=now)
-            wake = now + scale_delay(max(until - now, timedelta(0)), delay_scale())
+            wake = now + scaled(until - now)
             wake_at = max(wake_at, wake) if wake_at else wake
             answer.span(op=kind, status=SpanStatus.SLEEPING, wake_at=wake, **ids)
             memo_save(run, hashed_id, name, None, now=now)
         elif kind == "StepPlanned":
             planned.append(planned_item(run, item, hashed_id, name, op, now=now))
-        elif kind == "AIGateway":  # step.ai.infer: planned as a step the engine itself runs (ai_gateway.py)
-            ai_gateway.gateway_request_store(run, hashed_id, op, now=now)
-            planned.append(planned_item(run, item, hashed_id, name, {}, now=now))
-        elif kind in PAUSE_OPS:
-            begun = pause_begin(answer, op, hashed_id, name)
-            if begun is True:
+        else:  # a feature's op (hooks.opcode): step.ai.infer, wait_for_event, invoke
+            effect = hooks.opcode_handler(kind)(answer, op, hashed_id, name)
+            if isinstance(effect, hooks.Planned):  # a step the engine itself runs (ai_gateway.py)
+                planned.append(planned_item(run, item, hashed_id, name, {}, now=now))
+            elif isinstance(effect, hooks.Waiting):
                 waiting = True
             else:  # answered at once (an invalid op, an unknown function): the SDK raises the error
-                memo_save(run, hashed_id, name, begun, now=now)
-                step_done = True
+                memo_save(run, hashed_id, name, effect.value, now=now)
+                done = True
     if planned:
         planned = not_yet_planned(run, planned)
         QueueItem.objects.bulk_create(planned, ignore_conflicts=True)
@@ -278,79 +200,26 @@ def _apply_ops(answer: _Answer, ops: list[dict[str, Any]]) -> Outcome:
         return Outcome(
             Result.SLEEP, step=step_name, detail={"wake_in_ms": round((wake_at - now).total_seconds() * 1000)}
         )
-    if planned or (waiting and not step_done):
+    if planned or (waiting and not done):
         item_delete(item)
         run_save_progress(run)
         if not planned:
             return Outcome(Result.WAITING, step=step_name)
         return Outcome(Result.PLANNED, detail={"planned": len(planned)})
-    if step_done:
-        return _step_done(run, item, step_name, now=now)
+    if done:
+        return step_done(run, item, step_name, now=now)
     item_delete(item)
     run_save_progress(run)
     return Outcome(Result.NOOP, step=step_name)
 
 
-def _step_done(run: Run, item: QueueItem, step_name: str, *, now: datetime) -> Outcome:
-    # Only a planned (targeted) step can have siblings still pending; discovery never runs beside them.
-    pending_siblings = (
-        not item.is_discovery
-        and QueueItem.objects.filter(run=run).exclude(pk=item.pk).exclude(step_id=QueueItem.DISCOVERY).exists()
-    )
-    if item.parallel_mode != "race" and pending_siblings:
-        item_delete(item)  # wait mode: the last sibling to finish enqueues discovery
-    else:
-        if not pending_siblings:
-            run.force_step_plan = False
-        if item.parallel_mode == "race" and QueueItem.objects.filter(run=run, step_id=QueueItem.DISCOVERY).exists():
-            item_delete(item)
-        else:
-            item_to_discovery(item, available_at=now)
-    run_save_progress(run)
-    return Outcome(Result.STEP, step=step_name)
-
-
-def _step_run_inline_done(answer: _Answer, op: dict[str, Any]) -> Outcome:
-    """The common case, one statement: a step ran inline in discovery; store its memo, queue the next discovery.
-
-    Same effect as the general path (memo once, attempts back to 0, continuing priority) with one round trip; the
-    answer's spans and the run's request version go in the same statement (so the caller writes neither again).
-    """
-    run, item, now = answer.run, answer.item, answer.now
-    hashed_id, name = str(op.get("id", "")), str(op.get("displayName") or op.get("name") or op.get("id", ""))
-    answer.span(op="StepRun", status=SpanStatus.COMPLETED, step_id=hashed_id, step_name=name, output=op.get("data"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _STEP_RUN_INLINE_DONE_SQL,
-            {
-                "run": run.pk,
-                "hashed": hashed_id,
-                "name": name[:255],
-                "memo": json.dumps({"data": op.get("data")}),
-                "position": run.steps_done,
-                "now": now,
-                "item": item.pk,
-                "spans": spans_json(answer.spans),
-                "request_version": run.request_version,
-            },
-        )
-    answer.spans.clear()
-    answer.request_version_unsaved = False
-    return Outcome(Result.STEP, step=name)
-
-
-def _retry_delay(failed_attempt: int, response: CallResponse, *, now: datetime) -> timedelta:
-    delay = parse_retry_after(response.retry_after, now=now) or backoff_delay(failed_attempt, rng=random.Random())  # noqa: S311
-    return scale_delay(delay, delay_scale())
-
-
-def _attempt_failed(answer: _Answer, error: dict[str, Any]) -> Outcome:
+def _attempt_failed(answer: Answer, error: dict[str, Any]) -> Outcome:
     run, item, response, now = answer.run, answer.item, answer.response, answer.now
     step_id, step_name = answer.step_span_ids()
     # Like Inngest: obey no-retry; an SDK's 4xx is final; anything else (5xx, no answer, not the SDK) is retried.
     final = response.no_retry or (response.from_sdk and response.status is not None and 400 <= response.status < 500)
     if not final and item.attempt + 1 < item.max_attempts:
-        delay = _retry_delay(item.attempt, response, now=now)
+        delay = retry_delay(item.attempt, response, now=now)
         answer.span(
             op=FUNCTION_ERROR_OP,
             status=SpanStatus.RETRYING,

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from django.db import transaction
 from django.utils import timezone
 from ulid import ULID
 
-from .. import delayed
+from .. import hooks
 from ..models import Event, Trigger
 from ..protocol import datetime_to_ms
-from ..registry import cron_next
 from .intake import runs_start
 
 
+def cron_next(cron: str, *, after: datetime) -> datetime:
+    """The next fire time after `after`; `TZ=Europe/London 0 2 * * *` schedules in that zone."""
+    zone = ZoneInfo("UTC")
+    expression = cron.strip()
+    if expression.startswith(("TZ=", "CRON_TZ=")):
+        prefix, _, expression = expression.partition(" ")
+        zone = ZoneInfo(prefix.split("=", 1)[1])
+    if not croniter.is_valid(expression):
+        raise ValueError("not a cron expression")
+    return croniter(expression, after.astimezone(zone)).get_next(datetime)
+
+
+@hooks.tick(order=10)  # first: its runs may be held by the debounce sweep that follows
 def cron_fire_due(*, now: datetime | None = None) -> int:
     """Start the runs of every cron trigger that is due; each fires once, then is set to its next time."""
     now = now or timezone.now()
@@ -36,7 +50,7 @@ def cron_fire_due(*, now: datetime | None = None) -> int:
                 received_at=now,
             )
             # Debounced as Inngest debounces a cron's run; never batched (delayed.starts_hold).
-            runs_start(delayed.starts_hold([(trigger.function, event)], now=now, batching=False), now=now)
+            runs_start(hooks.hold_starts([(trigger.function, event)], now=now, batching=False), now=now)
             trigger.next_fire_at = cron_next(trigger.cron, after=max(now, scheduled_at))
             trigger.save(update_fields=["next_fire_at"])
             fired += 1

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Run
+from ..outcomes import error_body
 from ..protocol import IncomingEvent, datetime_to_ms
 from ..queries import statement
 from .intake import system_events_store
@@ -22,11 +23,6 @@ logger = logging.getLogger(__name__)
 
 _COMPLETE_SQL = statement("run_complete")
 _LEFTOVERS_DELETE_SQL = statement("run_leftovers_delete")
-
-
-def error_body(name: str, message: str) -> dict[str, Any]:
-    """An error the engine itself reports (the SDK's own error bodies are kept as sent)."""
-    return {"name": name, "message": message}
 
 
 def failure_event_error(error: dict[str, Any], *, http_status: int | None) -> dict[str, Any]:
@@ -77,7 +73,6 @@ def _leftovers_delete(cursor: Any, run: Run) -> int:
 
 
 RESULT_EVENTS = ("inngest/function.finished", "inngest/function.failed", "inngest/function.cancelled")
-FINISHED = (Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
 def _announces_result(run: Run) -> bool:
@@ -155,7 +150,7 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         run = Run.objects.select_for_update(of=("self",)).select_related("function").filter(run_id=run_id).first()
         if run is None:
             raise RunNotFound(f"no run with id {run_id!r}")
-        if run.status in FINISHED:
+        if run.status in Run.FINISHED:
             raise RunAlreadyFinished(run)
         error = error_body("FunctionCancelled", "function cancelled")
         # Why the engine cancelled it (a timeout, a singleton), kept on the run; the event's error is Inngest's.

@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from .. import delayed, expressions, gates
+from .. import expressions, hooks
 from ..models import Event, Function, QueueItem, Run
 from ..protocol import DEDUPE_WINDOW, IncomingEvent, concurrency_queue_key, event_ids_from_seed
 from ..queries import statement
@@ -25,10 +24,6 @@ logger = logging.getLogger(__name__)
 _WORK_NOTIFY_SQL = statement("work_notify")
 _EVENT_IDS_CLAIM_SQL = statement("event_ids_claim")
 _TRIGGERS_SQL = statement("triggers_for_events")
-
-
-def delay_scale() -> float:
-    return float(getattr(settings, "ENGINE_DELAY_SCALE", 1.0))
 
 
 # --- Intake ---------------------------------------------------------------------------------------------
@@ -79,17 +74,14 @@ def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fres
 
 
 def _events_match_waiting_runs(rows: list[Event], *, now: datetime) -> None:
-    """Resume runs waiting on these events (wait_for_event, invoke) and cancel runs they cancel (cancel-on).
+    """Resume runs waiting on these events (wait_for_event, invoke) and cancel runs they cancel (cancel-on): the
+    features registered with `hooks.on_events` (pause_resume.py, cancellation.py).
 
     Before the new runs are started: an event never cancels a run it starts itself (Inngest compares the event's id
-    with the run's, executor.go handlePause). Imported here: both modules build on this one.
+    with the run's, executor.go handlePause).
     """
-    from ..cancellation import runs_cancel_for_events
-    from ..pause_resume import pauses_resume_for_events
-
     if rows:
-        pauses_resume_for_events(rows, now=now)
-        runs_cancel_for_events(rows, now=now)
+        hooks.events_received(rows, now=now)
 
 
 def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> set[str]:
@@ -135,21 +127,22 @@ def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
                 continue
             started.add(function.pk)
             starts.append((function, row))
-    # Debounced and batching functions' events are held, not started (jobs/engine/delayed.py).
-    return runs_start(delayed.starts_hold(starts, now=now), now=now)
+    # Debounced and batching functions' events are held, not started (jobs/engine/delayed.py, through hooks).
+    return runs_start(hooks.hold_starts(starts, now=now), now=now)
 
 
 def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> list[Run]:
     """Create runs and their first discovery items; concurrency keys are evaluated here, once per run.
 
     Each start is (function, event), or (function, first event, every event's map) for a batch. `rerun`: the
-    starts rerun earlier runs (jobs/engine/rerun.py) and pass the rate limit and idempotency (gates.admit).
+    starts rerun earlier runs (jobs/engine/rerun.py) and pass the rate limit and idempotency (gates.admit, the
+    admission registered with hooks.py).
     """
     runs: list[Run] = []
     items: list[QueueItem] = []
     # A batch's start carries every event's map; the gates decide on (function, first event) pairs.
     batches = {(start[0].pk, start[1].pk): start[2] for start in starts if len(start) > 2}
-    admission = gates.admit([(start[0], start[1]) for start in starts], now=now, rerun=rerun)
+    admission = hooks.admit([(start[0], start[1]) for start in starts], now=now, rerun=rerun)
     for function, event, ready_at, factor in admission.starts:
         batch = batches.get((function.pk, event.pk))
         event_map = event.to_inngest()

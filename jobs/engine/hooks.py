@@ -1,0 +1,160 @@
+"""The core's registration seam: what each feature handles, registered by the feature, called by the core.
+
+The core (services/) never imports a feature and features never import one another; a feature imports this module
+and registers, at import, the parts of the run's life it takes over:
+- `opcode`: the ops of an SDK answer it handles (pauses.py: WaitForEvent, InvokeFunction; ai_gateway.py:
+  AIGateway). Applying an answer (services/answers.py) is one switch over opcodes, as Inngest's executor's
+  `HandleGenerator` is (pkg/execution/executor/executor.go): the core's own ops in it, the rest looked up here;
+- `on_events`: what fresh events do to runs already there, before they start new ones (pause_resume.py resumes
+  waits and invokes, cancellation.py cancels), in `order`;
+- `hold_starts`: the starts kept back from running now (delayed.py: debounce and batching);
+- `admission`: whether and when each start runs (gates.py: rate limit, idempotency, singleton, throttle);
+- `tick`: a periodic sweep the dispatcher runs about once a second (cron, due debounces and batches, timeouts).
+jobs/engine/apps.py imports every feature when Django starts, so all are registered before any request or claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import Event, Function, Run
+    from .services.progress import Answer
+
+# --- Opcodes ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The op's step is planned as a queue item the engine runs (a step.ai.infer request)."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The run now waits on the op (an event, an invoked run); its timeout item is queued."""
+
+
+@dataclass(frozen=True)
+class Memo:
+    """The op is answered at once: `value` is the step's memo (an invalid op: the SDK raises its error)."""
+
+    value: Any
+
+
+OpEffect = Planned | Waiting | Memo
+OpHandler = Callable[["Answer", dict[str, Any], str, str], OpEffect]
+_opcodes: dict[str, OpHandler] = {}
+
+
+def opcode(*names: str) -> Callable[[OpHandler], OpHandler]:
+    """Register the decorated function as the handler of these ops: (answer, op, hashed step id, step name)."""
+
+    def register(handler: OpHandler) -> OpHandler:
+        for name in names:
+            _opcodes[name] = handler
+        return handler
+
+    return register
+
+
+def opcode_handler(name: str) -> OpHandler | None:
+    return _opcodes.get(name)
+
+
+def opcodes() -> tuple[str, ...]:
+    return tuple(_opcodes)
+
+
+# --- Intake ---------------------------------------------------------------------------------------------
+
+EventsHook = Callable[..., Any]
+_event_hooks: list[tuple[int, EventsHook]] = []
+
+
+def on_events(order: int) -> Callable[[EventsHook], EventsHook]:
+    """Register a hook called with every batch of fresh events, hook(rows, now=), inside intake's transaction."""
+
+    def register(hook: EventsHook) -> EventsHook:
+        if all(existing is not hook for _, existing in _event_hooks):
+            _event_hooks.append((order, hook))
+            _event_hooks.sort(key=lambda entry: entry[0])
+        return hook
+
+    return register
+
+
+def event_hooks() -> list[EventsHook]:
+    return [hook for _, hook in _event_hooks]
+
+
+def events_received(rows: list[Event], *, now: datetime) -> None:
+    for hook in event_hooks():
+        hook(rows, now=now)
+
+
+Start = tuple  # (function, event) or (function, first event, every event's map) for a batch
+HoldHook = Callable[..., list[Start]]
+_hold: list[HoldHook] = []
+
+
+def hold_starts_with(hook: HoldHook) -> HoldHook:
+    """Register the one hook that keeps starts back: hook(starts, now=, batching=) -> the starts to run now."""
+    _hold[:] = [hook]
+    return hook
+
+
+def hold_starts(starts: list[tuple[Function, Event]], *, now: datetime, batching: bool = True) -> list[Start]:
+    """The starts to run now; without a registered hook, all of them."""
+    return _hold[0](starts, now=now, batching=batching) if _hold else list(starts)
+
+
+@dataclass
+class OpenAdmission:
+    """Every start goes ahead now, at priority factor 0: the admission without flow control."""
+
+    now: datetime
+    starts: list[tuple[Function, Event, datetime, int]] = field(default_factory=list)
+
+    def finish(self, runs: list[Run]) -> None:
+        """Nothing to record."""
+
+
+AdmitHook = Callable[..., Any]
+_admit: list[AdmitHook] = []
+
+
+def admission(hook: AdmitHook) -> AdmitHook:
+    """Register the one hook deciding starts: hook(starts, now=, rerun=) -> an object with `starts` and `finish`."""
+    _admit[:] = [hook]
+    return hook
+
+
+def admit(starts: list[tuple[Function, Event]], *, now: datetime, rerun: bool = False) -> Any:
+    if _admit:
+        return _admit[0](starts, now=now, rerun=rerun)
+    return OpenAdmission(now=now, starts=[(function, event, now, 0) for function, event in starts])
+
+
+# --- Periodic ticks -------------------------------------------------------------------------------------
+
+Tick = Callable[[], Any]
+_ticks: list[tuple[int, Tick]] = []
+
+
+def tick(order: int) -> Callable[[Tick], Tick]:
+    """Register a sweep the dispatcher runs on its tick, in `order` (cron first: its runs may be held)."""
+
+    def register(sweep: Tick) -> Tick:
+        if all(existing is not sweep for _, existing in _ticks):
+            _ticks.append((order, sweep))
+            _ticks.sort(key=lambda entry: entry[0])
+        return sweep
+
+    return register
+
+
+def ticks() -> list[Tick]:
+    return [sweep for _, sweep in _ticks]
