@@ -41,7 +41,7 @@ from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .pause_resume import pause_timeout_apply
 from .queries import statement
-from .services.answers import Outcome, Result, call_response_apply, run_refuse
+from .services.answers import Outcome, Result, call_response_apply
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from .services.cron import cron_fire_due
@@ -360,11 +360,8 @@ class Dispatcher:
         request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
             return Outcome(Result.LEASE_LOST)
-        if request.refused or request.pause_timeout:
-            if request.pause_timeout:
-                outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
-            else:
-                outcome = await self._steps.db(run_refuse, item_id=item.id, owner=lease.token, reason=request.refused)
+        if request.pause_timeout:
+            outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
             logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
             return outcome
         if not self._lease_fresh(lease):

@@ -34,7 +34,7 @@ SELECT t.event_name, t.expression, `columns(Function, f)`
 -- name: request_read
 -- Everything a leased item's SDK request needs in one query, memos and a step.ai.infer request included.
 SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, i.generation, r.run_id, r.events, r.force_step_plan,
-       r.request_version, f.id AS function_pk, f.slug, f.step_url, f.refused,
+       r.request_version, f.id AS function_pk, f.slug, f.step_url,
        (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
           FROM `StepMemo` m WHERE m.run_id = r.id) AS memos,
        (SELECT g.opts FROM `GatewayRequest` g WHERE g.run_id = r.id AND g.hashed_id = i.step_id) AS ai_request
@@ -266,7 +266,7 @@ UPDATE `Run` SET force_step_plan = false WHERE id = %s;
 -- Live functions whose `cancel` entries name one of these events, with those entries.
 SELECT f.id AS function_pk, f.config -> 'cancel' AS entries
   FROM `Function` f
- WHERE f.archived_at IS NULL AND f.refused = '' AND jsonb_typeof(f.config -> 'cancel') = 'array'
+ WHERE f.archived_at IS NULL AND jsonb_typeof(f.config -> 'cancel') = 'array'
    AND EXISTS (SELECT 1 FROM jsonb_array_elements(f.config -> 'cancel') c WHERE c ->> 'event' = ANY(%s));
 
 -- name: runs_active

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.engine.models import Event, Function, QueueItem, Run
+from tests.engine.register_body import assert_stored_with_config_error
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -98,16 +99,14 @@ def _register(live_server, cancel: object) -> httpx.Response:
     ],
     ids=["syntax", "unknown-variable", "fixed-time-timeout", "too-many", "no-event"],
 )
-def test_a_cancel_entry_the_engine_cannot_honour_exactly_is_a_sync_error(live_server, cancel, message):
+def test_a_cancel_entry_the_engine_cannot_honour_exactly_is_the_functions_config_error(live_server, cancel, message):
     response = _register(live_server, cancel)
 
-    assert response.status_code == 400
-    assert message in response.json()["error"]
-    assert not Function.objects.exists()
+    assert_stored_with_config_error(response, "cancel-app-fn", message)
 
 
-def test_a_valid_cancel_entry_syncs_and_is_not_refused(live_server):
+def test_a_valid_cancel_entry_syncs_without_a_config_error(live_server):
     response = _register(live_server, [{"event": "a/stop", "if": "event.data.id == async.data.id", "timeout": "1h"}])
 
     assert response.status_code == 200, response.text
-    assert Function.objects.get(slug="cancel-app-fn").refused == ""
+    assert Function.objects.get(slug="cancel-app-fn").config_error == ""

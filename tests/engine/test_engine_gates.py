@@ -8,9 +8,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from jobs.engine.models import App, Function, QueueItem, Run
+from jobs.engine.models import Function, QueueItem, Run
 
 from .gate_functions import GATES_PATH
+from .register_body import assert_stored_with_config_error
 
 pytestmark = [pytest.mark.urls("tests.engine.urls_gates"), pytest.mark.django_db(transaction=True)]
 
@@ -214,13 +215,12 @@ def _register(live_server, **options) -> httpx.Response:
     ],
     ids=["mode", "period", "limit", "idempotency", "priority", "timeout", "thr+conc", "thr+prio", "thr+to"],
 )
-def test_an_option_the_engine_cannot_run_exactly_is_a_sync_error_saying_why(live_server, options, message):
+def test_an_option_the_engine_cannot_run_exactly_is_the_functions_config_error_saying_why(
+    live_server, options, message
+):
     response = _register(live_server, **options)
 
-    assert response.status_code == 400
-    assert message in response.json()["error"]
-    assert Function.objects.count() == 0
-    assert message in App.objects.get(name="flow-app").sync_error
+    assert_stored_with_config_error(response, "flow-fn", message)
 
 
 def test_the_run_start_options_are_accepted_and_no_longer_refused(live_server):
@@ -233,7 +233,7 @@ def test_the_run_start_options_are_accepted_and_no_longer_refused(live_server):
     )
 
     assert response.status_code == 200, response.text
-    assert Function.objects.get(slug="flow-fn").refused == ""
+    assert Function.objects.get(slug="flow-fn").config_error == ""
 
 
 @pytest.mark.urls("nurturehub.urls")

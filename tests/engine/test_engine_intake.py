@@ -8,9 +8,8 @@ import json
 import httpx
 import pytest
 
-from jobs.engine import registry
 from jobs.engine.models import App, Event, Function, Run
-from tests.engine.register_body import register_body
+from tests.engine.register_body import assert_stored_with_config_error, register_body
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -124,40 +123,25 @@ def test_intake_strips_data_inngest_and_defaults_ts(live_server):
         "batch-and-debounce",
     ],
 )
-def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live_server, overrides, message):
+def test_an_unsupported_function_config_is_stored_as_that_functions_error(live_server, overrides, message):
     response = httpx.post(f"{live_server.url}/fn/register", json=register_body(live_server, **overrides), timeout=30)
+
+    assert_stored_with_config_error(response, "bad-app-fn", message)
+    assert App.objects.get(name="bad-app").sync_error == ""
+
+
+def test_a_sync_no_function_can_be_stored_from_is_a_400_with_inngests_error_body(live_server):
+    body = register_body(live_server)
+    body["functions"].append({"name": "no id"})
+
+    response = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30)
 
     assert response.status_code == 400
     # Inngest's error body carries `status` (publicerr.WriteHTTP); inngest-js reads it to report the failure.
     assert response.json()["status"] == 400
-    assert message in response.json()["error"]
+    assert "every function needs a string `id`" in response.json()["error"]
     assert Function.objects.count() == 0
-    assert message in App.objects.get(name="bad-app").sync_error
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"experimentalOption": {"on": True}}, "an experimental option not supported by the local engine"),
-    ],
-    ids=["an-option-the-engine-lacks"],
-)
-def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
-    live_server, overrides, message, monkeypatch
-):
-    # Every option the Python SDK sends is supported now: the refusal is shown with an option made up for it.
-    monkeypatch.setattr(registry, "UNSUPPORTED_OPTIONS", {"experimentalOption": "an experimental option"})
-    body = register_body(live_server, **overrides)
-    plain = {**body["functions"][0], "id": "bad-app-plain"}
-    for key in overrides:
-        plain.pop(key, None)
-    body["functions"].append(plain)
-
-    response = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30)
-
-    assert response.status_code == 200, response.text
-    assert message in Function.objects.get(slug="bad-app-fn").refused
-    assert Function.objects.get(slug="bad-app-plain").refused == ""
+    assert "every function needs a string `id`" in App.objects.get(name="bad-app").sync_error
 
 
 def test_register_answers_like_the_dev_server_and_reports_unchanged_syncs(live_server):

@@ -18,13 +18,12 @@ from .. import delayed, expressions, gates
 from ..models import Event, Function, QueueItem, Run
 from ..protocol import DEDUPE_WINDOW, IncomingEvent, concurrency_queue_key, event_ids_from_seed
 from ..queries import statement
-from .rows import FUNCTION_FIELDS, model_from_row
+from ..triggers import functions_for_events
 
 logger = logging.getLogger(__name__)
 
 _WORK_NOTIFY_SQL = statement("work_notify")
 _EVENT_IDS_CLAIM_SQL = statement("event_ids_claim")
-_TRIGGERS_SQL = statement("triggers_for_events")
 
 
 def delay_scale() -> float:
@@ -115,26 +114,7 @@ def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime
 
 
 def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
-    if not rows:
-        return []
-    by_name: dict[str, list[tuple[str, Function]]] = {}
-    with connection.cursor() as cursor:
-        # Raw SQL: this runs for every finished run (its `function.finished` event), so it must stay cheap.
-        cursor.execute(_TRIGGERS_SQL, [list({row.name for row in rows})])
-        for event_name, expression, *function_values in cursor.fetchall():
-            function = model_from_row(Function, FUNCTION_FIELDS, tuple(function_values))
-            by_name.setdefault(event_name, []).append((expression, function))
-    starts: list[tuple[Function, Event]] = []
-    for row in rows:
-        started: set[object] = set()
-        event_map = row.to_inngest()
-        for expression, function in by_name.get(row.name, []):
-            if function.pk in started:
-                continue
-            if expression and not expressions.matches(expression, {"event": event_map}):
-                continue
-            started.add(function.pk)
-            starts.append((function, row))
+    starts = functions_for_events(rows, now=now)
     # Debounced and batching functions' events are held, not started (jobs/engine/delayed.py).
     return runs_start(delayed.starts_hold(starts, now=now), now=now)
 
