@@ -203,8 +203,12 @@ def _parse_triggers(triggers: object, fail: Any) -> tuple[list[tuple[str, str]],
 
 
 def _parse_concurrency(entries: object, fail: Any) -> list[dict[str, Any]]:
+    """Inngest's three forms (pkg/inngest/concurrency.go `ConcurrencyLimits.UnmarshalJSON`): a list of entries, one
+    entry object, or a number, the documented shorthand for one function-scoped limit without a key."""
     if entries in (None, []):
         return []
+    if isinstance(entries, int) and not isinstance(entries, bool):
+        entries = [{"limit": entries}]
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list) or len(entries) > 2:

@@ -170,3 +170,32 @@ def test_the_dispatcher_reports_a_sync_error_from_the_body_even_though_the_sdk_a
 
     assert "already belong to another app" in errors[f"{live_server.url}/api/inngest-test"]
     assert not Function.objects.filter(app__name="engine-tests").exists()
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "stored"),
+    [
+        (1, [{"scope": "fn", "key": None, "limit": 1}]),
+        (5, [{"scope": "fn", "key": None, "limit": 5}]),
+        ({"limit": 2, "key": "event.data.id"}, [{"scope": "fn", "key": "event.data.id", "limit": 2}]),
+    ],
+    ids=["number-1", "number-5", "one-object"],
+)
+def test_the_documented_concurrency_shorthands_sync_as_one_function_limit(live_server, concurrency, stored):
+    response = httpx.post(
+        f"{live_server.url}/fn/register", json=register_body(live_server, concurrency=concurrency), timeout=30
+    )
+
+    assert response.status_code == 200, response.text
+    function = Function.objects.get(slug="bad-app-fn")
+    assert function.config_error == ""
+    assert function.concurrency == stored
+
+
+@pytest.mark.parametrize("concurrency", [0, -1, True, 1.5], ids=["zero", "negative", "bool", "float"])
+def test_a_concurrency_number_that_is_not_a_positive_integer_is_a_config_error(live_server, concurrency):
+    response = httpx.post(
+        f"{live_server.url}/fn/register", json=register_body(live_server, concurrency=concurrency), timeout=30
+    )
+
+    assert_stored_with_config_error(response, "bad-app-fn", "concurrency")
