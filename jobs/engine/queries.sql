@@ -351,3 +351,18 @@ DELETE FROM `GcraKey` WHERE tat_ns < %s;
 -- name: idle_transaction_timeout_set
 -- A dispatcher's session ends a transaction left idle this long (milliseconds, as text): SET with a parameter.
 SELECT set_config('idle_in_transaction_session_timeout', %s, false);
+
+
+-- ===== Throttle at claim (throttle.py) =========================================================================
+
+-- name: throttle_starts
+-- Of the items a claim chose, the first requests of runs not started yet whose function has a throttle.
+SELECT i.id, f.slug, f.config -> 'throttle' AS throttle, r.events -> 0 AS event
+  FROM `QueueItem` i JOIN `Run` r ON r.id = i.run_id JOIN `Function` f ON f.id = i.function_id
+ WHERE i.id = ANY(%s) AND i.step_id = %s AND r.status = 'queued'
+   AND jsonb_typeof(f.config -> 'throttle') = 'object';
+
+-- name: throttle_defer
+-- Throttled first requests wait for their slot.
+UPDATE `QueueItem` i SET available_at = d.at FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(id, at)
+ WHERE i.id = d.id;
