@@ -23,8 +23,8 @@ ON CONFLICT (key) DO UPDATE
 RETURNING key;
 
 -- name: triggers_for_events
--- The event triggers of live functions for these event names, with each function's whole row.
-SELECT t.event_name, t.expression, `columns(Function, f)`
+-- The event triggers of live functions for these event names (or wildcard patterns), with each function's row.
+SELECT t.id, t.event_name, t.expression, `columns(Function, f)`
   FROM `Trigger` t JOIN `Function` f ON f.id = t.function_id
  WHERE t.event_name = ANY(%s) AND f.archived_at IS NULL ORDER BY t.id;
 

@@ -30,6 +30,7 @@ from .cancellation import cancel_entries_check
 from .debounce import debounce_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
+from .triggers import is_wildcard
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,11 @@ def _parse_triggers(triggers: object, fail: Any) -> tuple[list[tuple[str, str]],
         if isinstance(trigger, dict) and isinstance(trigger.get("event"), str) and trigger["event"]:
             if len(trigger["event"]) > MAX_EVENT_NAME_LENGTH:
                 raise fail(f"a trigger's `event` is longer than {MAX_EVENT_NAME_LENGTH} characters")
+            if "*" in trigger["event"] and not is_wildcard(trigger["event"]):
+                raise fail(
+                    f"trigger {trigger['event']!r}: a wildcard `*` can only end the name, after a `/` or a `.` "
+                    "(`app/*`, `app/user.*`); anywhere else no event would ever match it"
+                )
             expression = trigger.get("expression") or ""
             if expression:
                 try:

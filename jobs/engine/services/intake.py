@@ -18,7 +18,7 @@ from .. import delayed, expressions, gates
 from ..models import Event, Function, QueueItem, Run
 from ..protocol import DEDUPE_WINDOW, IncomingEvent, concurrency_queue_key, event_ids_from_seed
 from ..queries import statement
-from ..triggers import functions_for_events
+from ..triggers import functions_for_events, start_at
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> li
     admission = gates.admit([(start[0], start[1]) for start in starts], now=now, rerun=rerun)
     for function, event, ready_at, factor in admission.starts:
         batch = batches.get((function.pk, event.pk))
+        if batch is None:  # an event whose `ts` is in the future starts its run then (triggers.py)
+            ready_at = start_at(event, ready_at, now=now, scale=delay_scale())
         event_map = event.to_inngest()
         keys = [
             {
