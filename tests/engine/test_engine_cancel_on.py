@@ -110,3 +110,19 @@ def test_a_valid_cancel_entry_syncs_without_a_config_error(live_server):
 
     assert response.status_code == 200, response.text
     assert Function.objects.get(slug="cancel-app-fn").config_error == ""
+
+
+@pytest.mark.parametrize(("scale", "cancelled"), [(1.0, True), (0.001, False)], ids=["unscaled", "scaled"])
+def test_a_cancel_timeout_is_scaled_by_engine_delay_scale_like_every_delay(live_server, settings, scale, cancelled):
+    # A run started 10 s ago; its entry's timeout is 1 h: 1 h as written, 3.6 s at a scale of 0.001 (expired).
+    from jobs.engine.protocol import IncomingEvent
+    from jobs.engine.services.intake import events_ingest
+
+    settings.ENGINE_DELAY_SCALE = scale
+    assert _register(live_server, [{"event": "a/stop", "timeout": "1h"}]).status_code == 200
+    events_ingest(events=[IncomingEvent(name="a/b", data={}, ts=0, external_id="")])
+    Run.objects.update(created_at=timezone.now() - timedelta(seconds=10))
+
+    events_ingest(events=[IncomingEvent(name="a/stop", data={}, ts=0, external_id="")])
+
+    assert (Run.objects.get().status == Run.Status.CANCELLED) is cancelled
