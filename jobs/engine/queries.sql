@@ -366,3 +366,17 @@ SELECT i.id, f.slug, f.config -> 'throttle' AS throttle, r.events -> 0 AS event
 -- Throttled first requests wait for their slot.
 UPDATE `QueueItem` i SET available_at = d.at FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(id, at)
  WHERE i.id = d.id;
+
+
+-- ===== Timers (wakeup.py) ======================================================================================
+
+-- name: timers_next_due
+-- The next unleased queue item due after now (a sleep, a retry, a wait's timeout, a throttled or future start),
+-- and the next time a sweep has work: a debounce or batch due, a cron trigger, a lease running out.
+SELECT (SELECT min(available_at) FROM `QueueItem` WHERE lease_owner IS NULL AND available_at > %(now)s),
+       LEAST((SELECT min(fire_at) FROM `PendingDebounce`),
+             (SELECT min(timeout_at) FROM `PendingDebounce`),
+             (SELECT min(fire_at) FROM `PendingBatch`),
+             (SELECT min(t.next_fire_at) FROM `Trigger` t JOIN `Function` f ON f.id = t.function_id
+               WHERE t.cron <> '' AND f.archived_at IS NULL),
+             (SELECT min(lease_expires_at) FROM `QueueItem` WHERE lease_owner IS NOT NULL));

@@ -37,9 +37,9 @@ def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> li
     """Store a validated batch and start the runs it triggers; returns the ULIDs (stable for a retried send)."""
     ids = event_ids_from_seed(seed, len(events))
     with transaction.atomic():
-        runs = _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
-        if runs:
-            transaction.on_commit(work_notify)
+        _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
+        # Always: besides new runs, an event may resume a wait, or hold a debounce or batch with a new due time.
+        transaction.on_commit(work_notify)
     return ids
 
 
