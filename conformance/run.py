@@ -3,7 +3,7 @@
 Starts a fresh engine stack on a database of its own (web server with /api/inngest, the engine's HTTP side and
 /v0/gql, one dispatcher), runs the Python SDK's suite unchanged per framework from its read-only folder with a
 virtualenv of its own, prints cases passed / failed / skipped, and fails when a case fails that is not listed in
-expected_failures.txt (cases needing a feature the engine refuses) or when the TypeScript check fails.
+expected_failures.txt (cases the engine cannot pass yet) or when the TypeScript check fails.
 
 Run with the project's virtualenv: `.venv/bin/python conformance/run.py --suite ../shared/conformance/inngest-py`.
 """
@@ -86,7 +86,7 @@ def _suite_venv(venv: Path) -> Path:
 
 
 def _expected_failures(path: Path) -> dict[str, str]:
-    """`case_name  reason` per line: cases that need a feature the engine refuses (both frameworks)."""
+    """`case_name  reason` per line: cases the engine cannot pass yet (both frameworks)."""
     expected = {}
     for line in path.read_text().splitlines():
         line = line.strip()

@@ -1,5 +1,5 @@
 // Inngest's TypeScript SDK against the local engine, with the SDK's defaults (v4 checkpoints; v3 does not).
-// Usage: node check.mjs <v3|v4> <engine port>. Serves five functions on a local port, syncs them with a PUT like
+// Usage: node check.mjs <v3|v4> <engine port>. Serves eight functions on a local port, syncs them with a PUT like
 // Inngest's dev server does, sends events and waits for each run through the engine's /v0/gql. Exit 1 on any miss.
 import { createServer } from "node:http";
 
@@ -68,6 +68,20 @@ const functions = [
       await step.run("doomed", () => { count("doomed"); throw new Error("this never works"); });
     },
   ),
+  // Inngest's documented wildcard trigger: any `<tag>/wild.<something>` starts it.
+  define({ id: "wild", retries: 0 }, { event: `${tag}/wild.*` }, async ({ event, step }) => {
+    return step.run("caught", () => { count("caught"); return event.name; });
+  }),
+  // The concurrency number shorthand, with a throttle beside it (each was refused before).
+  define(
+    { id: "lane", retries: 0, concurrency: 1, throttle: { limit: 10, period: "1s" } },
+    { event: `${tag}/lane` },
+    async ({ step }) => step.run("in-lane", () => { count("in-lane"); return "laned"; }),
+  ),
+  // A run of an event whose `ts` is in the future starts at `ts`.
+  define({ id: "later", retries: 0 }, { event: `${tag}/later` }, async ({ step }) => {
+    return step.run("when", () => { count("when"); seen.laterRanAt = Date.now(); return "on time"; });
+  }),
 ];
 
 const server = createServer(serve({ client, functions }));
@@ -116,8 +130,11 @@ try {
   const syncBody = await sync.text();
   expect(sync.ok && !/"error"/.test(syncBody), `sync failed: ${sync.status} ${syncBody}`);
 
-  const names = ["memo", "retry", "sleep", "parallel", "fail"];
-  const { ids } = await client.send(names.map((name) => ({ name: `${tag}/${name}`, data: {} })));
+  const names = ["memo", "retry", "sleep", "parallel", "fail", "wild.hit", "lane", "later"];
+  const laterTs = Date.now() + 3000;
+  const { ids } = await client.send(
+    names.map((name) => ({ name: `${tag}/${name}`, data: {}, ...(name === "later" ? { ts: laterTs } : {}) })),
+  );
   const runs = {};
   for (const [index, name] of names.entries()) runs[name] = await finished(await runOf(ids[index]));
 
@@ -143,6 +160,13 @@ try {
   for (let i = 0; i < 150 && !seen.failure; i++) await new Promise((r) => setTimeout(r, 200));
   expect(calls["on-failure"] === 1, `onFailure ran ${calls["on-failure"]} times`);
   expect(seen.failure?.message?.includes("this never works"), `onFailure error: ${JSON.stringify(seen.failure)}`);
+
+  expect(runs["wild.hit"].status === "COMPLETED", `wildcard: ${JSON.stringify(runs["wild.hit"])}`);
+  expect(runs["wild.hit"].output === JSON.stringify(`${tag}/wild.hit`), `wildcard output ${runs["wild.hit"].output}`);
+  expect(runs.lane.status === "COMPLETED" && calls["in-lane"] === 1, `concurrency 1 + throttle: ${JSON.stringify(runs.lane)}`);
+  expect(runs.later.status === "COMPLETED", `future ts: ${JSON.stringify(runs.later)}`);
+  // A lower bound only: the run must not start before the event's `ts`.
+  expect(seen.laterRanAt >= laterTs - 100, `future ts: ran ${laterTs - seen.laterRanAt} ms before its ts`);
 } catch (error) {
   problems.push(String(error?.stack || error));
 } finally {
@@ -153,5 +177,5 @@ if (problems.length) {
   console.log(`typescript ${version}: FAILED\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }
-console.log(`typescript ${version}: passed (memoisation, RetryAfterError in a step, sleep, parallel steps, onFailure)`);
+console.log(`typescript ${version}: passed (memoisation, RetryAfterError in a step, sleep, parallel steps, onFailure, wildcard trigger, concurrency 1 with throttle, future ts)`);
 process.exit(0);

@@ -61,7 +61,17 @@ class FunctionAdmin(ReadOnlyAdmin):
     list_display = ["slug", "app", "sync_status", "trigger_summary", "retries", "concurrency_summary", "queued"]
     list_filter = ["app", ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["slug", "name"]
-    readonly_fields = ["slug", "name", "app", "step_url", "retries", "concurrency", "refused", "config", "archived_at"]
+    readonly_fields = [
+        "slug",
+        "name",
+        "app",
+        "step_url",
+        "retries",
+        "concurrency",
+        "config_error",
+        "config",
+        "archived_at",
+    ]
     exclude = ["id"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Function]:
@@ -111,7 +121,7 @@ class FunctionAdmin(ReadOnlyAdmin):
             return f"archived {function.archived_at:%Y-%m-%d %H:%M}"
         if function.app.sync_error:
             return f"app sync error: {function.app.sync_error}"
-        return f"refused: {function.refused}" if function.refused else "synced"
+        return f"config error: {function.config_error}" if function.config_error else "synced"
 
     @admin.display(description="triggers")
     def trigger_summary(self, function: Function) -> str:

@@ -7,7 +7,7 @@ starting a run costs nothing extra. The rules kept:
 - `if` is CEL over `event` (the run's triggering event) and `async` (the incoming one);
 - only an event that arrived after the run matches: Inngest compares the event's ULID with the run's;
 - an entry's timeout counts from the run's start (the pause expires then); without one, a year
-  (consts.CancelTimeout);
+  (consts.CancelTimeout); scaled by ENGINE_DELAY_SCALE like every engine delay;
 - the cancel itself is `DELETE /v1/runs/<id>`'s (services/endings.py `run_cancel`): status cancelled,
   `inngest/function.cancelled` emitted.
 """
@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 
 from . import expressions, hooks
+from .clock import scaled
 from .if_index import IfIndex, equality_shape
 from .models import Event
 from .protocol import ProtocolError, config_duration
@@ -89,7 +90,9 @@ def runs_cancel_for_events(events: list[Event], *, now: datetime) -> int:
 
 def _runs_cancelled_by(function_pk: object, entry: dict[str, Any], events: list[Event], *, now: datetime) -> set[str]:
     expression = entry.get("if") or ""
-    oldest = now - _timeout(entry)  # a run started earlier: its cancellation pause has expired
+    # A run started earlier: its cancellation pause has expired. Scaled by ENGINE_DELAY_SCALE like every other
+    # engine delay (a sleep, a wait's timeout), so tests and demos keep the entries' proportions.
+    oldest = now - scaled(_timeout(entry))
     shape = equality_shape(expression) if expression else None
     with connection.cursor() as cursor:
         if shape is None:

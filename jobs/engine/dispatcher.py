@@ -28,12 +28,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from . import hooks
 from .ai_gateway import gateway_answer_apply, gateway_call
 from .app_sync import AppSync
 from .executor import Lease, StepLoop
@@ -41,19 +39,16 @@ from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .outcomes import Outcome, Result
 from .pause_resume import pause_timeout_apply
-from .queries import statement
-from .services.answers import call_response_apply, run_refuse
+from .services.answers import call_response_apply
 from .services.call_request import call_request_build
-from .services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
+from .services.claims import ClaimedItem, queue_claim, queue_release, queue_renew
 from .step_call import StepCaller
+from .wakeup import Timers, listen_for_work
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
-_WORK_LISTEN_SQL = statement("work_listen")
-
 CLAIM_GATHER_SECONDS = 0.002
 RESYNC_SECONDS = 30
-# The SDK's Server-Timing header, e.g. "comm_handler;dur=3, function;dur=1": whole milliseconds (it truncates).
 
 
 @dataclass(frozen=True)
@@ -207,23 +202,20 @@ class Dispatcher:
     # --- claiming -----------------------------------------------------------------------------------------
 
     def run_claim_loop(self) -> None:
-        next_cron = 0.0
+        """Claim while there is work; otherwise sleep until the next timer is due or a wake (wakeup.py)."""
+        timers = Timers(idle_limit=self.poll_interval)
         while not self._stop.is_set() and not self._draining.is_set():
             try:
-                now = time.monotonic()
-                if now >= next_cron:
-                    queue_reap_expired()
-                    for sweep in hooks.ticks():  # cron, due debounces and batches, timeouts, spent GCRA keys
-                        sweep()
-                    next_cron = now + 1
+                timers.sweep_if_due()  # crons, debounces, batches, run timeouts, expired leases
                 claimed = self.claim_once()
+                timers.refresh(busy=bool(claimed))
             except Exception:
                 logger.exception("claim loop error; retrying")
                 close_old_connections()
                 claimed = 0
                 self._stop.wait(1)
             if not claimed:
-                woken = self._wake.wait(self.poll_interval)
+                woken = self._wake.wait(timers.wait_seconds())
                 self._wake.clear()
                 if woken and not self._stop.is_set():
                     # Let a few more requests finish so one claim serves them all (fewer, larger claims).
@@ -282,18 +274,8 @@ class Dispatcher:
         return len(items)
 
     def _listen_loop(self) -> None:
-        """Wake the claim loop as soon as new runs are stored (PostgreSQL LISTEN); polling remains the fallback."""
-        while not self._stop.is_set():
-            try:
-                params = connections["default"].get_connection_params()
-                with psycopg.connect(**params, autocommit=True) as listener:
-                    listener.execute(_WORK_LISTEN_SQL)
-                    while not self._stop.is_set():
-                        for _ in listener.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
-            except psycopg.Error:
-                logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
-                self._stop.wait(1)
+        """Wake the claim loop as soon as new work is stored (PostgreSQL LISTEN, wakeup.py)."""
+        listen_for_work(self._stop, self._wake)
 
     def _beat_loop(self) -> None:
         """Stamp this dispatcher's heartbeat row (what /readyz reads) every BEAT_SECONDS until stopped."""
@@ -358,11 +340,8 @@ class Dispatcher:
         request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
             return Outcome(Result.LEASE_LOST)
-        if request.refused or request.pause_timeout:
-            if request.pause_timeout:
-                outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
-            else:
-                outcome = await self._steps.db(run_refuse, item_id=item.id, owner=lease.token, reason=request.refused)
+        if request.pause_timeout:
+            outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
             logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
             return outcome
         if not self._lease_fresh(lease):

@@ -62,12 +62,7 @@ def gates_of(config: dict[str, Any]) -> Gates | None:
         entry = config["rateLimit"]
         # Inngest's rate limiter allows a burst of a tenth of the limit (ratelimit_lua.go `RateLimit`).
         rate_limit = Limit(entry["limit"], parse_duration(entry["period"]), entry["limit"] // 10, entry.get("key"))
-    throttle = None
-    if _present(config, "throttle"):
-        entry = config["throttle"]
-        throttle = Limit(
-            max(entry.get("limit") or 0, 1), parse_duration(entry["period"]), entry.get("burst") or 0, entry.get("key")
-        )
+    throttle = throttle_of(config) if _present(config, "throttle") else None
     singleton = config.get("singleton") or {}
     priority = config.get("priority") or {}
     timeouts = config.get("timeouts") or {}
@@ -83,8 +78,17 @@ def gates_of(config: dict[str, Any]) -> Gates | None:
     )
 
 
+def throttle_of(config: dict[str, Any]) -> Limit:
+    """The throttle of a validated config that has one (applied when a run's first request is claimed, throttle.py)."""
+    entry = config["throttle"]
+    return Limit(
+        max(entry.get("limit") or 0, 1), parse_duration(entry["period"]), entry.get("burst") or 0, entry.get("key")
+    )
+
+
 def check(config: dict[str, Any]) -> None:
-    """Raise ProtocolError saying what is wrong (or what the local engine cannot do exactly as Inngest)."""
+    """Raise ProtocolError saying what is wrong. Every option combines with every other, as on Inngest (throttle
+    included: it is taken when a run's first request is claimed, with concurrency, as Inngest takes it)."""
     if _present(config, "idempotency"):
         if not isinstance(config["idempotency"], str):
             raise ProtocolError("`idempotency` must be a CEL expression (a string)")
@@ -103,7 +107,6 @@ def check(config: dict[str, Any]) -> None:
                 raise ProtocolError(f"{what} must be a non-negative integer")
         _duration(entry.get("period"), "throttle `period`")
         _key(entry, "throttle `key`")
-        _throttle_combinations(config)
     if _present(config, "singleton"):
         entry = _object(config["singleton"], "singleton")
         if entry.get("mode") not in ("skip", "cancel"):
@@ -118,30 +121,6 @@ def check(config: dict[str, Any]) -> None:
         for name in ("start", "finish"):
             if entry.get(name) not in (None, ""):
                 _duration(entry[name], f"timeouts `{name}`")
-
-
-def _throttle_combinations(config: dict[str, Any]) -> None:
-    """Refuse what the engine's throttle cannot do exactly as Inngest's.
-
-    Inngest takes a throttle slot when a run's first step is dequeued; this engine reserves it when the run is
-    queued (the run's first step waits until its slot). The two agree on when every run starts, in order, unless
-    something else decides when a queued run is dequeued or whether it starts at all.
-    """
-    reasons = {
-        "concurrency": "a concurrency limit also holds queued runs back",
-        "priority": "priority reorders queued runs",
-        "debounce": "debounce delays runs before they are queued",
-        "batchEvents": "batching delays runs before they are queued",
-    }
-    if (config.get("timeouts") or {}).get("start"):
-        reasons["timeouts"] = "a start timeout cancels queued runs, whose slots Inngest would give to later runs"
-    clashes = [reason for option, reason in reasons.items() if _present(config, option)]
-    if clashes:
-        raise ProtocolError(
-            "throttle cannot be combined here: the local engine reserves a throttle slot when a run is queued, "
-            f"Inngest takes it when the run starts, and {clashes[0]}, so runs would start at other times than on "
-            "Inngest"
-        )
 
 
 def _object(value: object, what: str) -> dict[str, Any]:

@@ -33,12 +33,14 @@ class RunSingleton(models.Model):
 
 
 class SkippedRun(models.Model):
-    """An event that matched a function whose flow control started no run, and why (Inngest's skipped run)."""
+    """An event that matched a function whose flow control (or invalid config) started no run, and why (Inngest's
+    skipped run)."""
 
     class Reason(models.TextChoices):
         IDEMPOTENCY = "idempotency", "Idempotency key already used"
         RATE_LIMIT = "rate_limit", "Rate limited"
         SINGLETON = "singleton", "Singleton run in progress"
+        CONFIG_ERROR = "config_error", "Function config invalid"
 
     function = models.ForeignKey("engine.Function", on_delete=models.CASCADE, related_name="skipped_runs")
     event = models.ForeignKey("engine.Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -1,10 +1,10 @@
-"""Deciding whether, and when, a triggered run starts: rate limit and idempotency, singleton, priority, throttle.
+"""Deciding whether, and when, a triggered run starts: rate limit and idempotency, singleton, priority.
 
 `admit` is called by `services.intake.runs_start` inside its transaction, before the runs are created;
 `Admission.finish` after. Each start is decided in the order Inngest's executor decides it
 (pkg/execution/executor/executor.go `schedule`): the rate limit (idempotency is one) first, then the singleton,
-then the queue position (priority, throttle). A start that is kept from running is stored as a SkippedRun and
-logged, saying why.
+then the queue position (priority). A start that is kept from running is stored as a SkippedRun and logged, saying
+why. Throttle is no start gate: it is taken when the run's first request is claimed (throttle.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import expressions, gate_config, hooks
 from .clock import scaled
-from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates, Limit
+from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates
 from .gate_models import RunSingleton, SkippedRun
 from .models import Event, Function, Run
 from .queries import statement
@@ -84,7 +84,8 @@ def admit(starts: list[tuple[Function, Event]], *, now: datetime, rerun: bool = 
         if singleton_key is not None:
             pending[singleton_key] = len(admission.starts)
         factor = priority_factor(gates.priority_run, activation) if gates.priority_run else 0
-        admission.starts.append((function, event, _ready_at(function, gates, activation, now=now), factor))
+        # Throttle is no start gate: it is taken when the run's first request is claimed (throttle.py).
+        admission.starts.append((function, event, now, factor))
         admission.singleton_keys.append(singleton_key)
     return admission
 
@@ -191,14 +192,7 @@ def _cancel(run_id: str, *, reason: str) -> None:
         pass
 
 
-# --- Queue position: priority and throttle --------------------------------------------------------------
-
-
-def _ready_at(function: Function, gates: Gates, activation: dict, *, now: datetime) -> datetime:
-    """When the run's first step may be claimed: now, or later by its throttle (priority orders, never delays)."""
-    if gates.throttle is not None:
-        return _throttle(function, gates.throttle, activation, now=now)
-    return now
+# --- Queue position: priority ---------------------------------------------------------------------------
 
 
 def priority_factor(expression: str, activation: dict) -> int:
@@ -217,28 +211,6 @@ def priority_factor(expression: str, activation: dict) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         return 0
     return min(max(value, PRIORITY_MIN), PRIORITY_MAX)
-
-
-def _throttle(function: Function, throttle: Limit, activation: dict, *, now: datetime) -> datetime:
-    """Reserve the run's throttle slot: the first time Inngest's GCRA would let it start, FIFO per key.
-
-    pkg/constraintapi/lua/acquire.lua (kind 3) with helper/gcra.lua `throttle`: a capacity of `limit + burst` at
-    once (`maxBurst = limit + burst - 1`), then one per `period / limit`. Throttled runs wait; none is dropped.
-    """
-    key = f"t:{function.slug}"
-    if throttle.key:
-        key = f"{key}:{_hash(expressions.key_value(throttle.key, activation))}"
-    key = _bounded(key)
-    now_ns = _ns(_clock(now))
-    limit = max(throttle.limit, 1)
-    emission = _ns_of(scaled(throttle.period)) // limit
-    dvt = emission * (limit + throttle.burst)
-    with connection.cursor() as cursor:
-        tat = _gcra_lock(cursor, key)
-        tat = now_ns if tat is None else tat
-        start_ns = max(now_ns, tat + emission - dvt)
-        _gcra_store(cursor, key, max(tat, now_ns) + emission)
-    return now + timedelta(microseconds=(start_ns - now_ns) // 1000)
 
 
 # --- GCRA state and helpers -----------------------------------------------------------------------------

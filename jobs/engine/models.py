@@ -43,9 +43,9 @@ class Function(models.Model):
     # Normalised concurrency entries: [{"scope": "fn|env|account", "key": "<expression>|null", "limit": n}].
     concurrency = models.JSONField(default=list, blank=True)
     config = models.JSONField(default=dict)
-    # Why the engine will not run it (a flow-control option it does not implement); its runs fail at once with this.
-    # Inngest would accept the function: refusing it alone keeps the app's other functions running.
-    refused = models.TextField(blank=True)
+    # Why its config is invalid (registry.py): it never starts (an event for it is a SkippedRun saying this), and
+    # `config`/`concurrency` stay as last synced valid, for the runs it already has.
+    config_error = models.TextField(blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -23,8 +23,8 @@ ON CONFLICT (key) DO UPDATE
 RETURNING key;
 
 -- name: triggers_for_events
--- The event triggers of live functions for these event names, with each function's whole row.
-SELECT t.event_name, t.expression, `columns(Function, f)`
+-- The event triggers of live functions for these event names (or wildcard patterns), with each function's row.
+SELECT t.id, t.event_name, t.expression, `columns(Function, f)`
   FROM `Trigger` t JOIN `Function` f ON f.id = t.function_id
  WHERE t.event_name = ANY(%s) AND f.archived_at IS NULL ORDER BY t.id;
 
@@ -34,7 +34,7 @@ SELECT t.event_name, t.expression, `columns(Function, f)`
 -- name: request_read
 -- Everything a leased item's SDK request needs in one query, memos and a step.ai.infer request included.
 SELECT i.step_id, i.step_name, i.attempt, i.max_attempts, i.generation, r.run_id, r.events, r.force_step_plan,
-       r.request_version, f.id AS function_pk, f.slug, f.step_url, f.refused,
+       r.request_version, f.id AS function_pk, f.slug, f.step_url,
        (SELECT json_agg(json_build_array(m.hashed_id, m.memo) ORDER BY m.position)
           FROM `StepMemo` m WHERE m.run_id = r.id) AS memos,
        (SELECT g.opts FROM `GatewayRequest` g WHERE g.run_id = r.id AND g.hashed_id = i.step_id) AS ai_request
@@ -260,7 +260,7 @@ SELECT run_id AS run_pk, step_id FROM `QueueItem` WHERE id = %s AND lease_owner 
 -- Live functions whose `cancel` entries name one of these events, with those entries.
 SELECT f.id AS function_pk, f.config -> 'cancel' AS entries
   FROM `Function` f
- WHERE f.archived_at IS NULL AND f.refused = '' AND jsonb_typeof(f.config -> 'cancel') = 'array'
+ WHERE f.archived_at IS NULL AND jsonb_typeof(f.config -> 'cancel') = 'array'
    AND EXISTS (SELECT 1 FROM jsonb_array_elements(f.config -> 'cancel') c WHERE c ->> 'event' = ANY(%s));
 
 -- name: runs_active
@@ -345,3 +345,32 @@ DELETE FROM `GcraKey` WHERE tat_ns < %s;
 -- name: idle_transaction_timeout_set
 -- A dispatcher's session ends a transaction left idle this long (milliseconds, as text): SET with a parameter.
 SELECT set_config('idle_in_transaction_session_timeout', %s, false);
+
+
+-- ===== Throttle at claim (throttle.py) =========================================================================
+
+-- name: throttle_starts
+-- Of the items a claim chose, the first requests of runs not started yet whose function has a throttle.
+SELECT i.id, f.slug, f.config -> 'throttle' AS throttle, r.events -> 0 AS event
+  FROM `QueueItem` i JOIN `Run` r ON r.id = i.run_id JOIN `Function` f ON f.id = i.function_id
+ WHERE i.id = ANY(%s) AND i.step_id = %s AND r.status = 'queued'
+   AND jsonb_typeof(f.config -> 'throttle') = 'object';
+
+-- name: throttle_defer
+-- Throttled first requests wait for their slot.
+UPDATE `QueueItem` i SET available_at = d.at FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(id, at)
+ WHERE i.id = d.id;
+
+
+-- ===== Timers (wakeup.py) ======================================================================================
+
+-- name: timers_next_due
+-- The next unleased queue item due after now (a sleep, a retry, a wait's timeout, a throttled or future start),
+-- and the next time a sweep has work: a debounce or batch due, a cron trigger, a lease running out.
+SELECT (SELECT min(available_at) FROM `QueueItem` WHERE lease_owner IS NULL AND available_at > %(now)s),
+       LEAST((SELECT min(fire_at) FROM `PendingDebounce`),
+             (SELECT min(timeout_at) FROM `PendingDebounce`),
+             (SELECT min(fire_at) FROM `PendingBatch`),
+             (SELECT min(t.next_fire_at) FROM `Trigger` t JOIN `Function` f ON f.id = t.function_id
+               WHERE t.cron <> '' AND f.archived_at IS NULL),
+             (SELECT min(lease_expires_at) FROM `QueueItem` WHERE lease_owner IS NOT NULL));

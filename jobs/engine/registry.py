@@ -1,14 +1,20 @@
 """`POST /fn/register`: validate an app's function configs and store them.
 
-A config the engine cannot read is a sync error (nothing changes). A function using a flow-control option the
-engine does not implement is stored refused: Inngest accepts it, so the app's other functions must keep working,
-and each run of the refused one fails at once saying which option it needs.
+What no function can be stored under (the app's name or URL, a function without an id, duplicate ids) fails the
+sync and changes nothing. A function whose own config is invalid is stored with its error (`config_error`, shown in
+the admin) and never started, while the app's other functions sync: one bad function no longer stops the others.
+Inngest's own registration (pkg/registration/process.go `ProcessFunctions`) checks every function
+(`SDKFunction.Function`, then `Function.Validate`) and collects each one's error instead of stopping at the first;
+its dev server then rejects the whole sync with those errors ("At least one function is invalid",
+pkg/devserver/api.go `register`). This engine keeps Inngest's per-function checks and collected errors, but stores
+them per function: here every function of an app shares one sync, so one bad function would stop the app's jobs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,18 +30,19 @@ from .debounce import debounce_config
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 from .services.cron import cron_next
+from .triggers import is_wildcard
+
+logger = logging.getLogger(__name__)
 
 # Column widths (models.py): a longer value is a sync error naming the field, not a database error.
 MAX_APP_NAME_LENGTH = 200
 MAX_URL_LENGTH = 1000
 MAX_FUNCTION_ID_LENGTH = 255
 MAX_FUNCTION_NAME_LENGTH = 255
+MAX_EVENT_NAME_LENGTH = 512
 # The engine's own bound on one sync's work (each function is a few writes in one transaction: 3,000 took about a
 # minute and held the app's row locked); an app here has a dozen.
 MAX_FUNCTIONS_PER_APP = 500
-
-# Flow-control options Inngest has and this engine does not implement: a function using one is stored refused.
-UNSUPPORTED_OPTIONS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class FunctionSpec:
     events: list[tuple[str, str]]  # (event name, expression)
     crons: list[str]
     config: dict[str, Any]
-    refused: str = ""
+    config_error: str = ""  # why the function's config is invalid: stored with it, and it never starts
 
 
 @dataclass(frozen=True)
@@ -92,19 +99,40 @@ def parse_register_body(body: object) -> tuple[dict[str, str], list[FunctionSpec
 
 
 def _parse_function(config: object) -> FunctionSpec:
+    """A function's spec; a config it cannot run with is a spec carrying `config_error` (ProtocolError only when
+    there is no id to store it under)."""
     if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not config["id"]:
         raise ProtocolError("every function needs a string `id`")
     slug = config["id"]
     if len(slug) > MAX_FUNCTION_ID_LENGTH:
         raise ProtocolError(f"function id {slug[:40]!r}... is longer than {MAX_FUNCTION_ID_LENGTH} characters")
+    try:
+        return _function_spec(slug, config)
+    except ProtocolError as error:
+        name = config.get("name")
+        return FunctionSpec(
+            slug=slug,
+            name=name if isinstance(name, str) and 0 < len(name) <= MAX_FUNCTION_NAME_LENGTH else slug,
+            step_url="",
+            retries=DEFAULT_RETRIES,
+            concurrency=[],
+            # Its event names only: an event for it is then recorded as not started, saying why (triggers.py).
+            events=[(name, "") for name in _event_names(config.get("triggers"))],
+            crons=[],
+            config={},
+            config_error=str(error),
+        )
 
+
+def _event_names(triggers: object) -> list[str]:
+    names = [t.get("event") for t in triggers if isinstance(t, dict)] if isinstance(triggers, list) else []
+    return sorted({name for name in names if isinstance(name, str) and 0 < len(name) <= MAX_EVENT_NAME_LENGTH})
+
+
+def _function_spec(slug: str, config: dict[str, Any]) -> FunctionSpec:
     def fail(message: str) -> ProtocolError:
         return ProtocolError(f"function {slug!r}: {message}")
 
-    unsupported = [label for key, label in UNSUPPORTED_OPTIONS.items() if config.get(key) not in (None, [], {})]
-    refused = (
-        f"{', '.join(unsupported)} not supported by the local engine (use Inngest for these)" if unsupported else ""
-    )
     steps = config.get("steps")
     if not isinstance(steps, dict) or len(steps) != 1:
         raise fail("needs exactly one entry in `steps`")
@@ -143,7 +171,6 @@ def _parse_function(config: object) -> FunctionSpec:
         events=events,
         crons=crons,
         config=config,
-        refused=refused,
     )
 
 
@@ -154,6 +181,13 @@ def _parse_triggers(triggers: object, fail: Any) -> tuple[list[tuple[str, str]],
     crons: list[str] = []
     for trigger in triggers:
         if isinstance(trigger, dict) and isinstance(trigger.get("event"), str) and trigger["event"]:
+            if len(trigger["event"]) > MAX_EVENT_NAME_LENGTH:
+                raise fail(f"a trigger's `event` is longer than {MAX_EVENT_NAME_LENGTH} characters")
+            if "*" in trigger["event"] and not is_wildcard(trigger["event"]):
+                raise fail(
+                    f"trigger {trigger['event']!r}: a wildcard `*` can only end the name, after a `/` or a `.` "
+                    "(`app/*`, `app/user.*`); anywhere else no event would ever match it"
+                )
             expression = trigger.get("expression") or ""
             if expression:
                 try:
@@ -175,8 +209,12 @@ def _parse_triggers(triggers: object, fail: Any) -> tuple[list[tuple[str, str]],
 
 
 def _parse_concurrency(entries: object, fail: Any) -> list[dict[str, Any]]:
+    """Inngest's three forms (pkg/inngest/concurrency.go `ConcurrencyLimits.UnmarshalJSON`): a list of entries, one
+    entry object, or a number, the documented shorthand for one function-scoped limit without a key."""
     if entries in (None, []):
         return []
+    if isinstance(entries, int) and not isinstance(entries, bool):
+        entries = [{"limit": entries}]
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list) or len(entries) > 2:
@@ -204,13 +242,15 @@ def _parse_concurrency(entries: object, fail: Any) -> list[dict[str, Any]]:
 
 
 def app_register(*, body: object) -> RegisterResult:
-    """Store an app's functions (archiving ones it no longer has); invalid configs change nothing."""
+    """Store an app's functions (archiving ones it no longer has); a body no function can be stored from changes
+    nothing, a function's invalid config is stored as its `config_error`."""
     try:
         app_fields, specs = parse_register_body(body)
     except ProtocolError as error:
         _record_sync_error(body, str(error))
         raise
-    checksum = hashlib.sha256(json.dumps([spec.config for spec in specs], sort_keys=True).encode()).hexdigest()
+    functions = {key.lower(): value for key, value in body.items()}["functions"]  # type: ignore[union-attr]
+    checksum = hashlib.sha256(json.dumps(functions, sort_keys=True).encode()).hexdigest()
     now = timezone.now()
     with transaction.atomic():
         app, _ = App.objects.select_for_update().get_or_create(name=app_fields["name"], defaults=app_fields)
@@ -225,7 +265,11 @@ def app_register(*, body: object) -> RegisterResult:
         if taken.exists():
             raise ProtocolError(f"function ids already belong to another app: {', '.join(f.slug for f in taken)}")
         for spec in specs:
-            _store_function(app, spec, now=now)
+            if spec.config_error:
+                logger.warning("function config invalid", extra={"function": spec.slug, "error": spec.config_error})
+                _store_invalid_function(app, spec)
+            else:
+                _store_function(app, spec, now=now)
         Function.objects.filter(app=app, archived_at__isnull=True).exclude(slug__in=[s.slug for s in specs]).update(
             archived_at=now
         )
@@ -242,7 +286,7 @@ def _store_function(app: App, spec: FunctionSpec, *, now: datetime) -> None:
             "retries": spec.retries,
             "concurrency": spec.concurrency,
             "config": spec.config,
-            "refused": spec.refused,
+            "config_error": "",
             "archived_at": None,
         },
     )
@@ -255,6 +299,20 @@ def _store_function(app: App, spec: FunctionSpec, *, now: datetime) -> None:
             for cron in spec.crons
         ]
     )
+
+
+def _store_invalid_function(app: App, spec: FunctionSpec) -> None:
+    """Store the error; a function stored before keeps its last valid config (its queued runs go on with it) and
+    loses its triggers but for its event names, so that nothing starts it and each event for it is recorded."""
+    function, created = Function.objects.get_or_create(
+        slug=spec.slug,
+        defaults={"app": app, "name": spec.name, "step_url": "", "config_error": spec.config_error},
+    )
+    if not created:
+        function.app, function.config_error, function.archived_at = app, spec.config_error, None
+        function.save(update_fields=["app", "config_error", "archived_at", "updated_at"])
+    Trigger.objects.filter(function=function).delete()
+    Trigger.objects.bulk_create([Trigger(function=function, event_name=name) for name, _ in spec.events])
 
 
 def _record_sync_error(body: object, message: str) -> None:

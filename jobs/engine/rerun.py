@@ -64,8 +64,8 @@ def run_rerun(*, run_id: str) -> Run:
         if original is None:
             raise RerunRefused(f"no run with id {run_id!r}", status=404)
         function = original.function
-        if function.archived_at is not None or function.refused:
-            reason = "it is no longer served by its app" if function.archived_at else function.refused
+        if function.archived_at is not None or function.config_error:
+            reason = "it is no longer served by its app" if function.archived_at else function.config_error
             raise RerunRefused(f"function {function.slug} cannot be rerun: {reason}", status=409)
         if original.event is None:
             raise RerunRefused(f"run {run_id}: its event is no longer stored", status=409)

@@ -15,3 +15,14 @@ def register_body(live_server, **function_overrides) -> dict:
         **function_overrides,
     }
     return {"appname": "bad-app", "url": url, "framework": "django", "sdk": "py:v0.5.19", "functions": [function]}
+
+
+def assert_stored_with_config_error(response, slug: str, message: str) -> None:
+    """The sync succeeded and the function is stored with its config error, using nothing of that config."""
+    from jobs.engine.models import Function, Trigger
+
+    assert response.status_code == 200, response.text
+    function = Function.objects.get(slug=slug)
+    assert message in function.config_error, function.config_error
+    assert function.config == {} and function.concurrency == []
+    assert not Trigger.objects.filter(function=function).exclude(cron="").exists()

@@ -71,15 +71,6 @@ def test_the_engine_admin_is_read_only(admin_client, queued_work):
     assert Function.objects.filter(pk=queued_work.pk).exists()
 
 
-def test_a_refused_function_says_why_in_the_function_list(admin_client):
-    app = App.objects.create(name="suite", url="http://suite")
-    Function.objects.create(app=app, slug="suite-debounced", step_url="http://suite", refused="debounce not supported")
-
-    page = admin_client.get("/admin/engine/function/").content.decode()
-
-    assert "refused: debounce not supported" in page
-
-
 def test_the_app_list_says_the_signing_key_reads_every_agencys_data(admin_client, queued_work):
     body = admin_client.get("/admin/engine/app/").content.decode()
 

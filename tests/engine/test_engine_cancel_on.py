@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.engine.models import Event, Function, QueueItem, Run
+from tests.engine.register_body import assert_stored_with_config_error
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -98,16 +99,30 @@ def _register(live_server, cancel: object) -> httpx.Response:
     ],
     ids=["syntax", "unknown-variable", "fixed-time-timeout", "too-many", "no-event"],
 )
-def test_a_cancel_entry_the_engine_cannot_honour_exactly_is_a_sync_error(live_server, cancel, message):
+def test_a_cancel_entry_the_engine_cannot_honour_exactly_is_the_functions_config_error(live_server, cancel, message):
     response = _register(live_server, cancel)
 
-    assert response.status_code == 400
-    assert message in response.json()["error"]
-    assert not Function.objects.exists()
+    assert_stored_with_config_error(response, "cancel-app-fn", message)
 
 
-def test_a_valid_cancel_entry_syncs_and_is_not_refused(live_server):
+def test_a_valid_cancel_entry_syncs_without_a_config_error(live_server):
     response = _register(live_server, [{"event": "a/stop", "if": "event.data.id == async.data.id", "timeout": "1h"}])
 
     assert response.status_code == 200, response.text
-    assert Function.objects.get(slug="cancel-app-fn").refused == ""
+    assert Function.objects.get(slug="cancel-app-fn").config_error == ""
+
+
+@pytest.mark.parametrize(("scale", "cancelled"), [(1.0, True), (0.001, False)], ids=["unscaled", "scaled"])
+def test_a_cancel_timeout_is_scaled_by_engine_delay_scale_like_every_delay(live_server, settings, scale, cancelled):
+    # A run started 10 s ago; its entry's timeout is 1 h: 1 h as written, 3.6 s at a scale of 0.001 (expired).
+    from jobs.engine.protocol import IncomingEvent
+    from jobs.engine.services.intake import events_ingest
+
+    settings.ENGINE_DELAY_SCALE = scale
+    assert _register(live_server, [{"event": "a/stop", "timeout": "1h"}]).status_code == 200
+    events_ingest(events=[IncomingEvent(name="a/b", data={}, ts=0, external_id="")])
+    Run.objects.update(created_at=timezone.now() - timedelta(seconds=10))
+
+    events_ingest(events=[IncomingEvent(name="a/stop", data={}, ts=0, external_id="")])
+
+    assert (Run.objects.get().status == Run.Status.CANCELLED) is cancelled

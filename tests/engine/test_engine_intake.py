@@ -8,9 +8,8 @@ import json
 import httpx
 import pytest
 
-from jobs.engine import registry
 from jobs.engine.models import App, Event, Function, Run
-from tests.engine.register_body import register_body
+from tests.engine.register_body import assert_stored_with_config_error, register_body
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -124,40 +123,25 @@ def test_intake_strips_data_inngest_and_defaults_ts(live_server):
         "batch-and-debounce",
     ],
 )
-def test_an_unsupported_function_config_is_a_sync_error_and_changes_nothing(live_server, overrides, message):
+def test_an_unsupported_function_config_is_stored_as_that_functions_error(live_server, overrides, message):
     response = httpx.post(f"{live_server.url}/fn/register", json=register_body(live_server, **overrides), timeout=30)
+
+    assert_stored_with_config_error(response, "bad-app-fn", message)
+    assert App.objects.get(name="bad-app").sync_error == ""
+
+
+def test_a_sync_no_function_can_be_stored_from_is_a_400_with_inngests_error_body(live_server):
+    body = register_body(live_server)
+    body["functions"].append({"name": "no id"})
+
+    response = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30)
 
     assert response.status_code == 400
     # Inngest's error body carries `status` (publicerr.WriteHTTP); inngest-js reads it to report the failure.
     assert response.json()["status"] == 400
-    assert message in response.json()["error"]
+    assert "every function needs a string `id`" in response.json()["error"]
     assert Function.objects.count() == 0
-    assert message in App.objects.get(name="bad-app").sync_error
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"experimentalOption": {"on": True}}, "an experimental option not supported by the local engine"),
-    ],
-    ids=["an-option-the-engine-lacks"],
-)
-def test_a_function_with_an_option_the_engine_lacks_is_stored_refused_and_the_app_syncs(
-    live_server, overrides, message, monkeypatch
-):
-    # Every option the Python SDK sends is supported now: the refusal is shown with an option made up for it.
-    monkeypatch.setattr(registry, "UNSUPPORTED_OPTIONS", {"experimentalOption": "an experimental option"})
-    body = register_body(live_server, **overrides)
-    plain = {**body["functions"][0], "id": "bad-app-plain"}
-    for key in overrides:
-        plain.pop(key, None)
-    body["functions"].append(plain)
-
-    response = httpx.post(f"{live_server.url}/fn/register", json=body, timeout=30)
-
-    assert response.status_code == 200, response.text
-    assert message in Function.objects.get(slug="bad-app-fn").refused
-    assert Function.objects.get(slug="bad-app-plain").refused == ""
+    assert "every function needs a string `id`" in App.objects.get(name="bad-app").sync_error
 
 
 def test_register_answers_like_the_dev_server_and_reports_unchanged_syncs(live_server):
@@ -186,3 +170,32 @@ def test_the_dispatcher_reports_a_sync_error_from_the_body_even_though_the_sdk_a
 
     assert "already belong to another app" in errors[f"{live_server.url}/api/inngest-test"]
     assert not Function.objects.filter(app__name="engine-tests").exists()
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "stored"),
+    [
+        (1, [{"scope": "fn", "key": None, "limit": 1}]),
+        (5, [{"scope": "fn", "key": None, "limit": 5}]),
+        ({"limit": 2, "key": "event.data.id"}, [{"scope": "fn", "key": "event.data.id", "limit": 2}]),
+    ],
+    ids=["number-1", "number-5", "one-object"],
+)
+def test_the_documented_concurrency_shorthands_sync_as_one_function_limit(live_server, concurrency, stored):
+    response = httpx.post(
+        f"{live_server.url}/fn/register", json=register_body(live_server, concurrency=concurrency), timeout=30
+    )
+
+    assert response.status_code == 200, response.text
+    function = Function.objects.get(slug="bad-app-fn")
+    assert function.config_error == ""
+    assert function.concurrency == stored
+
+
+@pytest.mark.parametrize("concurrency", [0, -1, True, 1.5], ids=["zero", "negative", "bool", "float"])
+def test_a_concurrency_number_that_is_not_a_positive_integer_is_a_config_error(live_server, concurrency):
+    response = httpx.post(
+        f"{live_server.url}/fn/register", json=register_body(live_server, concurrency=concurrency), timeout=30
+    )
+
+    assert_stored_with_config_error(response, "bad-app-fn", "concurrency")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from jobs.engine.models import Event, Function, Run
-from tests.engine.register_body import register_body
+from tests.engine.register_body import assert_stored_with_config_error, register_body
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -64,8 +64,7 @@ REGISTER_CASES = {
     "timeout-overflow": ({"timeouts": {"start": "99999999999999999999w"}}, "timeouts"),
     "batch-size-absurd": ({"batchEvents": {"maxSize": 10**6, "timeout": "5s"}}, "`maxSize`"),
     "name-too-long": ({"name": "n" * 5000}, "name"),
-    "id-too-long": ({"id": "i" * 5000}, "id"),
-    "nul-in-name": ({"name": "fn\u0000"}, "functions[0].name"),
+    "event-name-too-long": ({"triggers": [{"event": "e" * 600}]}, "`event` is longer than 512"),
     "if-unknown-function": ({"triggers": [{"event": "a/b", "expression": "nosuch(event.data.x)"}]}, "nosuch"),
     "cancel-if-unknown-function": (
         {"cancel": [{"event": "a/c", "if": "nosuch(async.data.x) == event.data.x"}]},
@@ -75,7 +74,21 @@ REGISTER_CASES = {
 
 
 @pytest.mark.parametrize(("overrides", "message"), REGISTER_CASES.values(), ids=REGISTER_CASES.keys())
-def test_a_hostile_function_config_gets_a_400_naming_the_field(live_server, overrides, message):
+def test_a_hostile_function_config_is_that_functions_error_naming_the_field(live_server, overrides, message):
+    body = json.dumps(register_body(live_server, **overrides)).encode()
+    response = _post(live_server, "/fn/register", body)
+
+    assert_stored_with_config_error(response, "bad-app-fn", message)
+
+
+WHOLE_SYNC_CASES = {
+    "id-too-long": ({"id": "i" * 5000}, "id"),
+    "nul-in-name": ({"name": "fn\u0000"}, "functions[0].name"),
+}
+
+
+@pytest.mark.parametrize(("overrides", "message"), WHOLE_SYNC_CASES.values(), ids=WHOLE_SYNC_CASES.keys())
+def test_a_hostile_function_no_error_can_be_stored_for_gets_a_400_naming_the_field(live_server, overrides, message):
     body = json.dumps(register_body(live_server, **overrides)).encode()
     response = _post(live_server, "/fn/register", body)
 

@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 _REQUEST_VERSION_SAVE_SQL = statement("run_request_version_save")
 
-NOT_SUPPORTED_OPS: dict[str, str] = {}
 CORE_OPS = ("StepRun", "StepPlanned", "Sleep", "StepError", "StepFailed", "RunComplete")  # the rest: hooks.opcode
 FUNCTION_ERROR_OP = "FunctionError"  # a span for a 4xx/5xx (or no) answer: no opcode, an error body
 RETURN_OP = "RunComplete"  # a span for a 200 answer: Inngest treats it as the RunComplete opcode
@@ -68,21 +67,6 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse, gen
         outcome = _apply(answer)
         spans_insert(answer.run.pk, answer.spans)
     return outcome
-
-
-def run_refuse(*, item_id: int, owner: str, reason: str) -> Outcome:
-    """Fail the run of a refused function (an option the engine lacks) without calling the app."""
-    now = timezone.now()
-    with transaction.atomic():
-        item = item_lock(item_id=item_id, owner=owner)
-        if item is None:
-            return Outcome(Result.LEASE_LOST)
-        answer = Answer(item=item, run=item.run, response=CallResponse(status=None), now=now)
-        error = error_body("UnsupportedOperation", f"function {item.run.function.slug!r}: {reason}")
-        answer.span(op=FUNCTION_ERROR_OP, status=SpanStatus.FAILED, error=error)
-        run_fail(answer.run, error, http_status=None, now=now)
-        spans_insert(answer.run.pk, answer.spans)
-    return Outcome(Result.FAILED, detail={"error": error["message"]})
 
 
 def _apply(answer: Answer) -> Outcome:
@@ -121,8 +105,8 @@ def _keep_request_version(answer: Answer) -> None:
 def _apply_ops(answer: Answer, ops: list[dict[str, Any]]) -> Outcome:
     run, item, now = answer.run, answer.item, answer.now
     for op in ops:
-        if op["op"] in NOT_SUPPORTED_OPS or (op["op"] not in CORE_OPS and hooks.opcode_handler(op["op"]) is None):
-            what = NOT_SUPPORTED_OPS.get(op["op"], f"opcode {op['op']!r}")
+        if op["op"] not in CORE_OPS and hooks.opcode_handler(op["op"]) is None:
+            what = f"opcode {op['op']!r}"
             step = op.get("displayName") or op.get("name")
             error = error_body(
                 "UnsupportedOperation",

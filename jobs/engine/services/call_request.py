@@ -30,7 +30,6 @@ class _RequestRow(NamedTuple):
     function_pk: int
     slug: str
     step_url: str
-    refused: str
     memos: Any  # json [[hashed id, memo], ...] in position order, as text; None without memos
     ai_request: Any  # jsonb, as text; None unless a step.ai.infer step
 
@@ -44,7 +43,6 @@ class CallRequest:
     step_name: str
     generation: int = 0  # the item's generation when built: the fence and the answer are checked against it
     request_version: int = -1
-    refused: str = ""  # the function is refused (an option the engine lacks): fail the run instead of calling
     ai_request: dict[str, Any] | None = None  # a step.ai.infer step: the engine calls the provider (ai_gateway.py)
     pause_timeout: bool = False  # a wait's or invoke's timeout (pauses.py): no request, the pause times out
 
@@ -100,7 +98,6 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         step_name=found.step_name or found.step_id,
         generation=found.generation,
         request_version=found.request_version,
-        refused=found.refused,
         ai_request=json_value(found.ai_request),
     )
 

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..queries import fetch_rows, statement
+from ..throttle import hold_throttled
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,12 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
         spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
         chosen += spares
+        # A run's first request also needs its function's throttle slot, taken only now that it fits its
+        # concurrency limits (as Inngest takes it); one without a slot waits for it, unleased.
+        throttled = hold_throttled(cursor, [candidate.id for candidate in chosen], now=now)
+        if throttled:
+            chosen = [candidate for candidate in chosen if candidate.id not in throttled]
+            spares = [candidate for candidate in spares if candidate.id not in throttled]
         # Served keys go to the back of the round in the order served; keys that were visited but had to wait for
         # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
         visited = list(dict.fromkeys([*(candidate.queue_key for candidate in chosen), *blocked]))

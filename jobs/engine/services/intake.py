@@ -14,16 +14,16 @@ from django.utils import timezone
 from ulid import ULID
 
 from .. import expressions, hooks
+from ..clock import delay_scale
 from ..models import Event, Function, QueueItem, Run
 from ..protocol import DEDUPE_WINDOW, IncomingEvent, concurrency_queue_key, event_ids_from_seed
 from ..queries import statement
-from .rows import FUNCTION_FIELDS, model_from_row
+from ..triggers import functions_for_events, start_at
 
 logger = logging.getLogger(__name__)
 
 _WORK_NOTIFY_SQL = statement("work_notify")
 _EVENT_IDS_CLAIM_SQL = statement("event_ids_claim")
-_TRIGGERS_SQL = statement("triggers_for_events")
 
 
 # --- Intake ---------------------------------------------------------------------------------------------
@@ -33,9 +33,9 @@ def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> li
     """Store a validated batch and start the runs it triggers; returns the ULIDs (stable for a retried send)."""
     ids = event_ids_from_seed(seed, len(events))
     with transaction.atomic():
-        runs = _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
-        if runs:
-            transaction.on_commit(work_notify)
+        _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
+        # Always: besides new runs, an event may resume a wait, or hold a debounce or batch with a new due time.
+        transaction.on_commit(work_notify)
     return ids
 
 
@@ -107,26 +107,7 @@ def _claim_external_ids(pairs: list[tuple[str, IncomingEvent]], *, now: datetime
 
 
 def _runs_trigger(rows: list[Event], *, now: datetime) -> list[Run]:
-    if not rows:
-        return []
-    by_name: dict[str, list[tuple[str, Function]]] = {}
-    with connection.cursor() as cursor:
-        # Raw SQL: this runs for every finished run (its `function.finished` event), so it must stay cheap.
-        cursor.execute(_TRIGGERS_SQL, [list({row.name for row in rows})])
-        for event_name, expression, *function_values in cursor.fetchall():
-            function = model_from_row(Function, FUNCTION_FIELDS, tuple(function_values))
-            by_name.setdefault(event_name, []).append((expression, function))
-    starts: list[tuple[Function, Event]] = []
-    for row in rows:
-        started: set[object] = set()
-        event_map = row.to_inngest()
-        for expression, function in by_name.get(row.name, []):
-            if function.pk in started:
-                continue
-            if expression and not expressions.matches(expression, {"event": event_map}):
-                continue
-            started.add(function.pk)
-            starts.append((function, row))
+    starts = functions_for_events(rows, now=now)
     # Debounced and batching functions' events are held, not started (jobs/engine/delayed.py, through hooks).
     return runs_start(hooks.hold_starts(starts, now=now), now=now)
 
@@ -145,6 +126,8 @@ def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> li
     admission = hooks.admit([(start[0], start[1]) for start in starts], now=now, rerun=rerun)
     for function, event, ready_at, factor in admission.starts:
         batch = batches.get((function.pk, event.pk))
+        if batch is None:  # an event whose `ts` is in the future starts its run then (triggers.py)
+            ready_at = start_at(event, ready_at, now=now, scale=delay_scale())
         event_map = event.to_inngest()
         keys = [
             {
