@@ -4,9 +4,8 @@ Each batch is one short transaction deleting at most `batch_size` rows picked by
 holds a lock the queue or the run tracking waits on for long. What is still in progress, or still needed, is
 never pruned: `pending` events (the outbox), runs that are not finished, open failures (the worklist: a failure
 leaves it only by a replay or a dismissal, never by age), the event-log rows those runs came from (payload,
-lineage and replay source), engine runs that are not finished or still have queue
-items, engine events such a run came from or a pending debounce or open batch holds, and queue items themselves
-(they go with their finished run only).
+lineage and replay source), and whatever the local engine keeps of its own: its tables are its business
+(`jobs/engine/retention.py`), and this module only asks for them, through the app registry, when it is installed.
 
 The daily cron (`jobs.functions.retention`) and `manage.py prune_history` both call `prune_table`; the serve
 endpoint's replay records are pruned with them (`jobs.serve.forget_stale_signatures`).
@@ -22,12 +21,8 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.expressions import RawSQL
 
 from .models import EventLog, JobRun
-
-#: Inngest de-duplicates event ids for 24 h: the engine's idempotency keys must outlive that, whatever is set.
-MIN_ENGINE_RETENTION = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -70,39 +65,6 @@ def _crm_sync_log(now: datetime) -> models.QuerySet:
     return sync_log.objects.filter(created_at__lt=now - timedelta(days=settings.CRM_SYNC_LOG_RETENTION_DAYS))
 
 
-def _engine_cutoff(now: datetime) -> datetime:
-    return now - max(timedelta(days=settings.ENGINE_RETENTION_DAYS), MIN_ENGINE_RETENTION)
-
-
-def _engine_runs(now: datetime) -> models.QuerySet:
-    """Finished engine runs without queue items (their memos go with them)."""
-    run, queue_item = apps.get_model("engine", "Run"), apps.get_model("engine", "QueueItem")
-    finished = [run.Status.COMPLETED, run.Status.FAILED, run.Status.CANCELLED]
-    return (
-        run.objects.filter(status__in=finished, created_at__lt=_engine_cutoff(now))
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__lt=_engine_cutoff(now)))
-        .exclude(Exists(queue_item.objects.filter(run=OuterRef("pk"))))
-    )
-
-
-def _engine_events(now: datetime) -> models.QuerySet:
-    """Received events no unfinished run came from, and no pending debounce or open batch holds for its run."""
-    event, run = apps.get_model("engine", "Event"), apps.get_model("engine", "Run")
-    unfinished = run.objects.filter(event=OuterRef("pk"), status__in=[run.Status.QUEUED, run.Status.RUNNING])
-    debounced = apps.get_model("engine", "PendingDebounce").objects.filter(event=OuterRef("pk"))
-    batched = RawSQL("SELECT jsonb_array_elements_text(event_ids)::bigint FROM engine_pendingbatch", [])
-    return (
-        event.objects.filter(received_at__lt=_engine_cutoff(now))
-        .exclude(Exists(unfinished))
-        .exclude(Exists(debounced))
-        .exclude(pk__in=batched)
-    )
-
-
-def _engine_idempotency(now: datetime) -> models.QuerySet:
-    return apps.get_model("engine", "EventIdempotency").objects.filter(seen_at__lt=_engine_cutoff(now))
-
-
 def tables() -> list[Table]:
     """The prunable tables, in an order where a parent goes after the rows that point to it."""
     found = [
@@ -111,11 +73,9 @@ def tables() -> list[Table]:
         Table("crm_sync_log", _crm_sync_log),
     ]
     if apps.is_installed("jobs.engine"):
-        found += [
-            Table("engine_runs", _engine_runs),
-            Table("engine_events", _engine_events),
-            Table("engine_idempotency", _engine_idempotency),
-        ]
+        # The engine knows its own tables (jobs/engine/retention.py); it is asked through the app registry.
+        engine = apps.get_app_config("engine")
+        found += [Table(name, stale) for name, stale in engine.retention_tables().items()]
     return found
 
 

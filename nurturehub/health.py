@@ -66,7 +66,7 @@ def _migrations() -> str:
 
 
 def _engine() -> str:
-    # Through the app registry, as retention does: nothing outside jobs/engine imports the engine.
+    # Through the app registry: nothing outside jobs/engine imports the engine.
     heartbeat = apps.get_model("engine", "DispatcherHeartbeat")
     since = timezone.now() - timedelta(seconds=settings.READY_ENGINE_HEARTBEAT_MAX_AGE)
     if not heartbeat.objects.filter(beat_at__gte=since).exists():

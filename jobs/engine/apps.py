@@ -29,3 +29,10 @@ class EngineConfig(AppConfig):
         from .fence import fence_refusal
 
         return fence_refusal(value, step_id=step_id)
+
+    def retention_tables(self) -> dict:
+        """The engine's prunable tables, by name, each with a function from a moment to its rows old enough to go
+        then (retention.py); for the host app's retention, which never reads the engine's tables itself."""
+        from .retention import retention_tables
+
+        return retention_tables()

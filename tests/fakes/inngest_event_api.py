@@ -17,6 +17,7 @@ class FakeEventApi:
     requests: int = 0
     request_sizes: list[int] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this status while set
+    fail_times: int | None = None  # with fail_with: only this many requests, then fail_with is cleared
     reruns: list[str] = field(default_factory=list)  # the run ids asked to be rerun, in order
     rerun_refusal: tuple[int, str] | None = None  # (status, error) to answer reruns with while set
 
@@ -27,7 +28,12 @@ class FakeEventApi:
     def handle(self, request: Request) -> Response:
         self.requests += 1
         if self.fail_with is not None:
-            return Response(json.dumps({"error": "unavailable"}), status=self.fail_with)
+            status = self.fail_with
+            if self.fail_times is not None:
+                self.fail_times -= 1
+                if self.fail_times <= 0:
+                    self.fail_with = self.fail_times = None
+            return Response(json.dumps({"error": "unavailable"}), status=status)
         events = json.loads(request.data)
         self.request_sizes.append(len(request.data))
         self.received.extend(events)

@@ -96,6 +96,36 @@ def test_the_crm_sync_log_has_its_own_retention(tenant, settings):
     assert list(CrmSyncLog.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
+def _report(out: io.StringIO) -> list[str]:
+    return [line.split(":")[0] for line in out.getvalue().splitlines()]
+
+
+def test_with_the_engine_installed_its_tables_are_pruned_after_the_apps_own():
+    out = io.StringIO()
+    call_command("prune_history", stdout=out)
+    assert _report(out) == [
+        "job_runs",
+        "event_log",
+        "crm_sync_log",
+        "engine_runs",
+        "engine_events",
+        "engine_idempotency",
+        "signed_requests",
+    ]
+
+
+def test_without_the_engine_the_prune_keeps_to_the_apps_own_tables(monkeypatch):
+    monkeypatch.setattr("jobs.retention.apps.is_installed", lambda name: name != "jobs.engine")  # as on Inngest Cloud
+    old_done = _job_run(JobRun.Status.COMPLETED, OLD)
+    out = io.StringIO()
+
+    call_command("prune_history", stdout=out)
+
+    assert _report(out) == ["job_runs", "event_log", "crm_sync_log", "signed_requests"]
+    assert "job_runs: 1 deleted" in out.getvalue()
+    assert not JobRun.objects.filter(pk=old_done).exists()
+
+
 @pytest.fixture
 def engine_function():
     app = App.objects.create(name=f"app-{uuid.uuid4().hex[:6]}", url="http://127.0.0.1:9/api/inngest")

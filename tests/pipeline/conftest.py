@@ -6,7 +6,7 @@ import pytest
 
 from crm_adapters.oauth import clear_token_cache
 from jobs.engine.dispatcher import Dispatcher
-from tests.pipeline.driver import PipelineDriver
+from tests.pipeline.engine_pipeline import EnginePipeline
 
 
 @pytest.fixture
@@ -16,9 +16,10 @@ def template_writer(settings):
 
 
 @pytest.fixture
-def pipeline(client, event_api) -> PipelineDriver:
-    """Drives functions through the real serve endpoint as Inngest would, following emitted events."""
-    return PipelineDriver(client, event_api)
+def pipeline(event_api, engine, live_server) -> EnginePipeline:
+    """The local engine running the functions through the real serve endpoint, one event at a time; what they
+    emit waits in the fake event API until the test sends it on (`drain`)."""
+    return EnginePipeline(live_server.url, event_api)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from jobs.policy import FunctionCategory, policy_for
 from tenants.models import NurtureSequence
 from tenants.services import contact_assign_category, sequence_store
 from tests.factories import CrmConnectionFactory
-from tests.pipeline.driver import wire_event
+from tests.pipeline.engine_pipeline import wire_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,8 +99,8 @@ def test_a_replayed_push_never_creates_a_second_contact_or_note(
 ):
     event = push_event(tenant, contact, sequence)
 
-    pipeline.run(FN, event)
-    replay = pipeline.run(FN, event)
+    first = pipeline.run(FN, event)
+    replay = pipeline.rerun(first)  # an operator's replay: a new run of the same event
 
     assert replay.status == "completed"
     assert len(street.with_email("amara@example.co.uk")) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,16 +13,6 @@ from tenants.models import EngagementEvent, IntentScore
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FN = "intent-score-decay"
-
-
-def cron_event():
-    return {
-        "name": "inngest/scheduled.timer",
-        "data": {"cron": "0 2 * * *"},
-        "id": f"cron-{time.time_ns()}",
-        "ts": int(time.time() * 1000),
-        "user": {},
-    }
 
 
 def scored_contact(tenant, make_contact, *, idle_days, score, category="seller"):
@@ -54,7 +43,7 @@ def test_idle_scores_decay_and_recent_ones_are_left_alone(pipeline, tenant, make
     idle = scored_contact(tenant, make_contact, idle_days=45, score=91)
     fresh = scored_contact(tenant, make_contact, idle_days=3, score=91)
 
-    run = pipeline.run(FN, cron_event())
+    run = pipeline.fire_cron(FN)
 
     assert run.status == "completed"
     idle.refresh_from_db()
@@ -72,7 +61,7 @@ def test_decay_runs_in_batches_across_tenants_each_row_with_its_own_tenant(
     contacts = [scored_contact(tenant, make_contact, idle_days=60, score=91) for _ in range(3)]
     contacts += [scored_contact(other_tenant, make_contact, idle_days=60, score=91) for _ in range(2)]
 
-    run = pipeline.run(FN, cron_event())
+    run = pipeline.fire_cron(FN)
 
     assert run.output["examined"] == 5 and run.output["decayed"] == 5
     assert [step for step in run.steps if step.startswith("decay-batch")] == [
@@ -89,8 +78,8 @@ def test_decay_runs_in_batches_across_tenants_each_row_with_its_own_tenant(
 def test_running_twice_the_same_day_changes_nothing_more(pipeline, tenant, make_contact):
     contact = scored_contact(tenant, make_contact, idle_days=45, score=91)
 
-    pipeline.run(FN, cron_event())
-    second = pipeline.run(FN, cron_event())
+    pipeline.fire_cron(FN)
+    second = pipeline.fire_cron(FN)
 
     assert second.output["decayed"] == 0
     contact.refresh_from_db()

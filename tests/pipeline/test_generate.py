@@ -1,7 +1,8 @@
 """nurture/sequence.generate through the real serve endpoint, the AI step against a local OpenAI-compatible server.
 
-The driver calls /api/inngest as Inngest does (memoized steps, attempts, retry-after); it records retry delays
-instead of sleeping them, so the policy's real delays (AI: 10 s doubling, 5 attempts) are checked as they are.
+The local engine runs it (tests/pipeline/engine_pipeline.py): memoized steps, attempts, retry-after, all the engine's;
+retry delays are waited compressed and read back unscaled, so the policy's real delays (AI: 10 s doubling,
+5 attempts) are checked as they are.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tenants.models import NurtureSequence
 from tenants.services import contact_assign_category, sequence_record_failure, sequence_store
 from tests.factories import CrmConnectionFactory
 from tests.fakes.openai_server import Scripted
-from tests.pipeline.driver import wire_event
+from tests.pipeline.engine_pipeline import wire_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,11 +162,14 @@ def test_server_errors_back_off_doubling_and_stop_at_the_categorys_max_attempts(
 
     assert run.status == "failed"
     assert len(openai_server.requests) == policy.max_attempts
-    delays = [failure.retry_after_seconds for failure in run.failures]
+    # Each retry waited the policy's backoff (the engine's, read back unscaled); the last attempt was final.
+    *retried, last = run.failures
+    delays = [failure.retry_after_seconds for failure in retried]
     assert delays == pytest.approx(
-        [policy.backoff(attempt).total_seconds() for attempt in range(policy.max_attempts)], abs=1.0
+        [policy.backoff(attempt).total_seconds() for attempt in range(policy.max_attempts - 1)], abs=1.0
     )
     assert delays[1] == pytest.approx(2 * delays[0], abs=1.0)
+    assert last.final and last.retry_after_seconds is None
     # The failure handler leaves a `failed` sequence (no emails) so the agent can see generation gave up.
     assert run.failure_run is not None and run.failure_run.status == "completed"
     sequence = NurtureSequence.objects.get(contact=seller)
@@ -228,7 +232,7 @@ def test_a_slow_ai_answer_beyond_the_timeout_is_retried(pipeline, tenant, seller
     settings.OPENAI_TIMEOUT = 0.2
     openai_server.delay = 0.5
 
-    run = pipeline.run(FN, generate_event(tenant, seller), max_requests=10)
+    run = pipeline.run(FN, generate_event(tenant, seller))
 
     assert run.status == "failed"
     assert all("APITimeoutError" in str(failure.error) for failure in run.failures)
@@ -268,7 +272,7 @@ def test_replaying_the_same_event_never_stores_a_second_sequence_or_sends_a_seco
     event = generate_event(tenant, seller)
 
     first = pipeline.run(FN, event)
-    replay = pipeline.run(FN, event)  # e.g. an operator replays the event: a new run, the same event id
+    replay = pipeline.rerun(first)  # e.g. an operator replays the run: a new run, the same event
 
     assert (first.status, replay.status) == ("completed", "completed")
     assert first.output["created"] is True and replay.output["created"] is False
@@ -414,12 +418,9 @@ def test_a_follow_on_event_inngest_refuses_is_retried_on_the_ai_policy_and_sent_
     pipeline, event_api, tenant, seller, openai_server
 ):
     CrmConnectionFactory(tenant=tenant)
-    event_api.fail_with = 503  # Inngest does not accept crm/sync.push once
+    event_api.fail_with, event_api.fail_times = 503, 1  # Inngest does not accept crm/sync.push once
 
-    def heal(_failure):
-        event_api.fail_with = None
-
-    run = pipeline.run(FN, generate_event(tenant, seller), on_failure=heal)
+    run = pipeline.run(FN, generate_event(tenant, seller))
 
     assert run.status == "completed"
     assert len(run.failures) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,16 +12,6 @@ from jobs.functions.retention import PRUNE_FN_ID, history_prune
 from jobs.models import JobRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def cron_event():
-    return {
-        "name": "inngest/scheduled.timer",
-        "data": {"cron": "30 3 * * *"},
-        "id": f"cron-{time.time_ns()}",
-        "ts": int(time.time() * 1000),
-        "user": {},
-    }
 
 
 def test_the_prune_is_declared_daily_at_half_past_three_utc():
@@ -37,7 +26,7 @@ def test_the_cron_prunes_old_finished_runs_batch_by_batch_and_keeps_running_ones
             run_id=str(ULID()), function_id="lead-intent-score", status=status, started_at=old, finished_at=None
         )
 
-    run = pipeline.run(PRUNE_FN_ID, cron_event())
+    run = pipeline.fire_cron(PRUNE_FN_ID)
 
     assert run.status == "completed", run
     # (The prune's own run is tracked too: only the fixture's function is looked at.)

@@ -17,7 +17,7 @@ from jobs.functions import ALL_FUNCTIONS
 from jobs.observability import StructuredFormatter
 from jobs.policy import FunctionCategory, policy_for
 from tests.fakes.openai_server import Scripted
-from tests.pipeline.driver import wire_event
+from tests.pipeline.engine_pipeline import wire_event
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,9 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.events import NurtureSequenceGenerate
-from tests.pipeline.driver import wire_event
+from jobs.functions import nurture
+from jobs.steps import release_db_connection
+from tests.pipeline.engine_pipeline import wire_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +31,7 @@ def _connected(pid: int) -> bool:
 
 
 def test_the_ai_step_gives_its_database_connection_back_while_the_provider_answers(
-    pipeline, tenant, make_contact, openai_server
+    pipeline, tenant, make_contact, openai_server, monkeypatch
 ):
     contact = make_contact(tenant=tenant, first_name="Priya")
     contact.category = "seller"
@@ -47,12 +49,14 @@ def test_the_ai_step_gives_its_database_connection_back_while_the_provider_answe
     )
     driven: dict[str, object] = {}
 
-    def drive() -> None:  # the serve endpoint runs in this thread (the test client), on this thread's connection
-        try:
-            driven["pid"] = _backend_pid()
-            driven["run"] = pipeline.run("nurture-sequence-generate", event)
-        finally:
-            connection.close()
+    def release_noting_the_connection() -> None:  # in the serve endpoint's thread, just before the provider call
+        driven["pid"] = _backend_pid()
+        release_db_connection()
+
+    monkeypatch.setattr(nurture, "release_db_connection", release_noting_the_connection)
+
+    def drive() -> None:
+        driven["run"] = pipeline.run("nurture-sequence-generate", event)
 
     openai_server.hold()
     thread = threading.Thread(target=drive)
