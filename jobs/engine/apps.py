@@ -24,3 +24,10 @@ class EngineConfig(AppConfig):
         from .fence import fence_refusal
 
         return fence_refusal(value, step_id=step_id)
+
+    def queue_stats(self) -> list:
+        """The queue's items per function and state with their oldest age (queue_stats.py), for `/metrics`,
+        which reaches the engine through the app registry only."""
+        from .queue_stats import queue_stats
+
+        return queue_stats()
