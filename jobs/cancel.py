@@ -13,6 +13,7 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from . import traces
 from .models import JobRun
 from .tracking import TERMINAL
 
@@ -71,4 +72,5 @@ def jobrun_cancel(*, run: JobRun) -> JobRun:
     now = timezone.now()
     JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.CANCELLED, finished_at=now, updated_at=now)
     run.status, run.finished_at = JobRun.Status.CANCELLED, now
+    traces.run_finished(run, outcome=JobRun.Status.CANCELLED, finished_at=now)
     return run

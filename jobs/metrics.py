@@ -7,6 +7,8 @@
   a transition instead of moving a series down.
 - Gauges of current state read only unfinished runs (a partial index) and unsent events: queue depth and the age
   of the oldest item, per function (or event name) and tenant.
+- Where the local engine runs, its queue too: ready, scheduled and in-flight items per function and the oldest
+  age of each, in one query of the engine's (reached through the app registry: the app never imports the engine).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Min
@@ -31,6 +34,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .models import EventLog, JobRun, MetricCounter
+from .tracking import inngest_app_id, local_function_id
 
 # Histogram buckets (seconds); the triggers of migration 0007 use the same list.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
@@ -77,6 +81,7 @@ class JobsCollector(Collector):
         yield from self._counters(totals)
         yield from self._histograms(totals)
         yield from self._current_state()
+        yield from self._engine_queue()
 
     @staticmethod
     def _counters(totals: list[tuple[str, dict, float]]) -> Iterator[CounterMetricFamily]:
@@ -161,6 +166,30 @@ class JobsCollector(Collector):
             pending_age.add_metric(labels, (now - row["first"]).total_seconds())
         yield pending
         yield pending_age
+
+    @staticmethod
+    def _engine_queue() -> Iterator[GaugeMetricFamily]:
+        if not apps.is_installed("jobs.engine"):
+            return  # on Inngest Cloud the queue is Inngest's: nothing to read here
+        items = GaugeMetricFamily(
+            "nurturehub_engine_queue_items",
+            "The local engine's queue items per function and state (ready, scheduled, in_flight)",
+            labels=["function", "state"],
+        )
+        age = GaugeMetricFamily(
+            "nurturehub_engine_queue_oldest_age_seconds",
+            "Age of the oldest queue item per function and state: ready and in_flight since it was due, "
+            "scheduled since it was enqueued",
+            labels=["function", "state"],
+        )
+        app_id = inngest_app_id()
+        for row in apps.get_app_config("engine").queue_stats():
+            labels = [local_function_id(app_id, row.function_slug), row.state]
+            items.add_metric(labels, row.items)
+            if row.oldest_age_seconds is not None:
+                age.add_metric(labels, row.oldest_age_seconds)
+        yield items
+        yield age
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

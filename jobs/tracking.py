@@ -27,7 +27,7 @@ from django.utils import timezone
 from nurturehub.redaction import redact
 from tenants.models import Tenant
 
-from . import inngest_compat
+from . import inngest_compat, traces
 from .causes import error_type_of
 from .models import EventLog, JobRun, StepAttempt
 
@@ -120,25 +120,25 @@ def step_attempt_upsert(
     next_retry_at: datetime | None = None,
 ) -> None:
     """One row per (run, step, attempt): a redelivered request overwrites its own row, never adds one."""
+    row = StepAttempt(
+        run=run,
+        step_id=step_id[:200],
+        step_name=step_name[:200],
+        attempt=attempt,
+        status=status,
+        duration_ms=max(0, duration_ms),
+        error=error,
+        traceback=stack,
+        next_retry_at=next_retry_at,
+        started_at=started_at,
+    )
     StepAttempt.objects.bulk_create(
-        [
-            StepAttempt(
-                run=run,
-                step_id=step_id[:200],
-                step_name=step_name[:200],
-                attempt=attempt,
-                status=status,
-                duration_ms=max(0, duration_ms),
-                error=error,
-                traceback=stack,
-                next_retry_at=next_retry_at,
-                started_at=started_at,
-            )
-        ],
+        [row],
         update_conflicts=True,
         unique_fields=["run", "step_id", "attempt"],
         update_fields=["status", "duration_ms", "error", "traceback", "next_retry_at", "step_name"],
     )
+    traces.step_attempt(run, row)
 
 
 def _refresh_attempts(run: JobRun) -> int:
@@ -156,7 +156,15 @@ def run_mark(run: JobRun, *, status: str, **fields: Any) -> None:
     elif status == JobRun.Status.COMPLETED:
         # A run cancelled while its last step was executing stays cancelled, as the server has it.
         queryset = queryset.exclude(status=JobRun.Status.CANCELLED)
-    queryset.update(status=status, updated_at=timezone.now(), **fields)
+    updated = queryset.update(status=status, updated_at=timezone.now(), **fields)
+    if updated and status in TERMINAL and run.status not in TERMINAL:  # once per run, not per late confirmation
+        error = fields.get("error") or {}
+        traces.run_finished(
+            run,
+            outcome=status,
+            finished_at=fields.get("finished_at") or timezone.now(),
+            error=str(error.get("message") or "") if isinstance(error, dict) else "",
+        )
 
 
 def _run_fail(run: JobRun, *, error_type: str, message: str) -> None:

@@ -329,6 +329,9 @@ JOBS_PAUSE_RECHECK_SECONDS = env.float("JOBS_PAUSE_RECHECK_SECONDS", default=300
 JOBS_PAUSE_MAX_WAITS = env.int("JOBS_PAUSE_MAX_WAITS", default=288)
 # Who may scrape /metrics: empty allows anyone who can reach it (keep it on an internal network), else a token.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Run traces (jobs/traces.py): exported over OTLP/HTTP to `<endpoint>/v1/traces` when set; empty: no tracing.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="nurturehub")
 
 # /readyz (nurturehub/health.py): the oldest dispatcher heartbeat it accepts (dispatchers beat every 5 s) and the
 # oldest pending event (seconds).

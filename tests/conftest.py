@@ -11,6 +11,16 @@ from tests.fakes.inngest_event_api import FakeEventApi
 from tests.fakes.openai_server import FakeOpenAI
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database, with the tenant pause listener (its own connection) closed before the
+    database is dropped."""
+    yield
+    from tenants.pause_flags import paused_tenants
+
+    paused_tenants.stop()
+
+
 @pytest.fixture
 def tenant(db):
     return TenantFactory()

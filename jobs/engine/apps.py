@@ -36,3 +36,10 @@ class EngineConfig(AppConfig):
         from .retention import retention_tables
 
         return retention_tables()
+
+    def queue_stats(self) -> list:
+        """The queue's items per function and state with their oldest age (queue_stats.py), for `/metrics`,
+        which reaches the engine through the app registry only."""
+        from .queue_stats import queue_stats
+
+        return queue_stats()

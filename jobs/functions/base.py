@@ -10,6 +10,7 @@ Pausing: while `Tenant.jobs_paused` is set, a run does no work and waits in dura
 concurrency slot and uses no retry attempt, on Inngest Cloud as on the local engine; the check runs before every
 request, so a run paused between steps stops before its next step. After `JOBS_PAUSE_MAX_WAITS` sleeps the run
 fails (non-retriable, error type TenantPaused) so that it does not sleep forever; operators replay it from the admin.
+The check reads each process's cached set of paused agencies, which a change invalidates (tenants/pause_flags.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from jobs.events import Event, EventVersionError, EventVersionTooNew
 from jobs.flow_control import FlowControl, flow_options
 from jobs.policy import FunctionCategory, function_options
 from jobs.tracking import record_failure
-from tenants.models import Tenant
+from tenants.pause_flags import tenant_jobs_paused
 
 E = TypeVar("E", bound=Event)
 
@@ -40,10 +41,6 @@ PAUSE_STEP_PREFIX = "tenant-paused-"
 
 class TenantPaused(inngest.NonRetriableError):
     """The tenant's background work stayed paused longer than the run may wait; replay it once resumed."""
-
-
-def tenant_jobs_paused(tenant_id: UUID | str) -> bool:
-    return Tenant.objects.filter(pk=tenant_id, jobs_paused=True).exists()
 
 
 def wait_while_tenant_paused(ctx: inngest.ContextSync, tenant_id: UUID | str) -> int:

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from tenants.models import Membership, Tenant
+from tenants.pause_flags import paused_tenants
 
 
 def tenant_create(
@@ -37,4 +38,6 @@ def agencies_jobs_pause(*, tenant_ids: list[Any], paused: bool) -> int:
 
     A paused agency's runs do no work and wait in durable sleeps (jobs.functions.base); resuming lets them go on.
     """
-    return Tenant.objects.filter(pk__in=tenant_ids).exclude(jobs_paused=paused).update(jobs_paused=paused)
+    changed = Tenant.objects.filter(pk__in=tenant_ids).exclude(jobs_paused=paused).update(jobs_paused=paused)
+    paused_tenants.invalidate()  # this process at once; the others by the trigger's NOTIFY at commit
+    return changed

@@ -77,6 +77,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "rerun": (HTTP, ""),
     "gql": (HTTP, ""),
     "selectors": (HTTP, ""),
+    "queue_stats": (HTTP, ""),
     "retention": (STORE, ""),
     "flow_state": (HTTP, ""),
     "auth": (HTTP, ""),

@@ -9,6 +9,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from jobs.models import EventLog, JobRun, StepAttempt
+from tests.ops.otlp_receiver import receiver  # noqa: F401 - the OTLP receiver fixture (test_traces*.py)
 
 
 @pytest.fixture
