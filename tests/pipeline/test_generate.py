@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from jobs.events import NurtureSequenceGenerate
 from jobs.functions import nurture
+from jobs.models import EventLog
 from jobs.policy import FunctionCategory, policy_for
 from tenants.models import NurtureSequence
 from tenants.services import contact_assign_category, sequence_record_failure, sequence_store
@@ -428,6 +429,22 @@ def test_a_follow_on_event_inngest_refuses_is_retried_on_the_ai_policy_and_sent_
     assert run.failures[0].retry_after_seconds == pytest.approx(expected, abs=1.0)
     assert "not accepted by Inngest" in run.failures[0].error["message"]
     assert event_api.names() == ["crm/sync.push"]  # the retry sent the pending event, once
+    assert len(openai_server.requests) == 1
+
+
+def test_a_follow_on_event_the_event_api_refuses_fails_the_run_at_once(
+    pipeline, event_api, tenant, seller, openai_server
+):
+    CrmConnectionFactory(tenant=tenant)
+    event_api.fail_with = 400  # the event API refuses crm/sync.push itself: no retry can change that
+
+    run = pipeline.run(FN, generate_event(tenant, seller))
+
+    assert run.status == "failed" and len(run.failures) == 1 and run.failures[0].no_retry
+    assert "crm/sync.push refused by the event API: HTTP 400" in run.output["message"]
+    refused = EventLog.objects.get(name="crm/sync.push")
+    assert refused.status == EventLog.Status.REJECTED and refused.errors[0]["type"] == "refused_by_event_api"
+    assert event_api.requests == 1  # sent once, set aside, not sent again
     assert len(openai_server.requests) == 1
 
 
