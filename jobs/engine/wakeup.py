@@ -7,7 +7,9 @@ plus one per function with timeouts) and the loop sleeps until then; new work wa
 debounce and batch sweep and reruns NOTIFY on commit (`work_notify`), which `listen_for_work` turns into a wake, and
 the dispatcher wakes itself after every request it finishes (an answer that schedules a sleep is read then).
 `idle_limit` (ENGINE_POLL_INTERVAL) only bounds a sleep in case a notification is lost (a LISTEN connection being
-re-established). Before, sweeps ran once a second: a debounce, batch timeout or run timeout fired 0-1 s late.
+re-established). The sweeps run when one of their times is due, and otherwise once every SWEEP_SAFETY_SECONDS (for
+what no time in a table says, such as spent GCRA keys): never at every poll, since a sweep is several queries.
+Before, sweeps ran once a second: a debounce, batch timeout or run timeout fired 0-1 s late.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ _WORK_LISTEN_SQL = statement("work_listen")
 BUSY_RECHECK_SECONDS = 0.1
 # A sweep whose work stays due (it failed, or it is still being reaped) is retried no sooner than this.
 MIN_SWEEP_SPACING_SECONDS = 0.01
+# With nothing due, the sweeps still run this often (the old tick's period).
+SWEEP_SAFETY_SECONDS = 1.0
 
 
 class Timers:
@@ -41,6 +45,7 @@ class Timers:
 
     def __init__(self, *, idle_limit: float) -> None:
         self.idle_limit = idle_limit
+        self._sweep_limit = max(idle_limit, SWEEP_SAFETY_SECONDS)
         self._next_sweep = 0.0  # time.monotonic() of the next sweep: at once, the first time
         self._next_item: float | None = None  # time.monotonic() of the next queue item due, None when none is
         self._read_at = float("-inf")
@@ -71,8 +76,8 @@ class Timers:
             sweep_at = timeout_at
         self._read_at = mono
         self._next_item = None if item_at is None else mono + _seconds_until(item_at, now)
-        sweep = mono + self.idle_limit if sweep_at is None else mono + _seconds_until(sweep_at, now)
-        self._next_sweep = max(min(sweep, mono + self.idle_limit), self._last_sweep + MIN_SWEEP_SPACING_SECONDS)
+        sweep = mono + self._sweep_limit if sweep_at is None else mono + _seconds_until(sweep_at, now)
+        self._next_sweep = max(min(sweep, mono + self._sweep_limit), self._last_sweep + MIN_SWEEP_SPACING_SECONDS)
 
     def wait_seconds(self) -> float:
         """How long the loop may sleep: until the next item or sweep is due, at most `idle_limit`."""
