@@ -16,7 +16,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import expressions, gate_config
+from . import expressions, gate_config, hooks
 from .clock import delay_scale
 from .models import QueueItem
 from .queries import statement
@@ -31,6 +31,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+@hooks.claim_gate
 def hold_throttled(cursor: Any, item_ids: list[int], *, now: datetime) -> set[int]:
     """Take a throttle slot for each first request in `item_ids` that has one now; defer and return the others."""
     if not item_ids:

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import hooks
 from ..queries import fetch_rows, statement
-from ..throttle import hold_throttled
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,9 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
         chosen += spares
         # A run's first request also needs its function's throttle slot, taken only now that it fits its
-        # concurrency limits (as Inngest takes it); one without a slot waits for it, unleased.
-        throttled = hold_throttled(cursor, [candidate.id for candidate in chosen], now=now)
+        # concurrency limits (as Inngest takes it); one without a slot waits for it, unleased (throttle.py, through
+        # hooks.claim_gate).
+        throttled = hooks.claim_held(cursor, [candidate.id for candidate in chosen], now=now)
         if throttled:
             chosen = [candidate for candidate in chosen if candidate.id not in throttled]
             spares = [candidate for candidate in spares if candidate.id not in throttled]
