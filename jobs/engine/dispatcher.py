@@ -48,6 +48,8 @@ from .wakeup import Timers, listen_for_work
 logger = logging.getLogger("jobs.engine.dispatch")
 
 CLAIM_GATHER_SECONDS = 0.002
+# Another dispatcher held the claim lock (its claim takes milliseconds): look again this soon, not at the next timer.
+CLAIM_BUSY_RETRY_SECONDS = 0.05
 RESYNC_SECONDS = 30
 
 
@@ -97,6 +99,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._draining = threading.Event()  # shutdown(): no more claims; leases in flight still renewed
         self._wake = threading.Event()
+        self._claim_busy = False  # the last claim found the claim lock taken (queue_claim's `busy`)
         # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
         # slot behind another tenant's backlog when `max_in_flight` is reached.
         self._spare_item: int | None = None
@@ -215,7 +218,8 @@ class Dispatcher:
                 claimed = 0
                 self._stop.wait(1)
             if not claimed:
-                woken = self._wake.wait(timers.wait_seconds())
+                wait = timers.wait_seconds()
+                woken = self._wake.wait(min(wait, CLAIM_BUSY_RETRY_SECONDS) if self._claim_busy else wait)
                 self._wake.clear()
                 if woken and not self._stop.is_set():
                     # Let a few more requests finish so one claim serves them all (fewer, larger claims).
@@ -251,6 +255,7 @@ class Dispatcher:
         token = f"{self.owner}/{next(self._claims)}"
         expires = time.monotonic() + self.lease_seconds
         items = queue_claim(owner=token, capacity=max(free, 0), lease_seconds=self.lease_seconds, spare=spare)
+        self._claim_busy = items.busy
         started = []
         with self._lock:
             for item in items:
