@@ -54,6 +54,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "cancellation": (FEATURES, "cancel-on"),
     "gates": (FEATURES, "flow gates"),
     "throttle": (FEATURES, "flow gates"),
+    "gcra_keys": (FEATURES, "flow gates"),
     "debounce": (FEATURES, "debounce and batching"),
     "batching": (FEATURES, "debounce and batching"),
     "delayed": (FEATURES, "debounce and batching"),
