@@ -28,41 +28,36 @@ def _fired(ctx: inngest.ContextSync) -> float:
     return ctx.step.run("fired", time.time)
 
 
-@client.create_function(fn_id="immediate", trigger=inngest.TriggerEvent(event="timers/immediate"), retries=0)
-def immediate(ctx: inngest.ContextSync) -> float:
-    """The baseline: a run's first step, due when its event is received."""
-    return _fired(ctx)
+def _event(name: str) -> inngest.TriggerEvent:
+    return inngest.TriggerEvent(event=f"timers/{name}")
 
 
-@client.create_function(fn_id="sleep", trigger=inngest.TriggerEvent(event="timers/sleep"), retries=0)
+# The baseline: a run's first step, due when its event is received; then the same step behind a debounce and behind
+# a batch's timeout (one event per key, so each is a debounce or batch of its own).
+immediate = client.create_function(fn_id="immediate", trigger=_event("immediate"), retries=0)(_fired)
+debounce = client.create_function(
+    fn_id="debounce",
+    trigger=_event("debounce"),
+    debounce=inngest.Debounce(period=PERIOD, key="event.data.key"),
+    retries=0,
+)(_fired)
+batch = client.create_function(
+    fn_id="batch",
+    trigger=_event("batch"),
+    batch_events=inngest.Batch(max_size=100, timeout=PERIOD, key="event.data.key"),
+    retries=0,
+)(_fired)
+
+
+@client.create_function(fn_id="sleep", trigger=_event("sleep"), retries=0)
 def sleep(ctx: inngest.ContextSync) -> float:
     ctx.step.sleep_until("nap", datetime.fromtimestamp(float(ctx.event.data["until"]), UTC))
     return _fired(ctx)
 
 
 @client.create_function(
-    fn_id="debounce",
-    trigger=inngest.TriggerEvent(event="timers/debounce"),
-    debounce=inngest.Debounce(period=PERIOD, key="event.data.key"),
-    retries=0,
-)
-def debounce(ctx: inngest.ContextSync) -> float:
-    return _fired(ctx)
-
-
-@client.create_function(
-    fn_id="batch",
-    trigger=inngest.TriggerEvent(event="timers/batch"),
-    batch_events=inngest.Batch(max_size=100, timeout=PERIOD, key="event.data.key"),
-    retries=0,
-)
-def batch(ctx: inngest.ContextSync) -> float:
-    return _fired(ctx)
-
-
-@client.create_function(
     fn_id="finish-timeout",
-    trigger=inngest.TriggerEvent(event="timers/finish.timeout"),
+    trigger=_event("finish.timeout"),
     timeouts=inngest.Timeouts(finish=PERIOD),
     retries=0,
 )
@@ -72,7 +67,7 @@ def finish_timeout(ctx: inngest.ContextSync) -> None:
 
 @client.create_function(
     fn_id="start-timeout",
-    trigger=inngest.TriggerEvent(event="timers/start.timeout"),
+    trigger=_event("start.timeout"),
     concurrency=[inngest.Concurrency(key="event.data.key", limit=1)],
     timeouts=inngest.Timeouts(start=PERIOD),
     retries=0,
