@@ -6,9 +6,9 @@ lease running out, a run's start or finish timeout (timeouts.py). `Timers` reads
 statement (queries.sql `timers_next_due`, each part through an index) and the loop sleeps until then. It is one
 central statement, not a part registered by each feature, because it is one round trip per refresh and one plan
 to read with EXPLAIN; each feature still owns its table, its writes and its sweep (hooks.tick). New work wakes the
-loop at once: the intake, the debounce and batch sweep and reruns NOTIFY on commit (`work_notify`), which
-`listen_for_work` turns into a wake, and the dispatcher wakes itself after every request it finishes (an answer
-that schedules a sleep is read then).
+loop at once: the intake, the debounce and batch sweep, reruns, resumed pauses, a cancel (its run's concurrency
+slots are free) and leases handed back NOTIFY on commit (`work_notify`), which `listen_for_work` turns into a wake,
+and the dispatcher wakes itself after every request it finishes (an answer that schedules a sleep is read then).
 `idle_limit` (ENGINE_POLL_INTERVAL) only bounds a sleep in case a notification is lost (a LISTEN connection being
 re-established). The sweeps run when one of their times is due, and otherwise once every SWEEP_SAFETY_SECONDS (for
 what no time in a table says, such as spent GCRA keys): never at every poll, since a sweep is several queries.
