@@ -11,7 +11,8 @@ and registers, at import, the parts of the run's life it takes over:
 - `admission`: whether and when each start runs (gates.py: rate limit, idempotency, singleton, throttle);
 - `queue_kind`: a kind of queue item the dispatcher runs without an SDK request (pause_resume.py: a wait's or
   invoke's timeout; ai_gateway.py: step.ai.infer's provider request), found by lookup, so the runtime (dispatcher,
-  claims) imports no feature, as Inngest's queue runs an item by its kind (pkg/execution/queue `item.Kind`);
+  claims) imports no feature, as Inngest's queue items carry a kind (pkg/execution/queue/kind.go: KindEdge,
+  KindSleep, KindPause, ...) that its executor service switches on when one is dequeued;
 - `claim_gate`: which items a claim has chosen wait instead (throttle.py: a run's first request without a slot);
 - `tick`: a sweep the dispatcher runs when one of its times is due (cron, due debounces and batches, timeouts);
   when that is, is one statement over every feature's table (queries.sql `timers_next_due`, read by wakeup.py).
