@@ -68,9 +68,9 @@ def test_the_loop_wakes_for_a_debounce_due_before_any_queue_item(function):
 
 
 def test_an_idle_loop_sweeps_once_a_second_not_every_poll(monkeypatch):
-    # The claim loop polls every ENGINE_POLL_INTERVAL (0.05 s) while idle; the sweeps (reaping, crons, debounces,
-    # batches, timeouts, spent GCRA keys: several queries) run when the timers say one is due, or once a second as
-    # a safety net, as they did on the old tick: not at every poll.
+    # A claim loop polling every 0.05 s (ENGINE_POLL_INTERVAL's old default; it is 1 s now): the sweeps (reaping,
+    # crons, debounces, batches, timeouts, spent GCRA keys: several queries) run when the timers say one is due, or
+    # once a second as a safety net, as they did on the old tick: not at every poll.
     clock = [1000.0]
     monkeypatch.setattr("jobs.engine.wakeup.time.monotonic", lambda: clock[0])
     timers = Timers(idle_limit=0.05)
