@@ -52,8 +52,9 @@ ENGINE_WORKERS = env.int("ENGINE_WORKERS", default=8)
 ENGINE_DELAY_SCALE = env.float("ENGINE_DELAY_SCALE", default=1.0)
 # A claimed step's lease; a dispatcher renews it while the request runs, so it only expires when one dies.
 ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=30.0)
-# How often an idle dispatcher looks for due work (seconds).
-ENGINE_POLL_INTERVAL = env.float("ENGINE_POLL_INTERVAL", default=0.05)
+# The longest an idle dispatcher sleeps (seconds). New work wakes it by NOTIFY and timers by their due time
+# (jobs/engine/wakeup.py), so this only bounds a lost notification; the safety sweep wakes it once a second anyway.
+ENGINE_POLL_INTERVAL = env.float("ENGINE_POLL_INTERVAL", default=1.0)
 # Timeout of one step request to the serve endpoint (seconds).
 ENGINE_STEP_TIMEOUT = env.float("ENGINE_STEP_TIMEOUT", default=300.0)
 # On SIGTERM a dispatcher stops claiming and lets steps in flight finish for this long (their leases renewed), then

@@ -167,3 +167,15 @@ def _user_error(result: GatewayResult) -> dict[str, Any]:
     else:
         error["data"] = {"error": "Error making AI request"}
     return error
+
+
+# A step.ai.infer item is the one with a stored request (request_read joins GatewayRequest): the dispatcher sends
+# it with `gateway_call` on its loop and stores the answer with `gateway_answer_apply`.
+hooks.queue_kind(
+    hooks.QueueKind(
+        name="ai.infer",
+        recognise=lambda _step_id, payload: payload is not None,
+        apply=gateway_answer_apply,
+        call=gateway_call,
+    )
+)

@@ -13,7 +13,7 @@ class EngineConfig(AppConfig):
 
     def ready(self) -> None:
         """Every feature registers what it handles with the core (hooks.py) when imported: import them all."""
-        from . import ai_gateway, cancellation, delayed, gates, pause_resume, pauses, timeouts  # noqa: F401
+        from . import ai_gateway, cancellation, delayed, gates, pause_resume, pauses, throttle, timeouts  # noqa: F401
         from .services import cron  # noqa: F401
 
     def run_trace(self, run_id: str) -> list:

@@ -27,18 +27,18 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from .ai_gateway import gateway_answer_apply, gateway_call
+from . import hooks
 from .app_sync import AppSync
 from .executor import Lease, StepLoop
 from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .outcomes import Outcome, Result
-from .pause_resume import pause_timeout_apply
 from .services.answers import call_response_apply
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_release, queue_renew
@@ -48,6 +48,8 @@ from .wakeup import Timers, listen_for_work
 logger = logging.getLogger("jobs.engine.dispatch")
 
 CLAIM_GATHER_SECONDS = 0.002
+# Another dispatcher held the claim lock (its claim takes milliseconds): look again this soon, not at the next timer.
+CLAIM_BUSY_RETRY_SECONDS = 0.05
 RESYNC_SECONDS = 30
 
 
@@ -97,6 +99,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._draining = threading.Event()  # shutdown(): no more claims; leases in flight still renewed
         self._wake = threading.Event()
+        self._claim_busy = False  # the last claim found the claim lock taken (queue_claim's `busy`)
         # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
         # slot behind another tenant's backlog when `max_in_flight` is reached.
         self._spare_item: int | None = None
@@ -215,7 +218,8 @@ class Dispatcher:
                 claimed = 0
                 self._stop.wait(1)
             if not claimed:
-                woken = self._wake.wait(timers.wait_seconds())
+                wait = timers.wait_seconds()
+                woken = self._wake.wait(min(wait, CLAIM_BUSY_RETRY_SECONDS) if self._claim_busy else wait)
                 self._wake.clear()
                 if woken and not self._stop.is_set():
                     # Let a few more requests finish so one claim serves them all (fewer, larger claims).
@@ -251,6 +255,7 @@ class Dispatcher:
         token = f"{self.owner}/{next(self._claims)}"
         expires = time.monotonic() + self.lease_seconds
         items = queue_claim(owner=token, capacity=max(free, 0), lease_seconds=self.lease_seconds, spare=spare)
+        self._claim_busy = items.busy
         started = []
         with self._lock:
             for item in items:
@@ -340,20 +345,13 @@ class Dispatcher:
         request = await self._steps.db(call_request_build, item_id=item.id, owner=lease.token)
         if request is None:
             return Outcome(Result.LEASE_LOST)
-        if request.pause_timeout:
-            outcome = await self._steps.db(pause_timeout_apply, item_id=item.id, owner=lease.token)
-            logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
-            return outcome
+        kind = hooks.queue_kind_named(request.kind) if request.kind else None
+        if kind is not None:  # a feature's item (a pause's timeout, step.ai.infer): run by lookup, no SDK request
+            return await self._run_kind(kind, item, lease, request.run_id, request.payload)
         if not self._lease_fresh(lease):
             # Frozen or stalled past the lease (another dispatcher may hold the item by now): send nothing.
             logger.warning("lease ran out before sending; not sent", extra={"run_id": request.run_id, "job": item.id})
             return Outcome(Result.LEASE_LOST)
-        if request.ai_request is not None:  # step.ai.infer: the provider request, on this loop (ai_gateway.py)
-            result = await gateway_call(self._steps.http, request.ai_request)
-            token = self._answered(lease)
-            outcome = await self._steps.db(gateway_answer_apply, item_id=item.id, owner=token, result=result)
-            logger.info("dispatch", extra={"run_id": request.run_id, "outcome": outcome.result, **outcome.detail})
-            return outcome
         response, request_ms, timings = await self._caller.call(
             self._steps.http,
             request.url,
@@ -391,6 +389,24 @@ class Dispatcher:
         logger.info("dispatch", extra={**record.__dict__, **outcome.detail})
         if self.on_dispatch is not None:
             self.on_dispatch(record)
+        return outcome
+
+    async def _run_kind(
+        self, kind: hooks.QueueKind, item: ClaimedItem, lease: Lease, run_id: str, payload: Any
+    ) -> Outcome:
+        """A feature's kind of item: its network part (if any) on this loop under a fresh lease, then its apply."""
+        if kind.call is None:
+            outcome = await self._steps.db(kind.apply, item_id=item.id, owner=lease.token)
+        elif not self._lease_fresh(lease):
+            logger.warning("lease ran out before sending; not sent", extra={"run_id": run_id, "job": item.id})
+            return Outcome(Result.LEASE_LOST)
+        else:
+            result = await kind.call(self._steps.http, payload)
+            token = self._answered(lease)
+            outcome = await self._steps.db(kind.apply, item_id=item.id, owner=token, result=result)
+        logger.info(
+            "dispatch", extra={"run_id": run_id, "kind": kind.name, "outcome": outcome.result, **outcome.detail}
+        )
         return outcome
 
     def _answered(self, lease: Lease) -> str:

@@ -9,11 +9,9 @@ why. Throttle is no start gate: it is taken when the run's first request is clai
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -23,6 +21,7 @@ from . import expressions, gate_config, hooks
 from .clock import scaled
 from .gate_config import PRIORITY_MAX, PRIORITY_MIN, Gates
 from .gate_models import RunSingleton, SkippedRun
+from .gcra_keys import gcra_lock, gcra_store, key_bounded, key_hash, ns, ns_of
 from .models import Event, Function, Run
 from .queries import statement
 from .services.endings import RunAlreadyFinished, run_cancel
@@ -31,9 +30,6 @@ logger = logging.getLogger(__name__)
 
 _SINGLETON_LOCK_SQL = statement("singleton_lock")
 _SINGLETON_HOLDERS_SQL = statement("singleton_holders")
-_GCRA_LOCK_SQL = statement("gcra_lock")
-_GCRA_READ_SQL = statement("gcra_read")
-_GCRA_STORE_SQL = statement("gcra_store")
 _GCRA_PRUNE_SQL = statement("gcra_prune")
 
 
@@ -111,12 +107,12 @@ def _rate_limit(function: Function, gates: Gates, activation: dict, *, now: date
             return reason, f"key could not be evaluated: {error}"
         if value is False:
             return None
-        key = f"{key}:{_hash(value)}"
-    key = _bounded(key)
-    now_ns = _ns(_clock(now))
+        key = f"{key}:{key_hash(value)}"
+    key = key_bounded(key)
+    now_ns = ns(_clock(now))
     with connection.cursor() as cursor:
-        tat = _gcra_lock(cursor, key)
-        new_tat = gcra_rate_limit(tat, now_ns, _ns_of(scaled(limit.period)), limit.limit, limit.burst)
+        tat = gcra_lock(cursor, key)
+        new_tat = gcra_rate_limit(tat, now_ns, ns_of(scaled(limit.period)), limit.limit, limit.burst)
         if new_tat is None:
             what = (
                 "idempotency key already used"
@@ -124,7 +120,7 @@ def _rate_limit(function: Function, gates: Gates, activation: dict, *, now: date
                 else f"over {limit.limit} per {limit.period.total_seconds():g}s"
             )
             return reason, f"{what} (key {key})"
-        _gcra_store(cursor, key, new_tat)
+        gcra_store(cursor, key, new_tat)
     return None
 
 
@@ -155,7 +151,7 @@ def _singleton_key(function: Function, gates: Gates, activation: dict) -> str | 
     """pkg/execution/singleton/singleton.go `SingletonKey`: the function's own key without an expression; an
     expression that is false means no singleton, and one that cannot be evaluated is ignored (executor.go)."""
     if not gates.singleton_key:
-        return _bounded(f"s:{function.slug}")
+        return key_bounded(f"s:{function.slug}")
     try:
         value = _key_value(gates.singleton_key, activation)
     except expressions.ExpressionError:
@@ -163,7 +159,7 @@ def _singleton_key(function: Function, gates: Gates, activation: dict) -> str | 
         return None
     if value is False:
         return None
-    return _bounded(f"s:{function.slug}:{_hash(value)}")
+    return key_bounded(f"s:{function.slug}:{key_hash(value)}")
 
 
 def _singleton(mode: str, key: str, pending: dict[str, int], admission: Admission) -> tuple[str, str] | None:
@@ -216,23 +212,11 @@ def priority_factor(expression: str, activation: dict) -> int:
 # --- GCRA state and helpers -----------------------------------------------------------------------------
 
 
-def _gcra_lock(cursor: Any, key: str) -> int | None:
-    """Lock the key until the transaction ends and read its TAT (None when it has none)."""
-    cursor.execute(_GCRA_LOCK_SQL, [key])
-    cursor.execute(_GCRA_READ_SQL, [key])
-    row = cursor.fetchone()
-    return None if row is None else row[0]
-
-
-def _gcra_store(cursor: Any, key: str, tat_ns: int) -> None:
-    cursor.execute(_GCRA_STORE_SQL, [key, tat_ns])
-
-
 @hooks.tick(order=40)
 def gcra_prune(*, now: datetime | None = None) -> int:
     """Drop keys whose TAT has passed: a missing key behaves exactly like one (ratelimit.lua starts it at now)."""
     with connection.cursor() as cursor:
-        cursor.execute(_GCRA_PRUNE_SQL, [_ns(_clock(now or timezone.now()))])
+        cursor.execute(_GCRA_PRUNE_SQL, [ns(_clock(now or timezone.now()))])
         return cursor.rowcount
 
 
@@ -254,26 +238,3 @@ def _key_value(expression: str, activation: dict) -> Any:
         if ": KeyError:" in str(error):  # the cel library's missing field or key
             return None
         raise
-
-
-def _hash(value: object) -> str:
-    """A key's value, hashed (Inngest hashes it with xxhash, ratelimit.go `hash`): bounded, and no data in keys."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _bounded(key: str) -> str:
-    """Keys fit their 255-character columns: a long function id is hashed along with the rest."""
-    return key if len(key) <= 255 else f"{key[:2]}{_hash(key)}"
-
-
-def _ns(moment: datetime) -> int:
-    return _ns_of(moment - _EPOCH)
-
-
-def _ns_of(period: timedelta) -> int:
-    return period // _MICROSECOND * 1000  # exact: no float seconds

@@ -9,7 +9,13 @@ and registers, at import, the parts of the run's life it takes over:
   waits and invokes, cancellation.py cancels), in `order`;
 - `hold_starts`: the starts kept back from running now (delayed.py: debounce and batching);
 - `admission`: whether and when each start runs (gates.py: rate limit, idempotency, singleton, throttle);
-- `tick`: a periodic sweep the dispatcher runs about once a second (cron, due debounces and batches, timeouts).
+- `queue_kind`: a kind of queue item the dispatcher runs without an SDK request (pause_resume.py: a wait's or
+  invoke's timeout; ai_gateway.py: step.ai.infer's provider request), found by lookup, so the runtime (dispatcher,
+  claims) imports no feature, as Inngest's queue items carry a kind (pkg/execution/queue/kind.go: KindEdge,
+  KindSleep, KindPause, ...) that its executor service switches on when one is dequeued;
+- `claim_gate`: which items a claim has chosen wait instead (throttle.py: a run's first request without a slot);
+- `tick`: a sweep the dispatcher runs when one of its times is due (cron, due debounces and batches, timeouts);
+  when that is, is one statement over every feature's table (queries.sql `timers_next_due`, read by wakeup.py).
 jobs/engine/apps.py imports every feature when Django starts, so all are registered before any request or claim.
 """
 
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Event, Function, Run
+    from .outcomes import Outcome
     from .services.progress import Answer
 
 # --- Opcodes ---------------------------------------------------------------------------------------------
@@ -66,6 +73,43 @@ def opcode_handler(name: str) -> OpHandler | None:
 
 def opcodes() -> tuple[str, ...]:
     return tuple(_opcodes)
+
+
+# --- Queue item kinds -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueKind:
+    """How the dispatcher runs a leased item of a feature's kind instead of an SDK request.
+
+    `recognise(step_id, payload)` tells the kind from the item's step id and the stored payload request_read joins
+    (a step.ai.infer request); `call(http, payload)`, when there is one, is the network part, a coroutine on the
+    dispatcher's loop sent only under a fresh lease; `apply(item_id=, owner=[, result=])` stores the outcome on a
+    database thread under the claim's token and returns an `Outcome`.
+    """
+
+    name: str
+    recognise: Callable[[str, Any], bool]
+    apply: Callable[..., Outcome]
+    call: Callable[[Any, Any], Any] | None = None
+
+
+_queue_kinds: dict[str, QueueKind] = {}
+
+
+def queue_kind(kind: QueueKind) -> QueueKind:
+    """Register a kind of queue item (by name: registering a name again replaces it)."""
+    _queue_kinds[kind.name] = kind
+    return kind
+
+
+def queue_kind_of(step_id: str, payload: Any) -> QueueKind | None:
+    """The registered kind of an item (None: an SDK request), in registration order."""
+    return next((kind for kind in _queue_kinds.values() if kind.recognise(step_id, payload)), None)
+
+
+def queue_kind_named(name: str) -> QueueKind | None:
+    return _queue_kinds.get(name)
 
 
 # --- Intake ---------------------------------------------------------------------------------------------
@@ -136,6 +180,31 @@ def admit(starts: list[tuple[Function, Event]], *, now: datetime, rerun: bool = 
     if _admit:
         return _admit[0](starts, now=now, rerun=rerun)
     return OpenAdmission(now=now, starts=[(function, event, now, 0) for function, event in starts])
+
+
+# --- Claims -------------------------------------------------------------------------------------------------
+
+ClaimGate = Callable[..., set[int]]
+_claim_gate: list[ClaimGate] = []
+
+
+def claim_gate(hook: ClaimGate) -> ClaimGate:
+    """Register the one hook a claim asks which of its chosen items wait: hook(cursor, item ids, now=) -> those ids.
+
+    It runs inside the claim's transaction, after the choice within the concurrency limits; an item it holds back
+    is not leased (the hook sets its `available_at`).
+    """
+    _claim_gate[:] = [hook]
+    return hook
+
+
+def claim_gates() -> list[ClaimGate]:
+    return list(_claim_gate)
+
+
+def claim_held(cursor: Any, item_ids: list[int], *, now: datetime) -> set[int]:
+    """The chosen items that must wait; without a registered gate, none."""
+    return _claim_gate[0](cursor, item_ids, now=now) if _claim_gate and item_ids else set()
 
 
 # --- Periodic ticks -------------------------------------------------------------------------------------

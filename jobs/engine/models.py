@@ -155,7 +155,21 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["function", "status"], name="engine_run_function_status")]
+        indexes = [
+            models.Index(fields=["function", "status"], name="engine_run_function_status"),
+            # The run timeouts' part of timers_next_due (queries.sql): the oldest unstarted and the earliest started
+            # unfinished run of a function, each the first entry of a small partial index (finished runs leave it).
+            models.Index(
+                fields=["function", "created_at"],
+                name="engine_run_unstarted",
+                condition=models.Q(status="queued", started_at__isnull=True),
+            ),
+            models.Index(
+                fields=["function", "started_at"],
+                name="engine_run_started_open",
+                condition=models.Q(status__in=["queued", "running"], started_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.function.slug} {self.run_id} ({self.status})"
@@ -232,6 +246,8 @@ class QueueItem(models.Model):
                 name="engine_item_leased",
                 condition=models.Q(lease_owner__isnull=False),
             ),
+            # The next item due (timers_next_due in queries.sql): min(available_at) of the unleased items.
+            models.Index(fields=["available_at"], name="engine_item_due", condition=models.Q(lease_owner__isnull=True)),
         ]
         constraints = [
             # Inngest gives a planned step a fixed job id (`<run>-<step hash>-plan`, executor.go

@@ -223,3 +223,13 @@ def _outcome_span(pause: Pause, memo: Any, *, now: datetime, event_id: str) -> S
         output=None if error else output,
         error=error,
     )
+
+
+# A pause's timeout item (`timeout:<step hash>`, pauses.py) is no SDK request: the dispatcher applies it here.
+hooks.queue_kind(
+    hooks.QueueKind(
+        name="pause.timeout",
+        recognise=lambda step_id, _payload: step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX),
+        apply=pause_timeout_apply,
+    )
+)

@@ -365,12 +365,35 @@ UPDATE `QueueItem` i SET available_at = d.at FROM unnest(%s::bigint[], %s::times
 -- ===== Timers (wakeup.py) ======================================================================================
 
 -- name: timers_next_due
--- The next unleased queue item due after now (a sleep, a retry, a wait's timeout, a throttled or future start),
--- and the next time a sweep has work: a debounce or batch due, a cron trigger, a lease running out.
+-- Every timer in one statement: the next unleased item due, and the next time a sweep has work (wakeup.py).
+-- The item: a sleep, a retry, a pause's timeout, a throttled or future start. The sweeps: a debounce or batch due,
+-- a cron trigger, a lease running out, a run's start or finish timeout.
+-- Each part is one of the owning feature's tables, read through an index (migration 0014_timer_indexes); a debounce's
+-- fire_at is already capped by its timeout_at (debounce_upsert), so fire_at alone says when it is due. Run timeouts
+-- are the function's current config (as timeouts.py enforces them: executor/service.go handleEagerCancel*Timeout),
+-- its duration strings read as protocol.parse_duration reads them ("1h30m", "2d", "500ms"), times %(scale)s.
+WITH timeouts AS (
+  SELECT f.id,
+         (SELECT sum(d[1]::numeric * CASE d[2] WHEN 'ms' THEN 0.001 WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600
+                                               WHEN 'd' THEN 86400 ELSE 604800 END)
+            FROM regexp_matches(f.config -> 'timeouts' ->> 'start', '(\d+(?:\.\d+)?)(ms|s|m|h|d|w)', 'g') d) AS start_s,
+         (SELECT sum(d[1]::numeric * CASE d[2] WHEN 'ms' THEN 0.001 WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600
+                                               WHEN 'd' THEN 86400 ELSE 604800 END)
+            FROM regexp_matches(f.config -> 'timeouts' ->> 'finish', '(\d+(?:\.\d+)?)(ms|s|m|h|d|w)', 'g') d) AS finish_s
+    FROM `Function` f
+   WHERE f.config ? 'timeouts' AND f.archived_at IS NULL
+)
 SELECT (SELECT min(available_at) FROM `QueueItem` WHERE lease_owner IS NULL AND available_at > %(now)s),
        LEAST((SELECT min(fire_at) FROM `PendingDebounce`),
-             (SELECT min(timeout_at) FROM `PendingDebounce`),
              (SELECT min(fire_at) FROM `PendingBatch`),
              (SELECT min(t.next_fire_at) FROM `Trigger` t JOIN `Function` f ON f.id = t.function_id
                WHERE t.cron <> '' AND f.archived_at IS NULL),
-             (SELECT min(lease_expires_at) FROM `QueueItem` WHERE lease_owner IS NOT NULL));
+             (SELECT min(lease_expires_at) FROM `QueueItem` WHERE lease_owner IS NOT NULL),
+             (SELECT min(LEAST(
+                       (SELECT min(r.created_at) FROM `Run` r
+                         WHERE r.function_id = t.id AND r.status = 'queued' AND r.started_at IS NULL)
+                         + make_interval(secs => t.start_s * %(scale)s),
+                       (SELECT min(r.started_at) FROM `Run` r
+                         WHERE r.function_id = t.id AND r.status IN ('queued', 'running') AND r.started_at IS NOT NULL)
+                         + make_interval(secs => t.finish_s * %(scale)s)))
+                FROM timeouts t));

@@ -12,25 +12,21 @@ not leased. A slot is taken once per run: a retried or later request is no start
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from . import expressions, gate_config
+from . import expressions, gate_config, hooks
 from .clock import delay_scale
+from .gcra_keys import gcra_lock, gcra_store, key_bounded, key_hash, ns
 from .models import QueueItem
 from .queries import statement
 from .services.rows import json_value
 
 _STARTS_SQL = statement("throttle_starts")
 _DEFER_SQL = statement("throttle_defer")
-_GCRA_LOCK_SQL = statement("gcra_lock")
-_GCRA_READ_SQL = statement("gcra_read")
-_GCRA_STORE_SQL = statement("gcra_store")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
+@hooks.claim_gate
 def hold_throttled(cursor: Any, item_ids: list[int], *, now: datetime) -> set[int]:
     """Take a throttle slot for each first request in `item_ids` that has one now; defer and return the others."""
     if not item_ids:
@@ -52,24 +48,16 @@ def _take_slot(cursor: Any, slug: str, config: dict, event: dict, *, now: dateti
     throttle = gate_config.throttle_of(config)
     key = f"t:{slug}"
     if throttle.key:
-        key = f"{key}:{_hash(expressions.key_value(throttle.key, {'event': event}))}"
-    if len(key) > 255:
-        key = f"t:{_hash(key)}"
-    now_ns = (now - _EPOCH) // _MICROSECOND * 1000
+        key = f"{key}:{key_hash(expressions.key_value(throttle.key, {'event': event}))}"
+    key = key_bounded(key)
+    now_ns = ns(now)
     limit = max(throttle.limit, 1)
     emission = int(throttle.period.total_seconds() * delay_scale() * 1e9) // limit
     dvt = emission * (limit + throttle.burst)
-    cursor.execute(_GCRA_LOCK_SQL, [key])
-    cursor.execute(_GCRA_READ_SQL, [key])
-    row = cursor.fetchone()
-    tat = now_ns if row is None else row[0]
+    stored = gcra_lock(cursor, key)
+    tat = now_ns if stored is None else stored
     slot_ns = max(now_ns, tat + emission - dvt)
     if slot_ns > now_ns:
         return now + timedelta(microseconds=(slot_ns - now_ns) // 1000)
-    cursor.execute(_GCRA_STORE_SQL, [key, max(tat, now_ns) + emission])
+    gcra_store(cursor, key, max(tat, now_ns) + emission)
     return now
-
-
-def _hash(text: str) -> str:
-    """Key values are hashed, as Inngest hashes them: bounded, and no event data in keys."""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -4,8 +4,9 @@ Inngest enqueues an eager cancellation when a run is scheduled (start) and when 
 fires re-reads the function's current config (pkg/execution/executor/service.go `handleEagerCancelStartTimeout`,
 `handleEagerCancelFinishTimeout`): a start timeout counts from when the run was queued and only cancels a run not
 started yet; a finish timeout counts from the run's start. The dispatcher sweeps for both when the next one is due
-(`timeouts_next_due`, read by wakeup.py), reading the current config, and cancels like `DELETE /v1/runs/{id}`
-(`inngest/function.cancelled`), keeping the reason on the run.
+(queries.sql `timers_next_due`, read by wakeup.py, computes it in SQL from the same config, through the partial
+indexes on unfinished runs of migration 0014_timer_indexes), reading the current config, and cancels like
+`DELETE /v1/runs/{id}` (`inngest/function.cancelled`), keeping the reason on the run.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import Min
 from django.utils import timezone
 
 from . import gate_config, hooks
-from .clock import delay_scale, scaled
+from .clock import scaled
 from .models import Function, Run
 from .services.endings import RunAlreadyFinished, RunNotFound, run_cancel
 
@@ -53,27 +53,6 @@ def timeouts_enforce(*, now: datetime | None = None) -> int:
         logger.info("run cancelled by its timeout", extra={"run_id": run_id, "reason": reason})
         cancelled += 1
     return cancelled
-
-
-def timeouts_next_due() -> datetime | None:
-    """When the earliest start or finish timeout of a run not finished yet falls due (None: no run has one)."""
-    scale = delay_scale()
-    due: list[datetime] = []
-    for function in Function.objects.filter(config__has_key="timeouts", archived_at__isnull=True).only("config"):
-        gates = gate_config.gates_of(function.config)
-        if gates is None:
-            continue
-        runs = Run.objects.filter(function=function)
-        if gates.start_timeout:
-            queued = runs.filter(status=Run.Status.QUEUED, started_at__isnull=True).aggregate(at=Min("created_at"))
-            if queued["at"] is not None:
-                due.append(queued["at"] + gates.start_timeout * scale)
-        if gates.finish_timeout:
-            started = runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING], started_at__isnull=False)
-            first = started.aggregate(at=Min("started_at"))["at"]
-            if first is not None:
-                due.append(first + gates.finish_timeout * scale)
-    return min(due, default=None)
 
 
 def _text(duration: timedelta) -> str:

@@ -2,10 +2,13 @@
 
 Every timer the engine keeps is a time in a table: a sleep, a retry, a wait's timeout, a throttled or future start
 (a queue item's `available_at`), a debounce or batch (`fire_at`, `timeout_at`), a cron trigger (`next_fire_at`), a
-lease running out, a run's start or finish timeout (timeouts.py). `Timers` reads the earliest of them (one query,
-plus one per function with timeouts) and the loop sleeps until then; new work wakes it at once: the intake, the
-debounce and batch sweep and reruns NOTIFY on commit (`work_notify`), which `listen_for_work` turns into a wake, and
-the dispatcher wakes itself after every request it finishes (an answer that schedules a sleep is read then).
+lease running out, a run's start or finish timeout (timeouts.py). `Timers` reads the earliest of them in one
+statement (queries.sql `timers_next_due`, each part through an index) and the loop sleeps until then. It is one
+central statement, not a part registered by each feature, because it is one round trip per refresh and one plan
+to read with EXPLAIN; each feature still owns its table, its writes and its sweep (hooks.tick). New work wakes the
+loop at once: the intake, the debounce and batch sweep, reruns, resumed pauses, a cancel (its run's concurrency
+slots are free) and leases handed back NOTIFY on commit (`work_notify`), which `listen_for_work` turns into a wake,
+and the dispatcher wakes itself after every request it finishes (an answer that schedules a sleep is read then).
 `idle_limit` (ENGINE_POLL_INTERVAL) only bounds a sleep in case a notification is lost (a LISTEN connection being
 re-established). The sweeps run when one of their times is due, and otherwise once every SWEEP_SAFETY_SECONDS (for
 what no time in a table says, such as spent GCRA keys): never at every poll, since a sweep is several queries.
@@ -24,9 +27,9 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from . import hooks
+from .clock import delay_scale
 from .queries import statement
 from .services.claims import queue_reap_expired
-from .timeouts import timeouts_next_due
 
 logger = logging.getLogger("jobs.engine.dispatch")
 
@@ -69,11 +72,8 @@ class Timers:
             return
         now, mono = timezone.now(), time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute(_NEXT_DUE_SQL, {"now": now})
+            cursor.execute(_NEXT_DUE_SQL, {"now": now, "scale": delay_scale()})
             item_at, sweep_at = cursor.fetchone()
-        timeout_at = timeouts_next_due()
-        if timeout_at is not None and (sweep_at is None or timeout_at < sweep_at):
-            sweep_at = timeout_at
         self._read_at = mono
         self._next_item = None if item_at is None else mono + _seconds_until(item_at, now)
         sweep = mono + self._sweep_limit if sweep_at is None else mono + _seconds_until(sweep_at, now)

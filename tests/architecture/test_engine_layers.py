@@ -2,7 +2,8 @@
 
 The graph is built with `ast` from every module of jobs/engine (migrations aside), from imports at module level and
 inside functions alike, `if TYPE_CHECKING:` ones too: a dependency is a dependency wherever it is written.
-Three rules: no cycle; every import goes to the same layer or a lower one, and a feature imports no other feature;
+Three rules: no cycle; every import goes to the same layer or a lower one, a feature imports no other feature, and
+the runtime imports no feature (it reaches them through hooks.py: queue item kinds, the claim gate, timers, ticks);
 no private name (`_x`) is imported from, or read off, another module. Every module must be in LAYERS: a new one
 fails here until it is given its place.
 """
@@ -53,6 +54,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "cancellation": (FEATURES, "cancel-on"),
     "gates": (FEATURES, "flow gates"),
     "throttle": (FEATURES, "flow gates"),
+    "gcra_keys": (FEATURES, "flow gates"),
     "debounce": (FEATURES, "debounce and batching"),
     "batching": (FEATURES, "debounce and batching"),
     "delayed": (FEATURES, "debounce and batching"),
@@ -213,6 +215,8 @@ def against_the_layers(graph: dict[str, set[str]]) -> list[str]:
                 wrong.append(f"{module} ({LAYER_NAMES[layer]}) imports {target} ({LAYER_NAMES[target_layer]})")
             elif layer == target_layer == FEATURES and feature != target_feature:
                 wrong.append(f"{module} (feature {feature}) imports {target} (feature {target_feature})")
+            elif layer == RUNTIME and target_layer == FEATURES:
+                wrong.append(f"{module} (runtime) imports {target} (feature {target_feature}): register it in hooks.py")
     return wrong
 
 
@@ -253,6 +257,12 @@ def test_the_engine_has_no_import_cycle():
 def test_every_import_goes_down_the_layers_and_no_feature_imports_another():
     wrong = against_the_layers(EDGES)
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def test_the_runtime_rule_is_checked():
+    assert against_the_layers({"dispatcher": {"pause_resume"}, "views": {"pause_resume"}}) == [
+        "dispatcher (runtime) imports pause_resume (feature pauses and invoke): register it in hooks.py"
+    ]
 
 
 def test_no_private_name_is_imported_across_modules():

@@ -28,3 +28,24 @@ def test_waits_are_resumed_before_cancel_on_runs_and_registering_again_adds_noth
     ]
     hooks.on_events(order=10)(hooks_before[0])
     assert hooks.event_hooks() == hooks_before
+
+
+def test_the_features_queue_kinds_are_found_by_lookup():
+    # The runtime runs these items without an SDK request and imports neither feature (test_engine_layers.py).
+    timeout = hooks.queue_kind_of("timeout:abc123", None)
+    ai = hooks.queue_kind_of("abc123", {"url": "http://provider"})
+    assert (timeout.name, timeout.apply.__module__, timeout.call) == ("pause.timeout", "jobs.engine.pause_resume", None)
+    assert (ai.name, ai.apply.__module__, ai.call.__module__) == (
+        "ai.infer",
+        "jobs.engine.ai_gateway",
+        "jobs.engine.ai_gateway",
+    )
+    assert hooks.queue_kind_of("abc123", None) is None  # a step: an SDK request
+    assert hooks.queue_kind_named("ai.infer") is ai
+
+
+def test_the_claim_gate_is_the_throttle():
+    assert hooks.claim_held(None, [], now=None) == set()  # nothing chosen: the gate is not asked
+    assert [f"{gate.__module__}.{gate.__name__}" for gate in hooks.claim_gates()] == [
+        "jobs.engine.throttle.hold_throttled"
+    ]

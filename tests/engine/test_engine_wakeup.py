@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from jobs.engine.held_models import PendingDebounce
 from jobs.engine.models import App, Event, Function, QueueItem, Run
+from jobs.engine.protocol import parse_duration
+from jobs.engine.queries import statement
 from jobs.engine.wakeup import Timers
 
 pytestmark = pytest.mark.django_db
@@ -65,9 +68,9 @@ def test_the_loop_wakes_for_a_debounce_due_before_any_queue_item(function):
 
 
 def test_an_idle_loop_sweeps_once_a_second_not_every_poll(monkeypatch):
-    # The claim loop polls every ENGINE_POLL_INTERVAL (0.05 s) while idle; the sweeps (reaping, crons, debounces,
-    # batches, timeouts, spent GCRA keys: several queries) run when the timers say one is due, or once a second as
-    # a safety net, as they did on the old tick: not at every poll.
+    # A claim loop polling every 0.05 s (ENGINE_POLL_INTERVAL's old default; it is 1 s now): the sweeps (reaping,
+    # crons, debounces, batches, timeouts, spent GCRA keys: several queries) run when the timers say one is due, or
+    # once a second as a safety net, as they did on the old tick: not at every poll.
     clock = [1000.0]
     monkeypatch.setattr("jobs.engine.wakeup.time.monotonic", lambda: clock[0])
     timers = Timers(idle_limit=0.05)
@@ -78,3 +81,45 @@ def test_an_idle_loop_sweeps_once_a_second_not_every_poll(monkeypatch):
     assert timers.wait_seconds() <= 0.05  # the loop itself still claims at every poll
     clock[0] += 0.51
     assert timers.sweep_if_due()
+
+
+def _run(function, run_id, *, status="queued", created_at=None, started_at=None):
+    return Run.objects.create(
+        run_id=run_id, function=function, status=status, created_at=created_at or timezone.now(), started_at=started_at
+    )
+
+
+def test_the_loop_wakes_for_the_next_start_or_finish_timeout_of_an_unfinished_run(function, settings):
+    # One statement reads the run timeouts too (timers_next_due), from the function's current config, scaled.
+    settings.ENGINE_DELAY_SCALE = 0.5
+    function.config = {"timeouts": {"start": "1m", "finish": "1h30m"}}
+    function.save()
+    now = timezone.now()
+    _run(function, "unstarted", created_at=now - timedelta(seconds=20))  # due at +10 s (30 s scaled, 20 s gone)
+    _run(
+        function,
+        "running",
+        status="running",
+        created_at=now,
+        started_at=now - timedelta(minutes=45) + timedelta(seconds=7),
+    )
+    _run(function, "done", status="completed", created_at=now - timedelta(hours=9), started_at=now - timedelta(hours=9))
+    timers = Timers(idle_limit=60)
+    timers.refresh(busy=False)
+    assert 6 < timers.wait_seconds() <= 7  # the finish timeout: 45 min scaled, started 45 min - 7 s ago
+
+    Run.objects.filter(run_id="running").update(status="completed")
+    timers.refresh(busy=False)
+    assert 9 < timers.wait_seconds() <= 10  # now the start timeout; the finished runs count for nothing
+
+
+@pytest.mark.parametrize("text", ["10s", "1h30m", "2d", "500ms", "1.5m", "1w2d3h4m5s6ms", "0s"])
+def test_the_sql_reads_a_duration_as_the_engine_does(function, text):
+    function.config = {"timeouts": {"start": text}}
+    function.save()
+    created = timezone.now() - timedelta(days=30)
+    _run(function, "old", created_at=created)
+    with connection.cursor() as cursor:
+        cursor.execute(statement("timers_next_due"), {"now": timezone.now(), "scale": 1.0})
+        _, due = cursor.fetchone()
+    assert due == created + parse_duration(text)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.utils import timezone
 
-from ..models import QueueItem
+from .. import hooks
 from ..queries import fetch_row, statement
 from .rows import json_value
 
@@ -43,8 +43,8 @@ class CallRequest:
     step_name: str
     generation: int = 0  # the item's generation when built: the fence and the answer are checked against it
     request_version: int = -1
-    ai_request: dict[str, Any] | None = None  # a step.ai.infer step: the engine calls the provider (ai_gateway.py)
-    pause_timeout: bool = False  # a wait's or invoke's timeout (pauses.py): no request, the pause times out
+    kind: str = ""  # a feature's kind of item (hooks.queue_kind: a pause's timeout, step.ai.infer); "": an SDK request
+    payload: Any = None  # what the kind's `call` sends (a step.ai.infer request)
 
 
 def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
@@ -57,15 +57,19 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         found = fetch_row(cursor, _RequestRow)
     if found is None:
         return None
-    if found.step_id.startswith(QueueItem.PAUSE_TIMEOUT_PREFIX):
+    payload = json_value(found.ai_request)
+    kind = hooks.queue_kind_of(found.step_id, payload)
+    if kind is not None:  # run by its feature (the dispatcher looks the kind up), not sent to the SDK
         return CallRequest(
             url="",
             body={},
             run_id=found.run_id,
             function_slug=found.slug,
-            step_name=found.step_name,
+            step_name=found.step_name or found.step_id,
             generation=found.generation,
-            pause_timeout=True,
+            request_version=found.request_version,
+            kind=kind.name,
+            payload=payload,
         )
     events = json_value(found.events) or [{"name": "inngest/unknown", "data": {}, "id": found.run_id, "ts": 0}]
     memos = json_value(found.memos) or []
@@ -98,7 +102,6 @@ def call_request_build(*, item_id: int, owner: str) -> CallRequest | None:
         step_name=found.step_name or found.step_id,
         generation=found.generation,
         request_version=found.request_version,
-        ai_request=json_value(found.ai_request),
     )
 
 

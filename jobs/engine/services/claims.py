@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import hooks
 from ..queries import fetch_rows, statement
-from ..throttle import hold_throttled
+from .intake import work_notify
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ _TAKE_SQL = statement("claim_take")
 _REAP_SQL = statement("leases_reap")
 _RENEW_SQL = statement("leases_renew")
 _RELEASE_SQL = statement("leases_release")
+
+
+class Claimed(list):
+    """The items a claim leased; `busy` when another claimer held the claim lock, so this one looked at nothing
+    (the dispatcher tries again soon instead of sleeping until its next timer or notification)."""
+
+    busy: bool = False
 
 
 @dataclass
@@ -84,7 +92,7 @@ class _InFlight(NamedTuple):
     in_flight: int
 
 
-def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> list[ClaimedItem]:
+def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> Claimed:
     """Lease up to `capacity` ready items, fairly across key queues and within every concurrency limit.
 
     Key queues with ready work are visited least-recently-served first (at most KEYS_PER_SLOT per free slot) and
@@ -96,13 +104,15 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
     backlog, another tenant's run still starts at once instead of waiting for a worker to free up.
     """
     if capacity <= 0 and spare <= 0:
-        return []
+        return Claimed()
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         # One claimer at a time (others skip this tick): in-flight counts stay exact across dispatchers.
         cursor.execute(_CLAIM_LOCK_SQL, [CLAIM_LOCK_ID, str(claim_idle_limit_ms(lease_seconds))])
         if not cursor.fetchone()[0]:
-            return []
+            busy = Claimed()
+            busy.busy = True
+            return busy
         cursor.execute(
             _CANDIDATES_SQL,
             {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
@@ -111,14 +121,15 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         for candidate in fetch_rows(cursor, _Candidate):
             candidates.setdefault(candidate.queue_key, deque()).append(candidate)
         if not candidates:
-            return []  # nothing ready: no need to count what is in flight
+            return Claimed()  # nothing ready: no need to count what is in flight
         in_flight, busy_queues = _in_flight_counts(cursor)
         chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
         spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
         chosen += spares
         # A run's first request also needs its function's throttle slot, taken only now that it fits its
-        # concurrency limits (as Inngest takes it); one without a slot waits for it, unleased.
-        throttled = hold_throttled(cursor, [candidate.id for candidate in chosen], now=now)
+        # concurrency limits (as Inngest takes it); one without a slot waits for it, unleased (throttle.py, through
+        # hooks.claim_gate).
+        throttled = hooks.claim_held(cursor, [candidate.id for candidate in chosen], now=now)
         if throttled:
             chosen = [candidate for candidate in chosen if candidate.id not in throttled]
             spares = [candidate for candidate in spares if candidate.id not in throttled]
@@ -126,7 +137,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         # a concurrency slot follow them, so a long line of blocked keys can never keep the others from a turn.
         visited = list(dict.fromkeys([*(candidate.queue_key for candidate in chosen), *blocked]))
         if not visited:
-            return []
+            return Claimed()
         # One statement (one round trip): the key queues' turns, the leases, and the runs that start.
         cursor.execute(
             _TAKE_SQL,
@@ -139,7 +150,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             },
         )
     spare_ids = {candidate.id for candidate in spares}
-    return [
+    return Claimed(
         ClaimedItem(
             id=c.id,
             run_pk=c.run_id,
@@ -150,7 +161,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             spare=c.id in spare_ids,
         )
         for c in chosen
-    ]
+    )
 
 
 def queue_reap_expired() -> int:
@@ -233,9 +244,13 @@ def queue_renew(*, held: dict[int, str], lease_seconds: float) -> list[int]:
 
 
 def queue_release(*, held: dict[int, str]) -> int:
-    """Give back leases without an answer (a dispatcher stopping): the items are ready again at once."""
+    """Give back leases without an answer (a dispatcher stopping): the items are ready again at once, and the
+    other dispatchers are told (NOTIFY), since no timer of theirs says so."""
     if not held:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(_RELEASE_SQL, [list(held), list(held.values())])
-        return cursor.rowcount
+        released = cursor.rowcount
+    if released:
+        transaction.on_commit(work_notify)
+    return released

@@ -17,7 +17,7 @@ from ..models import Run
 from ..outcomes import error_body
 from ..protocol import IncomingEvent, datetime_to_ms
 from ..queries import statement
-from .intake import system_events_store
+from .intake import system_events_store, work_notify
 
 logger = logging.getLogger(__name__)
 
@@ -160,5 +160,8 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         with connection.cursor() as cursor:
             removed = _leftovers_delete(cursor, run)
         _announce_error(run, "inngest/function.cancelled", error, now=now)
+        # Its concurrency slots are free now, and a `function.cancelled` may have started runs: wake the
+        # dispatchers, which would otherwise find that work only at a timer (a cancel by HTTP, not by them).
+        transaction.on_commit(work_notify)
     logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
     return run
