@@ -50,7 +50,7 @@ def make_user(db):
 @pytest.fixture
 def event_api(settings) -> FakeEventApi:
     """Inngest's event API on a local port; the Inngest client sends there for the test's duration."""
-    server = HTTPServer(host="127.0.0.1", port=0)
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     fake = FakeEventApi(server)
     server.expect_request(re.compile(r"^/e/.+"), method="POST").respond_with_handler(fake.handle)
@@ -59,6 +59,8 @@ def event_api(settings) -> FakeEventApi:
     )
     settings.INNGEST_BASE_URL = fake.url
     yield fake
+    if fake.hold is not None:
+        fake.hold.set()  # nothing stays held after the test
     server.clear()
     if server.is_running():
         server.stop()

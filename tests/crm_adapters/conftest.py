@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +13,6 @@ from crm_adapters.oauth import clear_token_cache
 from tests.factories import CrmConnectionFactory
 from tests.fakes.crm import FakeAgentOs, FakeAlto, FakeCrm, FakeLoop, FakeReapit, FakeStreet
 from tests.fakes.crm.base import CrmHTTPServer
-from tests.waiting import wait_for
 
 # Generous limits so that ordinary tests never wait on the limiter; the rate-limit tests set their own.
 FAST_LIMITS = {
@@ -127,7 +125,3 @@ def connect(tenant) -> Callable[..., CrmConnection]:
         )
 
     return build
-
-
-# Poll until the fake has done something it does in the background (after our client gave up).
-wait_until = functools.partial(wait_for, timeout=3.0, interval=0.01)

@@ -12,6 +12,7 @@ delays (AI: 10 s doubling) are still checked as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +119,14 @@ class EnginePipeline:
     def send(self, event: dict[str, Any]) -> list[EngineRun]:
         """Send one event through the engine's intake; the runs it started, once ended ([] if flow control or
         the event-id de-duplication started none)."""
+        return self.send_later(event)()
+
+    def send_later(self, event: dict[str, Any]) -> Callable[[], list[EngineRun]]:
+        """Send one event through the engine's intake now; call the answer to wait for its runs (as `send`)."""
         response = httpx.post(f"{self.base_url}/e/test-key", json=[event], timeout=30)
         assert response.status_code == 200, response.text
         (internal_id,) = response.json()["ids"]
-        return self._runs_of(internal_id)
+        return lambda: self._runs_of(internal_id)
 
     def run(self, function_id: str, event: dict[str, Any]) -> EngineRun:
         """The one run of `function_id` the event started (each event name triggers one function)."""
