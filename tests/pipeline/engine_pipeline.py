@@ -138,9 +138,18 @@ class EnginePipeline:
         """A new run of the same function on the same event, as an operator's replay asks (`POST .../rerun`)."""
         response = httpx.post(f"{self.base_url}/api/v2/runs/{run.run_id}/rerun", timeout=30)
         assert response.status_code == 200, response.text
-        rerun = Run.objects.get(run_id=response.json()["data"]["runId"])
-        wait_for(lambda: _ended(rerun), timeout=RUN_TIMEOUT, message=f"rerun {rerun.run_id} to end")
-        return read_run(rerun)
+        return self.ended(response.json()["data"]["runId"])
+
+    def ended(self, run_id: str) -> EngineRun:
+        """The engine's run `run_id` (a rerun an operator asked for, say), once ended."""
+        run = Run.objects.get(run_id=run_id)
+        wait_for(lambda: _ended(run), timeout=RUN_TIMEOUT, message=f"run {run_id} to end")
+        return read_run(run)
+
+    def runs_of_sent(self, event_id: str) -> list[EngineRun]:
+        """The runs started by an event the app sent the engine itself (`emit`, by the id it was sent with)."""
+        (event,) = Event.objects.filter(external_id=event_id, duplicate=False)
+        return self._runs_of(event.internal_id)
 
     def fire_cron(self, function_id: str) -> EngineRun:
         """Make the function's cron trigger due now; its run, once ended."""
