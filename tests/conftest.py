@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.factories import ContactFactory, MembershipFactory, TenantFactory, UserFactory
 from tests.fakes.crm import FakeStreet
+from tests.fakes.crm.base import fake_on_shared_server
 from tests.fakes.inngest_event_api import FakeEventApi
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -50,7 +52,7 @@ def make_user(db):
 @pytest.fixture
 def event_api(settings) -> FakeEventApi:
     """Inngest's event API on a local port; the Inngest client sends there for the test's duration."""
-    server = HTTPServer(host="127.0.0.1", port=0)
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     fake = FakeEventApi(server)
     server.expect_request(re.compile(r"^/e/.+"), method="POST").respond_with_handler(fake.handle)
@@ -59,6 +61,8 @@ def event_api(settings) -> FakeEventApi:
     )
     settings.INNGEST_BASE_URL = fake.url
     yield fake
+    if fake.hold is not None:
+        fake.hold.set()  # nothing stays held after the test
     server.clear()
     if server.is_running():
         server.stop()
@@ -76,9 +80,20 @@ def openai_server(settings):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def crm_servers() -> Iterator[dict[str, HTTPServer]]:
+    """One running local server per fake CRM for the whole session; each test attaches a fresh fake to it."""
+    servers: dict[str, HTTPServer] = {}
+    yield servers
+    for server in servers.values():
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
 @pytest.fixture
-def street():
-    """A fake Street CRM on its own threaded local server (tests/crm_adapters has its own, shared per session)."""
-    fake = FakeStreet().start()
+def street(crm_servers) -> Iterator[FakeStreet]:
+    """A fresh fake Street CRM on its shared threaded local server."""
+    fake = fake_on_shared_server(FakeStreet, crm_servers)
     yield fake
     fake.stop()

@@ -11,8 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connections
 
+from crm_adapters.oauth import clear_token_cache
+from jobs.engine.dispatcher import Dispatcher
 from tests.ops.conftest import make_event_log, make_run  # noqa: F401 - the same builders as the admin tests
 
 CHROMIUM = next(
@@ -26,6 +29,39 @@ needs_chromium = pytest.mark.skipif(
 # Chromium and the live server take both cores for a minute: `make test` (xdist --dist loadgroup) runs these on
 # the same worker as the timing-sensitive concurrency tests of tests/pipeline/test_e2e_pipeline.py, never beside.
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy-or-timing-sensitive")
+
+
+class LocalEngine:
+    """The local engine serving the live server's app: a dispatcher in threads that a test may stop (the work it
+    queues meanwhile waits) and start again."""
+
+    def __init__(self) -> None:
+        self.dispatcher: Dispatcher | None = None
+
+    def start(self) -> None:
+        assert self.dispatcher is None, "already running"
+        dispatcher = Dispatcher(app_urls=[settings.INNGEST_SERVE_URL], workers=8)
+        assert dispatcher.sync_apps() == {}
+        dispatcher.start()
+        self.dispatcher = dispatcher
+
+    def stop(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop(timeout=10)
+            self.dispatcher = None
+
+
+@pytest.fixture
+def engine(live_server, settings):
+    """The local engine, running: real HTTP to the serve endpoint, retry delays compressed (ENGINE_DELAY_SCALE)."""
+    settings.ENGINE_DELAY_SCALE = 0.001
+    settings.ENGINE_LEASE_SECONDS = 5.0
+    settings.ENGINE_POLL_INTERVAL = 0.02
+    clear_token_cache()
+    engine = LocalEngine()
+    engine.start()
+    yield engine
+    engine.stop()
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from crm_adapters.oauth import clear_token_cache
-from jobs.engine.dispatcher import Dispatcher
 from jobs.engine.gate_models import SkippedRun
 from jobs.engine.models import Run
 from jobs.models import JobRun, RunReplay
@@ -28,20 +26,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY
 
 GENERATE = "nurture-sequence-generate"
 CONTACTS = 20
-
-
-@pytest.fixture
-def engine(live_server, settings):
-    """The local engine serving the live server's app: dispatcher threads, retry delays compressed."""
-    settings.ENGINE_DELAY_SCALE = 0.001
-    settings.ENGINE_LEASE_SECONDS = 5.0
-    settings.ENGINE_POLL_INTERVAL = 0.02
-    clear_token_cache()
-    dispatcher = Dispatcher(app_urls=[settings.INNGEST_SERVE_URL], workers=8)
-    assert dispatcher.sync_apps() == {}
-    dispatcher.start()
-    yield dispatcher
-    dispatcher.stop(timeout=10)
 
 
 def generate_runs(status: str) -> int:

@@ -5,8 +5,9 @@ CRM token (CrmAuthError from the Street fake), a CRM base URL on a dead port (ht
 provider answering 5xx (openai.InternalServerError from the OpenAI fake). The operator filters by cause, opens a
 run (timeline first), follows its links, fixes the CRM settings in the form, tests them before saving, bulk
 replays the open failures (one rerun each, no event re-sent) and sees them leave the open list and the dashboard;
-the reruns then run (driven through the serve endpoint as Inngest would) and the original failures read
-"resolved". A screenshot of each page is kept under .data/screenshots/<test name>/.
+the reruns then run and the original failures read "resolved". Every run is the local engine's (its dispatcher in
+threads beside the live server), stopped while the operator works so that the replays wait until the test starts
+it again. A screenshot of each page is kept under .data/screenshots/<test name>/.
 """
 
 from __future__ import annotations
@@ -17,20 +18,19 @@ import socket
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
-from ulid import ULID
 
 from crm_adapters.models import CrmConnection
 from jobs.emit import emit
+from jobs.engine.models import Event, Run
 from jobs.events import CrmSyncPush, NurtureSequenceGenerate
 from jobs.models import EventLog, JobRun, RunReplay
 from tests.browser.conftest import CPU_HEAVY, admin_sign_in, needs_chromium, operator_create
 from tests.factories import ContactFactory, CrmConnectionFactory, TenantFactory
-from tests.ops.serve_driver import drive_run, wire_event
+from tests.pipeline.engine_pipeline import EnginePipeline
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium, CPU_HEAVY]
 
-ATTEMPTS = {"crm-sync-push": 6, "nurture-sequence-generate": 5}  # the crm and ai policies' max attempts
-FUNCTION_OF = {CrmSyncPush.name: "crm-sync-push", NurtureSequenceGenerate.name: "nurture-sequence-generate"}
+AI_ATTEMPTS = 5  # the ai policy's max attempts
 
 
 def dead_port_url() -> str:
@@ -41,23 +41,14 @@ def dead_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def run_event(live_server, row: EventLog, run_id: str | None = None) -> JobRun:
-    """Deliver an emitted event to its function through the serve endpoint, as Inngest would, to the end (as run
-    `run_id`: a rerun's, given by the server)."""
-    function_id = FUNCTION_OF[row.name]
-    run_id = run_id or str(ULID())
-    drive_run(
-        live_server.url,
-        function_id=function_id,
-        event=wire_event(row.name, row.payload, row.event_id),
-        run_id=run_id,
-        max_attempts=ATTEMPTS[function_id],
-    )
-    return JobRun.objects.get(run_id=run_id)
+def ended(live_server, row: EventLog) -> JobRun:
+    """The run the engine started for an emitted event, once it (and its failure handler) ended, as tracked."""
+    (run,) = EnginePipeline(live_server.url).runs_of_sent(row.event_id)
+    return JobRun.objects.get(run_id=run.run_id)
 
 
 def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
-    live_server, browser_page, screenshot, street, openai_server, event_api
+    live_server, engine, browser_page, screenshot, street, openai_server
 ):
     # Given three agencies, each with two failed runs of its own cause.
     expired = TenantFactory(name="Acme Lettings", slug="acme")
@@ -65,7 +56,7 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     ai_down = TenantFactory(name="Cedar Homes", slug="cedar")
     CrmConnectionFactory(tenant=expired, config=street.connection_config(), secrets={"token": "expired-token"})
     CrmConnectionFactory(tenant=unreachable, config={"base_url": dead_port_url()}, secrets=street.secrets())
-    openai_server.then(*["server_error"] * (2 * ATTEMPTS["nurture-sequence-generate"]))
+    openai_server.then(*["server_error"] * (2 * AI_ATTEMPTS))
     failed: list[JobRun] = []
     for tenant in (expired, unreachable):
         for _ in range(2):
@@ -74,23 +65,24 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
                 CrmSyncPush,
                 {"tenantId": str(tenant.id), "contactId": str(contact.id), "requestedAt": timezone.now().isoformat()},
             )
-            failed.append(run_event(live_server, row))
-    for _ in range(2):
+            failed.append(ended(live_server, row))
+    for assignment_id in (1, 2):  # one run per assignment (the function's idempotency key)
         contact = ContactFactory(tenant=ai_down, category="seller")
         event = NurtureSequenceGenerate(
             tenant_id=ai_down.id,
             contact_id=contact.id,
             category="seller",
             brand_voice=ai_down.brand_voice,
-            assignment_id=1,
+            assignment_id=assignment_id,
             source="api",
             triggered_at=timezone.now(),
         )
-        failed.append(run_event(live_server, emit(NurtureSequenceGenerate, event)))
+        failed.append(ended(live_server, emit(NurtureSequenceGenerate, event)))
     assert [run.status for run in failed] == ["failed"] * 6
     causes = {run.tenant.slug: run.error_type for run in failed}
     assert causes == {"acme": "CrmAuthError", "birch": "httpx.ConnectError", "cedar": "openai.InternalServerError"}
     assert CrmConnection.objects.get(tenant=unreachable).status == CrmConnection.Status.ERROR  # follows its pushes
+    engine.stop()  # the engine rests while the operator works: replays wait for it to start again
 
     operator_create()
     page = browser_page
@@ -184,11 +176,14 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.click("button[name=index]")
     expect(page.locator("#nh-runs-count")).to_have_text("6")
     screenshot(page, "replay-confirmation")
-    events_sent = len(event_api.received)
+    events_stored = Event.objects.count()
     page.click("#nh-confirm-replay")
     assert "Replayed 6 run(s)" in page.inner_text("ul.messagelist")
-    assert sorted(event_api.reruns) == sorted(run.run_id for run in failed)
-    assert len(event_api.received) == events_sent
+    replayed = RunReplay.objects.filter(state=RunReplay.State.STARTED)
+    assert sorted(replayed.values_list("original__run_id", flat=True)) == sorted(run.run_id for run in failed)
+    for replay in replayed.select_related("original"):  # a rerun of the engine: the original's event, not a new one
+        assert Run.objects.get(run_id=replay.run_id).event_id == Run.objects.get(run_id=replay.original.run_id).event_id
+    assert Event.objects.count() == events_stored
     expect(page.locator("#result_list tbody tr")).to_have_count(0)  # the open list is empty
     screenshot(page, "failed-runs-after-replay")
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/?failure=replaying")
@@ -213,12 +208,15 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     page.goto(f"{live_server.url}/admin/jobs/jobrun/")
     screenshot(page, "all-runs")
 
-    # The replays run (as Inngest would deliver them) and complete: the originals read "resolved".
-    replays = [
-        run_event(live_server, replay.original.event_log, run_id=replay.run_id)
-        for replay in RunReplay.objects.filter(state=RunReplay.State.STARTED).select_related("original__event_log")
-    ]
+    # The engine starts again: the replays run and complete, and the originals read "resolved".
+    engine.start()
+    pipeline = EnginePipeline(live_server.url)
+    replays = [pipeline.ended(replay.run_id) for replay in RunReplay.objects.filter(state=RunReplay.State.STARTED)]
     assert sorted(run.status for run in replays) == ["completed"] * 6
+    assert (
+        sorted(JobRun.objects.filter(run_id__in=[r.run_id for r in replays]).values_list("status", flat=True))
+        == ["completed"] * 6
+    )
     assert CrmConnection.objects.get(tenant=unreachable).status == CrmConnection.Status.ACTIVE
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/?failure=resolved")
     expect(page.locator("#result_list tbody tr")).to_have_count(6)
@@ -235,6 +233,7 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
     # The failed runs list refreshes itself: a new failure appears without reloading the page.
     page.goto(f"{live_server.url}/admin/jobs/failedjobrun/")
     expect(page.locator("#result_list tbody tr")).to_have_count(0)
+    CrmConnection.objects.filter(tenant=expired).update(config={"base_url": dead_port_url()})
     row = emit(
         CrmSyncPush,
         {
@@ -243,7 +242,6 @@ def test_an_operator_resolves_three_causes_without_typing_json_or_copying_an_id(
             "requestedAt": timezone.now().isoformat(),
         },
     )
-    CrmConnection.objects.filter(tenant=expired).update(config={"base_url": dead_port_url()})
-    assert run_event(live_server, row).status == "failed"
+    assert ended(live_server, row).status == "failed"
     expect(page.locator("#result_list tbody tr")).to_have_count(1, timeout=30_000)  # the page polls every 5 s
     assert page.evaluate("document.body.dataset.nhRefreshed") is not None

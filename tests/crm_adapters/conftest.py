@@ -1,8 +1,8 @@
-"""Fixtures for the CRM adapter tests: each fake CRM on a local port, and a connection pointing at it."""
+"""Fixtures for the CRM adapter tests: each fake CRM on a local port, and a connection pointing at it (the Street
+fake and the shared servers are every area's: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,8 +13,7 @@ from crm_adapters.models import CrmConnection, Provider
 from crm_adapters.oauth import clear_token_cache
 from tests.factories import CrmConnectionFactory
 from tests.fakes.crm import FakeAgentOs, FakeAlto, FakeCrm, FakeLoop, FakeReapit, FakeStreet
-from tests.fakes.crm.base import CrmHTTPServer
-from tests.waiting import wait_for
+from tests.fakes.crm.base import fake_on_shared_server
 
 # Generous limits so that ordinary tests never wait on the limiter; the rate-limit tests set their own.
 FAST_LIMITS = {
@@ -41,25 +40,8 @@ def crm_settings(settings) -> Iterator[None]:
     clear_token_cache()
 
 
-@pytest.fixture(scope="session")
-def crm_servers() -> Iterator[dict[str, HTTPServer]]:
-    """One running local server per fake CRM for the whole session; each test attaches a fresh fake to it."""
-    servers: dict[str, HTTPServer] = {}
-    yield servers
-    for server in servers.values():
-        server.clear()
-        if server.is_running():
-            server.stop()
-
-
-def _start(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Any:
-    """A fresh fake of this CRM on its session server (started on first use)."""
-    server = servers.setdefault(fake_class.__name__, CrmHTTPServer())
-    return fake_class(server=server, **options).start()
-
-
 def _running(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Iterator[Any]:
-    fake = _start(fake_class, servers, **options)
+    fake = fake_on_shared_server(fake_class, servers, **options)
     yield fake
     fake.stop()
 
@@ -70,7 +52,7 @@ def start_fake(crm_servers) -> Iterator[Callable[..., Any]]:
     started: list[FakeCrm] = []
 
     def start(fake_class: type[FakeCrm], **options: Any) -> Any:
-        fake = _start(fake_class, crm_servers, **options)
+        fake = fake_on_shared_server(fake_class, crm_servers, **options)
         started.append(fake)
         return fake
 
@@ -92,11 +74,6 @@ def alto(crm_servers) -> Iterator[FakeAlto]:
 @pytest.fixture
 def agentos(crm_servers) -> Iterator[FakeAgentOs]:
     yield from _running(FakeAgentOs, crm_servers)
-
-
-@pytest.fixture
-def street(crm_servers) -> Iterator[FakeStreet]:
-    yield from _running(FakeStreet, crm_servers)
 
 
 @pytest.fixture
@@ -127,7 +104,3 @@ def connect(tenant) -> Callable[..., CrmConnection]:
         )
 
     return build
-
-
-# Poll until the fake has done something it does in the background (after our client gave up).
-wait_until = functools.partial(wait_for, timeout=3.0, interval=0.01)

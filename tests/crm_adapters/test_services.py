@@ -20,7 +20,7 @@ from crm_adapters.errors import (
 from crm_adapters.models import CrmConnection, CrmExternalId, CrmRateLimitBucket, CrmSyncLog
 from crm_adapters.services import crm_add_note, crm_push_contact, crm_verify_connection
 from tenants.models import Contact
-from tests.crm_adapters.conftest import wait_until
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -387,7 +387,7 @@ def test_a_retry_after_a_timeout_never_makes_a_second_copy(provider, found_via, 
 
     with pytest.raises(CrmTransientError):
         crm_push_contact(connection=connection, contact=contact)
-    wait_until(lambda: _copies(fake, contact.email) == 1)
+    wait_for(lambda: _copies(fake, contact.email) == 1)
     retried, again = (crm_push_contact(connection=connection, contact=contact) for _ in range(2))
 
     assert (retried.via, again.via) == (found_via, "map")

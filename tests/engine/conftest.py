@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterator
 
@@ -109,4 +108,5 @@ def engine(live_server, engine_settings, recorder) -> Iterator[EngineHarness]:
 
 @pytest.fixture
 def wait_until() -> Callable[..., None]:
-    return functools.partial(wait_for, timeout=20, interval=0.02)
+    """tests/waiting.py's `wait_for`, under the name the engine tests take it by."""
+    return wait_for

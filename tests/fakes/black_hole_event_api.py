@@ -7,6 +7,10 @@ without an answer (those sends were never accepted) and answers the next request
 `refuse(event_id)`: a request carrying that event is answered 400 with an error naming it, as Inngest's event API
 answers a request with an event it cannot take; the events before it in that request count as accepted (Inngest
 stores events one by one as it reads them, so a resend of those is de-duplicated by id).
+
+Not merged with inngest_event_api.FakeEventApi, which records what the functions emit: that one is werkzeug's
+server, which answers every request it reads, and the outbox relay's tests need a request that is read and never
+answered (the connection dropped), and a refusal that accepts the events before the bad one.
 """
 
 from __future__ import annotations

@@ -9,7 +9,43 @@ from django.utils import timezone
 from ulid import ULID
 
 from jobs.models import EventLog, JobRun, StepAttempt
+from tests.engine.conftest import engine, engine_settings, recorder  # noqa: F401 - the engine harness
 from tests.ops.otlp_receiver import receiver  # noqa: F401 - the OTLP receiver fixture (test_traces*.py)
+from tests.pipeline.engine_pipeline import EnginePipeline
+
+
+@pytest.fixture
+def tracked_serve_path() -> str:
+    """The serve endpoint `tracked` syncs: the app's (a test parametrizes it to sync tests/ops/functions.py's)."""
+    return "/api/inngest"
+
+
+@pytest.fixture
+def tracked(engine, event_api, live_server, tracked_serve_path) -> EnginePipeline:  # noqa: F811
+    """The one setup of the run-tracking tests: the local engine runs the app's functions through the real serve
+    endpoint (its dispatcher in threads, retry delays compressed), events go in through the engine's intake, and
+    what the functions emit waits in the fake event API. Tests read what an operator sees (JobRun and StepAttempt
+    rows, the admin), not which code wrote them, so this fixture is where a second ledger source would plug in.
+    Modules using it serve `tests.ops.urls` (the app, the engine's endpoints, the ops test functions)."""
+    engine.start_dispatcher(app_urls=[f"{live_server.url}{tracked_serve_path}"])
+    return EnginePipeline(live_server.url, event_api)
+
+
+@pytest.fixture
+def gone_tenant_event() -> dict:
+    """A `contact/category.assigned` for an agency that does not exist: the run's first step fails, not retried."""
+    return {
+        "name": "contact/category.assigned",
+        "id": str(ULID()),
+        "data": {
+            "tenantId": str(uuid.uuid4()),
+            "contactId": str(uuid.uuid4()),
+            "category": "seller",
+            "assignmentId": 1,
+            "source": "api",
+            "assignedAt": timezone.now().isoformat(),
+        },
+    }
 
 
 @pytest.fixture

@@ -10,11 +10,10 @@ from jobs import traces
 from jobs.models import JobRun, StepAttempt
 from jobs.tracking import run_ensure, run_mark, step_attempt_upsert
 from tests.ops.otlp_receiver import flushed
-from tests.ops.serve_driver import drive_run
-from tests.ops.test_run_tracking import FUNCTION, MAX_ATTEMPTS, assigned  # noqa: F401 - the real assignment
+from tests.ops.test_run_tracking import FUNCTION, assigned  # noqa: F401 - the real assignment
 from tests.waiting import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.urls("tests.ops.urls"), pytest.mark.django_db(transaction=True)]
 
 
 def new_run(tenant) -> JobRun:
@@ -41,24 +40,17 @@ def attempt(run: JobRun, step: str, number: int, status: str, error: str = "", s
     )
 
 
-def test_a_run_through_the_serve_endpoint_is_one_trace_with_a_span_per_attempt(
-    live_server,
+def test_a_run_on_the_local_engine_is_one_trace_with_a_span_per_attempt(
+    tracked,
     assigned,  # noqa: F811
     event_api,
     tenant,
     receiver,
 ):
     _, event = assigned
-    run_id = str(ULID())
-    event_api.fail_with = 503  # Inngest is unavailable once: the emit step fails and is retried
+    event_api.fail_with, event_api.fail_times = 503, 1  # Inngest is unavailable once: the emit step is retried
 
-    def recover(status, body):
-        if status == 500:
-            event_api.fail_with = None
-
-    drive_run(
-        live_server.url, function_id=FUNCTION, event=event, run_id=run_id, max_attempts=MAX_ATTEMPTS, between=recover
-    )
+    run_id = tracked.run(FUNCTION, event).run_id
 
     run = JobRun.objects.get(run_id=run_id)
     assert run.status == JobRun.Status.COMPLETED

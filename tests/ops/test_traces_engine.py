@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from django.conf import settings
-from django.utils import timezone
 
 from jobs import traces
 from jobs.models import JobRun
-from tests.engine.conftest import engine, engine_settings, recorder, wait_until  # noqa: F401 - the engine harness
 from tests.ops.otlp_receiver import flushed
 
-pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.urls("tests.ops.urls"), pytest.mark.django_db(transaction=True)]
 
 
 def test_a_failed_run_on_the_local_engine_is_one_trace_whose_step_span_carries_the_error(
-    engine,  # noqa: F811
-    wait_until,  # noqa: F811
-    receiver,
+    tracked, gone_tenant_event, receiver
 ):
-    engine.start_dispatcher(app_urls=[settings.INNGEST_SERVE_URL])
-    gone = str(uuid.uuid4())  # a tenant that does not exist: the first step fails without retries
-    engine.send(
-        "contact/category.assigned",
-        {
-            "tenantId": gone,
-            "contactId": str(uuid.uuid4()),
-            "category": "seller",
-            "assignmentId": 1,
-            "source": "api",
-            "assignedAt": timezone.now().isoformat(),
-        },
-    )
-    wait_until(lambda: JobRun.objects.filter(status="failed").exists(), message="the failed run, tracked")
-    run = JobRun.objects.get(status="failed")
+    run = JobRun.objects.get(run_id=tracked.run("contact-category-assigned", gone_tenant_event).run_id)
 
     spans = flushed(receiver, run.run_id, 2)
 
@@ -49,7 +28,7 @@ def test_a_failed_run_on_the_local_engine_is_one_trace_whose_step_span_carries_t
         1,
         "exhausted",
     )
-    assert step.status_code == 2 and gone in step.attributes["nurturehub.error"]
+    assert step.status_code == 2 and gone_tenant_event["data"]["tenantId"] in step.attributes["nurturehub.error"]
     assert (root.name, root.attributes["nurturehub.outcome"], root.status_code) == (
         "contact-category-assigned",
         "failed",

@@ -1,13 +1,16 @@
+"""The app's serve endpoint, the local engine's endpoints, and the test-only functions on a serve path of their own."""
+
 from __future__ import annotations
 
-import inngest.django
 from django.urls import include, path
 
 from jobs.client import inngest_client
+from jobs.serve import serve
 
 from .functions import FUNCTIONS, SERVE_PATH
 
 urlpatterns = [
     path("", include("jobs.urls")),
-    inngest.django.serve(inngest_client, FUNCTIONS, serve_path=SERVE_PATH),
+    path("", include("jobs.engine.urls")),
+    serve(inngest_client, FUNCTIONS, serve_path=SERVE_PATH),
 ]

@@ -10,6 +10,15 @@ from tests.pipeline.engine_pipeline import EnginePipeline
 
 
 @pytest.fixture
+def seller(tenant, make_contact):
+    """Priya, a contact of the tenant's in the seller category."""
+    contact = make_contact(tenant=tenant, first_name="Priya")
+    contact.category = "seller"
+    contact.save()
+    return contact
+
+
+@pytest.fixture
 def template_writer(settings):
     """No OPENAI_API_KEY: the offline template writer."""
     settings.OPENAI_API_KEY = ""

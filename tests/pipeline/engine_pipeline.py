@@ -12,6 +12,7 @@ delays (AI: 10 s doubling) are still checked as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +119,14 @@ class EnginePipeline:
     def send(self, event: dict[str, Any]) -> list[EngineRun]:
         """Send one event through the engine's intake; the runs it started, once ended ([] if flow control or
         the event-id de-duplication started none)."""
+        return self.send_later(event)()
+
+    def send_later(self, event: dict[str, Any]) -> Callable[[], list[EngineRun]]:
+        """Send one event through the engine's intake now; call the answer to wait for its runs (as `send`)."""
         response = httpx.post(f"{self.base_url}/e/test-key", json=[event], timeout=30)
         assert response.status_code == 200, response.text
         (internal_id,) = response.json()["ids"]
-        return self._runs_of(internal_id)
+        return lambda: self._runs_of(internal_id)
 
     def run(self, function_id: str, event: dict[str, Any]) -> EngineRun:
         """The one run of `function_id` the event started (each event name triggers one function)."""
@@ -133,9 +138,18 @@ class EnginePipeline:
         """A new run of the same function on the same event, as an operator's replay asks (`POST .../rerun`)."""
         response = httpx.post(f"{self.base_url}/api/v2/runs/{run.run_id}/rerun", timeout=30)
         assert response.status_code == 200, response.text
-        rerun = Run.objects.get(run_id=response.json()["data"]["runId"])
-        wait_for(lambda: _ended(rerun), timeout=RUN_TIMEOUT, message=f"rerun {rerun.run_id} to end")
-        return read_run(rerun)
+        return self.ended(response.json()["data"]["runId"])
+
+    def ended(self, run_id: str) -> EngineRun:
+        """The engine's run `run_id` (a rerun an operator asked for, say), once ended."""
+        run = Run.objects.get(run_id=run_id)
+        wait_for(lambda: _ended(run), timeout=RUN_TIMEOUT, message=f"run {run_id} to end")
+        return read_run(run)
+
+    def runs_of_sent(self, event_id: str) -> list[EngineRun]:
+        """The runs started by an event the app sent the engine itself (`emit`, by the id it was sent with)."""
+        (event,) = Event.objects.filter(external_id=event_id, duplicate=False)
+        return self._runs_of(event.internal_id)
 
     def fire_cron(self, function_id: str) -> EngineRun:
         """Make the function's cron trigger due now; its run, once ended."""

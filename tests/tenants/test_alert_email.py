@@ -26,7 +26,7 @@ from django.utils import timezone
 from jobs.policy import FunctionCategory, retry_decision
 from tenants.models import HotLeadAlert
 from tenants.services import hot_lead_alert_send_email
-from tests.crm_adapters.conftest import wait_until
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,7 +128,7 @@ def test_an_attempt_killed_before_the_send_leaves_the_email_to_the_retry_which_s
     assert alert.emailed_at is None and mail.outbox == []
     # PostgreSQL releases a dead session's lock once its backend sees the connection gone: waited for, not raced
     # (and the retry below would simply wait for it too).
-    wait_until(lambda: _advisory_locks(granted=True) == 0, timeout=30)
+    wait_for(lambda: _advisory_locks(granted=True) == 0)
 
     scripted.during_send = None
     first = hot_lead_alert_send_email(tenant=tenant, alert_id=alert.pk)
@@ -153,7 +153,7 @@ def test_two_attempts_at_once_send_one_email(tenant, alert, scripted):
     first = _in_thread(lambda: results.append(hot_lead_alert_send_email(tenant=tenant, alert_id=alert.pk)))
     assert inside.wait(30)
     second = _in_thread(lambda: results.append(hot_lead_alert_send_email(tenant=tenant, alert_id=alert.pk)))
-    wait_until(lambda: _advisory_locks(granted=False) == 1, timeout=30)  # the second waits its turn
+    wait_for(lambda: _advisory_locks(granted=False) == 1)  # the second waits its turn
     release.set()
     first.join()
     second.join()

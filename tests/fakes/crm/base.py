@@ -263,3 +263,10 @@ class SlidingWindowLimit:
             return False
         self.times.append(now)
         return True
+
+
+def fake_on_shared_server(fake_class: type[FakeCrm], servers: dict[str, HTTPServer], **options: Any) -> Any:
+    """A fresh fake of this CRM on its shared server in `servers` (started on first use, one per CRM), so that
+    tests do not start a server each."""
+    server = servers.setdefault(fake_class.__name__, CrmHTTPServer())
+    return fake_class(server=server, **options).start()
