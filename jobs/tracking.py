@@ -1,5 +1,10 @@
 """Run tracking for any Inngest server: an SDK middleware plus the default `on_failure` recorder.
 
+On the local engine with `JOBS_LEDGER_SOURCE=engine` (its default) the engine writes the ledger itself
+(jobs/ledger.py) and the middleware writes nothing for the engine's step requests (they carry its fence header):
+it only names, on a function-level error, the step that was executing (`ENGINE_STEP_HEADER`, added to the response
+by jobs/serve.py), which the Python SDK's error body leaves out. Everything below is the "sdk" source.
+
 The SDK calls the middleware on every request of a run (one per step), so every write here is an idempotent
 upsert keyed by the run id and (step, attempt): a redelivered request rewrites the same rows. Nothing here reads
 the local engine's tables: what we know comes from the request the server sent, so Inngest Cloud works the same.
@@ -21,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import inngest
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,6 +44,9 @@ FUNCTION_BODY_STEP = "(function)"
 TERMINAL = (JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED)
 DEFAULT_MAX_ATTEMPTS = inngest_compat.DEFAULT_RETRIES + 1
 MAX_TEXT = 20_000
+ENGINE_FENCE_HEADER = "X-Engine-Fence"  # jobs/serve.py's FENCE_HEADER: the request comes from the local engine
+ENGINE_STEP_HEADER = "X-Engine-Step"  # the engine's outcomes.STEP_HEADER, read back by its dispatcher
+EXECUTING_STEP_ATTR = "nurturehub_executing_step"  # on the request: the step a function-level error came from
 
 
 def local_function_id(app_id: str, fully_qualified_id: str) -> str:
@@ -227,9 +236,21 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         ctx.step.run = run  # type: ignore[method-assign]
         ctx.step.sleep = sleep  # type: ignore[method-assign]
 
+    def _engine_records(self) -> bool:
+        """The local engine writes this request's ledger rows itself (jobs/ledger.py): a request from it (its fence
+        header) while it is the ledger's source. Asked once per request."""
+        if settings.JOBS_LEDGER_SOURCE != "engine":
+            return False
+        headers = getattr(self.raw_request, "headers", None)
+        return headers is not None and ENGINE_FENCE_HEADER in headers
+
     def transform_output(self, result: inngest.TransformOutputResult) -> None:
         ctx, function = self._ctx, self._function
         if not isinstance(ctx, inngest.ContextSync) or function is None or ctx.event.name == FUNCTION_FAILED_EVENT:
+            return
+        if self._engine_records():
+            if result.error is not None and result.step is None and self._current_step:
+                setattr(self.raw_request, EXECUTING_STEP_ATTR, self._current_step)
             return
         try:
             self._record(ctx, function, result)
@@ -389,6 +410,4 @@ def record_failure(ctx: inngest.ContextSync) -> dict[str, str]:
 
 
 def inngest_app_id() -> str:
-    from django.conf import settings
-
     return settings.INNGEST_APP_ID

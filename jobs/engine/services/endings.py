@@ -17,6 +17,7 @@ from ..models import Run
 from ..outcomes import error_body
 from ..protocol import IncomingEvent, datetime_to_ms
 from ..queries import statement
+from . import ledger_feed
 from .intake import system_events_store
 
 logger = logging.getLogger(__name__)
@@ -160,5 +161,6 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         with connection.cursor() as cursor:
             removed = _leftovers_delete(cursor, run)
         _announce_error(run, "inngest/function.cancelled", error, now=now)
+        ledger_feed.run_cancelled(run, now=now)
     logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
     return run

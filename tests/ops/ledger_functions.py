@@ -1,0 +1,56 @@
+"""Test-only functions for the run ledger's tests (test_ledger.py), declared like the app's (`job_function`).
+
+One `contact/category.assigned` starts both: `story` fails a step through a RetryAfterError (a function-level error
+that names no step), sleeps, fails another step with a plain error (a StepError, retried) and completes; `doomed`
+fails its step with a NonRetriableError. `nap` sleeps long enough to be cancelled while it sleeps.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import inngest
+
+from jobs.events import ContactCategoryAssigned
+from jobs.functions.base import job_function
+from jobs.policy import FunctionCategory
+
+SERVE_PATH = "/api/ledger-test-inngest"
+
+
+@job_function(fn_id="ops-ledger-story", event=ContactCategoryAssigned, category=FunctionCategory.CRM)
+def story(ctx: inngest.ContextSync, event: ContactCategoryAssigned) -> dict[str, bool]:
+    def flaky() -> str:
+        if ctx.attempt == 0:
+            raise inngest.RetryAfterError("CRM says: slow down", timedelta(seconds=1))
+        return "pushed"
+
+    def plain() -> str:
+        if ctx.attempt == 0:
+            raise ValueError("first time unlucky")
+        return "noted"
+
+    ctx.step.run("flaky", flaky)
+    ctx.step.sleep("nap", timedelta(seconds=1))
+    ctx.step.run("plain", plain)
+    return {"done": True}
+
+
+@job_function(fn_id="ops-ledger-doomed", event=ContactCategoryAssigned, category=FunctionCategory.CRM)
+def doomed(ctx: inngest.ContextSync, event: ContactCategoryAssigned) -> None:
+    def refuse() -> None:
+        raise inngest.NonRetriableError("CrmAuthError: the token was revoked")
+
+    ctx.step.run("doomed", refuse)
+
+
+LEDGER_FUNCTIONS = [story, doomed]
+
+
+@job_function(fn_id="ops-ledger-sleeper", event=ContactCategoryAssigned, category=FunctionCategory.CRM)
+def sleeper(ctx: inngest.ContextSync, event: ContactCategoryAssigned) -> None:
+    ctx.step.run("before", lambda: "awake")
+    ctx.step.sleep("long-nap", timedelta(days=30))  # scaled by the tests' ENGINE_DELAY_SCALE: still 43 minutes
+
+
+SLEEPER_PATH = "/api/ledger-test-sleeper"
