@@ -128,9 +128,7 @@ def test_the_engine_records_a_run_when_it_starts_before_any_step_request(
     assert started.queue_wait_ms is None and not started.step_attempts.exists()
 
     dispatcher.start()
-    wait_until(
-        lambda: JobRun.objects.filter(pk=started.pk, status="completed").exists(), message="the run completed"
-    )
+    wait_until(lambda: JobRun.objects.filter(pk=started.pk, status="completed").exists(), message="the run completed")
     assert JobRun.objects.get(pk=started.pk).queue_wait_ms is not None  # measured at its first step request
 
 
