@@ -37,11 +37,61 @@ from nurturehub.redaction import redact
 from . import traces
 from .causes import error_type_of
 from .models import EventLog, JobRun, StepAttempt
-from .tracking import FUNCTION_BODY_STEP, FUNCTION_FAILED_EVENT, MAX_TEXT, TERMINAL, local_function_id
 
 ENGINE, SDK = "engine", "sdk"
+FUNCTION_FAILED_EVENT = "inngest/function.failed"
+FUNCTION_BODY_STEP = "(function)"
+TERMINAL = (JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED)
+MAX_TEXT = 20_000
 
 _STEP_NAMES = {"step": "step.run", "sleep": "sleep", "function": "function"}
+
+
+def local_function_id(app_id: str, fully_qualified_id: str) -> str:
+    """`nurturehub-contact-category-assigned` -> `contact-category-assigned` (what operators know it by)."""
+    prefix = f"{app_id}-"
+    return fully_qualified_id[len(prefix) :] if fully_qualified_id.startswith(prefix) else fully_qualified_id
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step attempt, as either source reports it (the engine's hooks.LedgerStep has the same fields)."""
+
+    step: str  # the step's id; "" for the function body
+    kind: str  # "step", "sleep" or "function"
+    attempt: int  # from 1
+    outcome: str  # "completed", "failed" (retried at `next_at`) or "exhausted"
+    started_at: datetime
+    ended_at: datetime
+    error: Any = None  # {name, message, stack}, as the SDK sends it
+    next_at: datetime | None = None  # the retry's time, or a sleep's wake time
+
+
+@dataclass(frozen=True)
+class Change:
+    """What happened to one run (the engine's hooks.LedgerChange has the same fields): the one interface both
+    sources write through."""
+
+    run_id: str
+    function: str  # `<app id>-<function id>`
+    event: dict[str, Any]  # name, id, data, ts
+    at: datetime
+    started: bool = False
+    status: str = ""  # "" unchanged, else running, retrying, completed, failed, cancelled
+    output: Any = None
+    error: Any = None
+    first_request_at: datetime | None = None
+    steps: tuple[Step, ...] = ()
+
+
+def write(change: Change, *, first_request: bool) -> None:
+    """The SDK middleware's write (source "sdk"): one statement per request, one more for a run's first request
+    (its row). A run whose row is missing (its first request was never recorded) gets it then."""
+    if first_request:
+        _runs_insert([change])
+    if not _change_apply(change) and not first_request:
+        _runs_insert([change])
+        _change_apply(change)
 
 
 def engine_feeds() -> bool:
@@ -155,6 +205,7 @@ upd AS (
       WHEN %(status)s = 'failed' THEN r.status NOT IN ('completed', 'cancelled')
       WHEN %(status)s = 'completed' THEN r.status <> 'cancelled'
       ELSE r.status NOT IN ('completed', 'failed', 'cancelled')
+        AND (r.status <> %(status)s OR %(count)s OR %(queue_wait_ms)s IS NOT NULL)
     END
   RETURNING j.id
 )
@@ -211,7 +262,8 @@ def _run_error(error: Any) -> tuple[dict[str, Any], str]:
     }, error_type[:200]
 
 
-def _change_apply(change: Any) -> None:
+def _change_apply(change: Any) -> bool:
+    """One statement for the change; False when the run has no row."""
     rows = [_attempt_row(step) for step in change.steps]
     error, error_type = _run_error(change.error) if change.status == JobRun.Status.FAILED else (None, None)
     if change.status == JobRun.Status.CANCELLED:
@@ -238,12 +290,13 @@ def _change_apply(change: Any) -> None:
         cursor.execute(sql, params)
         found = cursor.fetchone()
     if found is None:
-        return  # no JobRun: a run started before the ledger was fed (or pruned); nothing to record against
+        return False  # no JobRun: a run started before the ledger was fed (or pruned); nothing to record against
     was, function_id, tenant_id, started_at, moved, _ = found
     seen = _RunSeen(run_id=change.run_id, function_id=function_id, tenant_id=tenant_id, started_at=started_at)
     ended = moved and change.status in TERMINAL and was not in TERMINAL
     if rows or ended:
         transaction.on_commit(lambda: _trace(seen, rows, change, ended=ended, error=error))
+    return True
 
 
 def _trace(seen: _RunSeen, rows: list[dict[str, Any]], change: Any, *, ended: bool, error: Any) -> None:
