@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import inngest
 
+from jobs.client import inngest_client
 from jobs.events import ContactCategoryAssigned
 from jobs.functions.base import job_function
 from jobs.policy import FunctionCategory
@@ -54,3 +55,18 @@ def sleeper(ctx: inngest.ContextSync, event: ContactCategoryAssigned) -> None:
 
 
 SLEEPER_PATH = "/api/ledger-test-sleeper"
+
+
+def _noop() -> str:
+    return "ok"
+
+
+@inngest_client.create_function(fn_id="ledger-bench-three", trigger=inngest.TriggerEvent(event="bench/ledger.three"))
+def bench_three(ctx: inngest.ContextSync) -> dict[str, int]:
+    """bench/ledger_cost.py's function: three no-op steps on the project's client (its middleware, its ledger)."""
+    for name in ("one", "two", "three"):
+        ctx.step.run(name, _noop)
+    return {"steps": 3}
+
+
+BENCH_PATH = "/api/ledger-bench"

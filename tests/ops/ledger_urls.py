@@ -7,11 +7,12 @@ from django.urls import include, path
 from jobs.client import inngest_client
 from jobs.serve import serve
 
-from .ledger_functions import LEDGER_FUNCTIONS, SERVE_PATH, SLEEPER_PATH, sleeper
+from .ledger_functions import BENCH_PATH, LEDGER_FUNCTIONS, SERVE_PATH, SLEEPER_PATH, bench_three, sleeper
 
 urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("jobs.engine.urls")),
     serve(inngest_client, LEDGER_FUNCTIONS, serve_path=SERVE_PATH),
     serve(inngest_client, [sleeper], serve_path=SLEEPER_PATH),
+    serve(inngest_client, [bench_three], serve_path=BENCH_PATH),
 ]
