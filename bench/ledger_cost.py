@@ -8,7 +8,9 @@ change in the machine's load falls on both. Per step: the CPU of the web server 
 and the PostgreSQL server, read from /proc (fence_cost.py's reasons: on a shared machine CPU per step is steadier
 than steps/s), and the SQL statements each process ran (all, and those on jobs_jobrun / jobs_stepattempt), counted
 in the processes themselves (tests/ops/ledger_bench_settings.py). The baseline is the "sdk" source, the middleware
-writing everything, measured in the same run.
+writing everything, measured in the same run. A third stack adds a tracker function on
+`inngest/function.finished` (tests/ops/ledger_functions.py `bench_tracker`) to the "sdk" one: its extra CPU per
+run is what such a function costs, to weigh against the middleware's writes (sdk - engine) it would replace.
 Run: `.venv/bin/python bench/ledger_cost.py [runs] [rounds] [workers]` (defaults 300, 2 and 8).
 """
 
@@ -27,7 +29,11 @@ from _stack import Stack, clear_engine_tables, send_events
 from fence_cost import _cpu_now
 
 BENCH_PATH = "/api/ledger-bench"
+TRACKED_BENCH_PATH = "/api/ledger-bench-tracked"  # the same function, and a tracker on inngest/function.finished
 FUNCTION = "nurturehub-ledger-bench-three"
+TRACKER = "nurturehub-ledger-bench-tracker"
+#: Each configuration: its ledger source and its serve path.
+CONFIGS = {"sdk": ("sdk", BENCH_PATH), "engine": ("engine", BENCH_PATH), "tracker": ("sdk", TRACKED_BENCH_PATH)}
 
 
 @dataclass
@@ -47,19 +53,20 @@ def _counts(directory: Path) -> dict[str, int]:
     return totals
 
 
-def measure(runs: int, workers: int, *, source: str) -> Measured:
+def measure(runs: int, workers: int, *, config: str) -> Measured:
     from jobs.engine.models import Run
     from jobs.models import JobRun
 
+    source, app_path = CONFIGS[config]
     clear_engine_tables()
     JobRun.objects.all().delete()
-    count_dir = Path(tempfile.mkdtemp(prefix=f"ledger-cost-{source}-"))
+    count_dir = Path(tempfile.mkdtemp(prefix=f"ledger-cost-{config}-"))
     stack = Stack(
         "ledger",
         workers,
         synced_function=FUNCTION,
         settings_module="tests.ops.ledger_bench_settings",
-        app_path=BENCH_PATH,
+        app_path=app_path,
         extra_env={"JOBS_LEDGER_SOURCE": source, "LEDGER_BENCH_COUNT_DIR": str(count_dir)},
     )
     stack.start()
@@ -70,13 +77,15 @@ def measure(runs: int, workers: int, *, source: str) -> Measured:
         send_events(stack.url, [{"name": "bench/ledger.three", "data": {}} for _ in range(runs)])
         while Run.objects.filter(function__slug=FUNCTION, status="completed").count() < runs:
             time.sleep(0.1)
+        while config == "tracker" and Run.objects.filter(function__slug=TRACKER, status="completed").count() < runs:
+            time.sleep(0.1)
         elapsed = time.perf_counter() - started
         cpu_after = _cpu_now(web.pid, dispatcher.pid)
     finally:
         stack.stop()
     completed = JobRun.objects.filter(function_id="ledger-bench-three", status="completed").count()
     if completed != runs:
-        raise SystemExit(f"ledger cost ({source}): {completed} of {runs} runs completed in the ledger")
+        raise SystemExit(f"ledger cost ({config}): {completed} of {runs} runs completed in the ledger")
     steps = runs * 3
     counts = _counts(count_dir)  # written when the processes exit: start-up's statements are in them too
     return Measured(
@@ -91,14 +100,18 @@ def main() -> None:
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     workers = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     setup_django("ledger_cost")
-    results: dict[str, list[Measured]] = {"sdk": [], "engine": []}
+    results: dict[str, list[Measured]] = {config: [] for config in CONFIGS}
     for _ in range(rounds):
-        for source in ("sdk", "engine"):
-            results[source].append(measure(runs, workers, source=source))
-    print(f"ledger cost: {runs} runs x 3 no-op steps per stack, {rounds} rounds of sdk/engine")
+        for config in CONFIGS:
+            results[config].append(measure(runs, workers, config=config))
+    print(f"ledger cost: {runs} runs x 3 no-op steps per stack, {rounds} rounds of sdk/engine/tracker")
     cpu: dict[str, dict[str, float]] = {}
     statements: dict[str, dict[str, float]] = {}
-    for source, label in (("sdk", "middleware writes (baseline)"), ("engine", "engine-fed ledger")):
+    for source, label in (
+        ("sdk", "middleware writes (baseline)"),
+        ("engine", "engine-fed ledger"),
+        ("tracker", "middleware + a tracker function on inngest/function.finished"),
+    ):
         measured = results[source]
         print(f"  {label}")
         print(f"    steps/s                          {', '.join(f'{m.steps_per_s:.1f}' for m in measured)}")
@@ -120,6 +133,10 @@ def main() -> None:
     print(f"  all CPU per step engine/sdk        {all_cpu['engine'] / all_cpu['sdk']:5.3f}")
     web_statements = statements["engine"]["web"] / statements["sdk"]["web"]
     print(f"  web statements per step engine/sdk {web_statements:5.3f}")
+    tracker_ms = (all_cpu["tracker"] - all_cpu["sdk"]) * 3
+    print(f"  a tracker function's CPU per run   {tracker_ms:5.2f} ms (web + engine + PostgreSQL; tracker - sdk)")
+    saved_ms = (all_cpu["sdk"] - all_cpu["engine"]) * 3
+    print(f"  the middleware's writes per run    {saved_ms:5.2f} ms (sdk - engine: all it could save at most)")
 
 
 if __name__ == "__main__":

@@ -197,6 +197,8 @@ upd AS (
     error_type = CASE WHEN %(status)s = 'completed' THEN '' ELSE COALESCE(%(error_type)s, j.error_type) END,
     finished_at = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN %(at)s ELSE j.finished_at END,
     queue_wait_ms = COALESCE(j.queue_wait_ms, %(queue_wait_ms)s),
+    started_at = CASE WHEN j.queue_wait_ms IS NULL AND %(first_at)s::timestamptz IS NOT NULL THEN %(first_at)s
+                      ELSE j.started_at END,
     updated_at = %(at)s
   FROM r
   WHERE j.id = r.id AND (%(status)s IS NOT NULL OR %(queue_wait_ms)s IS NOT NULL)
@@ -284,6 +286,8 @@ def _change_apply(change: Any) -> bool:
         "error_type": error_type,
         "at": change.at,
         "queue_wait_ms": queue_wait_ms,
+        # The run "started" at its first step request, as operators knew it (its row exists from the engine's start).
+        "first_at": change.first_request_at if queue_wait_ms is not None else None,
     }
     sql = _CHANGE_SQL.format(run=JobRun._meta.db_table, attempt=StepAttempt._meta.db_table)
     with connection.cursor() as cursor:
