@@ -10,9 +10,10 @@ Which writer keeps the ledger is chosen once, by `JOBS_LEDGER_SOURCE`:
   A step request that does not come from the local engine (no fence header) is tracked by the middleware
   whichever the setting says, so another executor pointed at this app is never left untracked.
 
-Why a listener rather than a tracker function on `inngest/function.finished` / `.failed` on Cloud as well: a
-tracker function sees a run only when it ends (no `running` / `retrying`, no attempts, no retry times), and costs a
-whole run (an event, a request, its own JobRun) per run tracked; measured in bench/step_cost.py.
+Why the middleware on Cloud rather than a tracker function on `inngest/function.finished` / `.failed`: a tracker
+sees a run only when it ends (no `running` / `retrying`, no attempts, no retry times), so the middleware would still
+write those, and the tracker would replace only the completion's statement, at the price of a whole run per run
+tracked: bench/ledger_cost.py measured 4.4 ms of CPU per run for it against about 3 ms for the statement it saves.
 
 Each change is at most one statement: the runs started together are inserted in one (tenant and event log row
 joined in SQL), and an answer's attempts, its run's status and attempt count go in one more (data-modifying CTEs),
