@@ -10,6 +10,9 @@ and registers, at import, the parts of the run's life it takes over:
 - `hold_starts`: the starts kept back from running now (delayed.py: debounce and batching);
 - `admission`: whether and when each start runs (gates.py: rate limit, idempotency, singleton, throttle);
 - `tick`: a periodic sweep the dispatcher runs about once a second (cron, due debounces and batches, timeouts).
+A host app may register a `ledger_listener` (its run ledger: jobs/ledger.py, through EngineConfig), which the core
+tells, with plain values and inside the transaction of the change, about each run's start, step attempts, status
+and end (services/ledger_feed.py builds them).
 jobs/engine/apps.py imports every feature when Django starts, so all are registered before any request or claim.
 """
 
