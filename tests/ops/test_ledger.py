@@ -7,14 +7,19 @@ so it is the only difference). Both must give operators the same rows.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+
 import httpx
 import pytest
+from django.db.backends.signals import connection_created
 
+from jobs.engine.models import Run
 from jobs.models import JobRun
 from tests.conftest import LEDGER_SOURCES
 from tests.engine.conftest import engine, engine_settings, recorder, wait_until  # noqa: F401 - the engine harness
 
-from .ledger_functions import SERVE_PATH, SLEEPER_PATH
+from .ledger_functions import BENCH_PATH, SERVE_PATH, SLEEPER_PATH
 
 pytestmark = [pytest.mark.urls("tests.ops.ledger_urls"), pytest.mark.django_db(transaction=True)]
 
@@ -154,3 +159,50 @@ def test_a_run_the_engine_cancels_is_cancelled_in_the_ledger(
     assert response.status_code == 200, response.text
     run.refresh_from_db()
     assert run.status == "cancelled" and run.finished_at is not None
+
+
+@pytest.fixture
+def web_ledger_statements():
+    """Statements on the ledger's tables (jobs_jobrun, jobs_stepattempt) made by the live server's request threads:
+    not the dispatcher's (`engine-*` threads) nor the test's own reads."""
+    counted: Counter[str] = Counter()
+
+    def count(execute, sql, params, many, context):
+        thread = threading.current_thread().name
+        if ("jobs_jobrun" in sql or "jobs_stepattempt" in sql) and not thread.startswith(("engine", "MainThread")):
+            counted[sql.split()[0].upper()] += 1
+        return execute(sql, params, many, context)
+
+    def wrap(sender, connection, **kwargs) -> None:
+        if count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count)
+
+    connection_created.connect(wrap, weak=False)
+    yield counted
+    connection_created.disconnect(wrap)
+
+
+@pytest.mark.parametrize(("ledger_source", "expected"), [("engine", 1), ("sdk", 5)], indirect=["ledger_source"])
+def test_the_web_side_writes_one_statement_per_step_request_or_none_when_the_engine_keeps_the_ledger(
+    ledger_source,
+    expected,
+    engine,  # noqa: F811
+    wait_until,  # noqa: F811
+    web_ledger_statements,
+):
+    engine.start_dispatcher(app_urls=[f"{engine.url}{BENCH_PATH}"])
+
+    engine.send("bench/ledger.three", {})
+
+    # Three no-op steps and the function's return: four step requests.
+    wait_until(
+        lambda: (
+            JobRun.objects.filter(function_id="ledger-bench-three", status="completed").exists()
+            and Run.objects.filter(function__slug__endswith="ledger-bench-three", status="completed").exists()
+        ),
+        message="the run completed, in the ledger and in the engine",
+    )
+    # engine: the run's row, written by event intake (a request of the web server too); the step requests none.
+    # sdk: the run's row on its first request, then one statement per request (before: 16, a SELECT of the run,
+    # an upsert and an UPDATE per request and four more on the first).
+    assert sum(web_ledger_statements.values()) == expected, web_ledger_statements
