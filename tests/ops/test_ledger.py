@@ -203,6 +203,6 @@ def test_the_web_side_writes_one_statement_per_step_request_or_none_when_the_eng
         message="the run completed, in the ledger and in the engine",
     )
     # engine: the run's row, written by event intake (a request of the web server too); the step requests none.
-    # sdk: the run's row on its first request, then one statement per request (before: 16, a SELECT of the run,
-    # an upsert and an UPDATE per request and four more on the first).
+    # sdk: the run's row on its first request, then one statement per request (before: 14 here, a SELECT of the
+    # run, an upsert and an UPDATE per request, and the run's event log row, INSERT and SELECT on the first).
     assert sum(web_ledger_statements.values()) == expected, web_ledger_statements
