@@ -206,3 +206,37 @@ def test_the_web_side_writes_one_statement_per_step_request_or_none_when_the_eng
     # sdk: the run's row on its first request, then one statement per request (before: 14 here, a SELECT of the
     # run, an upsert and an UPDATE per request, and the run's event log row, INSERT and SELECT on the first).
     assert sum(web_ledger_statements.values()) == expected, web_ledger_statements
+
+
+def test_a_rerun_is_a_new_run_in_the_ledger_from_its_start(
+    ledger_source,
+    engine,  # noqa: F811
+    tenant,
+    make_event_log,
+    wait_until,  # noqa: F811
+    settings,
+):
+    from jobs.rerun import run_rerun_request
+
+    assert ledger_source == "engine"
+    settings.INNGEST_BASE_URL = engine.url
+    dispatcher = engine.start_dispatcher(app_urls=[f"{engine.url}{SERVE_PATH}"])
+    event_log = make_event_log(tenant=tenant)
+    _send(engine, event_log)
+    wait_until(
+        lambda: JobRun.objects.filter(function_id="ops-ledger-doomed", status="failed").exists(),
+        message="the doomed run failed",
+    )
+    failed = JobRun.objects.get(function_id="ops-ledger-doomed")
+    dispatcher.stop(timeout=10)  # nothing runs the rerun: what the ledger has is what intake wrote
+    engine.dispatchers.remove(dispatcher)
+
+    new_run_id = run_rerun_request(run_id=failed.run_id)  # the admin's replay asks the server this (jobs/replay.py)
+
+    rerun = JobRun.objects.get(run_id=new_run_id)
+    assert (rerun.function_id, rerun.status, rerun.tenant_id, rerun.event_log_id) == (
+        "ops-ledger-doomed",
+        "running",
+        tenant.id,
+        event_log.id,
+    )
