@@ -70,7 +70,16 @@ def jobrun_cancel(*, run: JobRun) -> JobRun:
         raise CancelError(f"run {run.run_id} already {run.status}; only running or retrying runs can be cancelled")
     run_cancel_request(run_id=run.run_id)
     now = timezone.now()
-    JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.CANCELLED, finished_at=now, updated_at=now)
+    # The local engine's ledger (jobs/ledger.py) may have marked it already, in the cancel's own transaction: the
+    # run's span is then its, so it is traced once.
+    marked = (
+        JobRun.objects.filter(pk=run.pk)
+        .exclude(status__in=TERMINAL)
+        .update(status=JobRun.Status.CANCELLED, finished_at=now, updated_at=now)
+    )
     run.status, run.finished_at = JobRun.Status.CANCELLED, now
-    traces.run_finished(run, outcome=JobRun.Status.CANCELLED, finished_at=now)
+    if marked:
+        traces.run_finished(run, outcome=JobRun.Status.CANCELLED, finished_at=now)
+    else:
+        run.refresh_from_db(fields=["status", "finished_at"])
     return run

@@ -53,6 +53,12 @@ def step_opcode(result: inngest.TransformOutputResult) -> str | None:
     return None if step is None else str(step.op.value)
 
 
+def memo_count(steps: Any) -> int | None:
+    """How many steps the request carries memos for (the middleware's `steps`, the SDK's StepMemos)."""
+    size = getattr(steps, "size", None)
+    return size if isinstance(size, int) else None
+
+
 def step_id(result: inngest.TransformOutputResult) -> str | None:
     return None if result.step is None else result.step.id
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from .models import SignedRequestSeen
+from .tracking import ENGINE_STEP_HEADER, EXECUTING_STEP_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def serve(client: inngest.Inngest, functions: list[Any], **sdk_options: Any) -> 
         if fenced is not None:
             return fenced
         if not checked:
-            return sdk_view(request)
+            return _named_step(request, sdk_view(request))
         try:
             digest = check_fresh_and_first(request)
         except SignatureRefused as refused:
@@ -156,6 +157,15 @@ def serve(client: inngest.Inngest, functions: list[Any], **sdk_options: Any) -> 
         if response.status_code == 401 and digest is not None:
             # The SDK found the HMAC wrong: a forgery proves nothing about the real request, so keep no trace.
             SignedRequestSeen.objects.filter(digest=digest).delete()
-        return response
+        return _named_step(request, response)
 
     return path(str(sdk_pattern.pattern), inngest_api)
+
+
+def _named_step(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """For the local engine: the step a function-level error came from, as the run tracking middleware saw it
+    (jobs/tracking.py), in the engine's own response header; the engine's trace and ledger name the attempt by it."""
+    step = getattr(request, EXECUTING_STEP_ATTR, None)
+    if step and step.isascii() and step.isprintable():
+        response[ENGINE_STEP_HEADER] = step
+    return response

@@ -1,7 +1,8 @@
 """Run traces to OpenTelemetry: each run one trace, each step attempt one span, exported over OTLP/HTTP.
 
-Called by the run ledger's own write points (jobs/tracking.py `step_attempt_upsert` and `run_mark`, jobs/cancel.py),
-so whoever writes the ledger (today the SDK middleware, on the local engine and on Inngest Cloud alike) traces it.
+Called by the run ledger's own write points (jobs/ledger.py when a change commits, jobs/tracking.py `run_mark` for
+the `on_failure` recorder, jobs/cancel.py), so whoever writes the ledger (the local engine's listener in the
+dispatcher, or the SDK middleware on Inngest Cloud; JOBS_LEDGER_SOURCE) traces it.
 
 - On only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (settings): the exporter posts to `<endpoint>/v1/traces`, as
   the OTLP exporter spec builds a signal's URL from the non-signal variable. Unset, a write point costs one global

@@ -1,5 +1,10 @@
 """Run tracking for any Inngest server: an SDK middleware plus the default `on_failure` recorder.
 
+On the local engine with `JOBS_LEDGER_SOURCE=engine` (its default) the engine writes the ledger itself
+(jobs/ledger.py) and the middleware writes nothing for the engine's step requests (they carry its fence header):
+it only names, on a function-level error, the step that was executing (`ENGINE_STEP_HEADER`, added to the response
+by jobs/serve.py), which the Python SDK's error body leaves out. Everything below is the "sdk" source.
+
 The SDK calls the middleware on every request of a run (one per step), so every write here is an idempotent
 upsert keyed by the run id and (step, attempt): a redelivered request rewrites the same rows. Nothing here reads
 the local engine's tables: what we know comes from the request the server sent, so Inngest Cloud works the same.
@@ -21,29 +26,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import inngest
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from nurturehub.redaction import redact
 from tenants.models import Tenant
 
-from . import inngest_compat, traces
+from . import inngest_compat, ledger, traces
 from .causes import error_type_of
+from .ledger import FUNCTION_BODY_STEP, FUNCTION_FAILED_EVENT, MAX_TEXT, TERMINAL, local_function_id
 from .models import EventLog, JobRun, StepAttempt
 
 logger = logging.getLogger(__name__)
 
-FUNCTION_FAILED_EVENT = "inngest/function.failed"
-FUNCTION_BODY_STEP = "(function)"
-TERMINAL = (JobRun.Status.COMPLETED, JobRun.Status.FAILED, JobRun.Status.CANCELLED)
+__all__ = ["FUNCTION_BODY_STEP", "FUNCTION_FAILED_EVENT", "MAX_TEXT", "TERMINAL", "local_function_id"]
 DEFAULT_MAX_ATTEMPTS = inngest_compat.DEFAULT_RETRIES + 1
-MAX_TEXT = 20_000
-
-
-def local_function_id(app_id: str, fully_qualified_id: str) -> str:
-    """`nurturehub-contact-category-assigned` -> `contact-category-assigned` (what operators know it by)."""
-    prefix = f"{app_id}-"
-    return fully_qualified_id[len(prefix) :] if fully_qualified_id.startswith(prefix) else fully_qualified_id
+ENGINE_FENCE_HEADER = "X-Engine-Fence"  # jobs/serve.py's FENCE_HEADER: the request comes from the local engine
+ENGINE_STEP_HEADER = "X-Engine-Step"  # the engine's outcomes.STEP_HEADER, read back by its dispatcher
+EXECUTING_STEP_ATTR = "nurturehub_executing_step"  # on the request: the step a function-level error came from
 
 
 def describe_error(error: BaseException) -> tuple[str, str, str]:
@@ -141,11 +142,6 @@ def step_attempt_upsert(
     traces.step_attempt(run, row)
 
 
-def _refresh_attempts(run: JobRun) -> int:
-    """`attempts` counts the failed attempts that were retried: derived from the rows, so it stays idempotent."""
-    return StepAttempt.objects.filter(run=run, status=StepAttempt.Status.FAILED).count()
-
-
 def run_mark(run: JobRun, *, status: str, **fields: Any) -> None:
     """Move the run to `status`; a late request never moves a finished run back, nor a cancelled one to done."""
     queryset = JobRun.objects.filter(pk=run.pk)
@@ -167,17 +163,6 @@ def run_mark(run: JobRun, *, status: str, **fields: Any) -> None:
         )
 
 
-def _run_fail(run: JobRun, *, error_type: str, message: str) -> None:
-    run_mark(
-        run,
-        status=JobRun.Status.FAILED,
-        error={"name": error_type, "message": message},
-        error_type=error_type[:200],
-        finished_at=timezone.now(),
-        attempts=_refresh_attempts(run),
-    )
-
-
 def _next_retry(error: BaseException | None, attempt_index: int) -> datetime | None:
     if isinstance(error, inngest.RetryAfterError):
         return _aware(error.retry_after)
@@ -197,10 +182,12 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         self._current_step: str | None = None
         self._step_started: float | None = None
         self._sleeps: dict[str, datetime] = {}
+        self._first_request = False
 
     def transform_input(self, ctx: Any, function: Any, steps: Any) -> None:
         self._ctx = ctx
         self._function = function
+        self._first_request = inngest_compat.memo_count(steps) == 0  # no step done yet: the run's row is written
         self._request_started = time.monotonic()
         self._request_started_at = timezone.now()
         if isinstance(ctx, inngest.ContextSync) and ctx.event.name != FUNCTION_FAILED_EVENT:
@@ -227,9 +214,21 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
         ctx.step.run = run  # type: ignore[method-assign]
         ctx.step.sleep = sleep  # type: ignore[method-assign]
 
+    def _engine_records(self) -> bool:
+        """The local engine writes this request's ledger rows itself (jobs/ledger.py): a request from it (its fence
+        header) while it is the ledger's source. Asked once per request."""
+        if settings.JOBS_LEDGER_SOURCE != "engine":
+            return False
+        headers = getattr(self.raw_request, "headers", None)
+        return headers is not None and ENGINE_FENCE_HEADER in headers
+
     def transform_output(self, result: inngest.TransformOutputResult) -> None:
         ctx, function = self._ctx, self._function
         if not isinstance(ctx, inngest.ContextSync) or function is None or ctx.event.name == FUNCTION_FAILED_EVENT:
+            return
+        if self._engine_records():
+            if result.error is not None and result.step is None and self._current_step:
+                setattr(self.raw_request, EXECUTING_STEP_ATTR, self._current_step)
             return
         try:
             self._record(ctx, function, result)
@@ -239,119 +238,78 @@ class RunTrackingMiddleware(inngest.MiddlewareSync):
     def _record(
         self, ctx: inngest.ContextSync, function: inngest.Function[Any], result: inngest.TransformOutputResult
     ) -> None:
-        run = run_ensure(
-            run_id=ctx.run_id,
-            function_id=local_function_id(self.client.app_id, function.id),
-            event_name=ctx.event.name,
-            event_id=ctx.event.id,
-            event_data=ctx.event.data,
-            event_ts=ctx.event.ts or None,
-        )
+        """One ledger statement for the request (two for a run's first: its row), through jobs/ledger.py."""
         attempt = ctx.attempt + 1
-        elapsed_ms = int((time.monotonic() - (self._step_started or self._request_started)) * 1000)
+        started_at = self._request_started_at
+        elapsed = timedelta(seconds=time.monotonic() - (self._step_started or self._request_started))
+        timing = {"attempt": attempt, "started_at": started_at, "ended_at": started_at + elapsed}
+        step, status, output, error = None, "", None, None
         if result.step is not None:
-            self._record_step(run, result, attempt=attempt, elapsed_ms=elapsed_ms)
+            step, status = self._step_outcome(result, timing)
         elif result.error is not None:
-            self._record_function_error(ctx, function, run, result.error, attempt=attempt, elapsed_ms=elapsed_ms)
+            step, status, error = self._function_error(function, result.error, timing)
         elif result.has_output():
-            step_attempt_upsert(
-                run=run,
-                step_id=FUNCTION_BODY_STEP,
-                step_name="function",
-                attempt=attempt,
-                status=StepAttempt.Status.COMPLETED,
-                started_at=self._request_started_at,
-                duration_ms=elapsed_ms,
-            )
-            run_mark(
-                run,
-                status=JobRun.Status.COMPLETED,
-                output=result.output,
-                error=None,
-                error_type="",
-                finished_at=timezone.now(),
-            )
+            step = ledger.Step(step="", kind="function", outcome=StepAttempt.Status.COMPLETED, **timing)
+            status, output = JobRun.Status.COMPLETED, result.output
+        if step is None and not status and not self._first_request:
+            return  # planned steps, waits and invokes carry no outcome yet
+        change = ledger.Change(
+            run_id=ctx.run_id,
+            function=function.id,
+            event={"name": ctx.event.name, "id": ctx.event.id, "data": ctx.event.data, "ts": ctx.event.ts or None},
+            at=timezone.now(),
+            status=status,
+            output=output,
+            error=error,
+            first_request_at=started_at if self._first_request else None,
+            steps=(step,) if step is not None else (),
+        )
+        ledger.write(change, first_request=self._first_request)
 
-    def _record_step(
-        self, run: JobRun, result: inngest.TransformOutputResult, *, attempt: int, elapsed_ms: int
-    ) -> None:
-        op, step_id = inngest_compat.step_opcode(result), inngest_compat.step_id(result)
+    def _step_outcome(self, result: inngest.TransformOutputResult, timing: dict) -> tuple[ledger.Step | None, str]:
+        op, step_id = inngest_compat.step_opcode(result), inngest_compat.step_id(result) or ""
         if op == inngest_compat.STEP_RUN:
-            status, error, stack, next_retry = StepAttempt.Status.COMPLETED, "", "", None
-        elif op in (inngest_compat.STEP_ERROR, inngest_compat.STEP_FAILED):
-            _, error, stack = describe_error(result.error) if result.error else ("", "step failed", "")
-            if op == inngest_compat.STEP_ERROR:
-                status, next_retry = StepAttempt.Status.FAILED, _next_retry(result.error, attempt - 1)
-            else:
-                status, next_retry = StepAttempt.Status.EXHAUSTED, None
-        elif op == inngest_compat.SLEEP:
+            return ledger.Step(step=step_id, kind="step", outcome="completed", **timing), JobRun.Status.RUNNING
+        if op == inngest_compat.SLEEP:
             # A sleep's "name" is its wake-up time; the timeline shows it as the wait before the next step.
             wake = self._sleeps.get(step_id)
-            step_attempt_upsert(
-                run=run,
-                step_id=step_id,
-                step_name="sleep",
-                attempt=attempt,
-                status=StepAttempt.Status.COMPLETED,
-                started_at=self._request_started_at,
-                duration_ms=elapsed_ms,
-                next_retry_at=wake,
-            )
-            run_mark(run, status=JobRun.Status.RUNNING)
-            return
-        else:
-            return  # planned, waits and invokes carry no outcome yet
-        step_attempt_upsert(
-            run=run,
-            step_id=step_id,
-            step_name="step.run",
-            attempt=attempt,
-            status=status,
-            started_at=self._request_started_at,
-            duration_ms=elapsed_ms,
-            error=error,
-            stack=stack,
-            next_retry_at=next_retry,
-        )
-        if status == StepAttempt.Status.FAILED:
-            run_mark(run, status=JobRun.Status.RETRYING, attempts=_refresh_attempts(run))
-        else:
-            run_mark(run, status=JobRun.Status.RUNNING)
+            return ledger.Step(step=step_id, kind="sleep", outcome="completed", next_at=wake, **timing), "running"
+        if op not in (inngest_compat.STEP_ERROR, inngest_compat.STEP_FAILED):
+            return None, ""  # planned, waits and invokes carry no outcome yet
+        body = error_body(result.error) if result.error else {"name": "Error", "message": "step failed"}
+        if op == inngest_compat.STEP_ERROR:
+            next_at = _next_retry(result.error, timing["attempt"] - 1)
+            failed = ledger.Step(step=step_id, kind="step", outcome="failed", error=body, next_at=next_at, **timing)
+            return failed, JobRun.Status.RETRYING
+        return ledger.Step(step=step_id, kind="step", outcome="exhausted", error=body, **timing), "running"
 
-    def _record_function_error(
-        self,
-        ctx: inngest.ContextSync,
-        function: inngest.Function[Any],
-        run: JobRun,
-        error: Exception,
-        *,
-        attempt: int,
-        elapsed_ms: int,
-    ) -> None:
-        error_type, message, stack = describe_error(error)
-        retries = inngest_compat.function_retries(function)
-        max_attempts = retries + 1 if retries is not None else DEFAULT_MAX_ATTEMPTS
-        final = not _retriable(error) or attempt >= max_attempts
+    def _function_error(
+        self, function: inngest.Function[Any], error: Exception, timing: dict
+    ) -> tuple[ledger.Step | None, str, dict[str, Any]]:
+        body = error_body(error)
         if isinstance(error, inngest.StepError):
             # A step that already used up its retries, re-raised from its memo: its own attempts are recorded.
-            _run_fail(run, error_type=error_type, message=message)
-            return
-        step_attempt_upsert(
-            run=run,
-            step_id=self._current_step or FUNCTION_BODY_STEP,
-            step_name="step.run" if self._current_step else "function",
-            attempt=attempt,
-            status=StepAttempt.Status.EXHAUSTED if final else StepAttempt.Status.FAILED,
-            started_at=self._request_started_at,
-            duration_ms=elapsed_ms,
-            error=message,
-            stack=stack,
-            next_retry_at=None if final else _next_retry(error, attempt - 1),
+            return None, JobRun.Status.FAILED, body
+        retries = inngest_compat.function_retries(function)
+        max_attempts = retries + 1 if retries is not None else DEFAULT_MAX_ATTEMPTS
+        final = not _retriable(error) or timing["attempt"] >= max_attempts
+        step = ledger.Step(
+            step=self._current_step or "",
+            kind="step" if self._current_step else "function",
+            outcome="exhausted" if final else "failed",
+            error=body,
+            next_at=None if final else _next_retry(error, timing["attempt"] - 1),
+            **timing,
         )
-        if final:
-            _run_fail(run, error_type=error_type, message=message)
-        else:
-            run_mark(run, status=JobRun.Status.RETRYING, attempts=_refresh_attempts(run))
+        return step, JobRun.Status.FAILED if final else JobRun.Status.RETRYING, body
+
+
+def error_body(error: BaseException) -> dict[str, Any]:
+    """An exception as the SDK sends it to the server ({name, message, stack}); the ledger reads it as
+    `describe_error` does (the cause first, redacted)."""
+    if isinstance(error, inngest.StepError):
+        return {"name": error.name or "StepError", "message": error.message, "stack": error.stack or ""}
+    return {"name": type(error).__name__, "message": str(error), "stack": "".join(traceback.format_exception(error))}
 
 
 def _retriable(error: Exception) -> bool:
@@ -389,6 +347,4 @@ def record_failure(ctx: inngest.ContextSync) -> dict[str, str]:
 
 
 def inngest_app_id() -> str:
-    from django.conf import settings
-
     return settings.INNGEST_APP_ID

@@ -261,6 +261,15 @@ if AI_WRITER not in {"openai", "template"}:
     raise ImproperlyConfigured(f"AI_WRITER must be 'openai' or 'template', not {AI_WRITER!r}")
 # Contacts per step of the daily (02:00 UTC) score-decay cron.
 JOBS_DECAY_BATCH_SIZE = env.int("JOBS_DECAY_BATCH_SIZE", default=500)
+# Who writes the run ledger (JobRun/StepAttempt, jobs/ledger.py): "engine", the local engine from its own records
+# in the transaction of each change; "sdk", the SDK middleware on the step requests (Inngest Cloud, self-hosted
+# Inngest, `inngest-cli dev`). Step requests that do not come from the local engine are tracked by the middleware
+# either way.
+JOBS_LEDGER_SOURCE = env.str("JOBS_LEDGER_SOURCE", default="engine" if LOCAL_ENGINE_ENABLED else "sdk")
+if JOBS_LEDGER_SOURCE not in ("engine", "sdk"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"JOBS_LEDGER_SOURCE must be 'engine' or 'sdk', not {JOBS_LEDGER_SOURCE!r}")
 
 # --- Retention (jobs/retention.py: the 03:30 UTC `history-prune` cron and `manage.py prune_history`) ----------
 # Days kept of the event log and of finished runs with their steps; pending events and unfinished runs are kept.

@@ -23,6 +23,21 @@ def django_db_setup(django_db_setup):
     paused_tenants.stop()
 
 
+#: The run ledger's writers (jobs/ledger.py): the local engine, or the SDK middleware as on Inngest Cloud.
+LEDGER_SOURCES = ("engine", "sdk")
+
+
+@pytest.fixture
+def ledger_source(request, settings) -> str:
+    """Who writes JobRun/StepAttempt for the test (`JOBS_LEDGER_SOURCE`): the default, or the parameter given with
+    `@pytest.mark.parametrize("ledger_source", LEDGER_SOURCES, indirect=True)`. In-process, like `settings`: the
+    live server's and the dispatchers' threads read it at each request and each engine change."""
+    source = getattr(request, "param", settings.JOBS_LEDGER_SOURCE)
+    assert source in LEDGER_SOURCES, source
+    settings.JOBS_LEDGER_SOURCE = source
+    return source
+
+
 @pytest.fixture
 def tenant(db):
     return TenantFactory()

@@ -37,6 +37,13 @@ class EngineConfig(AppConfig):
 
         return retention_tables()
 
+    def ledger_listener(self, listener) -> None:
+        """Register the host app's run ledger: called with plain values (hooks.LedgerChange) at each run's start,
+        step attempt, status change and end, inside the transaction of the engine's change (hooks.py)."""
+        from .hooks import ledger_listener
+
+        ledger_listener(listener)
+
     def queue_stats(self) -> list:
         """The queue's items per function and state with their oldest age (queue_stats.py), for `/metrics`,
         which reaches the engine through the app registry only."""

@@ -16,6 +16,9 @@ and registers, at import, the parts of the run's life it takes over:
 - `claim_gate`: which items a claim has chosen wait instead (throttle.py: a run's first request without a slot);
 - `tick`: a sweep the dispatcher runs when one of its times is due (cron, due debounces and batches, timeouts);
   when that is, is one statement over every feature's table (queries.sql `timers_next_due`, read by wakeup.py).
+A host app may register a `ledger_listener` (its run ledger: jobs/ledger.py, through EngineConfig), which the core
+tells, with plain values and inside the transaction of the change, about each run's start, step attempts, status
+and end (services/ledger_feed.py builds them).
 jobs/engine/apps.py imports every feature when Django starts, so all are registered before any request or claim.
 """
 
@@ -227,3 +230,63 @@ def tick(order: int) -> Callable[[Tick], Tick]:
 
 def ticks() -> list[Tick]:
     return [sweep for _, sweep in _ticks]
+
+
+# --- The run ledger ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    """One step attempt's outcome, as a host app's run ledger records it (no engine model crosses the seam)."""
+
+    step: str  # the step's id as the function wrote it (the op's name); "" for the function body itself
+    kind: str  # "step", "sleep" or "function" (the body's own answer or error)
+    attempt: int  # counted from 1
+    outcome: str  # "completed", "failed" (retried at `next_at`) or "exhausted"
+    started_at: datetime
+    ended_at: datetime
+    error: Any = None  # the SDK's error body ({name, message, stack}) exactly as sent
+    next_at: datetime | None = None  # the retry's time, or a sleep's wake time
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """What happened to one run in one engine transaction: its start, its step attempts, its new status.
+
+    `status` is "" when unchanged, else "running", "retrying", "completed", "failed" or "cancelled"; `output` and
+    `error` go with the final ones. `first_request_at`: when the run's first step request was sent (its queue wait).
+    """
+
+    run_id: str
+    function: str  # the function's slug as synced (`<app id>-<function id>`)
+    event: dict[str, Any]  # the triggering event, as sent to the SDK (name, id, data, ts)
+    at: datetime
+    started: bool = False
+    status: str = ""
+    output: Any = None
+    error: Any = None
+    first_request_at: datetime | None = None
+    steps: tuple[LedgerStep, ...] = ()
+
+
+LedgerListener = Callable[[list[LedgerChange]], Any]
+_ledger: list[LedgerListener] = []
+
+
+def ledger_listener(listener: LedgerListener) -> LedgerListener:
+    """Register a listener called with the runs' changes inside the transaction that makes them (the host app's
+    run ledger, reached through EngineConfig.ledger_listener); registering the same listener again is a no-op."""
+    if all(existing is not listener for existing in _ledger):
+        _ledger.append(listener)
+    return listener
+
+
+def ledger_record(changes: list[LedgerChange]) -> None:
+    """Tell every ledger listener; nothing to do (no value built) without one."""
+    if changes:
+        for listener in _ledger:
+            listener(changes)
+
+
+def ledger_listening() -> bool:
+    return bool(_ledger)

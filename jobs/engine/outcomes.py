@@ -27,6 +27,14 @@ class CallResponse:
     request_version: int | None = None  # the SDK's `x-inngest-req-version` header
     started_at: datetime | None = None  # when the request was sent (the span's start)
     fenced: bool = False  # the serve endpoint refused the request as stale (fence.py): nothing ran
+    step: str = ""  # STEP_HEADER: the step that was executing when the function's error was raised
+
+
+#: The engine's own response header (like the fence's, not Inngest's): the serve endpoint names the step that was
+#: executing when a function-level error was raised. The Python SDK turns a NonRetriableError or RetryAfterError
+#: raised inside `step.run` into the function's error (inngest 0.5.19 step_lib/step_sync.py), which names no
+#: step; the host's middleware knows it, and the trace and the run ledger show the failed attempt under it.
+STEP_HEADER = "X-Engine-Step"
 
 
 class Result(StrEnum):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from .fence import HEADER as FENCE_HEADER
 from .fence import REFUSED as FENCE_REFUSED
 from .fence import Fence
-from .outcomes import CallResponse, transport_error
+from .outcomes import STEP_HEADER, CallResponse, transport_error
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
 
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*(comm_handler|function);dur=([\d.]+)")
@@ -95,6 +95,7 @@ class StepCaller:
                 request_version=_int_or_none(response_headers.get("x-inngest-req-version")),
                 started_at=sent_at,
                 fenced=status == 409 and response_headers.get(FENCE_HEADER, "") == FENCE_REFUSED,
+                step=response_headers.get(STEP_HEADER, "")[:255] if status >= 400 else "",
             ),
             elapsed,
             timings,

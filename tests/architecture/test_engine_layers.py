@@ -43,6 +43,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "clock": (CORE, ""),
     "hooks": (CORE, ""),
     "services.progress": (CORE, ""),
+    "services.ledger_feed": (CORE, ""),
     "services.intake": (CORE, ""),
     "services.endings": (CORE, ""),
     "services.answers": (CORE, ""),

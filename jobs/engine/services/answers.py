@@ -22,6 +22,7 @@ from ..outcomes import CallResponse, Outcome, Result, error_body
 from ..protocol import parse_sleep_until
 from ..queries import statement
 from ..trace import spans_insert
+from . import ledger_feed
 from .answer_rows import (
     item_delete,
     item_lock,
@@ -64,8 +65,10 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse, gen
             )
             return Outcome(Result.STALE_ANSWER)
         answer = Answer(item=item, run=item.run, response=response, now=now)
+        first_request = item.is_discovery and item.attempt == 0 and item.run.steps_done == 0
         outcome = _apply(answer)
         spans_insert(answer.run.pk, answer.spans)
+        ledger_feed.answer_applied(answer, outcome, first_request=first_request)
     return outcome
 
 

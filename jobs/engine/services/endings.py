@@ -17,6 +17,7 @@ from ..models import Run
 from ..outcomes import error_body
 from ..protocol import IncomingEvent, datetime_to_ms
 from ..queries import statement
+from . import ledger_feed
 from .intake import system_events_store, work_notify
 
 logger = logging.getLogger(__name__)
@@ -163,5 +164,6 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         # Its concurrency slots are free now, and a `function.cancelled` may have started runs: wake the
         # dispatchers, which would otherwise find that work only at a timer (a cancel by HTTP, not by them).
         transaction.on_commit(work_notify)
+        ledger_feed.run_cancelled(run, now=now)
     logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
     return run

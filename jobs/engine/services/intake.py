@@ -19,6 +19,7 @@ from ..models import Event, Function, QueueItem, Run
 from ..protocol import DEDUPE_WINDOW, IncomingEvent, concurrency_queue_key, event_ids_from_seed
 from ..queries import statement
 from ..triggers import functions_for_events, start_at
+from . import ledger_feed
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> li
         item.run = run
     QueueItem.objects.bulk_create(items)
     admission.finish(runs)
+    ledger_feed.runs_started(runs, now=now)
     return runs
 
 

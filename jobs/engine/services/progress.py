@@ -38,10 +38,11 @@ class Answer:
     now: datetime
     spans: list[Span] = field(default_factory=list)
     request_version_unsaved: bool = False  # the run took the SDK's request version; not yet written
+    traced: list[Span] = field(default_factory=list)  # every span of the answer, for the ledger (never cleared)
 
     def span(self, *, op: str, status: str, step_id: str = "", step_name: str = "", **fields: Any) -> None:
         self.spans.append(
-            Span(
+            span := Span(
                 step_id=step_id,
                 step_name=step_name,
                 op=op,
@@ -53,11 +54,13 @@ class Answer:
                 **fields,
             )
         )
+        self.traced.append(span)
 
     def step_span_ids(self) -> tuple[str, str]:
-        """The targeted step's ids for a function-level answer to a step request; blank for discovery."""
+        """The targeted step's ids for a function-level answer to a step request; for discovery, the step the
+        serve endpoint says was executing when the error was raised (`CallResponse.step`), else blank."""
         if self.item.is_discovery:
-            return "", ""
+            return "", self.response.step
         return self.item.step_id, self.item.step_name
 
 
