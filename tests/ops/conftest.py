@@ -21,11 +21,12 @@ def tracked_serve_path() -> str:
 
 
 @pytest.fixture
-def tracked(engine, event_api, live_server, tracked_serve_path) -> EnginePipeline:  # noqa: F811
+def tracked(engine, event_api, live_server, tracked_serve_path, ledger_source) -> EnginePipeline:  # noqa: F811
     """The one setup of the run-tracking tests: the local engine runs the app's functions through the real serve
     endpoint (its dispatcher in threads, retry delays compressed), events go in through the engine's intake, and
     what the functions emit waits in the fake event API. Tests read what an operator sees (JobRun and StepAttempt
-    rows, the admin), not which code wrote them, so this fixture is where a second ledger source would plug in.
+    rows, the admin), not which code wrote them; the ledger's writer is `ledger_source` (the engine by default; a
+    module parametrizes it over both, as test_run_tracking.py does).
     Modules using it serve `tests.ops.urls` (the app, the engine's endpoints, the ops test functions)."""
     engine.start_dispatcher(app_urls=[f"{live_server.url}{tracked_serve_path}"])
     return EnginePipeline(live_server.url, event_api)

@@ -1,5 +1,6 @@
 """Run tracking as an operator sees it (JobRun and StepAttempt rows): completed, retried and failed runs, pauses,
-redelivery. Every run is the local engine's, through the real serve endpoint (the `tracked` fixture)."""
+redelivery. Every run is the local engine's, through the real serve endpoint (the `tracked` fixture), and every test
+runs with each of the ledger's writers: the engine's own records, and the SDK middleware as on Inngest Cloud."""
 
 from __future__ import annotations
 
@@ -15,10 +16,18 @@ from jobs.engine import dispatcher as dispatcher_module
 from jobs.engine.models import Function, QueueItem
 from jobs.models import EventLog, JobRun, StepAttempt
 from tenants.services import contact_assign_category
+from tests.conftest import LEDGER_SOURCES
 from tests.ops.functions import ATTEMPTS_SEEN, SERVE_PATH
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.urls("tests.ops.urls"), pytest.mark.django_db(transaction=True)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test whose runs are tracked runs with each ledger writer (`tracked` takes `ledger_source`)."""
+    if "ledger_source" in metafunc.fixturenames:
+        metafunc.parametrize("ledger_source", LEDGER_SOURCES, indirect=True)
+
 
 FUNCTION = "contact-category-assigned"
 MAX_ATTEMPTS = 4  # the routing policy's default
@@ -93,7 +102,9 @@ def test_run_that_exhausts_its_retries_is_failed_by_the_on_failure_recorder(trac
     assert JobRun.objects.count() == 1  # the failure handler's own run is not tracked as a job run
 
 
-def test_on_failure_alone_records_a_run_no_request_of_which_reached_the_app(tracked, assigned, tenant, monkeypatch):
+def test_on_failure_alone_records_a_run_no_request_of_which_reached_the_app(
+    tracked, assigned, tenant, monkeypatch, ledger_source
+):
     """The failure event alone is enough to show the failed run: here the function's worker is unreachable (its
     step URL a closed port, as a crashed worker's), so the SDK never saw the run; the engine fails it after its
     retries and its `-failure` handler, still served, records it."""
@@ -110,7 +121,12 @@ def test_on_failure_alone_records_a_run_no_request_of_which_reached_the_app(trac
     run = JobRun.objects.get(run_id=ran.run_id)
     assert run.status == JobRun.Status.FAILED and "could not be reached" in run.error["message"]
     assert (run.tenant_id, run.function_id, run.event_log_id) == (tenant.id, FUNCTION, row.id)
-    assert not run.step_attempts.exists()  # no request reached the SDK: all the ledger has is the failure event
+    if ledger_source == "sdk":  # no request reached the SDK: all its ledger has is the failure event
+        assert not run.step_attempts.exists()
+    else:  # the engine's ledger also has each delivery that failed, and why
+        expected = [("(function)", n, "failed") for n in range(1, MAX_ATTEMPTS)] + [("(function)", 4, "exhausted")]
+        assert attempts_of(run) == expected
+        assert all("could not be reached" in attempt.error for attempt in run.step_attempts.all())
 
 
 def test_non_retriable_error_fails_at_once(tracked, tenant):
@@ -206,7 +222,7 @@ def test_paused_too_long_fails_with_tenant_paused(tracked, assigned, tenant, set
 
 
 @pytest.mark.parametrize("tracked_serve_path", [SERVE_PATH])
-def test_retry_after_inside_a_step_is_recorded_on_that_step_with_its_delay(tracked, tenant):
+def test_retry_after_inside_a_step_is_recorded_on_that_step_with_its_delay(tracked, tenant, ledger_source):
     ATTEMPTS_SEEN.clear()
     payload = {
         "tenantId": str(tenant.id),
@@ -226,6 +242,8 @@ def test_retry_after_inside_a_step_is_recorded_on_that_step_with_its_delay(track
     waited = run.step_attempts.get(step_id="push-contact", attempt=1)
     assert waited.status == StepAttempt.Status.FAILED and "slow down" in waited.error
     delay = (waited.next_retry_at - waited.started_at).total_seconds()
+    if ledger_source == "engine":  # when the engine really retries: after the attempt, its delay compressed
+        delay = (delay - waited.duration_ms / 1000) / float(settings.ENGINE_DELAY_SCALE)
     assert 40 <= delay <= 45  # the step's own Retry-After, not Inngest's default table
     assert run.step_attempts.get(step_id="push-contact", attempt=2).status == StepAttempt.Status.COMPLETED
     assert (run.status, run.attempts) == ("completed", 1)
