@@ -33,13 +33,14 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from .ai_gateway import gateway_answer_apply, gateway_call
+from .answer_batch import AnswerCollector
 from .app_sync import AppSync
 from .executor import Lease, StepLoop
 from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .outcomes import Outcome, Result
 from .pause_resume import pause_timeout_apply
-from .services.answers import call_response_apply
+from .services.answers import BatchedAnswer
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_release, queue_renew
 from .step_call import StepCaller
@@ -82,6 +83,7 @@ class Dispatcher:
         step_timeout: float | None = None,
         owner: str | None = None,
         on_dispatch: Callable[[DispatchRecord], None] | None = None,
+        answer_batch: bool | None = None,
     ) -> None:
         self.app_urls = app_urls or list(settings.ENGINE_APP_URLS) or [settings.INNGEST_SERVE_URL]
         self.workers = workers or settings.ENGINE_WORKERS  # database threads beside the loop
@@ -108,6 +110,8 @@ class Dispatcher:
         self._steps = StepLoop(
             db_threads=self.workers, max_connections=self.max_in_flight + 2, timeout=self.step_timeout
         )
+        batching = settings.ENGINE_ANSWER_BATCH if answer_batch is None else answer_batch
+        self.answers = AnswerCollector(self._steps.db, enabled=batching)  # answers stored in batches (group commit)
         self._caller = StepCaller(signing_key=self.signing_key, server_kind=self.server_kind)
         self._apps = AppSync(self.app_urls, signing_key=self.signing_key, server_kind=self.server_kind)
 
@@ -371,9 +375,8 @@ class Dispatcher:
             await self._steps.db(queue_release, held={item.id: token})
             outcome = Outcome(Result.FENCED)
         else:
-            outcome = await self._steps.db(
-                call_response_apply, item_id=item.id, owner=token, response=response, generation=request.generation
-            )
+            answer = BatchedAnswer(item.id, item.run_pk, token, response, request.generation)
+            outcome = await self.answers.apply(answer)  # alone, or with the answers that arrived meanwhile
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,
