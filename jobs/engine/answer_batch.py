@@ -38,6 +38,16 @@ class AnswerCollector:
         self._storing = False  # a batch is on a database thread now
         self.batch_sizes: Counter[int] = Counter()  # batches stored, by their size (tests and benchmarks read it)
 
+    @property
+    def storing(self) -> bool:
+        """Whether a batch is being stored now (answers arriving meanwhile wait for the next)."""
+        return self._storing
+
+    @property
+    def queued(self) -> int:
+        """Answers waiting for the next batch."""
+        return len(self._queued)
+
     async def apply(self, answer: BatchedAnswer) -> Outcome:
         """Store `answer` (alone or with the others that arrived meanwhile) and return its outcome."""
         if not self.enabled:
