@@ -210,8 +210,22 @@ INSERT INTO `GatewayRequest` (run_id, hashed_id, opts, created_at) VALUES (%s, %
 -- ===== Ending runs (services/endings.py) ======================================================================
 
 -- name: run_complete
--- The run's completed status, output and end.
-UPDATE `Run` SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s;
+-- The run's completed status, output and end, in one statement with what it leaves behind (as
+-- run_leftovers_delete) and the answer's trace spans (as spans_insert): one round trip where there were three.
+WITH pauses AS (DELETE FROM `Pause` WHERE run_id = %(run)s),
+     provider_requests AS (DELETE FROM `GatewayRequest` WHERE run_id = %(run)s),
+     items AS (DELETE FROM `QueueItem` WHERE run_id = %(run)s),
+     spans AS (
+  INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
+                         output, error, wake_at, retry_at)
+  SELECT %(run)s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at,
+         s.ended_at, s.output, s.error, s.wake_at, s.retry_at
+    FROM jsonb_array_elements(%(spans)s::jsonb) WITH ORDINALITY AS given(span, n)
+   CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
+   ORDER BY given.n
+)
+UPDATE `Run` SET status = %(status)s, output = %(output)s::jsonb, ended_at = %(now)s, steps_done = %(steps_done)s
+ WHERE id = %(run)s;
 
 -- name: run_leftovers_delete
 -- An ended run's queue items, pending waits and invokes, and stored step.ai.infer requests; counts the items.

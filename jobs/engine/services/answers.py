@@ -170,7 +170,7 @@ def _apply(answer: Answer) -> Outcome:
         return Outcome(Result.STALE)
     if response.status == 200 and response.from_sdk:
         answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
-        run_complete(run, response.body, now=answer.now)
+        run_complete(run, response.body, now=answer.now, spans=answer.spans)  # writes the spans too
         return Outcome(Result.COMPLETED)
     if response.status == 206 and response.from_sdk:
         ops = response.body if isinstance(response.body, list) else [response.body]
@@ -214,7 +214,7 @@ def _apply_ops(answer: Answer, ops: list[dict[str, Any]]) -> Outcome:
         # The SDK ended the run inside a 206 (inngest-js v4 checkpointing); Inngest finalises the run with the op's
         # data as its output (executor.go handleGeneratorFunctionFinished, executor.go functionFinishedData).
         answer.span(op="RunComplete", status=SpanStatus.COMPLETED, output=complete.get("data"))
-        run_complete(run, complete.get("data"), now=now)
+        run_complete(run, complete.get("data"), now=now, spans=answer.spans)
         return Outcome(Result.COMPLETED)
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
         return step_run_inline_done(answer, ops[0])
