@@ -110,8 +110,7 @@ class Dispatcher:
         self._steps = StepLoop(
             db_threads=self.workers, max_connections=self.max_in_flight + 2, timeout=self.step_timeout
         )
-        batching = settings.ENGINE_ANSWER_BATCH if answer_batch is None else answer_batch
-        self.answers = AnswerCollector(self._steps.db, enabled=batching)  # answers stored in batches (group commit)
+        self.answers = AnswerCollector(self._steps.db, enabled=answer_batch, at_once=self.workers // 2)
         self._caller = StepCaller(signing_key=self.signing_key, server_kind=self.server_kind)
         self._apps = AppSync(self.app_urls, signing_key=self.signing_key, server_kind=self.server_kind)
 
@@ -160,9 +159,8 @@ class Dispatcher:
         their leases are still renewed, then hand back the ones still waiting at once (their leases released, so
         another dispatcher sends them without waiting for expiry), and stop. Returns how many were handed back.
 
-        Before, a stop let the leases run out (up to ENGINE_LEASE_SECONDS) and stopped renewing them at once, so a
-        40 s provider call outlived its lease and was sent again: two provider calls. A step handed back when the
-        grace is over still runs again elsewhere, so the grace (ENGINE_SHUTDOWN_GRACE) is longer than a slow call.
+        (A stop that let leases run out sent a 40 s provider call twice.) A step handed back after the grace runs
+        again elsewhere, so the grace (ENGINE_SHUTDOWN_GRACE) is longer than a slow call.
         """
         self._draining.set()
         self._wake.set()
@@ -375,8 +373,8 @@ class Dispatcher:
             await self._steps.db(queue_release, held={item.id: token})
             outcome = Outcome(Result.FENCED)
         else:
-            answer = BatchedAnswer(item.id, item.run_pk, token, response, request.generation)
-            outcome = await self.answers.apply(answer)  # alone, or with the answers that arrived meanwhile
+            answer = BatchedAnswer(item.id, item.run_pk, token, response, request.generation)  # answer_batch.py
+            outcome = await self.answers.apply(answer)
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,

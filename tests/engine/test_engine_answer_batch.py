@@ -209,10 +209,10 @@ def test_answers_arriving_while_a_batch_is_stored_go_together(commits, batching)
 
         return await steps.db(held)
 
-    collector = AnswerCollector(db_held_at_the_gate, enabled=batching)
+    collector = AnswerCollector(db_held_at_the_gate, enabled=batching, at_once=1)
     try:
         first = steps.submit(collector.apply(_step_answer(items[0])))
-        wait_for(lambda: collector.storing or not batching, message="the first answer being stored")
+        wait_for(lambda: collector.storing == 1 or not batching, message="the first answer being stored")
         others = [steps.submit(collector.apply(_step_answer(item))) for item in items[1:]]
         wait_for(lambda: collector.queued == 2 or not batching, message="two answers queued behind it")
         gate.set()
@@ -229,6 +229,36 @@ def test_answers_arriving_while_a_batch_is_stored_go_together(commits, batching)
     else:
         assert collector.batch_sizes == {}
         assert len(stored_by_the_loop) == 3
+
+
+def test_answers_go_at_once_while_fewer_than_at_once_batches_are_stored(commits):
+    """With two batches at once, the first two answers each go alone at once; the two arriving while both are
+    being stored wait, and then commit together."""
+    items = _claimed(4)
+    steps = StepLoop(db_threads=3, max_connections=4, timeout=10)
+    steps.start()
+    gate = threading.Event()
+    commits.clear()
+
+    async def db_held_at_the_gate(function, /, *args, **kwargs):
+        return await steps.db(lambda: gate.wait(30) and function(*args, **kwargs))
+
+    collector = AnswerCollector(db_held_at_the_gate, enabled=True, at_once=2)
+    try:
+        futures = [steps.submit(collector.apply(_step_answer(items[0])))]
+        wait_for(lambda: collector.storing == 1 and collector.queued == 0, message="the first answer being stored")
+        futures.append(steps.submit(collector.apply(_step_answer(items[1]))))
+        wait_for(lambda: collector.storing == 2 and collector.queued == 0, message="the second one being stored")
+        futures += [steps.submit(collector.apply(_step_answer(item))) for item in items[2:]]
+        wait_for(lambda: collector.queued == 2, message="two answers queued behind them")
+        gate.set()
+        outcomes = [future.result(30) for future in futures]
+    finally:
+        steps.stop(10)
+
+    assert _results(outcomes) == ["step"] * 4
+    assert collector.batch_sizes == {1: 2, 2: 1}
+    assert len([name for name in commits if name.startswith("engine-db")]) == 3
 
 
 def test_the_collector_is_in_the_dispatcher_on_by_default(settings):
