@@ -13,6 +13,7 @@ Run: `.venv/bin/python bench/engine.py [runs] [workers] [rounds]` (defaults 1000
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -108,6 +109,7 @@ class Measured:
     handler_times: list[float]
     step_times: list[float]
     cpu_ms: dict[str, float]  # per step: web, dispatcher, PostgreSQL
+    batch_sizes: dict[int, int]  # answer batches stored, by size (none with batching off)
 
 
 def measure(runs: int, workers: int, *, batch: bool, direct: bool = False) -> tuple[Measured, float | None]:
@@ -139,6 +141,10 @@ def measure(runs: int, workers: int, *, batch: bool, direct: bool = False) -> tu
         records = stack.dispatch_records(log_start)
     finally:
         stack.stop()
+    batch_sizes: dict[str, int] = {}  # the stopped dispatcher's last "answer batches" line (answer_batch.py)
+    for line in stack.engine_log.read_text().splitlines()[log_start:]:
+        if line.startswith("{") and '"msg": "answer batches"' in line:
+            batch_sizes = json.loads(line).get("batch_sizes", {})
     # The SDK reports whole milliseconds (a no-op step is 0): means, not medians, say what a step costs it.
     timed = [r for r in records if r.get("handler_ms") is not None]
     steps = runs * 3
@@ -156,6 +162,7 @@ def measure(runs: int, workers: int, *, batch: bool, direct: bool = False) -> tu
         handler_times=[r["handler_ms"] for r in timed],
         step_times=[r["function_ms"] for r in timed if r.get("function_ms") is not None],
         cpu_ms=cpu,
+        batch_sizes={int(size): count for size, count in batch_sizes.items()},
     )
     return measured, direct_steps_per_s
 
@@ -173,6 +180,11 @@ def report(label: str, m: Measured, direct_steps_per_s: float) -> None:
     print(f"    per-step engine overhead   {overhead_p50:8.2f} ms p50, {overhead_p95:.2f} ms p95")
     handler_mean, function_mean = statistics.fmean(m.handler_times), statistics.fmean(m.step_times)
     print(f"    the SDK's handling (mean)  {handler_mean:8.2f} ms, the function itself {function_mean:.2f} ms")
+    if m.batch_sizes:
+        answers, batches = sum(size * n for size, n in m.batch_sizes.items()), sum(m.batch_sizes.values())
+        alone = m.batch_sizes.get(1, 0)
+        print(f"    answer batches             {batches:8d}   ({answers / batches:.2f} answers each, {alone} alone,"
+              f" largest {max(m.batch_sizes)})")  # fmt: skip
     cpu = m.cpu_ms
     print(
         f"    CPU per step: dispatcher   {cpu['dispatcher']:8.2f} ms, web {cpu['web']:.2f} ms,"

@@ -58,6 +58,13 @@ class AnswerCollector:
         """Answers waiting for the next batch."""
         return len(self._queued)
 
+    def log_summary(self) -> None:
+        """One log line: the batches stored so far by size (bench/engine.py reads it from a stopped dispatcher)."""
+        if self.enabled:
+            logger.info(
+                "answer batches", extra={"batch_sizes": {str(k): n for k, n in sorted(self.batch_sizes.items())}}
+            )
+
     async def apply(self, answer: BatchedAnswer) -> Outcome:
         """Store `answer` (alone or with the others that arrived meanwhile) and return its outcome."""
         if not self.enabled:

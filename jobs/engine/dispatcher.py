@@ -148,6 +148,7 @@ class Dispatcher:
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.1))
         self._steps.stop(max(deadline - time.monotonic(), 0.1))
+        self.answers.log_summary()
         self._apps.close()
         try:
             heartbeat_forget(owner=self.owner)
