@@ -105,14 +105,23 @@ UPDATE `Run` SET status = 'running', started_at = %(now)s
  WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued';
 
 -- name: leases_reap
--- Items whose lease ran out (their dispatcher died or hung) become ready again.
+-- Items whose lease ran out (their dispatcher died or hung) become ready again. An item locked by an answer being
+-- stored is skipped (the next sweep sees it again): this statement locks many rows in no set order, and waiting
+-- here deadlocked against batches of answers, which hold several items' locks (answer_batch.py).
 UPDATE `QueueItem` SET lease_owner = NULL, lease_expires_at = NULL
- WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id;
+ WHERE id IN (SELECT id FROM `QueueItem` WHERE lease_owner IS NOT NULL AND lease_expires_at < %s
+                 FOR UPDATE SKIP LOCKED)
+RETURNING id;
 
 -- name: leases_renew
--- The heartbeat: extend each lease still held under its claim's token.
-UPDATE `QueueItem` i SET lease_expires_at = %s FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)
- WHERE i.id = h.id AND i.lease_owner = h.token RETURNING i.id;
+-- The heartbeat: extend each lease still held under its claim's token. An item locked by an answer being stored
+-- is skipped, as leases_reap does (it was waiting here that deadlocked against a batch of answers and left every
+-- lease unrenewed): its answer ends the lease, or the next beat, a third of a lease later, renews it.
+UPDATE `QueueItem` i SET lease_expires_at = %s
+  FROM (SELECT q.id FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)
+          JOIN `QueueItem` q ON q.id = h.id AND q.lease_owner = h.token
+           FOR UPDATE OF q SKIP LOCKED) held
+ WHERE i.id = held.id RETURNING i.id;
 
 -- name: leases_release
 -- Give leases back without an answer (a dispatcher stopping), each under its claim's token.
