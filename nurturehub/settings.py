@@ -66,6 +66,8 @@ ENGINE_SHUTDOWN_GRACE = env.float("ENGINE_SHUTDOWN_GRACE", default=90.0)
 ENGINE_FENCE = env.bool("ENGINE_FENCE", default=True)
 # Serve URLs the dispatcher syncs (PUT) at start; empty means INNGEST_SERVE_URL.
 ENGINE_APP_URLS = env.list("ENGINE_APP_URLS", default=[])
+# Answers that arrive together are stored in one transaction (jobs/engine/answer_batch.py); false: one each.
+ENGINE_ANSWER_BATCH = env.bool("ENGINE_ANSWER_BATCH", default=True)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

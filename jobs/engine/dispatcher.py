@@ -34,12 +34,13 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from . import hooks
+from .answer_batch import AnswerCollector
 from .app_sync import AppSync
 from .executor import Lease, StepLoop
 from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
 from .outcomes import Outcome, Result
-from .services.answers import call_response_apply
+from .services.answers import BatchedAnswer
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_release, queue_renew
 from .step_call import StepCaller
@@ -84,6 +85,7 @@ class Dispatcher:
         step_timeout: float | None = None,
         owner: str | None = None,
         on_dispatch: Callable[[DispatchRecord], None] | None = None,
+        answer_batch: bool | None = None,
     ) -> None:
         self.app_urls = app_urls or list(settings.ENGINE_APP_URLS) or [settings.INNGEST_SERVE_URL]
         self.workers = workers or settings.ENGINE_WORKERS  # database threads beside the loop
@@ -111,6 +113,7 @@ class Dispatcher:
         self._steps = StepLoop(
             db_threads=self.workers, max_connections=self.max_in_flight + 2, timeout=self.step_timeout
         )
+        self.answers = AnswerCollector(self._steps.db, enabled=answer_batch, at_once=self.workers // 2)
         self._caller = StepCaller(signing_key=self.signing_key, server_kind=self.server_kind)
         self._apps = AppSync(self.app_urls, signing_key=self.signing_key, server_kind=self.server_kind)
 
@@ -148,6 +151,7 @@ class Dispatcher:
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.1))
         self._steps.stop(max(deadline - time.monotonic(), 0.1))
+        self.answers.log_summary()
         self._apps.close()
         try:
             heartbeat_forget(owner=self.owner)
@@ -159,9 +163,8 @@ class Dispatcher:
         their leases are still renewed, then hand back the ones still waiting at once (their leases released, so
         another dispatcher sends them without waiting for expiry), and stop. Returns how many were handed back.
 
-        Before, a stop let the leases run out (up to ENGINE_LEASE_SECONDS) and stopped renewing them at once, so a
-        40 s provider call outlived its lease and was sent again: two provider calls. A step handed back when the
-        grace is over still runs again elsewhere, so the grace (ENGINE_SHUTDOWN_GRACE) is longer than a slow call.
+        (A stop that let leases run out sent a 40 s provider call twice.) A step handed back after the grace runs
+        again elsewhere, so the grace (ENGINE_SHUTDOWN_GRACE) is longer than a slow call.
         """
         self._draining.set()
         self._wake.set()
@@ -369,9 +372,8 @@ class Dispatcher:
             await self._steps.db(queue_release, held={item.id: token})
             outcome = Outcome(Result.FENCED)
         else:
-            outcome = await self._steps.db(
-                call_response_apply, item_id=item.id, owner=token, response=response, generation=request.generation
-            )
+            answer = BatchedAnswer(item.id, item.run_pk, token, response, request.generation)  # answer_batch.py
+            outcome = await self.answers.apply(answer)
         duration_ms = (time.perf_counter() - started) * 1000
         record = DispatchRecord(
             run_id=request.run_id,

@@ -105,14 +105,23 @@ UPDATE `Run` SET status = 'running', started_at = %(now)s
  WHERE id IN (SELECT run_id FROM claimed) AND status = 'queued';
 
 -- name: leases_reap
--- Items whose lease ran out (their dispatcher died or hung) become ready again.
+-- Items whose lease ran out (their dispatcher died or hung) become ready again. An item locked by an answer being
+-- stored is skipped (the next sweep sees it again): this statement locks many rows in no set order, and waiting
+-- here deadlocked against batches of answers, which hold several items' locks (answer_batch.py).
 UPDATE `QueueItem` SET lease_owner = NULL, lease_expires_at = NULL
- WHERE lease_owner IS NOT NULL AND lease_expires_at < %s RETURNING id;
+ WHERE id IN (SELECT id FROM `QueueItem` WHERE lease_owner IS NOT NULL AND lease_expires_at < %s
+                 FOR UPDATE SKIP LOCKED)
+RETURNING id;
 
 -- name: leases_renew
--- The heartbeat: extend each lease still held under its claim's token.
-UPDATE `QueueItem` i SET lease_expires_at = %s FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)
- WHERE i.id = h.id AND i.lease_owner = h.token RETURNING i.id;
+-- The heartbeat: extend each lease still held under its claim's token. An item locked by an answer being stored
+-- is skipped, as leases_reap does (it was waiting here that deadlocked against a batch of answers and left every
+-- lease unrenewed): its answer ends the lease, or the next beat, a third of a lease later, renews it.
+UPDATE `QueueItem` i SET lease_expires_at = %s
+  FROM (SELECT q.id FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)
+          JOIN `QueueItem` q ON q.id = h.id AND q.lease_owner = h.token
+           FOR UPDATE OF q SKIP LOCKED) held
+ WHERE i.id = held.id RETURNING i.id;
 
 -- name: leases_release
 -- Give leases back without an answer (a dispatcher stopping), each under its claim's token.
@@ -210,8 +219,22 @@ INSERT INTO `GatewayRequest` (run_id, hashed_id, opts, created_at) VALUES (%s, %
 -- ===== Ending runs (services/endings.py) ======================================================================
 
 -- name: run_complete
--- The run's completed status, output and end.
-UPDATE `Run` SET status = %s, output = %s::jsonb, ended_at = %s, steps_done = %s WHERE id = %s;
+-- The run's completed status, output and end, in one statement with what it leaves behind (as
+-- run_leftovers_delete) and the answer's trace spans (as spans_insert): one round trip where there were three.
+WITH pauses AS (DELETE FROM `Pause` WHERE run_id = %(run)s),
+     provider_requests AS (DELETE FROM `GatewayRequest` WHERE run_id = %(run)s),
+     items AS (DELETE FROM `QueueItem` WHERE run_id = %(run)s),
+     spans AS (
+  INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
+                         output, error, wake_at, retry_at)
+  SELECT %(run)s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at,
+         s.ended_at, s.output, s.error, s.wake_at, s.retry_at
+    FROM jsonb_array_elements(%(spans)s::jsonb) WITH ORDINALITY AS given(span, n)
+   CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
+   ORDER BY given.n
+)
+UPDATE `Run` SET status = %(status)s, output = %(output)s::jsonb, ended_at = %(now)s, steps_done = %(steps_done)s
+ WHERE id = %(run)s;
 
 -- name: run_leftovers_delete
 -- An ended run's queue items, pending waits and invokes, and stored step.ai.infer requests; counts the items.

@@ -67,6 +67,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "fence": (RUNTIME, ""),
     "heartbeat": (RUNTIME, ""),
     "executor": (RUNTIME, ""),
+    "answer_batch": (RUNTIME, ""),
     "step_call": (RUNTIME, ""),
     "app_sync": (RUNTIME, ""),
     "dispatcher": (RUNTIME, ""),

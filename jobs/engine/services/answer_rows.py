@@ -94,13 +94,19 @@ def run_save_progress(run: Run) -> None:
 _ITEM_LOCK_SQL = statement("item_lock")  # the item's columns: ITEM_FIELDS, RUN_FIELDS, FUNCTION_FIELDS, in order
 
 
-def item_lock(*, item_id: int, owner: str) -> QueueItem | None:
+def item_lock(*, item_id: int, owner: str, savepoint: str = "") -> QueueItem | None:
     """Lock a leased item's run, then the item (see the lock order above); None if the lease is gone.
 
     One round trip for both locks: the statement is two, run in the order written (queries.sql item_lock).
+    `savepoint`: a savepoint's SQL sent first in the same round trip (an answer applied in a batch,
+    answer_batch.py), so that the batch's answers each roll back alone at no extra round trip.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_ITEM_LOCK_SQL, [item_id, item_id, owner])
+        if savepoint:
+            cursor.execute(f"{savepoint}; {_ITEM_LOCK_SQL}", [item_id, item_id, owner])
+            cursor.nextset()  # past the savepoint's empty result
+        else:
+            cursor.execute(_ITEM_LOCK_SQL, [item_id, item_id, owner])
         cursor.nextset()  # past the run's lock; its row only says the item existed, which the item's says too
         row = cursor.fetchone()
     if row is None:

@@ -1,6 +1,8 @@
 """Applying the SDK's answer to a leased queue item: memos, the next items, the run's status and its trace.
 
-One transaction per answer. The state machine follows Inngest's executor (pkg/execution/executor/executor.go,
+One transaction per answer applied alone (`call_response_apply`); answers that arrive together are applied in one
+transaction, each in a savepoint of its own (`call_responses_apply`, fed by the dispatcher's collector,
+answer_batch.py). The state machine follows Inngest's executor (pkg/execution/executor/executor.go,
 `HandleGeneratorResponse` and `handleGenerator*`): a step's memo and the queue item that moves the run on are
 written together, so a crash repeats at most the one request whose answer was not yet stored, never a step whose
 memo was. Ending a run and the `inngest/function.*` events it emits are in endings.py.
@@ -9,10 +11,11 @@ memo was. Ending a run and the `inngest/function.*` events it emits are in endin
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from .. import hooks
@@ -53,23 +56,114 @@ def call_response_apply(*, item_id: int, owner: str, response: CallResponse, gen
     Only for the request it answers: `generation` is the item's when the request was built. An item moved on
     since (the next step, a retry) refuses the answer, whichever claim's token it comes under.
     """
-    now = timezone.now()
     with transaction.atomic():
-        item = item_lock(item_id=item_id, owner=owner)
-        if item is None:
-            return Outcome(Result.LEASE_LOST)
-        if item.generation != generation:
-            logger.warning(
-                "answer for an older request of the item refused",
-                extra={"item": item_id, "generation": generation, "current": item.generation},
-            )
-            return Outcome(Result.STALE_ANSWER)
-        answer = Answer(item=item, run=item.run, response=response, now=now)
-        first_request = item.is_discovery and item.attempt == 0 and item.run.steps_done == 0
-        outcome = _apply(answer)
-        spans_insert(answer.run.pk, answer.spans)
-        ledger_feed.answer_applied(answer, outcome, first_request=first_request)
+        return _locked_apply(item_id=item_id, owner=owner, response=response, generation=generation)
+
+
+def _locked_apply(*, item_id: int, owner: str, response: CallResponse, generation: int, savepoint: str = "") -> Outcome:
+    """The answer's work inside a transaction already open (`savepoint`: see `item_lock`)."""
+    now = timezone.now()
+    item = item_lock(item_id=item_id, owner=owner, savepoint=savepoint)
+    if item is None:
+        return Outcome(Result.LEASE_LOST)
+    if item.generation != generation:
+        logger.warning(
+            "answer for an older request of the item refused",
+            extra={"item": item_id, "generation": generation, "current": item.generation},
+        )
+        return Outcome(Result.STALE_ANSWER)
+    answer = Answer(item=item, run=item.run, response=response, now=now)
+    first_request = item.is_discovery and item.attempt == 0 and item.run.steps_done == 0
+    outcome = _apply(answer)
+    spans_insert(answer.run.pk, answer.spans)
+    ledger_feed.answer_applied(answer, outcome, first_request=first_request)
     return outcome
+
+
+# --- Answers in batches (group commit) ---------------------------------------------------------------------
+
+# At most this many answers in one transaction. Each answer's savepoint takes a subtransaction id once it locks a
+# row; PostgreSQL caches 64 of them per backend (PGPROC_MAX_CACHED_SUBXIDS) and past that every other session's
+# snapshot checks read pg_subtrans while the transaction is open. A batch also holds its runs' locks until it
+# commits: a bound keeps that short.
+BATCH_MAX = 32
+
+
+class BatchedAnswer(NamedTuple):
+    """One answer waiting in a batch: what `call_response_apply` takes, and the item's run (the lock order)."""
+
+    item_id: int
+    run_pk: int
+    owner: str
+    response: CallResponse
+    generation: int
+
+
+def call_responses_apply(answers: Sequence[BatchedAnswer]) -> list[Outcome | Exception]:
+    """Apply answers that arrived together in one transaction (one commit), each under its own fence; in order.
+
+    Each answer is applied exactly as `call_response_apply` applies it (its lease token and generation checked
+    under the row locks, a stale one refused), inside a savepoint of its own: one whose work fails is rolled back
+    to its savepoint alone (and its `on_commit` callbacks dropped), the others go on and commit together. Locks are
+    taken in one order, by run then item, so two dispatchers' batches over the same runs queue on each other
+    instead of deadlocking. Whatever failed inside the batch (an error, a deadlock with another transaction, a lost
+    connection or commit: then the whole batch) is applied again alone after it, as it would have been without
+    batching; an error there is that answer's result (its waiter raises it, as `call_response_apply` would).
+    """
+    if len(answers) > BATCH_MAX:
+        raise ValueError(f"at most {BATCH_MAX} answers in one batch, not {len(answers)}")
+    if len(answers) == 1:
+        return [_apply_alone(answers[0])]
+    results: list[Outcome | Exception | None] = [None] * len(answers)
+    order = sorted(range(len(answers)), key=lambda n: (answers[n].run_pk, answers[n].item_id))
+    again: list[int] = []
+    try:
+        with transaction.atomic():
+            for n in order:
+                outcome = _apply_in_savepoint(answers[n], number=n)
+                if outcome is None:
+                    again.append(n)
+                else:
+                    results[n] = outcome
+    except Exception:
+        logger.warning("answer batch not committed; its answers are applied one by one", exc_info=True)
+        close_old_connections()
+        again = order
+    for n in again:
+        results[n] = _apply_alone(answers[n])
+    return cast(list[Outcome | Exception], results)  # every answer has its result by now
+
+
+def _apply_in_savepoint(answer: BatchedAnswer, *, number: int) -> Outcome | None:
+    """One answer of a batch in a savepoint of its own, opened in `item_lock`'s round trip and never released (the
+    commit releases them all; a RELEASE would cost a round trip each). None: it failed and was rolled back."""
+    sid = f"answer_{number}"
+    connection.savepoint_ids.append(sid)  # Django ties `on_commit` callbacks to it, dropped if it is rolled back
+    try:
+        return _locked_apply(
+            item_id=answer.item_id,
+            owner=answer.owner,
+            response=answer.response,
+            generation=answer.generation,
+            savepoint=connection.ops.savepoint_create_sql(sid),
+        )
+    except Exception:
+        logger.warning("answer failed in its batch; applied again alone", extra={"item": answer.item_id}, exc_info=True)
+        connection.savepoint_rollback(sid)  # a failure here (the connection gone) fails the batch: all alone
+        transaction.set_rollback(False)  # an ORM write that failed marked the whole transaction; only this answer
+        return None
+    finally:
+        connection.savepoint_ids.pop()
+
+
+def _apply_alone(answer: BatchedAnswer) -> Outcome | Exception:
+    try:
+        return call_response_apply(
+            item_id=answer.item_id, owner=answer.owner, response=answer.response, generation=answer.generation
+        )
+    except Exception as error:
+        close_old_connections()
+        return error
 
 
 def _apply(answer: Answer) -> Outcome:
@@ -79,7 +173,7 @@ def _apply(answer: Answer) -> Outcome:
         return Outcome(Result.STALE)
     if response.status == 200 and response.from_sdk:
         answer.span(op=RETURN_OP, status=SpanStatus.COMPLETED, output=response.body)
-        run_complete(run, response.body, now=answer.now)
+        run_complete(run, response.body, now=answer.now, spans=answer.spans)  # writes the spans too
         return Outcome(Result.COMPLETED)
     if response.status == 206 and response.from_sdk:
         ops = response.body if isinstance(response.body, list) else [response.body]
@@ -123,7 +217,7 @@ def _apply_ops(answer: Answer, ops: list[dict[str, Any]]) -> Outcome:
         # The SDK ended the run inside a 206 (inngest-js v4 checkpointing); Inngest finalises the run with the op's
         # data as its output (executor.go handleGeneratorFunctionFinished, executor.go functionFinishedData).
         answer.span(op="RunComplete", status=SpanStatus.COMPLETED, output=complete.get("data"))
-        run_complete(run, complete.get("data"), now=now)
+        run_complete(run, complete.get("data"), now=now, spans=answer.spans)
         return Outcome(Result.COMPLETED)
     if len(ops) == 1 and ops[0]["op"] == "StepRun" and item.is_discovery and not run.force_step_plan:
         return step_run_inline_done(answer, ops[0])

@@ -17,6 +17,7 @@ from ..models import Run
 from ..outcomes import error_body
 from ..protocol import IncomingEvent, datetime_to_ms
 from ..queries import statement
+from ..trace import Span, spans_json
 from . import ledger_feed
 from .intake import system_events_store, work_notify
 
@@ -45,14 +46,24 @@ def failure_event_error(error: dict[str, Any], *, http_status: int | None) -> di
     return shaped
 
 
-def run_complete(run: Run, output: Any, *, now: datetime) -> None:
+def run_complete(run: Run, output: Any, *, now: datetime, spans: list[Span] | None = None) -> None:
+    """Complete the run, remove what it leaves behind and add `spans` to its trace (emptied: written), in one
+    statement; then emit `inngest/function.finished`."""
     run.status, run.output, run.ended_at = Run.Status.COMPLETED, output, now
     with connection.cursor() as cursor:
         cursor.execute(
             _COMPLETE_SQL,
-            [run.status, json.dumps(output), now, run.steps_done, run.pk],
+            {
+                "run": run.pk,
+                "spans": spans_json(spans or []),
+                "status": run.status,
+                "output": json.dumps(output),
+                "now": now,
+                "steps_done": run.steps_done,
+            },
         )
-        _leftovers_delete(cursor, run)
+    if spans:
+        spans.clear()
     if _announces_result(run):
         system_events_store([_finished_event(run, {"result": output}, now=now)], now=now)
 
