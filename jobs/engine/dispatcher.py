@@ -26,7 +26,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -39,7 +38,7 @@ from .app_sync import AppSync
 from .executor import Lease, StepLoop
 from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
-from .outcomes import Outcome, Result
+from .outcomes import DispatchRecord, Outcome, Result
 from .services.answers import BatchedAnswer
 from .services.call_request import call_request_build
 from .services.claims import ClaimedItem, queue_claim, queue_release, queue_renew
@@ -52,23 +51,6 @@ CLAIM_GATHER_SECONDS = 0.002
 # Another dispatcher held the claim lock (its claim takes milliseconds): look again this soon, not at the next timer.
 CLAIM_BUSY_RETRY_SECONDS = 0.05
 RESYNC_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class DispatchRecord:
-    """One dispatch as logged: also handed to `on_dispatch` (benchmarks and tests read it)."""
-
-    run_id: str
-    function: str
-    step: str
-    attempt: int
-    http_status: int | None
-    outcome: Result  # a StrEnum: compares and logs as its string value
-    duration_ms: float
-    request_ms: float
-    function_ms: float | None  # the function's own time, as the SDK reports it (whole ms)
-    handler_ms: float | None  # the SDK's whole handling of the request, the function included (whole ms)
-    dispatcher: str
 
 
 class Dispatcher:

@@ -73,3 +73,20 @@ def transport_error(error: Exception, http: Any) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return f"TimeoutError: no answer within {http.timeout.total:g} s"
     return f"{type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True)
+class DispatchRecord:
+    """One dispatch as logged: also handed to `on_dispatch` (benchmarks and tests read it)."""
+
+    run_id: str
+    function: str
+    step: str
+    attempt: int
+    http_status: int | None
+    outcome: Result  # a StrEnum: compares and logs as its string value
+    duration_ms: float
+    request_ms: float
+    function_ms: float | None  # the function's own time, as the SDK reports it (whole ms)
+    handler_ms: float | None  # the SDK's whole handling of the request, the function included (whole ms)
+    dispatcher: str

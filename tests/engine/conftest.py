@@ -8,8 +8,9 @@ import pytest
 from django.core.servers.basehttp import WSGIServer
 from django.db.models import Sum
 
-from jobs.engine.dispatcher import Dispatcher, DispatchRecord
+from jobs.engine.dispatcher import Dispatcher
 from jobs.engine.models import Run
+from jobs.engine.outcomes import DispatchRecord
 from tests.waiting import wait_for
 
 from .functions import RECORDER, SERVE_PATH
