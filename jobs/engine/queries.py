@@ -3,9 +3,11 @@
 Each statement in queries.sql is `-- name: <name>`, a one-line `-- ` comment saying what it does, then the SQL.
 Table names are never written out: a model's name in backticks (`QueueItem`) becomes its `_meta.db_table`, and
 `columns(Model, alias)` in backticks becomes every concrete column of the model, in `_meta` order, behind `alias.`
-(the order rows.model_from_row reads them back in). Backticks mean nothing to PostgreSQL (outside a string or a
-quoted name they are a syntax error) and nothing to psycopg, whose parameters keep their `%s` / `%(name)s` form, so
-a placeholder can never be mistaken for either, nor for braces in a JSON or array literal.
+(the order rows.model_from_row reads them back in), and `include(name)` in backticks becomes the SQL of a statement
+defined above it (a part several statements share, such as the trace spans' insert, is written once). Backticks
+mean nothing to PostgreSQL (outside a string or a quoted name they are a syntax error) and nothing to psycopg,
+whose parameters keep their `%s` / `%(name)s` form, so a placeholder can never be mistaken for either, nor for
+braces in a JSON or array literal.
 
 Modules look their statements up at import (`_X_SQL = statement("x")`): a misspelt name, an unknown model or any
 other placeholder stops the import with the file's line; tests/engine/test_engine_queries.py checks that every
@@ -68,6 +70,7 @@ _NAME_LINE = re.compile(r"--\s*name:\s*(?P<name>\S*)\s*$")
 _PLACEHOLDER = re.compile(r"`([^`]*)`")
 _MODEL = re.compile(r"[A-Z]\w*")
 _COLUMNS = re.compile(r"columns\((?P<model>[A-Z]\w*),\s*(?P<alias>[a-z_]\w*)\)")
+_INCLUDE = re.compile(r"include\((?P<name>[a-z][a-z0-9_]*)\)")
 
 
 class QueryFileError(ValueError):
@@ -110,18 +113,24 @@ def parse(text: str, *, source: str = "queries.sql") -> dict[str, Statement]:
         body = [(at, text.rstrip()) for at, text in lines if text.strip() and not text.strip().startswith("--")]
         if not body:
             raise QueryFileError(f"{source}:{number}: statement {name!r} has no SQL")
-        sql = "\n".join(_fill(text, source=source, line=at) for at, text in body).strip().removesuffix(";")
+        sql = "\n".join(_fill(text, statements, source=source, line=at) for at, text in body)
+        sql = sql.strip().removesuffix(";")
         statements[name] = Statement(name=name, description=comments[0][3:].strip(), sql=sql, line=number)
     return statements
 
 
-def _fill(text: str, *, source: str, line: int) -> str:
+def _fill(text: str, above: dict[str, Statement], *, source: str, line: int) -> str:
     if text.count("`") % 2:
         raise QueryFileError(f"{source}:{line}: unmatched backtick")
-    return _PLACEHOLDER.sub(lambda match: _resolve(match[1], source=source, line=line), text)
+    return _PLACEHOLDER.sub(lambda match: _resolve(match[1], above, source=source, line=line), text)
 
 
-def _resolve(placeholder: str, *, source: str, line: int) -> str:
+def _resolve(placeholder: str, above: dict[str, Statement], *, source: str, line: int) -> str:
+    include = _INCLUDE.fullmatch(placeholder)
+    if include:
+        if include["name"] not in above:
+            raise QueryFileError(f"{source}:{line}: `{placeholder}` names no statement defined above it")
+        return above[include["name"]].sql
     if _MODEL.fullmatch(placeholder):
         return _model(placeholder, source=source, line=line)._meta.db_table
     columns = _COLUMNS.fullmatch(placeholder)
@@ -129,8 +138,8 @@ def _resolve(placeholder: str, *, source: str, line: int) -> str:
         fields = _model(columns["model"], source=source, line=line)._meta.concrete_fields
         return ", ".join(f"{columns['alias']}.{field.column}" for field in fields)
     raise QueryFileError(
-        f"{source}:{line}: unknown placeholder `{placeholder}` (a model name such as `QueueItem`, or"
-        " `columns(Model, alias)`)"
+        f"{source}:{line}: unknown placeholder `{placeholder}` (a model name such as `QueueItem`,"
+        " `columns(Model, alias)` or `include(statement)`)"
     )
 
 

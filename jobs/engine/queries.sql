@@ -154,6 +154,17 @@ SELECT `columns(QueueItem, i)`, `columns(Run, r)`, `columns(Function, f)`
 INSERT INTO `StepMemo` (run_id, hashed_id, name, memo, position, created_at)
 VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, hashed_id) DO NOTHING RETURNING id;
 
+-- name: spans_insert
+-- The answer's trace spans in one statement, in order, from a JSON array of span objects (a missing key is NULL);
+-- also the `spans` part of step_run_inline_done and run_complete, which include it.
+INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
+                       output, error, wake_at, retry_at)
+SELECT %(run)s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at,
+       s.ended_at, s.output, s.error, s.wake_at, s.retry_at
+  FROM jsonb_array_elements(%(spans)s::jsonb) WITH ORDINALITY AS given(span, n)
+ CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
+ ORDER BY given.n;
+
 -- name: step_run_inline_done
 -- The common answer in one statement: a step ran inline in discovery; its memo, the next discovery, the run's
 -- count and request version, and the answer's trace spans (as spans_insert writes them).
@@ -166,15 +177,7 @@ WITH memo AS (
          order_at = %(now)s - factor * interval '1 second', lease_owner = NULL,
          lease_expires_at = NULL, generation = generation + 1
    WHERE id = %(item)s
-), spans AS (
-  INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
-                         output, error, wake_at, retry_at)
-  SELECT %(run)s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at,
-         s.ended_at, s.output, s.error, s.wake_at, s.retry_at
-    FROM jsonb_array_elements(%(spans)s::jsonb) WITH ORDINALITY AS given(span, n)
-   CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
-   ORDER BY given.n
-)
+), spans AS (`include(spans_insert)`)
 UPDATE `Run` SET steps_done = steps_done + (SELECT count(*) FROM memo), request_version = %(request_version)s
  WHERE id = %(run)s;
 
@@ -200,16 +203,6 @@ UPDATE `Run` SET force_step_plan = %s, steps_done = %s WHERE id = %s;
 -- writes it itself).
 UPDATE `Run` SET request_version = %s WHERE id = %s;
 
--- name: spans_insert
--- The answer's trace spans in one statement, in order, from a JSON array of span objects (a missing key is NULL).
-INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
-                       output, error, wake_at, retry_at)
-SELECT %s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at, s.ended_at,
-       s.output, s.error, s.wake_at, s.retry_at
-  FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS given(span, n)
- CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
- ORDER BY given.n;
-
 -- name: gateway_request_insert
 -- Keep a step.ai.infer op's request for the engine to make (once per step: a re-planned step keeps the first).
 INSERT INTO `GatewayRequest` (run_id, hashed_id, opts, created_at) VALUES (%s, %s, %s::jsonb, %s)
@@ -224,15 +217,7 @@ INSERT INTO `GatewayRequest` (run_id, hashed_id, opts, created_at) VALUES (%s, %
 WITH pauses AS (DELETE FROM `Pause` WHERE run_id = %(run)s),
      provider_requests AS (DELETE FROM `GatewayRequest` WHERE run_id = %(run)s),
      items AS (DELETE FROM `QueueItem` WHERE run_id = %(run)s),
-     spans AS (
-  INSERT INTO `RunSpan` (run_id, span_id, step_id, step_name, op, attempt, status, http_status, started_at, ended_at,
-                         output, error, wake_at, retry_at)
-  SELECT %(run)s, s.span_id, s.step_id, s.step_name, s.op, s.attempt, s.status, s.http_status, s.started_at,
-         s.ended_at, s.output, s.error, s.wake_at, s.retry_at
-    FROM jsonb_array_elements(%(spans)s::jsonb) WITH ORDINALITY AS given(span, n)
-   CROSS JOIN LATERAL jsonb_populate_record(NULL::`RunSpan`, given.span) AS s
-   ORDER BY given.n
-)
+     spans AS (`include(spans_insert)`)
 UPDATE `Run` SET status = %(status)s, output = %(output)s::jsonb, ended_at = %(now)s, steps_done = %(steps_done)s
  WHERE id = %(run)s;
 

@@ -41,7 +41,7 @@ def spans_insert(run_pk: int, spans: list[Span]) -> None:
     if not spans:
         return
     with connection.cursor() as cursor:
-        cursor.execute(_SPANS_INSERT_SQL, [run_pk, spans_json(spans)])
+        cursor.execute(_SPANS_INSERT_SQL, {"run": run_pk, "spans": spans_json(spans)})
 
 
 def spans_json(spans: list[Span]) -> str:

@@ -58,6 +58,24 @@ def test_comment_lines_are_not_sent_so_a_percent_in_one_is_no_parameter():
     assert parsed["probe"].sql == f"SELECT 1\nFROM {Run._meta.db_table}"
 
 
+def test_include_writes_an_earlier_statement_in_place_so_a_shared_part_is_written_once():
+    text = (
+        "-- name: spans\n-- The part.\nINSERT INTO `Run` (id) SELECT %(run)s;\n"
+        "-- name: whole\n-- Uses it.\nWITH spans AS (`include(spans)`) SELECT 1\n"
+    )
+
+    parsed = queries.parse(text)
+
+    assert parsed["whole"].sql == f"WITH spans AS (INSERT INTO {Run._meta.db_table} (id) SELECT %(run)s) SELECT 1"
+
+
+def test_the_spans_insert_is_written_once_and_taken_by_the_statements_that_end_an_answer():
+    spans = queries.STATEMENTS["spans_insert"].sql
+
+    for name in ("step_run_inline_done", "run_complete"):
+        assert spans in queries.STATEMENTS[name].sql, name
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -75,6 +93,11 @@ def test_comment_lines_are_not_sent_so_a_percent_in_one_is_no_parameter():
         ("-- name: probe\n-- Reads nothing.\n", r"queries.sql:1: statement 'probe' has no SQL"),
         ("SELECT 1\n-- name: probe\n-- Reads.\nSELECT 1\n", r"queries.sql:1: SQL before the first `-- name:` line"),
         ("-- name: Probe-1\n-- Reads.\nSELECT 1\n", r"queries.sql:1: statement name 'Probe-1' is not snake_case"),
+        (
+            "-- name: whole\n-- Uses a later one.\nWITH s AS (`include(part)`) SELECT 1\n"
+            "-- name: part\n-- P.\nSELECT 2\n",
+            r"queries.sql:3: `include\(part\)` names no statement defined above it",
+        ),
     ],
 )
 def test_a_file_that_cannot_be_read_into_statements_fails_naming_the_line(text, message):
