@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from . import expressions
+from . import expressions, hooks
 from .models import Event, Function, PendingBatch
 from .protocol import ProtocolError, config_duration, scale_delay
 from .queries import fetch_row, statement
@@ -150,3 +150,9 @@ def batches_take_due(*, now: datetime, limit: int = 100) -> list[tuple[Function,
     }
     closed = [(functions[batch_id], _batch_close(batch_id)) for batch_id in ids]
     return [(function, events) for function, events in closed if events and function.archived_at is None]
+
+
+@hooks.config_check(order=30)
+def batch_config_check(config: dict[str, Any]) -> None:
+    """The function's `batchEvents`, checked at sync (hooks.config_check): ProtocolError when it is invalid."""
+    batch_config(config)

@@ -43,6 +43,12 @@ _ACTIVE_RUNS_SQL = statement("runs_active")
 _ACTIVE_RUNS_BY_VALUE_SQL = statement("runs_active_by_value")
 
 
+@hooks.config_check(order=10)
+def cancel_config_check(config: dict[str, Any]) -> None:
+    """The function's `cancel` entries, checked at sync (hooks.config_check)."""
+    cancel_entries_check(config.get("cancel"))
+
+
 def cancel_entries_check(entries: object) -> None:
     """Validate a function's `cancel` config at sync; ProtocolError says what is wrong."""
     if entries in (None, []):

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.db import connection
 
-from . import expressions
+from . import expressions, hooks
 from .models import Event, Function, PendingDebounce
 from .protocol import ProtocolError, config_duration, scale_delay
 from .queries import statement
@@ -108,3 +108,9 @@ def debounces_take_due(*, now: datetime, limit: int = 100) -> list[tuple[Functio
     due = list(PendingDebounce.objects.filter(id__in=ids).select_related("function", "event").order_by("fire_at"))
     PendingDebounce.objects.filter(id__in=ids).delete()
     return [(pending.function, pending.event) for pending in due if pending.function.archived_at is None]
+
+
+@hooks.config_check(order=20)
+def debounce_config_check(config: dict[str, Any]) -> None:
+    """The function's `debounce`, checked at sync (hooks.config_check): ProtocolError when it is invalid."""
+    debounce_config(config)

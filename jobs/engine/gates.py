@@ -238,3 +238,9 @@ def _key_value(expression: str, activation: dict) -> Any:
         if ": KeyError:" in str(error):  # the cel library's missing field or key
             return None
         raise
+
+
+@hooks.config_check(order=40)
+def gates_config_check(config: dict[str, Any]) -> None:
+    """Idempotency, rate limit, throttle, singleton, priority and timeouts, checked at sync (hooks.config_check)."""
+    gate_config.check(config)

@@ -14,6 +14,9 @@ and registers, at import, the parts of the run's life it takes over:
   claims) imports no feature, as Inngest's queue items carry a kind (pkg/execution/queue/kind.go: KindEdge,
   KindSleep, KindPause, ...) that its executor service switches on when one is dequeued;
 - `claim_gate`: which items a claim has chosen wait instead (throttle.py: a run's first request without a slot);
+- `config_check`: its part of a function's config, checked at sync (cancellation.py: `cancel`; debounce.py,
+  batching.py; gates.py: idempotency, rate limit, throttle, singleton, priority, timeouts), so the registry
+  (registry.py) imports no feature to check one;
 - `tick`: a sweep the dispatcher runs when one of its times is due (cron, due debounces and batches, timeouts);
   when that is, is one statement over every feature's table (queries.sql `timers_next_due`, read by wakeup.py).
 A host app may register a `ledger_listener` (its run ledger: jobs/ledger.py, through EngineConfig), which the core
@@ -33,6 +36,26 @@ if TYPE_CHECKING:
     from .models import Event, Function, Run
     from .outcomes import Outcome
     from .services.progress import Answer
+
+
+class _Ordered:
+    """Callables registered with an order and handed out lowest order first; registering one again adds nothing."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[int, Callable[..., Any]]] = []
+
+    def register(self, order: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(hook: Callable[..., Any]) -> Callable[..., Any]:
+            if all(existing is not hook for _, existing in self._entries):
+                self._entries.append((order, hook))
+                self._entries.sort(key=lambda entry: entry[0])
+            return hook
+
+        return register
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [hook for _, hook in self._entries]
+
 
 # --- Opcodes ---------------------------------------------------------------------------------------------
 
@@ -118,23 +141,16 @@ def queue_kind_named(name: str) -> QueueKind | None:
 # --- Intake ---------------------------------------------------------------------------------------------
 
 EventsHook = Callable[..., Any]
-_event_hooks: list[tuple[int, EventsHook]] = []
+_event_hooks = _Ordered()
 
 
 def on_events(order: int) -> Callable[[EventsHook], EventsHook]:
     """Register a hook called with every batch of fresh events, hook(rows, now=), inside intake's transaction."""
-
-    def register(hook: EventsHook) -> EventsHook:
-        if all(existing is not hook for _, existing in _event_hooks):
-            _event_hooks.append((order, hook))
-            _event_hooks.sort(key=lambda entry: entry[0])
-        return hook
-
-    return register
+    return _event_hooks.register(order)
 
 
 def event_hooks() -> list[EventsHook]:
-    return [hook for _, hook in _event_hooks]
+    return _event_hooks.all()
 
 
 def events_received(rows: list[Event], *, now: datetime) -> None:
@@ -213,23 +229,37 @@ def claim_held(cursor: Any, item_ids: list[int], *, now: datetime) -> set[int]:
 # --- Periodic ticks -------------------------------------------------------------------------------------
 
 Tick = Callable[[], Any]
-_ticks: list[tuple[int, Tick]] = []
+_ticks = _Ordered()
 
 
 def tick(order: int) -> Callable[[Tick], Tick]:
     """Register a sweep the dispatcher runs on its tick, in `order` (cron first: its runs may be held)."""
-
-    def register(sweep: Tick) -> Tick:
-        if all(existing is not sweep for _, existing in _ticks):
-            _ticks.append((order, sweep))
-            _ticks.sort(key=lambda entry: entry[0])
-        return sweep
-
-    return register
+    return _ticks.register(order)
 
 
 def ticks() -> list[Tick]:
-    return [sweep for _, sweep in _ticks]
+    return _ticks.all()
+
+
+# --- Function config checks -----------------------------------------------------------------------------
+
+ConfigCheck = Callable[[dict[str, Any]], None]
+_config_checks = _Ordered()
+
+
+def config_check(order: int) -> Callable[[ConfigCheck], ConfigCheck]:
+    """Register a check of a synced function's config, check(config), raising ProtocolError with what is wrong;
+    run in `order` at sync (registry.py), and the first error is the one stored with the function."""
+    return _config_checks.register(order)
+
+
+def config_checks() -> list[ConfigCheck]:
+    return _config_checks.all()
+
+
+def config_check_all(config: dict[str, Any]) -> None:
+    for check in config_checks():
+        check(config)
 
 
 # --- The run ledger ---------------------------------------------------------------------------------------

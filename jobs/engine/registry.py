@@ -23,10 +23,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from django.db import transaction
 from django.utils import timezone
 
-from . import expressions, gate_config
-from .batching import batch_config
-from .cancellation import cancel_entries_check
-from .debounce import debounce_config
+from . import expressions, hooks
 from .models import App, Function, Trigger
 from .protocol import DEFAULT_RETRIES, MAX_RETRIES, ProtocolError
 from .services.cron import cron_next
@@ -151,15 +148,9 @@ def _function_spec(slug: str, config: dict[str, Any]) -> FunctionSpec:
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
         raise fail(f"retries must be an integer from 0 to {MAX_RETRIES}")
     events, crons = _parse_triggers(config.get("triggers"), fail)
-    try:
-        cancel_entries_check(config.get("cancel"))
-    except ProtocolError as error:
-        raise fail(str(error)) from None
     concurrency = _parse_concurrency(config.get("concurrency"), fail)
-    try:  # debounce and batchEvents are checked as Inngest checks them (their rules are in those modules)
-        debounce_config(config)
-        batch_config(config)
-        gate_config.check(config)  # idempotency, rateLimit, throttle, singleton, priority, timeouts
+    try:  # cancel, debounce, batchEvents and the flow gates, each checked by its feature as Inngest checks it
+        hooks.config_check_all(config)
     except ProtocolError as error:
         raise fail(str(error)) from None
     return FunctionSpec(

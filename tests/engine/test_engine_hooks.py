@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.engine import hooks
+from jobs.engine.protocol import ProtocolError
 
 
 def test_the_features_opcodes_are_registered_beside_the_cores():
@@ -49,3 +52,23 @@ def test_the_claim_gate_is_the_throttle():
     assert [f"{gate.__module__}.{gate.__name__}" for gate in hooks.claim_gates()] == [
         "jobs.engine.throttle.hold_throttled"
     ]
+
+
+def test_each_feature_checks_its_own_part_of_a_function_config_and_the_registry_imports_none_of_them():
+    names = [f"{check.__module__}.{check.__name__}" for check in hooks.config_checks()]
+    assert names == [
+        "jobs.engine.cancellation.cancel_config_check",
+        "jobs.engine.debounce.debounce_config_check",
+        "jobs.engine.batching.batch_config_check",
+        "jobs.engine.gates.gates_config_check",
+    ]
+    from tests.architecture.test_engine_layers import EDGES, FEATURES, LAYERS
+
+    features = {target for target in EDGES["registry"] if LAYERS[target][0] == FEATURES}
+    assert features == {"services.cron"}  # a cron trigger's next fire is stored with it; nothing else
+
+
+def test_a_config_check_raises_the_error_stored_with_the_function():
+    with pytest.raises(ProtocolError, match="cancel"):
+        hooks.config_check_all({"cancel": "not a list"})
+    hooks.config_check_all({"id": "fine"})  # nothing to say about a config without those options
