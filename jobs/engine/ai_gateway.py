@@ -31,6 +31,7 @@ from . import hooks
 from .models import GatewayRequest, Run, RunSpan
 from .outcomes import CallResponse, Outcome, Result, transport_error
 from .queries import statement
+from .request_checks import storable
 from .services import answer_rows
 from .services.progress import Answer, retry_delay, step_done
 from .trace import spans_insert
@@ -105,9 +106,9 @@ async def gateway_call(http: aiohttp.ClientSession, opts: dict[str, Any]) -> Gat
         if opts.get("auth_key"):
             message = message.replace(str(opts["auth_key"]), "[redacted]")  # gemini's key is in the URL
         return GatewayResult(status=None, error=message, started_at=started_at)
-    text = raw.decode("utf-8", errors="replace")
+    text = storable(raw.decode("utf-8", errors="replace"))  # stored as the step's memo: no NUL (request_checks)
     try:
-        body = json.loads(text) if text else None
+        body = storable(json.loads(text)) if text else None
     except ValueError:
         body = text
     return GatewayResult(status=status, body=body, text=text, started_at=started_at)

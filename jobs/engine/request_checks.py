@@ -8,6 +8,9 @@ naming what was wrong instead of a 500 from the JSON parser, the `cel` library o
   Inngest's Go parser do not), a number out of range (a float that overflowed, an integer outside 64 bits: the
   `cel` library and Inngest's int64 fields cannot hold it), or nesting past `MAX_JSON_DEPTH`.
 - `checked_id`: an id from a URL or a query (run, span, event): printable, short.
+- `storable`: an SDK answer as the engine can store it: each NUL or lone surrogate in its strings and keys as
+  U+FFFD. An answer is not refused like a request: the step already ran, and an answer that cannot be stored
+  fails its transaction every time, so the step would run again and again.
 """
 
 from __future__ import annotations
@@ -85,4 +88,15 @@ def checked_id(value: str, *, what: str) -> str:
         raise ProtocolError(f"{what} is longer than {MAX_ID_LENGTH} characters")
     if not value.isprintable():
         raise ProtocolError(f"{what} holds a control character (a NUL?) or a lone surrogate")
+    return value
+
+
+def storable(value: Any) -> Any:
+    """`value` (parsed JSON) with each NUL or lone surrogate in a string or key replaced by U+FFFD (see above)."""
+    if isinstance(value, str):
+        return UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
     return value

@@ -18,8 +18,12 @@ from .fence import REFUSED as FENCE_REFUSED
 from .fence import Fence
 from .outcomes import STEP_HEADER, CallResponse, transport_error
 from .protocol import MAX_SDK_REQUEST_BODY_BYTES, canonical_json, sign_body, without_state_for_api
+from .request_checks import storable
 
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*(comm_handler|function);dur=([\d.]+)")
+
+# The JSON escapes of a NUL or a surrogate: a pair (an emoji) is storable and walked for nothing, which is cheap.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
 class StepCaller:
@@ -84,6 +88,8 @@ class StepCaller:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = None
+        if _UNSTORABLE_ESCAPE.search(raw):  # a NUL or a surrogate, which PostgreSQL cannot store (request_checks)
+            parsed = storable(parsed)
         timings = {name: float(ms) for name, ms in _SERVER_TIMING.findall(response_headers.get("server-timing", ""))}
         return (
             CallResponse(
