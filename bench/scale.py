@@ -11,7 +11,9 @@ flight (fewer when PER_AGENCY is below the limit), each AI_SECONDS long, so idea
 AI_SECONDS. Prints sequences/s, its ratio
 to that ideal, the most AI calls in flight across agencies (and its ratio to AGENCIES x limit), the CPU used per
 sequence by the web server (with its workers), the dispatcher and PostgreSQL (the whole embedded server: run
-nothing else on it meanwhile), the share of the machine's cores those three used, and the machine's load.
+nothing else on it meanwhile), the share of the machine's cores those three used, and the machine's load; and
+where the AI lanes stood idle: the emission's time, each agency's first calls' start and the lane handoffs
+(`lane_timeline`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,28 @@ def make_agencies(count: int, per_agency: int, *, prefix: str = "scale") -> list
         )
         agencies.append((tenant, list(Contact.objects.filter(tenant=tenant).order_by("id"))))
     return agencies
+
+
+def lane_timeline(calls: list[tuple[str, float, float]], limit: int) -> dict[str, list[float]]:
+    """Where the AI lanes stood idle: per agency, the i-th call (i >= limit) waits for the (i - limit)-th to end.
+
+    `handoffs` are those waits (a call ended -> the next run's call started: the run's end, the next run's start
+    and its steps before the AI call); `firsts` the start of each agency's first `limit` calls (from the first).
+    """
+    by_agency: dict[str, list[tuple[float, float]]] = {}
+    for agency, started, ended in calls:
+        by_agency.setdefault(agency, []).append((started, ended))
+    handoffs, firsts = [], []
+    for spans in by_agency.values():
+        starts = sorted(started for started, _ in spans)
+        ends = sorted(ended for _, ended in spans)
+        firsts.extend(starts[:limit])
+        handoffs.extend(starts[i] - ends[i - limit] for i in range(limit, len(starts)))
+    return {"handoffs": sorted(handoffs), "firsts": sorted(firsts)}
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
 
 
 def main() -> None:
@@ -86,11 +110,13 @@ def main() -> None:
         web, dispatcher = stack.processes
         cpu_before = cpu_seconds(web.pid), cpu_seconds(dispatcher.pid), database_cpu_seconds()
         started = time.perf_counter()
+        started_monotonic = time.monotonic()
         for position in range(per_agency):  # interleaved: every agency's first contact, then every second, ...
             for tenant, contacts in agencies:
                 contact_assign_category(
                     tenant=tenant, contact_id=contacts[position].id, category="landlord", source="api"
                 )
+        emitted = time.monotonic() - started_monotonic
         deadline = time.monotonic() + max(3600.0, 20 * total * ai_seconds / max(workers, 1))
         while (done := NurtureSequence.objects.filter(tenant__in=tenants).count()) < total:
             if time.monotonic() > deadline:
@@ -112,6 +138,20 @@ def main() -> None:
     print(f"  ideal (agencies' limits)   {ideal:8.2f}   = {lanes} calls at once / {ai_seconds:g} s")
     print(f"  ratio to ideal             {rate / ideal:8.3f}   (aim: 0.8 at 20 x 20 x 10 s)")
     print(f"  most AI calls in flight    {most:8d}   of {lanes} allowed ({most / lanes:.2f})")
+    timeline = lane_timeline(ai.calls, min(limit, per_agency))
+    handoffs, firsts = timeline["handoffs"], [first - started_monotonic for first in timeline["firsts"]]
+    last_end = max(ended for _, _, ended in ai.calls) - started_monotonic
+    print(f"  assignments emitted in     {emitted:8.2f} s   (the API's path, one at a time)")
+    print(
+        f"  first AI calls started     {percentile(firsts, 0.5):8.2f} s p50, {firsts[0]:.2f} s first, "
+        f"{firsts[-1]:.2f} s last "
+        f"(after the first assignment)"
+    )
+    print(
+        f"  lane handoff (call ended -> next call) p50 {percentile(handoffs, 0.5) * 1000:.0f} ms, "
+        f"p95 {percentile(handoffs, 0.95) * 1000:.0f} ms, max {handoffs[-1] * 1000:.0f} ms"
+    )
+    print(f"  last AI call ended -> all stored {elapsed - last_end:6.2f} s")
     web_ms, engine_ms = web_cpu * 1000 / total, engine_cpu * 1000 / total
     print(f"  CPU per sequence: web      {web_ms:8.1f} ms, dispatcher {engine_ms:.1f} ms", end="")
     print("" if database_cpu is None else f", PostgreSQL {database_cpu * 1000 / total:.1f} ms")

@@ -46,6 +46,7 @@ class FakeOpenAI:
     max_in_flight: int = 0
     in_flight_by_agency: Counter = field(default_factory=Counter)
     max_in_flight_by_agency: Counter = field(default_factory=Counter)
+    calls: list[tuple[str, float, float]] = field(default_factory=list)  # (agency, started, ended), monotonic
     held: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -123,6 +124,7 @@ class FakeOpenAI:
             )
             return
         agency = _agency(body)
+        started = time.monotonic()
         with self._lock:
             self.requests.append(body)
             self.in_flight += 1
@@ -143,6 +145,7 @@ class FakeOpenAI:
                 self.in_flight -= 1
                 self.in_flight_by_agency[agency] -= 1
                 self.answered[scripted.kind] += 1
+                self.calls.append((agency, started, time.monotonic()))
                 self._changed.notify_all()
         self._send(request, status, payload, headers)
 
