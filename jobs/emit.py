@@ -218,7 +218,7 @@ def _store(name: str, events: list[E], ids: list[str], *, source: str, fresh: bo
     return [existing.get(event_id) or created[event_id] for event_id in ids]
 
 
-# Above this many rows, COPY replaces bulk_create: Django quotes every parameter client-side, which costs more
+# Above this many rows, COPY replaces bulk_create: one INSERT binding every value of thousands of rows costs more
 # than the database's own work at thousands of rows (bench/emit.py shows the difference).
 COPY_THRESHOLD = 200
 

@@ -168,7 +168,7 @@ def _runs_insert(changes: list[Any]) -> None:
 # middleware's run_mark (a finished run never goes back; a cancelled one never completes or fails), and `attempts`
 # counted from the rows (the failed attempts that were retried), the statement's own rows included.
 _CHANGE_SQL = """
-WITH r AS (SELECT id, status, function_id, tenant_id, started_at FROM {run} WHERE run_id = %(run_id)s),
+WITH r AS (SELECT id, status, function_id, tenant_id, started_at FROM {run} WHERE run_id = %(run_id)s::text),
 new AS (
   SELECT * FROM jsonb_to_recordset(%(steps)s::jsonb) AS s(step_id text, step_name text, attempt int, status text,
          duration_ms int, error text, traceback text, next_retry_at timestamptz, started_at timestamptz)
@@ -186,29 +186,31 @@ ins AS (
 ),
 upd AS (
   UPDATE {run} j SET
-    status = COALESCE(%(status)s, j.status),
-    attempts = CASE WHEN %(count)s THEN
+    status = COALESCE(%(status)s::text, j.status),
+    attempts = CASE WHEN %(count)s::boolean THEN
         (SELECT count(*) FROM {attempt} a WHERE a.run_id = j.id AND a.status = 'failed'
            AND NOT EXISTS (SELECT 1 FROM new WHERE new.step_id = a.step_id AND new.attempt = a.attempt))
         + (SELECT count(*) FROM new WHERE new.status = 'failed')
       ELSE j.attempts END,
-    output = CASE WHEN %(status)s = 'completed' THEN %(output)s::jsonb ELSE j.output END,
-    error = CASE WHEN %(status)s = 'completed' THEN NULL WHEN %(error)s::jsonb IS NOT NULL THEN %(error)s::jsonb
-                 ELSE j.error END,
-    error_type = CASE WHEN %(status)s = 'completed' THEN '' ELSE COALESCE(%(error_type)s, j.error_type) END,
-    finished_at = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN %(at)s ELSE j.finished_at END,
-    queue_wait_ms = COALESCE(j.queue_wait_ms, %(queue_wait_ms)s),
-    started_at = CASE WHEN j.queue_wait_ms IS NULL AND %(first_at)s::timestamptz IS NOT NULL THEN %(first_at)s
-                      ELSE j.started_at END,
-    updated_at = %(at)s
+    output = CASE WHEN %(status)s::text = 'completed' THEN %(output)s::jsonb ELSE j.output END,
+    error = CASE WHEN %(status)s::text = 'completed' THEN NULL
+                 WHEN %(error)s::jsonb IS NOT NULL THEN %(error)s::jsonb ELSE j.error END,
+    error_type = CASE WHEN %(status)s::text = 'completed' THEN ''
+                      ELSE COALESCE(%(error_type)s::text, j.error_type) END,
+    finished_at = CASE WHEN %(status)s::text IN ('completed', 'failed', 'cancelled') THEN %(at)s::timestamptz
+                       ELSE j.finished_at END,
+    queue_wait_ms = COALESCE(j.queue_wait_ms, %(queue_wait_ms)s::bigint),
+    started_at = CASE WHEN j.queue_wait_ms IS NULL AND %(first_at)s::timestamptz IS NOT NULL
+                      THEN %(first_at)s::timestamptz ELSE j.started_at END,
+    updated_at = %(at)s::timestamptz
   FROM r
-  WHERE j.id = r.id AND (%(status)s IS NOT NULL OR %(queue_wait_ms)s IS NOT NULL)
+  WHERE j.id = r.id AND (%(status)s::text IS NOT NULL OR %(queue_wait_ms)s::bigint IS NOT NULL)
     AND CASE
-      WHEN %(status)s IS NULL THEN true
-      WHEN %(status)s = 'failed' THEN r.status NOT IN ('completed', 'cancelled')
-      WHEN %(status)s = 'completed' THEN r.status <> 'cancelled'
+      WHEN %(status)s::text IS NULL THEN true
+      WHEN %(status)s::text = 'failed' THEN r.status NOT IN ('completed', 'cancelled')
+      WHEN %(status)s::text = 'completed' THEN r.status <> 'cancelled'
       ELSE r.status NOT IN ('completed', 'failed', 'cancelled')
-        AND (r.status <> %(status)s OR %(count)s OR %(queue_wait_ms)s IS NOT NULL)
+        AND (r.status <> %(status)s::text OR %(count)s::boolean OR %(queue_wait_ms)s::bigint IS NOT NULL)
     END
   RETURNING j.id
 )

@@ -22,7 +22,7 @@ from .if_index import IfIndex, event_keys
 from .models import Event, Pause, QueueItem, Run, RunSpan
 from .outcomes import Outcome, Result
 from .protocol import FINISHED_EVENT
-from .queries import fetch_row, fetch_rows, statement
+from .queries import fetch_row, fetch_rows, several, statement
 from .services.answer_rows import memo_save, run_save_progress
 from .services.intake import work_notify
 from .services.progress import step_done
@@ -168,7 +168,7 @@ def pause_timeout_apply(*, item_id: int, owner: str) -> Outcome:
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_TIMEOUT_ITEM_LOCK_SQL, [item_id, item_id, owner])  # the run, then the item
+            cursor.execute(several(_TIMEOUT_ITEM_LOCK_SQL, [item_id, item_id, owner]))  # the run, then the item
             cursor.nextset()
             item = fetch_row(cursor, _TimeoutItem)
         if item is None:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from django.db import models
+import psycopg
+from django.db import connection, models
 
 from .gate_models import GcraKey, RunSingleton, SkippedRun
 from .models import (
@@ -164,6 +165,19 @@ def statement(name: str) -> str:
 def unused() -> list[str]:
     """Statements no module has asked for (after every engine module is imported: tests check it is empty)."""
     return sorted(set(STATEMENTS) - _used)
+
+
+def several(sql: str, params: list[Any]) -> str:
+    """`sql`, several statements, with `params` bound client-side: one simple Query, one round trip.
+
+    With server-side binding (settings.py, DATABASE_PREPARED_STATEMENTS) a statement with parameters is sent with
+    the extended protocol, which takes one statement only ("cannot insert multiple commands into a prepared
+    statement"); a string without parameters goes as a simple Query, whose statements PostgreSQL runs one after
+    the other, in order. psycopg's ClientCursor quotes the values as Django's default cursor would have; each
+    string differs by its values, so psycopg never tries to prepare it.
+    """
+    connection.ensure_connection()
+    return psycopg.ClientCursor(connection.connection).mogrify(sql, params)
 
 
 def fetch_rows(cursor: Any, row_type: type[R]) -> list[R]:

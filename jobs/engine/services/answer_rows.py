@@ -14,7 +14,7 @@ from django.db import connection
 
 from ..models import Function, QueueItem, Run, StepMemo
 from ..protocol import parallel_mode
-from ..queries import statement
+from ..queries import several, statement
 from .rows import FUNCTION_FIELDS, ITEM_FIELDS, RUN_FIELDS, model_from_row
 
 _MEMO_INSERT_SQL = statement("memo_insert")
@@ -103,10 +103,10 @@ def item_lock(*, item_id: int, owner: str, savepoint: str = "") -> QueueItem | N
     """
     with connection.cursor() as cursor:
         if savepoint:
-            cursor.execute(f"{savepoint}; {_ITEM_LOCK_SQL}", [item_id, item_id, owner])
+            cursor.execute(several(f"{savepoint}; {_ITEM_LOCK_SQL}", [item_id, item_id, owner]))
             cursor.nextset()  # past the savepoint's empty result
         else:
-            cursor.execute(_ITEM_LOCK_SQL, [item_id, item_id, owner])
+            cursor.execute(several(_ITEM_LOCK_SQL, [item_id, item_id, owner]))
         cursor.nextset()  # past the run's lock; its row only says the item existed, which the item's says too
         row = cursor.fetchone()
     if row is None:
