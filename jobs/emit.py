@@ -218,8 +218,8 @@ def _store(name: str, events: list[E], ids: list[str], *, source: str, fresh: bo
     return [existing.get(event_id) or created[event_id] for event_id in ids]
 
 
-# Above this many rows, COPY replaces bulk_create: one INSERT binding every value of thousands of rows costs more
-# than the database's own work at thousands of rows (bench/emit.py shows the difference).
+# Above this many rows, COPY replaces bulk_create: one INSERT binding every value costs more than the database's
+# own work at thousands of rows (bench/emit.py shows the difference).
 COPY_THRESHOLD = 200
 
 
