@@ -23,7 +23,7 @@ import sys
 import time
 
 from _setup import ROOT, setup_django
-from _stack import Stack, ai_env, clear_engine_tables, cpu_seconds, database_cpu_seconds
+from _stack import Stack, ai_env, clear_engine_tables, cpu_seconds, database_cpu_seconds, percentile
 
 
 def make_agencies(count: int, per_agency: int, *, prefix: str = "scale") -> list[tuple[object, list]]:
@@ -62,10 +62,6 @@ def lane_timeline(calls: list[tuple[str, float, float]], limit: int) -> dict[str
         firsts.extend(starts[:limit])
         handoffs.extend(starts[i] - ends[i - limit] for i in range(limit, len(starts)))
     return {"handoffs": sorted(handoffs), "firsts": sorted(firsts)}
-
-
-def percentile(values: list[float], share: float) -> float:
-    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
 
 
 def main() -> None:
@@ -109,20 +105,19 @@ def main() -> None:
     try:
         web, dispatcher = stack.processes
         cpu_before = cpu_seconds(web.pid), cpu_seconds(dispatcher.pid), database_cpu_seconds()
-        started = time.perf_counter()
-        started_monotonic = time.monotonic()
+        started = time.monotonic()  # the clock the local OpenAI server stamps its calls with
         for position in range(per_agency):  # interleaved: every agency's first contact, then every second, ...
             for tenant, contacts in agencies:
                 contact_assign_category(
                     tenant=tenant, contact_id=contacts[position].id, category="landlord", source="api"
                 )
-        emitted = time.monotonic() - started_monotonic
+        emitted = time.monotonic() - started
         deadline = time.monotonic() + max(3600.0, 20 * total * ai_seconds / max(workers, 1))
         while (done := NurtureSequence.objects.filter(tenant__in=tenants).count()) < total:
             if time.monotonic() > deadline:
                 raise SystemExit(f"only {done} of {total} sequences arrived in time")
             time.sleep(0.5)
-        elapsed = time.perf_counter() - started
+        elapsed = time.monotonic() - started
         web_cpu = cpu_seconds(web.pid) - cpu_before[0]
         engine_cpu = cpu_seconds(dispatcher.pid) - cpu_before[1]
         database_after = database_cpu_seconds()
@@ -139,13 +134,12 @@ def main() -> None:
     print(f"  ratio to ideal             {rate / ideal:8.3f}   (aim: 0.8 at 20 x 20 x 10 s)")
     print(f"  most AI calls in flight    {most:8d}   of {lanes} allowed ({most / lanes:.2f})")
     timeline = lane_timeline(ai.calls, min(limit, per_agency))
-    handoffs, firsts = timeline["handoffs"], [first - started_monotonic for first in timeline["firsts"]]
-    last_end = max(ended for _, _, ended in ai.calls) - started_monotonic
+    handoffs, firsts = timeline["handoffs"], [first - started for first in timeline["firsts"]]
+    last_end = max(ended for _, _, ended in ai.calls) - started
     print(f"  assignments emitted in     {emitted:8.2f} s   (the API's path, one at a time)")
     print(
         f"  first AI calls started     {percentile(firsts, 0.5):8.2f} s p50, {firsts[0]:.2f} s first, "
-        f"{firsts[-1]:.2f} s last "
-        f"(after the first assignment)"
+        f"{firsts[-1]:.2f} s last (after the first assignment)"
     )
     print(
         f"  lane handoff (call ended -> next call) p50 {percentile(handoffs, 0.5) * 1000:.0f} ms, "
