@@ -138,3 +138,23 @@ def test_an_env_scoped_key_is_one_limit_shared_by_every_function_that_uses_it():
     assert len(claimed) == 2  # one of the two env-scoped functions waits; the fn-scoped one has its own limit
     assert per_function.slug in functions
     assert len(functions & {first.slug, second.slug}) == 1
+
+
+def test_a_key_queue_at_its_limit_is_not_visited_so_it_keeps_its_turn_for_when_a_slot_frees():
+    from jobs.engine.models import KeyQueue
+
+    function = _function("svc-full", "svc/full")
+    _queue(function, "busy-0", 1, leased=True)  # at its limit of 1, with three more waiting
+    waiting = _queue(function, "busy-0", 3)
+    (other,) = _queue(function, "other", 1)
+    long_ago = timezone.now() - timezone.timedelta(hours=1)
+    KeyQueue.objects.create(key="busy-0", last_served_at=long_ago)  # first in line
+    KeyQueue.objects.create(key="other", last_served_at=timezone.now())
+
+    (claimed,) = queue_claim(owner="test", capacity=1, lease_seconds=30)
+
+    assert claimed.id == other.id
+    assert KeyQueue.objects.get(key="busy-0").last_served_at == long_ago  # still first in line
+    QueueItem.objects.filter(lease_owner="elsewhere").delete()  # its slot frees
+    (next_claimed,) = queue_claim(owner="test", capacity=1, lease_seconds=30)
+    assert next_claimed.id == waiting[0].id

@@ -90,6 +90,7 @@ class _InFlight(NamedTuple):
     kind: str  # 'c': a concurrency key; 'q': a key queue
     key: str
     in_flight: int
+    limit_max: int  # a concurrency key's: the largest limit its leased items carry
 
 
 def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> Claimed:
@@ -97,8 +98,11 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
 
     Key queues with ready work are visited least-recently-served first (at most KEYS_PER_SLOT per free slot) and
     one item is taken from each per round, so a key with a backlog of thousands delays another key's work by at
-    most one round. Within a key the order is continuing runs first, then by time: FIFO per key. A key whose head
-    does not fit its concurrency limit is skipped whole (no overtaking inside a key) and loses its turn.
+    most one round. Within a key the order is continuing runs first, then by time: FIFO per key. A key queue whose
+    own concurrency key is at its limit is not visited (nothing of it is locked, and it keeps its turn for when a
+    slot frees); the limit is the largest its leased items carry, so a limit raised since they started applies
+    from their first slot that frees. A key whose head does not fit another of its limits is skipped whole (no
+    overtaking inside a key) and loses its turn.
 
     `spare` slots go only to key queues with nothing in flight anywhere: with every worker busy on one tenant's
     backlog, another tenant's run still starts at once instead of waiting for a worker to free up.
@@ -113,16 +117,24 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             busy = Claimed()
             busy.busy = True
             return busy
+        in_flight, busy_queues, limits = _in_flight_counts(cursor)
+        free = {key: limits[key] - count for key, count in in_flight.items()}
         cursor.execute(
             _CANDIDATES_SQL,
-            {"now": now, "capacity": max(capacity, 1), "window": (capacity + spare) * KEYS_PER_SLOT},
+            {
+                "now": now,
+                "capacity": max(capacity, 1),
+                "window": (capacity + spare) * KEYS_PER_SLOT,
+                "full": [key for key, slots in free.items() if slots <= 0],
+                "free_keys": [key for key, slots in free.items() if slots > 0],
+                "free_slots": [slots for slots in free.values() if slots > 0],
+            },
         )
         candidates: dict[str, deque[_Candidate]] = {}
         for candidate in fetch_rows(cursor, _Candidate):
             candidates.setdefault(candidate.queue_key, deque()).append(candidate)
         if not candidates:
-            return Claimed()  # nothing ready: no need to count what is in flight
-        in_flight, busy_queues = _in_flight_counts(cursor)
+            return Claimed()
         chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
         spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
         chosen += spares
@@ -174,14 +186,20 @@ def queue_reap_expired() -> int:
     return len(expired)
 
 
-def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str]]:
-    """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot)."""
+def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str], dict[str, int]]:
+    """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot), and each
+    concurrency key's limit (the largest its leased items carry)."""
     cursor.execute(_IN_FLIGHT_SQL)
     by_key: Counter[str] = Counter()
     by_queue: Counter[str] = Counter()
+    limits: dict[str, int] = {}
     for counted in fetch_rows(cursor, _InFlight):
-        (by_key if counted.kind == "c" else by_queue)[counted.key] = counted.in_flight
-    return by_key, by_queue
+        if counted.kind == "c":
+            by_key[counted.key] = counted.in_flight
+            limits[counted.key] = counted.limit_max
+        else:
+            by_queue[counted.key] = counted.in_flight
+    return by_key, by_queue, limits
 
 
 def _choose_spares(
