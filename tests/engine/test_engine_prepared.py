@@ -6,11 +6,19 @@ keeps a statement prepared once it has run `prepare_threshold` times on a connec
 
 from __future__ import annotations
 
-import pytest
-from django.db import connection, transaction
+import threading
 
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from jobs.engine.models import App, Function, QueueItem, Trigger
+from jobs.engine.protocol import IncomingEvent
 from jobs.engine.queries import several, statement
 from jobs.engine.services.answer_rows import item_lock
+from jobs.engine.services.claims import queue_claim
+from jobs.engine.services.intake import system_events_store
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,3 +51,65 @@ def test_the_item_lock_runs_its_two_statements_under_server_side_binding():
     # commands into a prepared statement"), and every answer with it.
     with transaction.atomic():
         assert item_lock(item_id=0, owner="nobody") is None
+
+
+@pytest.mark.parametrize("change", ["run", "lease"])
+def test_the_item_lock_waits_for_the_run_and_reads_what_its_holder_committed(change):
+    """A run locked by another transaction: the lock waits, then reads the run as committed, and checks the item's
+    lease again as committed (a statement's snapshot predates the wait; the rows it returns must not)."""
+    item = _leased_item()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_run_and_change_it() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM engine_run WHERE id = %s FOR UPDATE", [item.run_id])
+                if change == "run":
+                    cursor.execute("UPDATE engine_run SET steps_done = 7 WHERE id = %s", [item.run_id])
+                else:
+                    cursor.execute("UPDATE engine_queueitem SET lease_owner = 'other' WHERE id = %s", [item.pk])
+                holding.set()
+                assert release.wait(60)
+        finally:
+            connections.close_all()
+
+    locked: list[QueueItem | None] = []
+
+    def lock_the_item() -> None:
+        try:
+            with transaction.atomic():
+                locked.append(item_lock(item_id=item.pk, owner="test"))
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_run_and_change_it)
+    holder.start()
+    assert holding.wait(60)
+    locker = threading.Thread(target=lock_the_item)
+    locker.start()
+    try:
+        wait_for(_someone_waits_for_a_lock, message="the item lock waiting for the run")
+    finally:
+        release.set()
+        holder.join(60)
+        locker.join(60)
+
+    if change == "run":
+        assert locked[0] is not None and locked[0].run.steps_done == 7
+    else:
+        assert locked == [None]
+
+
+def _leased_item() -> QueueItem:
+    app = App.objects.create(name="prepared", url="http://prepared/api/inngest")
+    function = Function.objects.create(app=app, slug="fn", step_url="http://prepared/api/inngest?fnId=fn")
+    Trigger.objects.create(function=function, event_name="prepared/go")
+    system_events_store([IncomingEvent("prepared/go", {}, 1, "")], now=timezone.now())
+    (claimed,) = queue_claim(owner="test", capacity=1, lease_seconds=60)
+    return QueueItem.objects.get(pk=claimed.id)
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+        return cursor.fetchone()[0] > 0
