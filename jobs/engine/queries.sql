@@ -22,6 +22,16 @@ ON CONFLICT (key) DO UPDATE
  WHERE `EventIdempotency`.seen_at < %s
 RETURNING key;
 
+-- name: events_insert
+-- Store events in the order given, skipping ids already stored (a retried send); RETURNING the rows stored now.
+INSERT INTO `Event` (internal_id, external_id, name, data, ts, version, duplicate, received_at)
+SELECT e.internal_id, e.external_id, e.name, e.data, e.ts, e.version, e.duplicate, %(now)s
+  FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS given(event, n)
+ CROSS JOIN LATERAL jsonb_populate_record(NULL::`Event`, given.event) AS e
+ ORDER BY given.n
+ON CONFLICT (internal_id) DO NOTHING
+RETURNING id, internal_id;
+
 -- name: triggers_for_events
 -- The event triggers of live functions for these event names (or wildcard patterns), with each function's row.
 SELECT t.id, t.event_name, t.expression, `columns(Function, f)`

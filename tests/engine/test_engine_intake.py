@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
 import httpx
 import pytest
+from django.db import connection, connections, transaction
 
 from jobs.engine.models import App, Event, Function, Run
+from jobs.engine.protocol import IncomingEvent
+from jobs.engine.services.intake import events_ingest
 from tests.engine.register_body import assert_stored_with_config_error, register_body
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -86,6 +91,48 @@ def test_a_retried_send_with_the_same_seed_gets_the_same_ids_and_is_stored_once(
     assert first.json()["ids"] == second.json()["ids"]
     assert len(set(first.json()["ids"])) == 2
     assert Event.objects.count() == 2
+
+
+def test_two_sends_of_one_batch_at_once_store_it_once_and_both_get_its_ids():
+    """The SDK sends a batch again when it got no answer, maybe while the first send is still being stored: the
+    second waits for the first's rows and skips them. (It failed on the unique id before: a 500 to the SDK.)"""
+    seed = f"1764000000000,{base64.b64encode(bytes(range(10))).decode()}"
+    events = [IncomingEvent("shop/order.placed", {"n": n}, 1_764_000_000_000, "") for n in range(2)]
+    holding, release = threading.Event(), threading.Event()
+    answers: dict[str, object] = {}
+
+    def send(name: str, *, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                answers[name] = events_ingest(events=events, seed=seed)
+                if hold:
+                    holding.set()
+                    assert release.wait(60)
+        except Exception as error:
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=send, args=("first",), kwargs={"hold": True})
+    first.start()
+    assert holding.wait(60)
+    second = threading.Thread(target=send, args=("second",), kwargs={"hold": False})
+    second.start()
+    try:
+        wait_for(_a_lock_is_awaited, message="the second send waiting for the first's rows")
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+
+    assert answers["second"] == answers["first"]
+    assert Event.objects.count() == 2
+
+
+def _a_lock_is_awaited() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
 
 
 def test_intake_strips_data_inngest_and_defaults_ts(live_server):

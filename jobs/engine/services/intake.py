@@ -6,6 +6,7 @@ answer answers.py, ending or cancelling runs endings.py.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _WORK_NOTIFY_SQL = statement("work_notify")
 _EVENT_IDS_CLAIM_SQL = statement("event_ids_claim")
+_EVENTS_INSERT_SQL = statement("events_insert")
 
 
 # --- Intake ---------------------------------------------------------------------------------------------
@@ -46,32 +48,61 @@ def work_notify() -> None:
         cursor.execute(_WORK_NOTIFY_SQL)
 
 
-def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime, fresh_ids: bool = False) -> list[Run]:
-    """Insert events (skipping ids already stored: a retried send) and schedule their runs. Inside a transaction."""
-    if not fresh_ids:
-        known = set(Event.objects.filter(internal_id__in=[i for i, _ in pairs]).values_list("internal_id", flat=True))
-        pairs = [(internal_id, event) for internal_id, event in pairs if internal_id not in known]
-    if not pairs:
-        return []
+def _events_store(pairs: list[tuple[str, IncomingEvent]], *, now: datetime) -> list[Run]:
+    """Insert events (skipping ids already stored: a retried send) and schedule their runs. Inside a transaction.
+
+    One statement for the events (queries.sql events_insert), not the ORM's bulk_create and a read of the ids
+    already stored before it: intake runs for every event sent and for every run's end (system events).
+    """
     duplicates = _claim_external_ids(pairs, now=now)
-    rows = Event.objects.bulk_create(
-        [
-            Event(
-                internal_id=internal_id,
-                external_id=event.external_id,
-                name=event.name,
-                data=event.data,
-                ts=event.ts,
-                version=event.version,
-                duplicate=internal_id in duplicates,
-                received_at=now,
-            )
-            for internal_id, event in pairs
-        ]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENTS_INSERT_SQL,
+            {
+                "now": now,
+                "events": json.dumps(
+                    [
+                        {
+                            "internal_id": internal_id,
+                            "external_id": event.external_id,
+                            "name": event.name,
+                            "data": event.data,
+                            "ts": event.ts,
+                            "version": event.version,
+                            "duplicate": internal_id in duplicates,
+                        }
+                        for internal_id, event in pairs
+                    ]
+                ),
+            },
+        )
+        stored = {internal_id: pk for pk, internal_id in cursor.fetchall()}
+    rows = [
+        _stored_event(stored[internal_id], internal_id, event, duplicate=internal_id in duplicates, now=now)
+        for internal_id, event in pairs
+        if internal_id in stored
+    ]
     fresh = [row for row in rows if not row.duplicate]
     _events_match_waiting_runs(fresh, now=now)
     return _runs_trigger(fresh, now=now)
+
+
+def _stored_event(pk: int, internal_id: str, event: IncomingEvent, *, duplicate: bool, now: datetime) -> Event:
+    """The row events_insert stored, as the model (no query: every column is known here)."""
+    row = Event(
+        id=pk,
+        internal_id=internal_id,
+        external_id=event.external_id,
+        name=event.name,
+        data=event.data,
+        ts=event.ts,
+        version=event.version,
+        duplicate=duplicate,
+        received_at=now,
+    )
+    row._state.adding = False
+    row._state.db = connection.alias
+    return row
 
 
 def _events_match_waiting_runs(rows: list[Event], *, now: datetime) -> None:
@@ -190,4 +221,4 @@ def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: 
 
 def system_events_store(events: list[IncomingEvent], *, now: datetime) -> list[Run]:
     """Store events the engine itself emits (`inngest/*`), which ingest would reject from clients."""
-    return _events_store([(str(ULID()), event) for event in events], now=now, fresh_ids=True)
+    return _events_store([(str(ULID()), event) for event in events], now=now)
