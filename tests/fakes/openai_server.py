@@ -27,7 +27,7 @@ API_KEY = "sk-test-local-fake"
 @dataclass
 class Scripted:
     """One scripted answer: `kind` is ok | rate_limit | server_error | unauthorized | bad_request | not_json |
-    two_emails | refusal."""
+    two_emails | refusal | length (the answer cut off at the token limit: `finish_reason` "length")."""
 
     kind: str
     retry_after: str | None = None  # the `retry-after` header (seconds), when given
@@ -186,6 +186,8 @@ class FakeOpenAI:
             content = json.dumps({"emails": emails[:2]})
         elif scripted.kind == "refusal":
             content, refusal = None, "I can't help with that."
+        elif scripted.kind == "length":
+            content = json.dumps({"emails": emails})[:120]
         else:
             content = json.dumps({"emails": emails})
         completion = {
@@ -198,7 +200,7 @@ class FakeOpenAI:
                     "index": 0,
                     "message": {"role": "assistant", "content": content, "refusal": refusal},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "length" if scripted.kind == "length" else "stop",
                 }
             ],
             "usage": {"prompt_tokens": 420, "completion_tokens": 380, "total_tokens": 800},

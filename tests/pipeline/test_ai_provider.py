@@ -71,6 +71,24 @@ def test_a_refusal_is_malformed_output(openai_server):
         )
 
 
+def test_an_answer_cut_off_at_the_length_limit_is_malformed_output(openai_server):
+    openai_server.then(Scripted("length"))
+    with pytest.raises(MalformedAIOutput, match="cut off at the length limit"):
+        writer_from_settings().write(
+            build_prompt(category="buyer", agency_name="A", brand_voice=VOICE, first_name="Ada")
+        )
+
+
+def test_the_request_asks_for_the_three_email_schema_strictly(openai_server):
+    writer_from_settings().write(build_prompt(category="buyer", agency_name="A", brand_voice=VOICE, first_name="Ada"))
+    response_format = openai_server.requests[-1]["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["strict"] is True
+    schema = response_format["json_schema"]["schema"]
+    assert schema["properties"]["emails"]["minItems"] == schema["properties"]["emails"]["maxItems"] == 3
+    assert schema["additionalProperties"] is False
+
+
 def test_unknown_errors_are_left_to_inngest_and_known_ones_are_translated():
     assert isinstance(retry_decision(FunctionCategory.AI, attempt=0, error=KeyError("x")), KeyError)
     decision = retry_decision(FunctionCategory.AI, attempt=2, error=MalformedAIOutput("bad"))
