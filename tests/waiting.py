@@ -6,6 +6,7 @@ test that would otherwise hang; it is generous because these machines are slow a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -22,3 +23,32 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+def while_one_holds_a_lock_another_waits(
+    hold: Callable[[], None], wait: Callable[[], None], *, holding: threading.Event, release: threading.Event
+) -> None:
+    """Run `hold` in a thread until it holds its row locks (it sets `holding`, then waits for `release`), then
+    `wait` in another until PostgreSQL shows a lock awaited; release the holder and join both.
+
+    Two transactions meet in one order every time: a barrier, not a sleep.
+    """
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(TIMEOUT)
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    try:
+        wait_for(_a_lock_is_awaited, message="the second transaction waiting for the first's lock")
+    finally:
+        release.set()
+        holder.join(TIMEOUT)
+        waiter.join(TIMEOUT)
+
+
+def _a_lock_is_awaited() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+        return cursor.fetchone()[0] > 0

@@ -8,13 +8,13 @@ import threading
 
 import httpx
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from jobs.engine.models import App, Event, Function, Run
 from jobs.engine.protocol import IncomingEvent
 from jobs.engine.services.intake import events_ingest
 from tests.engine.register_body import assert_stored_with_config_error, register_body
-from tests.waiting import wait_for
+from tests.waiting import while_one_holds_a_lock_another_waits
 
 pytestmark = [pytest.mark.urls("tests.engine.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -113,26 +113,12 @@ def test_two_sends_of_one_batch_at_once_store_it_once_and_both_get_its_ids():
         finally:
             connections.close_all()
 
-    first = threading.Thread(target=send, args=("first",), kwargs={"hold": True})
-    first.start()
-    assert holding.wait(60)
-    second = threading.Thread(target=send, args=("second",), kwargs={"hold": False})
-    second.start()
-    try:
-        wait_for(_a_lock_is_awaited, message="the second send waiting for the first's rows")
-    finally:
-        release.set()
-        first.join(60)
-        second.join(60)
+    while_one_holds_a_lock_another_waits(
+        lambda: send("first", hold=True), lambda: send("second", hold=False), holding=holding, release=release
+    )
 
     assert answers["second"] == answers["first"]
     assert Event.objects.count() == 2
-
-
-def _a_lock_is_awaited() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-        return cursor.fetchone()[0] > 0
 
 
 def test_intake_strips_data_inngest_and_defaults_ts(live_server):

@@ -18,7 +18,7 @@ from jobs.engine.queries import several, statement
 from jobs.engine.services.answer_rows import item_lock
 from jobs.engine.services.claims import queue_claim
 from jobs.engine.services.intake import system_events_store
-from tests.waiting import wait_for
+from tests.waiting import while_one_holds_a_lock_another_waits
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,17 +82,7 @@ def test_the_item_lock_waits_for_the_run_and_reads_what_its_holder_committed(cha
         finally:
             connections.close_all()
 
-    holder = threading.Thread(target=hold_the_run_and_change_it)
-    holder.start()
-    assert holding.wait(60)
-    locker = threading.Thread(target=lock_the_item)
-    locker.start()
-    try:
-        wait_for(_someone_waits_for_a_lock, message="the item lock waiting for the run")
-    finally:
-        release.set()
-        holder.join(60)
-        locker.join(60)
+    while_one_holds_a_lock_another_waits(hold_the_run_and_change_it, lock_the_item, holding=holding, release=release)
 
     if change == "run":
         assert locked[0] is not None and locked[0].run.steps_done == 7
@@ -107,9 +97,3 @@ def _leased_item() -> QueueItem:
     system_events_store([IncomingEvent("prepared/go", {}, 1, "")], now=timezone.now())
     (claimed,) = queue_claim(owner="test", capacity=1, lease_seconds=60)
     return QueueItem.objects.get(pk=claimed.id)
-
-
-def _someone_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
-        return cursor.fetchone()[0] > 0
