@@ -32,6 +32,33 @@ SELECT e.internal_id, e.external_id, e.name, e.data, e.ts, e.version, e.duplicat
 ON CONFLICT (internal_id) DO NOTHING
 RETURNING id, internal_id;
 
+-- name: runs_insert
+-- New runs and each one's first discovery item, in the order given (intake's runs_start); RETURNING each run's id.
+WITH given AS (
+  SELECT g.n, g.start->>'run_id' AS run_id, (g.start->>'function_id')::uuid AS function_id, g.start
+    FROM jsonb_array_elements(%(starts)s::jsonb) WITH ORDINALITY AS g(start, n)
+),
+runs AS (
+  INSERT INTO `Run` (run_id, function_id, event_id, events, status, concurrency, force_step_plan, request_version,
+                     steps_done, created_at)
+  SELECT run_id, function_id, (start->>'event_id')::bigint, start->'events', 'queued', start->'concurrency', false,
+         -1, 0, %(now)s
+    FROM given ORDER BY n
+  RETURNING id, run_id
+),
+items AS (
+  INSERT INTO `QueueItem` (run_id, function_id, step_id, step_name, parallel_mode, attempt, max_attempts, queue_key,
+                           priority, key1, limit1, key2, limit2, available_at, factor, order_at, generation,
+                           created_at)
+  SELECT runs.id, given.function_id, given.start->>'step_id', '', '', 0, (given.start->>'max_attempts')::int,
+         given.start->>'queue_key', (given.start->>'priority')::smallint, given.start->>'key1',
+         (given.start->>'limit1')::int, given.start->>'key2', (given.start->>'limit2')::int,
+         (given.start->>'available_at')::timestamptz, (given.start->>'factor')::smallint,
+         (given.start->>'order_at')::timestamptz, 0, %(now)s
+    FROM given JOIN runs ON runs.run_id = given.run_id ORDER BY given.n
+)
+SELECT id, run_id FROM runs;
+
 -- name: triggers_for_events
 -- The event triggers of live functions for these event names (or wildcard patterns), with each function's row.
 SELECT t.id, t.event_name, t.expression, `columns(Function, f)`

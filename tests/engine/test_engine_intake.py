@@ -9,10 +9,11 @@ import threading
 import httpx
 import pytest
 from django.db import connections, transaction
+from django.utils import timezone
 
-from jobs.engine.models import App, Event, Function, Run
+from jobs.engine.models import App, Event, Function, QueueItem, Run, Trigger
 from jobs.engine.protocol import IncomingEvent
-from jobs.engine.services.intake import events_ingest
+from jobs.engine.services.intake import events_ingest, runs_start
 from tests.engine.register_body import assert_stored_with_config_error, register_body
 from tests.waiting import while_one_holds_a_lock_another_waits
 
@@ -232,3 +233,45 @@ def test_a_concurrency_number_that_is_not_a_positive_integer_is_a_config_error(l
     )
 
     assert_stored_with_config_error(response, "bad-app-fn", "concurrency")
+
+
+def test_the_runs_a_batch_starts_are_stored_in_its_order_each_with_its_first_request_as_returned():
+    """runs_start stores runs and their discovery items in one statement and fills in the instances it returns
+    itself: what it returns is what the rows hold, and the items wait in the batch's order on their keys."""
+    app = App.objects.create(name="order", url="http://order/api/inngest")
+    function = Function.objects.create(
+        app=app,
+        slug="fn",
+        step_url="http://order/api/inngest?fnId=fn",
+        concurrency=[{"scope": "fn", "key": "event.data.tenant", "limit": 3}],
+    )
+    Trigger.objects.create(function=function, event_name="order/go")
+    events = [
+        IncomingEvent("order/go", {"tenant": tenant, "n": n}, 1_764_000_000_000 + n, "")
+        for n, tenant in enumerate(["a", "b", "a"])
+    ]
+
+    events_ingest(events=events)
+
+    stored = list(Run.objects.order_by("id"))
+    assert [run.events[0]["data"]["n"] for run in stored] == [0, 1, 2]
+    assert [run.status for run in stored] == ["queued"] * 3
+    items = list(QueueItem.objects.order_by("id"))
+    assert [item.run_id for item in items] == [run.pk for run in stored]
+    assert [(item.step_id, item.attempt, item.generation) for item in items] == [(QueueItem.DISCOVERY, 0, 0)] * 3
+    assert items[0].queue_key == items[2].queue_key != items[1].queue_key
+    assert [item.limit1 for item in items] == [3, 3, 3]
+    assert all(item.available_at == item.order_at and item.lease_owner is None for item in items)
+
+
+def test_runs_start_returns_the_runs_as_stored():
+    app = App.objects.create(name="same", url="http://same/api/inngest")
+    function = Function.objects.create(app=app, slug="fn", step_url="http://same/api/inngest?fnId=fn")
+    event = Event.objects.create(internal_id="E" * 26, name="same/go", data={"k": 1}, ts=5, received_at=timezone.now())
+
+    (run,) = runs_start([(function, event)], now=timezone.now())
+
+    fields = [field.attname for field in Run._meta.concrete_fields]
+    stored = Run.objects.get(pk=run.pk)
+    assert [getattr(run, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert run._state.adding is False
