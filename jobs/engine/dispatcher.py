@@ -82,6 +82,7 @@ class Dispatcher:
         self.fence = settings.ENGINE_FENCE  # step requests carry their claim's fence (fence.py)
         self._stop = threading.Event()
         self._draining = threading.Event()  # shutdown(): no more claims; leases in flight still renewed
+        self._stopped = False  # stop() has run: a second call (a harness, a finally after shutdown) does nothing
         self._wake = threading.Event()
         self._claim_busy = False  # the last claim found the claim lock taken (queue_claim's `busy`)
         # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
@@ -126,7 +127,11 @@ class Dispatcher:
         return run
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop claiming, let requests in flight finish (up to `timeout`); unfinished leases run out."""
+        """Stop claiming, let requests in flight finish (up to `timeout`); unfinished leases run out. Idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self._stop.set()
         self._wake.set()
         deadline = time.monotonic() + timeout

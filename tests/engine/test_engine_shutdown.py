@@ -73,3 +73,13 @@ def test_after_a_short_grace_the_lease_is_released_and_another_dispatcher_sends_
         stop_process(process)
     [run] = engine.wait_for_runs("-three-step", 1, timeout=60)
     assert run.status == "completed"
+
+
+def test_stopping_a_dispatcher_twice_is_harmless(engine):
+    """A shutdown ends in stop(), and whoever owns the dispatcher may stop it again (a harness, a finally block):
+    the second stop does nothing. (It raised before: its thread pool was already shut down.)"""
+    dispatcher = engine.start_dispatcher()
+
+    assert dispatcher.shutdown(grace=1) == 0
+    dispatcher.stop(timeout=1)
+    dispatcher.stop(timeout=1)
