@@ -171,9 +171,14 @@ UPDATE `QueueItem` i SET lease_expires_at = %s
  WHERE i.id = held.id RETURNING i.id;
 
 -- name: leases_release
--- Give leases back without an answer (a dispatcher stopping), each under its claim's token.
+-- Give leases back without an answer (a dispatcher stopping), each under its claim's token. An item locked by an
+-- answer being stored is skipped, as leases_renew does (waiting here could deadlock against a batch of answers):
+-- its answer ends the lease, or, if that batch fails, the lease runs out.
 UPDATE `QueueItem` i SET lease_owner = NULL, lease_expires_at = NULL
-  FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) WHERE i.id = h.id AND i.lease_owner = h.token;
+  FROM (SELECT q.id FROM unnest(%s::bigint[], %s::text[]) AS h(id, token)
+          JOIN `QueueItem` q ON q.id = h.id AND q.lease_owner = h.token
+           FOR UPDATE OF q SKIP LOCKED) held
+ WHERE i.id = held.id;
 
 
 -- name: fence_holds

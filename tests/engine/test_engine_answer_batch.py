@@ -23,7 +23,7 @@ from jobs.engine.models import App, Function, QueueItem, Run, StepMemo, Trigger
 from jobs.engine.protocol import IncomingEvent
 from jobs.engine.services import answers
 from jobs.engine.services.answers import BatchedAnswer, CallResponse, call_response_apply, call_responses_apply
-from jobs.engine.services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_renew
+from jobs.engine.services.claims import ClaimedItem, queue_claim, queue_reap_expired, queue_release, queue_renew
 from jobs.engine.services.intake import system_events_store
 from tests.waiting import wait_for
 
@@ -270,12 +270,13 @@ def test_the_collector_is_in_the_dispatcher_on_by_default(settings):
     assert not Dispatcher(app_urls=["http://batch/api/inngest"], answer_batch=False).answers.enabled
 
 
-def test_the_heartbeat_and_the_reaper_pass_over_items_an_answer_batch_holds_locked():
-    """The heartbeat renews many leases and the reaper frees many in one statement each, in no set order; waiting
-    for an item a batch of answers holds locked deadlocked against the batch (which holds several and may wait for
-    one of theirs), and a deadlock left every lease unrenewed. They skip a locked item instead: its answer ends its
-    lease, or the next beat renews it. `lock_timeout` only stops a statement that would wait (it fails at once)."""
-    locked, renewed_one, reaped_one = _claimed(3)
+def test_the_heartbeat_the_reaper_and_a_stopping_dispatcher_pass_over_items_an_answer_batch_holds_locked():
+    """The heartbeat renews many leases, the reaper frees many and a stopping dispatcher gives its leases back, in
+    one statement each, in no set order; waiting for an item a batch of answers holds locked deadlocked against the
+    batch (which holds several and may wait for one of theirs), and a deadlock left every lease unrenewed. They skip
+    a locked item instead: its answer ends its lease, or the next beat renews it, or (a release) it runs out.
+    `lock_timeout` only stops a statement that would wait (it fails at once)."""
+    locked, renewed_one, reaped_one, released_one = _claimed(4)
     past = timezone.now() - timedelta(seconds=1)
     QueueItem.objects.filter(pk__in=[locked.id, reaped_one.id]).update(lease_expires_at=past)
     holding, release = threading.Event(), threading.Event()
@@ -297,6 +298,7 @@ def test_the_heartbeat_and_the_reaper_pass_over_items_an_answer_batch_holds_lock
             cursor.execute("SET lock_timeout = '1s'")
         reaped = queue_reap_expired()
         renewed = queue_renew(held={locked.id: "test", renewed_one.id: "test"}, lease_seconds=30)
+        released = queue_release(held={locked.id: "test", released_one.id: "test"})
     finally:
         release.set()
         other.join(30)
@@ -305,4 +307,5 @@ def test_the_heartbeat_and_the_reaper_pass_over_items_an_answer_batch_holds_lock
 
     assert reaped == 1 and QueueItem.objects.get(pk=reaped_one.id).lease_owner is None
     assert renewed == [renewed_one.id]
-    assert QueueItem.objects.get(pk=locked.id).lease_owner == "test"  # neither freed nor renewed while locked
+    assert released == 1 and QueueItem.objects.get(pk=released_one.id).lease_owner is None
+    assert QueueItem.objects.get(pk=locked.id).lease_owner == "test"  # neither freed, renewed nor released while locked

@@ -263,7 +263,8 @@ def queue_renew(*, held: dict[int, str], lease_seconds: float) -> list[int]:
 
 def queue_release(*, held: dict[int, str]) -> int:
     """Give back leases without an answer (a dispatcher stopping): the items are ready again at once, and the
-    other dispatchers are told (NOTIFY), since no timer of theirs says so."""
+    other dispatchers are told (NOTIFY), since no timer of theirs says so. An item an answer being stored holds
+    locked is skipped (queries.sql leases_release); returns how many were given back."""
     if not held:
         return 0
     with connection.cursor() as cursor:
