@@ -235,9 +235,9 @@ def test_a_concurrency_number_that_is_not_a_positive_integer_is_a_config_error(l
     assert_stored_with_config_error(response, "bad-app-fn", "concurrency")
 
 
-def test_the_runs_a_batch_starts_are_stored_in_its_order_each_with_its_first_request_as_returned():
-    """runs_start stores runs and their discovery items in one statement and fills in the instances it returns
-    itself: what it returns is what the rows hold, and the items wait in the batch's order on their keys."""
+def test_the_runs_a_batch_starts_are_stored_in_its_order_each_with_its_first_request():
+    """runs_start stores the runs and their discovery items in one statement: the runs in the batch's order, each
+    with one discovery item, ready now, on its tenant's key queue with the key's limit."""
     app = App.objects.create(name="order", url="http://order/api/inngest")
     function = Function.objects.create(
         app=app,
