@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -153,7 +154,7 @@ def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> li
     admission registered with hooks.py).
     """
     runs: list[Run] = []
-    items: list[QueueItem] = []
+    items: list[dict[str, Any]] = []
     # A batch's start carries every event's map; the gates decide on (function, first event) pairs.
     batches = {(start[0].pk, start[1].pk): start[2] for start in starts if len(start) > 2}
     admission = hooks.admit([(start[0], start[1]) for start in starts], now=now, rerun=rerun)
@@ -182,14 +183,14 @@ def runs_start(starts: list[tuple], *, now: datetime, rerun: bool = False) -> li
             created_at=now,
         )
         runs.append(run)
-        items.append(_discovery_item(run, function, now=ready_at, continuing=False, factor=factor))
+        items.append(_discovery_item(run, function, now=ready_at, factor=factor))
     _runs_insert(runs, items, now=now)
     admission.finish(runs)
     ledger_feed.runs_started(runs, now=now)
     return runs
 
 
-def _runs_insert(runs: list[Run], items: list[QueueItem], *, now: datetime) -> None:
+def _runs_insert(runs: list[Run], items: list[dict[str, Any]], *, now: datetime) -> None:
     """Store the runs and their discovery items in one statement (queries.sql runs_insert), not the ORM's two
     bulk_creates: most events sent start a run, and the ORM's insert compiler was about a third of the intake's
     client CPU (bench/intake_cost.py). The runs get their ids; every other column is known here."""
@@ -202,17 +203,7 @@ def _runs_insert(runs: list[Run], items: list[QueueItem], *, now: datetime) -> N
             "event_id": run.event_id,
             "events": run.events,
             "concurrency": run.concurrency,
-            "step_id": item.step_id,
-            "max_attempts": item.max_attempts,
-            "queue_key": item.queue_key,
-            "priority": item.priority,
-            "key1": item.key1,
-            "limit1": item.limit1,
-            "key2": item.key2,
-            "limit2": item.limit2,
-            "available_at": item.available_at.isoformat(),
-            "factor": item.factor,
-            "order_at": item.order_at.isoformat(),
+            **item,
         }
         for run, item in zip(runs, items, strict=True)
     ]
@@ -233,24 +224,23 @@ def _queue_key(run: Run, function: Function) -> str:
     return f"f:{function.slug}"
 
 
-def _discovery_item(run: Run, function: Function, *, now: datetime, continuing: bool, factor: int = 0) -> QueueItem:
+def _discovery_item(run: Run, function: Function, *, now: datetime, factor: int) -> dict[str, Any]:
+    """A new run's first queue item (its discovery request) as runs_insert's columns. It waits behind the continuing
+    runs of its key queue (priority 1 against their 0); `factor` shifts only its place in the queue."""
     keys = run.concurrency + [{"key": "", "limit": 0}] * 2
-    return QueueItem(
-        run=run,
-        function=function,
-        step_id=QueueItem.DISCOVERY,
-        attempt=0,
-        max_attempts=function.max_attempts,
-        queue_key=_queue_key(run, function),
-        priority=0 if continuing else 1,
-        key1=keys[0]["key"],
-        limit1=keys[0]["limit"],
-        key2=keys[1]["key"],
-        limit2=keys[1]["limit"],
-        available_at=now,
-        factor=factor,
-        order_at=now - timedelta(seconds=factor),
-    )
+    return {
+        "step_id": QueueItem.DISCOVERY,
+        "max_attempts": function.max_attempts,
+        "queue_key": _queue_key(run, function),
+        "priority": 1,
+        "key1": keys[0]["key"],
+        "limit1": keys[0]["limit"],
+        "key2": keys[1]["key"],
+        "limit2": keys[1]["limit"],
+        "available_at": now.isoformat(),
+        "factor": factor,
+        "order_at": (now - timedelta(seconds=factor)).isoformat(),
+    }
 
 
 def system_events_store(events: list[IncomingEvent], *, now: datetime) -> list[Run]:
