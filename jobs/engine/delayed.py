@@ -78,7 +78,7 @@ def delayed_fire_due(*, now: datetime | None = None, limit: int = 100) -> int:
             starts += [(function, events[0], [e.to_inngest() for e in events]) for function, events in batches]
             if starts:
                 intake.runs_start(starts, now=now)
-                transaction.on_commit(intake.work_notify)
+                intake.work_notify()
         if not starts:
             return fired
         fired += len(starts)

@@ -202,7 +202,7 @@ def _resume(run_pk: int, step_id: str, *, memo: Any, now: datetime, event_id: st
         else:  # the timeout item stands for the step in its parallel group: the one step-done path moves the run on
             step_done(run, timeout_item, pause.step_name, now=now)
         spans_insert(run.pk, [_outcome_span(pause, memo, now=now, event_id=event_id)])
-        transaction.on_commit(work_notify)
+        work_notify()
     logger.info("pause resumed", extra={"run_id": run.run_id, "step": pause.step_name, "by": event_id or "timeout"})
     return 1
 

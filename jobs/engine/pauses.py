@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import connection
 from ulid import ULID
 
 from . import expressions, hooks
@@ -76,7 +76,7 @@ def pause_begin(answer: Answer, op: dict[str, Any], hashed_id: str, name: str) -
     answer.span(op=op["op"], status=SpanStatus.SLEEPING, step_id=hashed_id, step_name=name, wake_at=due, output=opts)
     if pause.kind == Kind.INVOKE:
         _invocation_send(run, pause, opts, now=now)
-    transaction.on_commit(work_notify)
+    work_notify()
     return hooks.Waiting()
 
 

@@ -6,7 +6,8 @@
 -- ===== Intake (services/intake.py) ==============================================================================
 
 -- name: work_notify
--- Wake idle dispatchers at once: they LISTEN on this channel (work_listen).
+-- Wake idle dispatchers at once: they LISTEN on this channel (work_listen). Sent inside the transaction that stores
+-- the work, so PostgreSQL delivers it at that commit, once however often it was sent.
 SELECT pg_notify('engine_work', '');
 
 -- name: work_listen

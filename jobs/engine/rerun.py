@@ -72,7 +72,7 @@ def run_rerun(*, run_id: str) -> Run:
         start = (function, original.event, original.events) if len(original.events) > 1 else (function, original.event)
         started = runs_start([start], now=now, rerun=True)
         if started:
-            transaction.on_commit(work_notify)
+            work_notify()
         else:  # the skip stays recorded (Engine > Skipped runs): leave the transaction before refusing
             skip = SkippedRun.objects.filter(function=function, event=original.event).order_by("-id").first()
     if not started:

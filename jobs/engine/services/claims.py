@@ -271,5 +271,5 @@ def queue_release(*, held: dict[int, str]) -> int:
         cursor.execute(_RELEASE_SQL, [list(held), list(held.values())])
         released = cursor.rowcount
     if released:
-        transaction.on_commit(work_notify)
+        work_notify()
     return released

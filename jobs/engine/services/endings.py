@@ -174,7 +174,7 @@ def run_cancel(*, run_id: str, reason: str = "") -> Run:
         _announce_error(run, "inngest/function.cancelled", error, now=now)
         # Its concurrency slots are free now, and a `function.cancelled` may have started runs: wake the
         # dispatchers, which would otherwise find that work only at a timer (a cancel by HTTP, not by them).
-        transaction.on_commit(work_notify)
+        work_notify()
         ledger_feed.run_cancelled(run, now=now)
     logger.info("run cancelled", extra={"run_id": run.run_id, "queue_items_removed": removed})
     return run

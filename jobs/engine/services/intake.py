@@ -40,12 +40,18 @@ def events_ingest(*, events: list[IncomingEvent], seed: str | None = None) -> li
     with transaction.atomic():
         _events_store(list(zip(ids, events, strict=True)), now=timezone.now())
         # Always: besides new runs, an event may resume a wait, or hold a debounce or batch with a new due time.
-        transaction.on_commit(work_notify)
+        work_notify()
     return ids
 
 
 def work_notify() -> None:
-    """Wake idle dispatchers at once (they LISTEN); without it they would find the work at their next poll."""
+    """Wake idle dispatchers at once (they LISTEN); without it they would find the work at their next poll.
+
+    Called inside the transaction that stores the work: PostgreSQL delivers a NOTIFY only when its transaction
+    commits (never on a rollback, nor from a savepoint rolled back) and sends repeats of it within one transaction
+    once. Sent from `on_commit` instead, it was a statement and a commit of its own after every intake, answer and
+    cancel that stored work, and once more for each place that asked.
+    """
     with connection.cursor() as cursor:
         cursor.execute(_WORK_NOTIFY_SQL)
 
