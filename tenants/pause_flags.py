@@ -43,9 +43,10 @@ class PausedTenants:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._start_lock = threading.Lock()
+        self._stopped = False  # stop() is for good: later checks read the database, no listener starts again
 
     def is_paused(self, tenant_id: UUID | str) -> bool:
-        if self._pid != os.getpid():
+        if self._pid != os.getpid() and not self._stopped:
             self._start()
         if not self._listening.is_set():
             return Tenant.objects.filter(pk=tenant_id, jobs_paused=True).exists()
@@ -62,7 +63,11 @@ class PausedTenants:
         self._paused = None
 
     def stop(self) -> None:
-        """Stop the listener (tests, before their database is dropped); the next check starts it again."""
+        """Stop the listener for good (tests and benches, before their database is dropped): later checks read the
+        database, as while the listener is down. Before, the next check started a listener again: a server thread
+        still answering at the tests' end left a LISTEN session on the database being dropped."""
+        with self._start_lock:
+            self._stopped = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10 * POLL_SECONDS)
@@ -72,7 +77,7 @@ class PausedTenants:
 
     def _start(self) -> None:
         with self._start_lock:
-            if self._pid == os.getpid():
+            if self._pid == os.getpid() or self._stopped:
                 return
             # A forked child inherits the parent's flags but not its thread: start over.
             self._listening, self._stop = threading.Event(), threading.Event()

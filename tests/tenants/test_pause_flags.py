@@ -8,6 +8,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from tenants import pause_flags
+from tenants.models import Tenant
 from tenants.pause_flags import paused_tenants, tenant_jobs_paused
 from tenants.services import agencies_jobs_pause
 from tests.waiting import wait_for
@@ -91,3 +92,19 @@ def test_while_the_listener_is_cut_off_every_check_reads_the_database(tenant, mo
     monkeypatch.undo()
     wait_for(paused_tenants._listening.is_set, message="the listener back")
     assert tenant_jobs_paused(tenant.id)
+
+
+def test_a_check_after_stop_reads_the_database_and_opens_no_listener_again(tenant):
+    """stop() is for good: a late check (a server thread still answering while the tests' database is about to be
+    dropped) reads the database instead of opening a new LISTEN session on it."""
+    flags = pause_flags.PausedTenants()  # not the process's own: other tests here need that one listening
+    flags.is_paused(tenant.id)
+    wait_for(flags._listening.is_set, message="this instance's listener listening")
+    flags.stop()
+
+    Tenant.objects.filter(pk=tenant.pk).update(jobs_paused=True)  # no signal: only a read can see it
+    with CaptureQueriesContext(connection) as queries:
+        assert flags.is_paused(tenant.id)
+
+    assert len(queries) == 1
+    assert flags._thread is None  # no listener thread started again
