@@ -38,6 +38,7 @@ from .app_sync import AppSync
 from .executor import Lease, StepLoop
 from .fence import Fence
 from .heartbeat import BEAT_SECONDS, heartbeat_beat, heartbeat_forget
+from .in_flight import InFlight
 from .outcomes import DispatchRecord, Outcome, Result
 from .services.answers import BatchedAnswer
 from .services.call_request import call_request_build
@@ -85,13 +86,9 @@ class Dispatcher:
         self._stopped = False  # stop() has run: a second call (a harness, a finally after shutdown) does nothing
         self._wake = threading.Event()
         self._claim_busy = False  # the last claim found the claim lock taken (queue_claim's `busy`)
-        # One extra request only for key queues with nothing in flight: a quiet tenant never waits for a free
-        # slot behind another tenant's backlog when `max_in_flight` is reached.
-        self._spare_item: int | None = None
-        # Items in flight: their current lease token and when that lease runs out by this process's clock.
-        self._in_flight: dict[int, Lease] = {}
+        self._in_flight = InFlight(lease_seconds=self.lease_seconds)  # the leases held (in_flight.py)
         self._claims = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards `_stopped`
         self._threads: list[threading.Thread] = []
         self._steps = StepLoop(
             db_threads=self.workers, max_connections=self.max_in_flight + 2, timeout=self.step_timeout
@@ -156,10 +153,9 @@ class Dispatcher:
         self._draining.set()
         self._wake.set()
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and self._holding(answered=None):
+        while time.monotonic() < deadline and self._in_flight.holding(answered=None):
             time.sleep(0.05)
-        with self._lock:
-            waiting = {item_id: lease.token for item_id, lease in self._in_flight.items() if not lease.answered}
+        waiting = self._in_flight.tokens(waiting_only=True)
         released = 0
         if waiting:
             try:
@@ -171,14 +167,10 @@ class Dispatcher:
             logger.warning("grace over: steps handed back", extra={"released": released, "grace": grace})
         # Answers already being stored finish storing (a database write, not a provider call).
         settle = time.monotonic() + 10
-        while time.monotonic() < settle and self._holding(answered=True):
+        while time.monotonic() < settle and self._in_flight.holding(answered=True):
             time.sleep(0.05)
         self.stop(timeout=1)
         return released
-
-    def _holding(self, *, answered: bool | None) -> bool:
-        with self._lock:
-            return any(answered is None or lease.answered == answered for lease in self._in_flight.values())
 
     def run_forever(self) -> None:
         """Start, and block until `stop()` is called from another thread or a signal handler."""
@@ -236,34 +228,14 @@ class Dispatcher:
 
     def claim_once(self) -> int:
         """Claim up to the free in-flight slots, plus the spare slot when it is free (see `queue_claim`)."""
-        with self._lock:
-            spare_busy = self._spare_item is not None
-            free = self.max_in_flight - (len(self._in_flight) - (1 if spare_busy else 0))
-        spare = 0 if spare_busy else 1
+        free, spare = self._in_flight.free_slots(self.max_in_flight)
         if free <= 0 and not spare:
             return 0
         token = f"{self.owner}/{next(self._claims)}"
         expires = time.monotonic() + self.lease_seconds
         items = queue_claim(owner=token, capacity=max(free, 0), lease_seconds=self.lease_seconds, spare=spare)
         self._claim_busy = items.busy
-        started = []
-        with self._lock:
-            for item in items:
-                held = self._in_flight.get(item.id)
-                if held is not None and not held.answered and held.generation == item.generation:
-                    # Its lease ran out while its request was still in flight here, and this claim took it
-                    # again: the request in flight carries on under the new token instead of a second request
-                    # (if it had not reached the SDK yet, the fence refuses it and `execute` releases the item).
-                    # A request for an older generation (the item moved on meanwhile) is never adopted: its
-                    # answer would be applied to a newer step; it is refused instead, and this claim sends anew.
-                    held.token, held.expires = token, expires
-                    continue
-                self._in_flight[item.id] = Lease(token, expires, generation=item.generation)
-                if item.spare:
-                    self._spare_item = item.id
-                elif self._spare_item == item.id:
-                    self._spare_item = None
-                started.append(item)
+        started = self._in_flight.hold(items, token=token, expires=expires)
         for item in started:
             self._steps.submit(self._run_item(item))
         return len(items)
@@ -286,30 +258,19 @@ class Dispatcher:
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
             renewed_at = time.monotonic()
-            with self._lock:
-                held = {item_id: lease.token for item_id, lease in self._in_flight.items()}
+            held = self._in_flight.tokens()
             try:
                 kept = queue_renew(held=held, lease_seconds=self.lease_seconds)
             except Exception:
                 logger.exception("lease renewal failed")
                 close_old_connections()
                 continue
-            with self._lock:
-                for item_id in kept:
-                    lease = self._in_flight.get(item_id)
-                    if lease is not None and lease.token == held[item_id]:
-                        lease.expires = max(lease.expires, renewed_at + self.lease_seconds)
+            self._in_flight.renewed(kept, held=held, at=renewed_at)
 
     # --- executing ----------------------------------------------------------------------------------------
 
-    def _lease_fresh(self, lease: Lease) -> bool:
-        """Whether this dispatcher still holds the lease by its own clock, with a margin for the send."""
-        with self._lock:
-            return time.monotonic() < lease.expires - min(1.0, self.lease_seconds / 10)
-
     async def _run_item(self, item: ClaimedItem) -> None:
-        with self._lock:
-            lease = self._in_flight[item.id]
+        lease = self._in_flight[item.id]
         try:
             if self._stop.is_set():
                 await self._steps.db(queue_release, held={item.id: lease.token})
@@ -318,16 +279,8 @@ class Dispatcher:
         except Exception:
             logger.exception("dispatch failed; the item's lease will run out and it will be retried")
         finally:
-            self._done_with(item.id, lease)
+            self._in_flight.let_go(item.id, lease)
             self._wake.set()
-
-    def _done_with(self, item_id: int, lease: Lease) -> None:
-        """Stop holding an item (once its answer is stored): a claim from now on starts a request of its own."""
-        with self._lock:
-            if self._in_flight.get(item_id) is lease:
-                del self._in_flight[item_id]
-                if self._spare_item == item_id:
-                    self._spare_item = None
 
     async def execute(self, item: ClaimedItem, lease: Lease) -> Outcome:
         """Make one step request and store its outcome; logs one structured line."""
@@ -338,7 +291,7 @@ class Dispatcher:
         kind = hooks.queue_kind_named(request.kind) if request.kind else None
         if kind is not None:  # a feature's item (a pause's timeout, step.ai.infer): run by lookup, no SDK request
             return await self._run_kind(kind, item, lease, request.run_id, request.payload)
-        if not self._lease_fresh(lease):
+        if not self._in_flight.fresh(lease):
             # Frozen or stalled past the lease (another dispatcher may hold the item by now): send nothing.
             logger.warning("lease ran out before sending; not sent", extra={"run_id": request.run_id, "job": item.id})
             return Outcome(Result.LEASE_LOST)
@@ -351,7 +304,7 @@ class Dispatcher:
             request_version=request.request_version,
             fence=Fence(item.id, request.generation, lease.token) if self.fence else None,
         )
-        token = self._answered(lease)
+        token = self._in_flight.answered(lease)
         if response.fenced:
             # The serve endpoint refused it as stale before the step ran (the serve endpoint logged it): nothing
             # to store or retry. If this dispatcher still holds the item (a claim adopted the request, or the lease
@@ -386,21 +339,14 @@ class Dispatcher:
         """A feature's kind of item: its network part (if any) on this loop under a fresh lease, then its apply."""
         if kind.call is None:
             outcome = await self._steps.db(kind.apply, item_id=item.id, owner=lease.token)
-        elif not self._lease_fresh(lease):
+        elif not self._in_flight.fresh(lease):
             logger.warning("lease ran out before sending; not sent", extra={"run_id": run_id, "job": item.id})
             return Outcome(Result.LEASE_LOST)
         else:
             result = await kind.call(self._steps.http, payload)
-            token = self._answered(lease)
+            token = self._in_flight.answered(lease)
             outcome = await self._steps.db(kind.apply, item_id=item.id, owner=token, result=result)
         logger.info(
             "dispatch", extra={"run_id": run_id, "kind": kind.name, "outcome": outcome.result, **outcome.detail}
         )
         return outcome
-
-    def _answered(self, lease: Lease) -> str:
-        """The request is over: its answer goes under the token the lease has now (a claim made while the request
-        was in flight took it over); the lease is renewed until the answer is stored (see `Lease.answered`)."""
-        with self._lock:
-            lease.answered = True
-            return lease.token

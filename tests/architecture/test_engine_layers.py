@@ -66,6 +66,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "services.call_request": (RUNTIME, ""),
     "fence": (RUNTIME, ""),
     "heartbeat": (RUNTIME, ""),
+    "in_flight": (RUNTIME, ""),
     "executor": (RUNTIME, ""),
     "answer_batch": (RUNTIME, ""),
     "step_call": (RUNTIME, ""),
