@@ -98,6 +98,8 @@ SELECT pg_try_advisory_xact_lock(%s), set_config('idle_in_transaction_session_ti
 -- its limit (`full`, from claim_in_flight) is not visited at all, and one with few slots free gives no more items
 -- than it has slots (`free_keys`/`free_slots`), so a claim locks only what it could lease. Under bench/scale.py
 -- the key queues at their limit were most of each visit: about 30 items locked for each one leased.
+-- `gated`: a first request of a function with a throttle, the only kind of item the claim gate (throttle.py) may
+-- hold back; a claim that chose none skips the gate's statement (one round trip of every claim under a flood).
 WITH RECURSIVE keys(k) AS (
   (SELECT queue_key FROM `QueueItem`
     WHERE lease_owner IS NULL AND available_at <= %(now)s ORDER BY queue_key LIMIT 1)
@@ -116,7 +118,10 @@ WITH RECURSIVE keys(k) AS (
    WHERE turns.turn <= %(window)s
 )
 SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
-       c.max_attempts, c.generation
+       c.max_attempts, c.generation,
+       c.step_id = %(first_step)s AND EXISTS (SELECT 1 FROM `Function` f
+                                              WHERE f.id = c.function_id
+                                                AND jsonb_typeof(f.config -> 'throttle') = 'object') AS gated
   FROM visit
   CROSS JOIN LATERAL (
     SELECT * FROM `QueueItem` i

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import hooks
+from ..models import QueueItem
 from ..queries import fetch_rows, statement
 from .intake import work_notify
 
@@ -78,6 +79,7 @@ class _Candidate(NamedTuple):
     attempt: int
     max_attempts: int
     generation: int
+    gated: bool  # a throttled function's first request: the claim gate decides whether it waits
 
     def fits(self, in_flight: Counter[str]) -> bool:
         """Whether one more request in flight stays within both of its concurrency limits."""
@@ -128,6 +130,7 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
                 "full": [key for key, slots in free.items() if slots <= 0],
                 "free_keys": [key for key, slots in free.items() if slots > 0],
                 "free_slots": [slots for slots in free.values() if slots > 0],
+                "first_step": QueueItem.DISCOVERY,
             },
         )
         candidates: dict[str, deque[_Candidate]] = {}
@@ -140,8 +143,8 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
         chosen += spares
         # A run's first request also needs its function's throttle slot, taken only now that it fits its
         # concurrency limits (as Inngest takes it); one without a slot waits for it, unleased (throttle.py, through
-        # hooks.claim_gate).
-        throttled = hooks.claim_held(cursor, [candidate.id for candidate in chosen], now=now)
+        # hooks.claim_gate). Only `gated` candidates can be held: a claim that chose none sends the gate nothing.
+        throttled = hooks.claim_held(cursor, [candidate.id for candidate in chosen if candidate.gated], now=now)
         if throttled:
             chosen = [candidate for candidate in chosen if candidate.id not in throttled]
             spares = [candidate for candidate in spares if candidate.id not in throttled]
