@@ -8,19 +8,13 @@ per run, so that parallel test runs on one embedded server never share a databas
 from __future__ import annotations
 
 import os
-import socket
+
+from tests.ports import free_port
 
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("DATABASE_POOL", "false")
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-_PORT = _free_port()
+_PORT = free_port()
 os.environ["DJANGO_LIVE_TEST_SERVER_ADDRESS"] = f"127.0.0.1:{_PORT}"
 os.environ["INNGEST_DEV"] = "true"
 os.environ["INNGEST_BASE_URL"] = f"http://127.0.0.1:{_PORT}"

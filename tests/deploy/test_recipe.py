@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -38,23 +38,17 @@ def recipe() -> dict[str, str]:
     return dict(blocks)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Machine:
     def __init__(self, tmp_path: Path, openai: FakeOpenAI) -> None:
         self.blocks = recipe()
         self.logs = tmp_path
-        self.web_address = f"127.0.0.1:{_free_port()}"
+        self.web_address = f"127.0.0.1:{free_port()}"
         scrubbed = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "INNGEST_", "DATABASE_"))}
         scrubbed = {k: v for k, v in scrubbed.items() if k not in ("DEBUG", "ENGINE_APP_URLS", "EMBEDDED_DB_NAME")}
         self.env = {
             **scrubbed,
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
-            "PGPORT": str(_free_port()),
+            "PGPORT": str(free_port()),
             "NH_PG_CLUSTER": f"nhdeploy{os.getpid()}",
             "DB_PASSWORD": secrets.token_hex(12),
             "WEB_ADDRESS": self.web_address,

@@ -8,7 +8,6 @@ workers, so they journal to a file (`FENCE_JOURNAL`), and the gate's state is a 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,12 +19,7 @@ from django.conf import settings
 
 from nurturehub.web import web_server_command
 from tests.engine.dispatcher_process import environment_on_test_database
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.ports import free_port
 
 
 def _environment(engine, **environment: str) -> dict[str, str]:
@@ -48,7 +42,7 @@ def _environment(engine, **environment: str) -> dict[str, str]:
 @contextmanager
 def gunicorn_process(engine, *, log: Path, **environment: str) -> Iterator[str]:
     """gunicorn started with the command `make run` uses; yields its base URL and stops it (SIGTERM) after."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     with log.open("ab") as stderr:
         process = subprocess.Popen(  # noqa: S603
             web_server_command(address),

@@ -9,7 +9,6 @@ same time (a barrier), so the test counts concurrency instead of timing it: a se
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -21,14 +20,9 @@ import httpx
 import pytest
 
 from nurturehub.web import web_server_command
+from tests.ports import free_port
 
 IN_FLIGHT = 100  # more than WEB_CONCURRENCY (2) processes by far; more than one worker's WEB_THREADS (64)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class BarrierUpstream:
@@ -64,7 +58,7 @@ class BarrierUpstream:
 
 @pytest.fixture
 def gunicorn() -> Iterator[str]:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.web.settings", "WHITENOISE_USE_FINDERS": "true"}
     process = subprocess.Popen(  # noqa: S603
         web_server_command(address), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 
 from nurturehub.web import web_server_command
-
-from .test_gunicorn import _free_port
+from tests.ports import free_port
 
 
 def _workers(master: int) -> set[int]:
@@ -32,7 +31,7 @@ def _workers(master: int) -> set[int]:
 
 
 def test_a_reload_under_a_probe_fails_no_request():
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.web.settings", "WEB_CONCURRENCY": "2", "WEB_THREADS": "4"}
     master = subprocess.Popen(  # noqa: S603
         web_server_command(address), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

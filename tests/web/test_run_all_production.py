@@ -7,7 +7,6 @@ import os
 import queue
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,13 +19,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def database_url() -> str:
@@ -66,7 +61,7 @@ def _tail(lines: list[str]) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_run_all_starts_in_production_without_demo_users():
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [sys.executable, "manage.py", "run_all"],
         cwd=ROOT,
