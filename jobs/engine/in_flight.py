@@ -27,10 +27,6 @@ class InFlight:
         with self._lock:
             return self._leases[item_id]
 
-    def __setitem__(self, item_id: int, lease: Lease) -> None:
-        with self._lock:
-            self._leases[item_id] = lease
-
     def free_slots(self, max_in_flight: int) -> tuple[int, int]:
         """(free regular slots, 1 if the spare slot is free else 0): the spare item does not use a regular slot."""
         with self._lock:

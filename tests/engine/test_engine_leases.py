@@ -11,7 +11,6 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.engine.executor import Lease
 from jobs.engine.models import QueueItem, Run
 from jobs.engine.services.call_request import call_request_build
 from jobs.engine.services.claims import queue_claim, queue_reap_expired
@@ -97,8 +96,8 @@ def test_a_dispatcher_frozen_past_its_lease_sends_nothing(engine, recorder, hold
     def claim_and_execute(*, expires_in: float) -> str:
         (item,) = queue_claim(owner=f"{dispatcher.owner}/1", capacity=1, lease_seconds=60)
         # As a dispatcher finds it on waking from SIGSTOP: by its own clock, the lease ran out while it was frozen.
-        lease = Lease(f"{dispatcher.owner}/1", time.monotonic() + expires_in)
-        dispatcher._in_flight[item.id] = lease
+        dispatcher._in_flight.hold([item], token=f"{dispatcher.owner}/1", expires=time.monotonic() + expires_in)
+        lease = dispatcher._in_flight[item.id]
         outcome = dispatcher._steps.submit(dispatcher.execute(item, lease)).result(timeout=60)
         return outcome.result
 
