@@ -192,8 +192,9 @@ class Dispatcher:
         while not self._stop.is_set() and not self._draining.is_set():
             try:
                 timers.sweep_if_due()  # crons, debounces, batches, run timeouts, expired leases
+                looked = timezone.now()  # before the claim reads its clock: what falls due after is a timer
                 claimed = self.claim_once()
-                timers.refresh(busy=bool(claimed))
+                timers.refresh(busy=bool(claimed), since=looked)
             except Exception:
                 logger.exception("claim loop error; retrying")
                 close_old_connections()

@@ -432,6 +432,8 @@ UPDATE `QueueItem` i SET available_at = d.at FROM unnest(%s::bigint[], %s::times
 
 -- name: timers_next_due
 -- Every timer in one statement: the next unleased item due, and the next time a sweep has work (wakeup.py).
+-- An item counts from %(since)s, read before the last claim looked: one that fell due while that claim ran is
+-- returned (due by now, so the loop claims again at once); one due before it was left by the claim for a reason.
 -- The item: a sleep, a retry, a pause's timeout, a throttled or future start. The sweeps: a debounce or batch due,
 -- a cron trigger, a lease running out, a run's start or finish timeout.
 -- Each part is one of the owning feature's tables, read through an index (migration 0014_timer_indexes); a debounce's
@@ -449,7 +451,7 @@ WITH timeouts AS (
     FROM `Function` f
    WHERE f.config ? 'timeouts' AND f.archived_at IS NULL
 )
-SELECT (SELECT min(available_at) FROM `QueueItem` WHERE lease_owner IS NULL AND available_at > %(now)s),
+SELECT (SELECT min(available_at) FROM `QueueItem` WHERE lease_owner IS NULL AND available_at > %(since)s),
        LEAST((SELECT min(fire_at) FROM `PendingDebounce`),
              (SELECT min(fire_at) FROM `PendingBatch`),
              (SELECT min(t.next_fire_at) FROM `Trigger` t JOIN `Function` f ON f.id = t.function_id

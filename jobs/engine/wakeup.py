@@ -66,13 +66,19 @@ class Timers:
         self._next_sweep = self._last_sweep + MIN_SWEEP_SPACING_SECONDS
         return True
 
-    def refresh(self, *, busy: bool) -> None:
-        """Read when the next item and the next sweep are due (while busy, at most every BUSY_RECHECK_SECONDS)."""
+    def refresh(self, *, busy: bool, since: datetime | None = None) -> None:
+        """Read when the next item and the next sweep are due (while busy, at most every BUSY_RECHECK_SECONDS).
+
+        `since` is a time read before the last claim looked: an item due after it was not due to that claim, so it
+        counts as coming even when it is due by now (it fell due while the claim ran, and the loop must not sleep
+        past it). An item due before it was due to the claim and was left unleased for a reason of its own (a full
+        concurrency key, a throttle): freeing those wakes the loop, so they are not a timer.
+        """
         if busy and time.monotonic() - self._read_at < BUSY_RECHECK_SECONDS:
             return
         now, mono = timezone.now(), time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute(_NEXT_DUE_SQL, {"now": now, "scale": delay_scale()})
+            cursor.execute(_NEXT_DUE_SQL, {"now": now, "since": since or now, "scale": delay_scale()})
             item_at, sweep_at = cursor.fetchone()
         self._read_at = mono
         self._next_item = None if item_at is None else mono + _seconds_until(item_at, now)

@@ -64,8 +64,10 @@ def test_every_timer_is_read_through_an_index():
         app=app, slug="many-fn", step_url="http://many", config={"timeouts": {"start": "1m", "finish": "1h"}}
     )
     _fill(function)
+    now = timezone.now()
+    params = {"now": now, "since": now, "scale": 1.0}
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + statement("timers_next_due"), {"now": timezone.now(), "scale": 1.0})
+        cursor.execute("EXPLAIN (FORMAT JSON) " + statement("timers_next_due"), params)
         (plan,) = cursor.fetchone()
     nodes = _plan_nodes((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
     used = {node["Index Name"] for node in nodes if "Index Name" in node}

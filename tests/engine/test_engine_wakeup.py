@@ -120,6 +120,18 @@ def test_the_sql_reads_a_duration_as_the_engine_does(function, text):
     created = timezone.now() - timedelta(days=30)
     _run(function, "old", created_at=created)
     with connection.cursor() as cursor:
-        cursor.execute(statement("timers_next_due"), {"now": timezone.now(), "scale": 1.0})
+        now = timezone.now()
+        cursor.execute(statement("timers_next_due"), {"now": now, "since": now, "scale": 1.0})
         _, due = cursor.fetchone()
     assert due == created + parse_duration(text)
+
+
+def test_an_item_the_claim_left_while_due_is_not_a_timer(function):
+    # Due before the claim looked and still unleased: the claim left it for a reason (a full concurrency key, a
+    # throttle), and what frees it wakes the loop. Read as a timer, it would make the loop claim without a pause.
+    claim_looked = timezone.now()
+    _sleep_until(function, claim_looked - timedelta(seconds=1))
+    timers = Timers(idle_limit=60)
+    timers.refresh(busy=False, since=claim_looked)
+
+    assert 59 < timers.wait_seconds() <= 60
