@@ -94,13 +94,25 @@ SELECT pg_try_advisory_xact_lock(%s), set_config('idle_in_transaction_session_ti
        set_config('plan_cache_mode', 'force_custom_plan', true);
 
 -- name: claim_candidates
--- The ready heads of the least recently served key queues, locked: a key queue whose own concurrency key is at
--- its limit (`full`, from claim_in_flight) is not visited at all, and one with few slots free gives no more items
--- than it has slots (`free_keys`/`free_slots`), so a claim locks only what it could lease. Under bench/scale.py
--- the key queues at their limit were most of each visit: about 30 items locked for each one leased.
+-- The ready heads of the least recently served key queues, locked, with the requests in flight counted in the same
+-- statement (one round trip of every claim; its snapshot is taken after claim_lock, so no claim that committed
+-- before it is missed). `leased` counts leased items per concurrency key ('c', with the largest limit they carry, so
+-- a limit raised since they started applies from their first slot that frees) and per key queue ('q', for the
+-- spare slot); it is sent once, on one of the rows, as JSON. A key queue whose own concurrency key is at its limit is
+-- not visited at all, and one with few slots free gives no more items than it has slots, so a claim locks only what
+-- it could lease. Under bench/scale.py the key queues at their limit were most of each visit: about 30 items locked
+-- for each one leased.
 -- `gated`: a first request of a function with a throttle, the only kind of item the claim gate (throttle.py) may
 -- hold back; a claim that chose none skips the gate's statement (one round trip of every claim under a flood).
-WITH RECURSIVE keys(k) AS (
+WITH RECURSIVE leased AS (
+  SELECT 'c' AS kind, k AS key, count(*) AS in_flight, max(l) AS limit_max FROM (
+    SELECT key1 AS k, limit1 AS l FROM `QueueItem` WHERE lease_owner IS NOT NULL AND key1 <> ''
+    UNION ALL
+    SELECT key2, limit2 FROM `QueueItem` WHERE lease_owner IS NOT NULL AND key2 <> ''
+  ) s GROUP BY k
+  UNION ALL
+  SELECT 'q', queue_key, count(*), 0 FROM `QueueItem` WHERE lease_owner IS NOT NULL GROUP BY queue_key
+), keys(k) AS (
   (SELECT queue_key FROM `QueueItem`
     WHERE lease_owner IS NULL AND available_at <= %(now)s ORDER BY queue_key LIMIT 1)
   UNION ALL
@@ -109,19 +121,23 @@ WITH RECURSIVE keys(k) AS (
            ORDER BY queue_key LIMIT 1)
     FROM keys WHERE keys.k IS NOT NULL
 ), turns AS (
-  SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn
-    FROM keys LEFT JOIN `KeyQueue` kq ON kq.key = keys.k
-   WHERE keys.k IS NOT NULL AND keys.k <> ALL(%(full)s::text[])
+  SELECT keys.k, row_number() OVER (ORDER BY kq.last_served_at NULLS FIRST, keys.k) AS turn,
+         own.limit_max - own.in_flight AS slots
+    FROM keys
+    LEFT JOIN `KeyQueue` kq ON kq.key = keys.k
+    LEFT JOIN leased own ON own.kind = 'c' AND own.key = keys.k
+   WHERE keys.k IS NOT NULL AND (own.key IS NULL OR own.in_flight < own.limit_max)
 ), visit AS (
-  SELECT turns.k, turns.turn, LEAST(%(capacity)s, COALESCE(free.slots, %(capacity)s)) AS take
-    FROM turns LEFT JOIN unnest(%(free_keys)s::text[], %(free_slots)s::int[]) AS free(k, slots) ON free.k = turns.k
-   WHERE turns.turn <= %(window)s
+  SELECT turns.k, turns.turn, LEAST(%(capacity)s, COALESCE(turns.slots, %(capacity)s)) AS take
+    FROM turns WHERE turns.turn <= %(window)s
 )
 SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_id, c.attempt,
        c.max_attempts, c.generation,
        c.step_id = %(first_step)s AND EXISTS (SELECT 1 FROM `Function` f
                                               WHERE f.id = c.function_id
-                                                AND jsonb_typeof(f.config -> 'throttle') = 'object') AS gated
+                                                AND jsonb_typeof(f.config -> 'throttle') = 'object') AS gated,
+       CASE WHEN row_number() OVER () = 1
+            THEN (SELECT json_agg(json_build_array(kind, key, in_flight)) FROM leased) END AS leased
   FROM visit
   CROSS JOIN LATERAL (
     SELECT * FROM `QueueItem` i
@@ -131,17 +147,6 @@ SELECT c.id, c.queue_key, c.key1, c.limit1, c.key2, c.limit2, c.run_id, c.step_i
      FOR UPDATE SKIP LOCKED
   ) c
  ORDER BY visit.turn, c.priority, c.order_at, c.id;
-
--- name: claim_in_flight
--- Leased items per concurrency key ('c', for limits, with the largest limit they carry) and per key queue ('q',
--- for the spare slot).
-SELECT 'c' AS kind, k AS key, count(*) AS in_flight, max(l) AS limit_max FROM (
-  SELECT key1 AS k, limit1 AS l FROM `QueueItem` WHERE lease_owner IS NOT NULL AND key1 <> ''
-  UNION ALL
-  SELECT key2, limit2 FROM `QueueItem` WHERE lease_owner IS NOT NULL AND key2 <> ''
-) s GROUP BY k
-UNION ALL
-SELECT 'q', queue_key, count(*), 0 FROM `QueueItem` WHERE lease_owner IS NOT NULL GROUP BY queue_key;
 
 -- name: claim_take
 -- In one round trip: the visited key queues' turns, the chosen items' leases, and the runs that start.

@@ -184,3 +184,23 @@ def test_a_claim_asks_the_throttle_only_about_first_requests_of_throttled_functi
     assert not [q for q in plain_claim.captured_queries if q["sql"].startswith(throttle_sql[:60])]
     assert [q for q in throttled_claim.captured_queries if q["sql"].startswith(throttle_sql[:60])]
     assert [Run.objects.get(pk=c.run_pk).function_id for c in claimed] == [throttled.pk]  # the second waits
+
+
+def test_a_claim_is_three_statements_its_lock_its_candidates_with_the_counts_in_flight_and_its_take():
+    """The requests in flight are counted inside claim_candidates, after the lock: a statement of their own was one
+    more round trip in every claim, and every claim under a flood waits on its round trips (bench/fairness.py)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    function = _function("svc-three", "svc/three")
+    _queue(function, "busy-held", 1, leased=True)  # in flight elsewhere, at its limit of 1: counted
+    _queue(function, "busy-held", 1)  # so this one waits
+    (ready,) = _queue(function, "ready", 1)
+
+    with CaptureQueriesContext(connection) as claim:
+        claimed = queue_claim(owner="test", capacity=5, lease_seconds=30)
+
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    sent = [q["sql"] for q in claim.captured_queries if not q["sql"].upper().startswith(control)]
+    assert len(sent) == 3, sent
+    assert [c.id for c in claimed] == [ready.id]

@@ -40,7 +40,6 @@ def claim_idle_limit_ms(lease_seconds: float) -> int:
 
 _CLAIM_LOCK_SQL = statement("claim_lock")
 _CANDIDATES_SQL = statement("claim_candidates")
-_IN_FLIGHT_SQL = statement("claim_in_flight")
 _TAKE_SQL = statement("claim_take")
 _REAP_SQL = statement("leases_reap")
 _RENEW_SQL = statement("leases_renew")
@@ -80,19 +79,13 @@ class _Candidate(NamedTuple):
     max_attempts: int
     generation: int
     gated: bool  # a throttled function's first request: the claim gate decides whether it waits
+    leased: list[list[Any]] | None  # on one row only: the requests in flight (see `_in_flight_counts`)
 
     def fits(self, in_flight: Counter[str]) -> bool:
         """Whether one more request in flight stays within both of its concurrency limits."""
         return not (
             (self.key1 and in_flight[self.key1] >= self.limit1) or (self.key2 and in_flight[self.key2] >= self.limit2)
         )
-
-
-class _InFlight(NamedTuple):
-    kind: str  # 'c': a concurrency key; 'q': a key queue
-    key: str
-    in_flight: int
-    limit_max: int  # a concurrency key's: the largest limit its leased items carry
 
 
 def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int = 0) -> Claimed:
@@ -119,25 +112,22 @@ def queue_claim(*, owner: str, capacity: int, lease_seconds: float, spare: int =
             busy = Claimed()
             busy.busy = True
             return busy
-        in_flight, busy_queues, limits = _in_flight_counts(cursor)
-        free = {key: limits[key] - count for key, count in in_flight.items()}
         cursor.execute(
             _CANDIDATES_SQL,
             {
                 "now": now,
                 "capacity": max(capacity, 1),
                 "window": (capacity + spare) * KEYS_PER_SLOT,
-                "full": [key for key, slots in free.items() if slots <= 0],
-                "free_keys": [key for key, slots in free.items() if slots > 0],
-                "free_slots": [slots for slots in free.values() if slots > 0],
                 "first_step": QueueItem.DISCOVERY,
             },
         )
-        candidates: dict[str, deque[_Candidate]] = {}
-        for candidate in fetch_rows(cursor, _Candidate):
-            candidates.setdefault(candidate.queue_key, deque()).append(candidate)
-        if not candidates:
+        rows = fetch_rows(cursor, _Candidate)
+        if not rows:
             return Claimed()
+        in_flight, busy_queues = _in_flight_counts(next((row.leased for row in rows if row.leased is not None), []))
+        candidates: dict[str, deque[_Candidate]] = {}
+        for candidate in rows:
+            candidates.setdefault(candidate.queue_key, deque()).append(candidate)
         chosen, blocked = _choose_fairly(list(candidates), candidates, in_flight, capacity)
         spares = _choose_spares(list(candidates), candidates, in_flight, busy_queues, chosen, spare)
         chosen += spares
@@ -189,20 +179,14 @@ def queue_reap_expired() -> int:
     return len(expired)
 
 
-def _in_flight_counts(cursor: Any) -> tuple[Counter[str], Counter[str], dict[str, int]]:
-    """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot), and each
-    concurrency key's limit (the largest its leased items carry)."""
-    cursor.execute(_IN_FLIGHT_SQL)
+def _in_flight_counts(leased: list[list[Any]]) -> tuple[Counter[str], Counter[str]]:
+    """Requests in flight per concurrency key (for limits) and per key queue (for the spare slot), from
+    claim_candidates' `leased` rows: [kind ('c' a concurrency key, 'q' a key queue), key, in flight]."""
     by_key: Counter[str] = Counter()
     by_queue: Counter[str] = Counter()
-    limits: dict[str, int] = {}
-    for counted in fetch_rows(cursor, _InFlight):
-        if counted.kind == "c":
-            by_key[counted.key] = counted.in_flight
-            limits[counted.key] = counted.limit_max
-        else:
-            by_queue[counted.key] = counted.in_flight
-    return by_key, by_queue, limits
+    for kind, key, count in leased:
+        (by_key if kind == "c" else by_queue)[key] = count
+    return by_key, by_queue
 
 
 def _choose_spares(
