@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from jobs.engine.dispatcher import Dispatcher
 from jobs.engine.held_models import PendingDebounce
 from jobs.engine.models import App, Event, Function, QueueItem, Run
 from jobs.engine.protocol import parse_duration
 from jobs.engine.queries import statement
+from jobs.engine.services.claims import queue_claim
 from jobs.engine.wakeup import Timers
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +28,7 @@ def function():
 
 def _sleep_until(function, at):
     run = Run.objects.create(run_id=f"r{at.timestamp()}", function=function, created_at=timezone.now())
-    QueueItem.objects.create(
+    return QueueItem.objects.create(
         run=run,
         function=function,
         step_id="wake",
@@ -135,3 +138,37 @@ def test_an_item_the_claim_left_while_due_is_not_a_timer(function):
     timers.refresh(busy=False, since=claim_looked)
 
     assert 59 < timers.wait_seconds() <= 60
+
+
+@pytest.mark.django_db(transaction=True)  # the loop runs on a thread of its own, with a connection of its own
+def test_an_item_that_falls_due_while_a_claim_looks_is_claimed_next_not_after_the_idle_limit(function):
+    # A 5 ms sleep's item, not yet due when a claim reads its clock, is due by the time the loop reads its timers on
+    # a loaded machine. Before, the timers counted only items due after *that* read: this one was neither claimable
+    # nor coming, and the loop slept its idle limit (CI caught a sleeper hanging under ENGINE_POLL_INTERVAL=3600).
+    # Nothing here is timed: the item's due time is set after the claim has looked, and the loop's wait is an hour.
+    item = _sleep_until(function, timezone.now() + timedelta(hours=1))
+    dispatcher = Dispatcher(app_urls=["http://timers"], poll_interval=3600, lease_seconds=30)
+    claims: list[int] = []
+
+    def claim_once() -> int:  # the real claim, with the item falling due between its look and the loop's timers
+        got = queue_claim(owner=f"due/{len(claims)}", capacity=1, lease_seconds=30)
+        claims.append(len(got))
+        if len(claims) == 1:
+            looked = timezone.now()  # after the claim read its clock: the item was not due when it looked
+            QueueItem.objects.filter(pk=item.pk).update(available_at=looked, order_at=looked)
+            while timezone.now() <= looked:  # due before the loop reads its timers
+                pass
+        else:
+            dispatcher._stop.set()
+        return len(got)
+
+    dispatcher.claim_once = claim_once
+    # The loop's thread closes its own connection when it ends, as the dispatcher's threads do.
+    loop = threading.Thread(target=Dispatcher._with_connection_cleanup(dispatcher.run_claim_loop), daemon=True)
+    loop.start()
+    loop.join(60)  # only ends a hung test: the loop's own wait is an hour
+    dispatcher._stop.set()
+    dispatcher._wake.set()
+    loop.join(10)
+
+    assert claims == [0, 1], "the item that fell due during the claim waited for the idle limit"
